@@ -1,0 +1,55 @@
+import { timingSafeEqual } from 'node:crypto';
+
+/** Constant-time comparison; different lengths compare unequal (length is not secret). */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  if (a.length === 0) return true;
+  return timingSafeEqual(a, b);
+}
+
+/** Concatenate byte strings into one fresh Buffer. */
+export function concatBytes(...parts: Uint8Array[]): Buffer {
+  return Buffer.concat(parts);
+}
+
+/** Lower-case hex of bytes (for tests and debugging of public values only; never log keys). */
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/** Parse hex; whitespace and ':' separators are ignored. Throws on odd length or bad digits. */
+export function fromHex(s: string): Buffer {
+  const clean = s.replace(/[\s:]/g, '');
+  if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) {
+    throw new TypeError('fromHex: invalid hex string');
+  }
+  return Buffer.from(clean, 'hex');
+}
+
+/** View a Uint8Array as a Buffer without copying. */
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Left-pad `b` with zero octets to `len` octets (used for MODP values, RFC 7296 §2.14). */
+export function leftPad(b: Uint8Array, len: number): Buffer {
+  if (b.length === len) return asBuffer(b);
+  if (b.length > len) throw new RangeError('leftPad: value longer than target length');
+  const out = Buffer.alloc(len);
+  out.set(b, len - b.length);
+  return out;
+}
+
+/** 32-bit big-endian encoding. */
+export function u32be(n: number): Buffer {
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(n >>> 0, 0);
+  return out;
+}
+
+/** True iff every octet is zero (constant time in the length). */
+export function isAllZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (let i = 0; i < b.length; i++) acc |= b[i] as number;
+  return acc === 0;
+}
