@@ -12,6 +12,8 @@ export interface PcapFrame {
 
 export interface Ipv4Packet {
   readonly frame: number;
+  /** length of the whole captured frame (Ethernet header included) */
+  readonly frameLength: number;
   readonly time: number;
   readonly src: string;
   readonly dst: string;
@@ -78,7 +80,7 @@ export function readIpv4Packets(file: Uint8Array): Ipv4Packet[] {
     if ((fragField & 0x3fff) !== 0) throw new Error(`pcap frame ${f.frame}: IP fragment (not supported)`);
     if (total > ip.length || ihl > total) throw new Error(`pcap frame ${f.frame}: bad IPv4 length`);
     out.push({
-      frame: f.frame, time: f.time, src: ipv4ToString(ip.subarray(12, 16)), dst: ipv4ToString(ip.subarray(16, 20)),
+      frame: f.frame, frameLength: d.length, time: f.time, src: ipv4ToString(ip.subarray(12, 16)), dst: ipv4ToString(ip.subarray(16, 20)),
       protocol: ip[9]!, payload: ip.subarray(ihl, total),
     });
   }
@@ -100,6 +102,7 @@ export function readUdpDatagrams(file: Uint8Array): UdpDatagram[] {
 
 export interface IkeDatagram {
   readonly frame: number;
+  readonly frameLength: number;
   readonly time: number;
   readonly src: string;
   readonly dst: string;
@@ -112,12 +115,12 @@ export function readIkeDatagrams(file: Uint8Array): IkeDatagram[] {
   const out: IkeDatagram[] = [];
   for (const u of readUdpDatagrams(file)) {
     if (u.srcPort === 500 || u.dstPort === 500) {
-      out.push({ frame: u.frame, time: u.time, src: u.src, dst: u.dst, bytes: u.udpPayload });
+      out.push({ frame: u.frame, frameLength: u.frameLength, time: u.time, src: u.src, dst: u.dst, bytes: u.udpPayload });
     } else if (u.srcPort === 4500 || u.dstPort === 4500) {
       const b = u.udpPayload;
       if (b.length === 1 && b[0] === 0xff) continue; // NAT-keepalive
       if (b.length >= 4 && b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 0) {
-        out.push({ frame: u.frame, time: u.time, src: u.src, dst: u.dst, bytes: b.subarray(4) });
+        out.push({ frame: u.frame, frameLength: u.frameLength, time: u.time, src: u.src, dst: u.dst, bytes: b.subarray(4) });
       }
     }
   }
@@ -126,6 +129,7 @@ export function readIkeDatagrams(file: Uint8Array): IkeDatagram[] {
 
 export interface EspPacket {
   readonly frame: number;
+  readonly frameLength: number;
   readonly src: string;
   readonly dst: string;
   /** the ESP packet from the SPI field on (RFC 4303 §2). */
@@ -136,12 +140,12 @@ export interface EspPacket {
 export function readEspPackets(file: Uint8Array): EspPacket[] {
   const out: EspPacket[] = [];
   for (const p of readIpv4Packets(file)) {
-    if (p.protocol === 50) out.push({ frame: p.frame, src: p.src, dst: p.dst, bytes: p.payload });
+    if (p.protocol === 50) out.push({ frame: p.frame, frameLength: p.frameLength, src: p.src, dst: p.dst, bytes: p.payload });
   }
   for (const u of readUdpDatagrams(file)) {
     if ((u.srcPort === 4500 || u.dstPort === 4500) && u.udpPayload.length > 8) {
       const b = u.udpPayload;
-      if (!(b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 0)) out.push({ frame: u.frame, src: u.src, dst: u.dst, bytes: b });
+      if (!(b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 0)) out.push({ frame: u.frame, frameLength: u.frameLength, src: u.src, dst: u.dst, bytes: b });
     }
   }
   return out.sort((a, b) => a.frame - b.frame);
