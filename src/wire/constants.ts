@@ -422,3 +422,6 @@ export function isKeTransformType(t: number): boolean {
 export function isErrorNotify(t: number): boolean {
   return t < NOTIFY_STATUS_MIN;
 }
+
+/** Alias of TransformAttrType (used as `TransformAttr.KEY_LENGTH`). */
+export const TransformAttr = TransformAttrType;

@@ -189,8 +189,14 @@ export type Payload =
 /** The `type` discriminants of Payload. */
 export type PayloadKind = Payload['type'];
 
-/** The payload variant with discriminant `T`, e.g. `PayloadOf<41>` = NotifyPayload. */
-export type PayloadOf<T extends PayloadKind> = Extract<Payload, { type: T }>;
+/** The payload variant(s) with discriminant `T`, e.g. `PayloadOf<41>` = NotifyPayload, `PayloadOf<35>` = IdPayload. */
+export type PayloadOf<T extends PayloadKind> = Payload extends infer P
+  ? P extends { type: infer K }
+    ? T extends K
+      ? P
+      : never
+    : never
+  : never;
 
 export interface IkeMessage {
   header: IkeHeader;
