@@ -470,6 +470,8 @@ export interface CaptureOptions {
   readonly filter?: string;
   /** Write pcapng instead of classic pcap. Default false (pcap). */
   readonly pcapng?: boolean;
+  /** Snapshot length (-s); default: whole packets. */
+  readonly snaplen?: number;
   /** Prefer this capture binary (default dumpcap, else tshark). */
   readonly tool?: 'dumpcap' | 'tshark';
 }
@@ -504,6 +506,7 @@ export async function startCapture(ns: string, iface: string, pcapPath: string, 
   if (tool === 'dumpcap') args.push(opts.pcapng ? '-n' : '-P');
   else args.push('-F', opts.pcapng ? 'pcapng' : 'pcap');
   if (opts.filter) args.push('-f', opts.filter);
+  if (opts.snaplen !== undefined) args.push('-s', String(opts.snaplen));
   const proc = await startInNs(ns, tool, args, { readyPattern: /Capturing on/, readyTimeoutMs: 10_000 });
   return new Capture(pcapPath, proc);
 }

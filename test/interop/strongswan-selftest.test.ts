@@ -24,7 +24,7 @@ import {
   type NetnsPair,
 } from './netns.js';
 import { Charon, findCharon, missingCharonPlugins, type SwanctlConnParams } from './strongswan.js';
-import { assertNoMalformed, dissect, summary } from './tshark.js';
+import { assertNoMalformed, dissect, findMalformed, summary, truncateCapture } from './tshark.js';
 
 const PSK = 'pqike-selftest-psk-0123456789abcdef';
 
@@ -65,7 +65,7 @@ const CASES: readonly Case[] = [
   },
 ];
 
-const REQUIRED_TOOLS = ['ip', 'unshare', 'mount', 'swanctl', 'tshark', 'dumpcap', findCharon() ?? 'charon'];
+const REQUIRED_TOOLS = ['ip', 'unshare', 'mount', 'swanctl', 'tshark', 'dumpcap', 'editcap', findCharon() ?? 'charon'];
 
 function preconditions(): string | null {
   const reason = interopSkipReason(REQUIRED_TOOLS);
@@ -191,6 +191,11 @@ test('interop harness self-test: strongSwan <-> strongSwan in netns', { timeout:
           assert.ok(d.frames >= 5, `expected >= 5 frames, got ${d.frames}:\n${await summary(res.pcapPath)}`);
           assertNoMalformed(d.text);
           for (const s of c.dissection) assert.ok(d.text.includes(s), `dissection lacks "${s}":\n${await summary(res.pcapPath)}`);
+          // The malformed check must bite: the same capture cut to 90 bytes per packet.
+          const cut = await dissect(await truncateCapture(res.pcapPath, join(work, 'truncated.pcap'), 90));
+          assert.ok(findMalformed(cut.text).length > 0, 'truncated capture flagged by findMalformed');
+          assert.throws(() => assertNoMalformed(cut.text), /tshark reported/);
+          lap('dissect-truncated');
         });
         lap('netns-destroy');
         ok = true;

@@ -3,6 +3,8 @@
  */
 import { run } from './netns.js';
 
+// editcap ships with tshark (wireshark-common).
+
 export interface DissectOptions {
   /** Wireshark preferences, passed as `-o name:value` (e.g. { 'udp.try_heuristic_first': 'TRUE' }). */
   readonly prefs?: Readonly<Record<string, string>>;
@@ -56,6 +58,12 @@ export async function dissect(pcapPath: string, opts: DissectOptions = {}): Prom
     .join('\n');
   const frames = (r.stdout.match(/^Frame \d+: /gm) ?? []).length;
   return { text: r.stdout, stderr, frames, args };
+}
+
+/** Copy pcapPath to outPath with every packet cut to snaplen bytes (`editcap -s`), e.g. to test malformed detection. */
+export async function truncateCapture(pcapPath: string, outPath: string, snaplen: number): Promise<string> {
+  await run('editcap', ['-s', String(snaplen), pcapPath, outPath]);
+  return outPath;
 }
 
 /** One-line-per-packet summary (`tshark -r file`), handy for diagnostics. */

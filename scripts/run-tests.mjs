@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+// Test runner for pqike (plain JS, no dependencies). Run after `tsc -p .`.
+//
+// 1. All compiled tests (dist/test/**/*.test.js) with the current node,
+//    serially (--test-concurrency=1: interop tests share machine resources).
+// 2. If PQIKE_NODE24 is set, or .node24/node_modules/node/bin/node exists, the
+//    non-interop tests (dist/test/{unit,vectors,engine}/**) again with that node.
+//
+// Both runs use the TAP reporter. Their output is passed through, except each
+// run's closing summary block, which is held back; at the end the runner
+// prints which Node versions ran what, then one summary block in node's own
+// format (`# tests`, `# pass`, `# fail`, ...) with the counts of both runs
+// added up, so those are the last lines. Exit status is non-zero if any run
+// failed.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const distTest = join(root, 'dist', 'test');
+const SECOND_PASS_DIRS = ['unit', 'vectors', 'engine'];
+const SUMMARY_KEYS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
+const SUMMARY_RE = new RegExp(`^# (${SUMMARY_KEYS.join('|')}) (\\d+(?:\\.\\d+)?)\\s*$`);
+
+function findTests(dir) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) out.push(...findTests(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+function nodeVersion(bin) {
+  const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** Run node --test, streaming output but holding back the top-level summary block. */
+function runNodeTest(bin, files, label) {
+  return new Promise((resolvePromise) => {
+    const args = ['--test', '--test-concurrency=1', '--test-reporter=tap', ...files];
+    console.log(`[run-tests] ${label}: ${bin} ${args.slice(0, 3).join(' ')} <${files.length} files>`);
+    const child = spawn(bin, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const summary = {};
+    let held = [];
+    let buf = '';
+    const onLine = (line) => {
+      const m = SUMMARY_RE.exec(line);
+      if (m) {
+        summary[m[1]] = Number(m[2]);
+        held.push(line);
+        return;
+      }
+      // A summary-looking block followed by more output was not the final one.
+      if (held.length > 0) {
+        for (const h of held) process.stdout.write(h + '\n');
+        held = [];
+      }
+      process.stdout.write(line + '\n');
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+    child.on('error', (err) => {
+      console.log(`[run-tests] ${label}: cannot start ${bin}: ${err.message}`);
+      resolvePromise({ label, code: 1, summary: {} });
+    });
+    child.on('close', (code, signal) => {
+      if (buf) onLine(buf);
+      if (signal) console.log(`[run-tests] ${label}: killed by ${signal}`);
+      resolvePromise({ label, code: code ?? 1, summary });
+    });
+  });
+}
+
+const allFiles = findTests(distTest);
+if (allFiles.length === 0) {
+  console.log(`[run-tests] no test files under ${relative(root, distTest)} (did tsc run?)`);
+  process.exit(1);
+}
+const secondFiles = SECOND_PASS_DIRS.flatMap((d) => findTests(join(distTest, d)));
+
+const results = [];
+const ran = [];
+const here = process.execPath;
+const hereVersion = process.version;
+results.push(await runNodeTest(here, allFiles, `node ${hereVersion}, all tests`));
+ran.push(`node ${hereVersion}: all ${allFiles.length} test files`);
+
+const defaultNode24 = join(root, '.node24', 'node_modules', 'node', 'bin', 'node');
+const node24 = process.env.PQIKE_NODE24 || (existsSync(defaultNode24) ? defaultNode24 : null);
+if (node24) {
+  const v = nodeVersion(node24);
+  if (!v) {
+    console.log(`[run-tests] second Node (${node24}) does not run`);
+    results.push({ label: `second node ${node24}`, code: 1, summary: {} });
+    ran.push(`${node24}: FAILED TO START`);
+  } else if (secondFiles.length === 0) {
+    ran.push(`node ${v}: skipped (no tests under dist/test/{${SECOND_PASS_DIRS.join(',')}})`);
+  } else {
+    results.push(await runNodeTest(node24, secondFiles, `node ${v}, non-interop tests`));
+    ran.push(`node ${v}: ${secondFiles.length} non-interop test files (${SECOND_PASS_DIRS.join(', ')})`);
+  }
+} else {
+  ran.push('second Node: not configured (set PQIKE_NODE24 or install into .node24)');
+}
+
+console.log('');
+console.log('[run-tests] Node versions that ran:');
+for (const r of ran) console.log(`[run-tests]   ${r}`);
+for (const r of results) {
+  const s = r.summary;
+  console.log(`[run-tests]   ${r.label}: exit ${r.code}, pass ${s.pass ?? '?'}, fail ${s.fail ?? '?'}, skipped ${s.skipped ?? '?'}`);
+}
+const failed = results.filter((r) => r.code !== 0);
+const total = Object.fromEntries(SUMMARY_KEYS.map((k) => [k, 0]));
+for (const r of results) for (const k of SUMMARY_KEYS) total[k] += r.summary[k] ?? 0;
+// A run that died without a summary still has to show up as a failure.
+const missing = results.filter((r) => r.code !== 0 && !(r.summary.fail > 0)).length;
+total.fail += missing;
+total.tests += missing;
+console.log(failed.length ? `[run-tests] FAILED: ${failed.map((r) => r.label).join('; ')}` : '[run-tests] all runs passed');
+for (const k of SUMMARY_KEYS) {
+  const v = k === 'duration_ms' ? Number(total[k].toFixed(3)) : total[k];
+  console.log(`# ${k} ${v}`);
+}
+process.exit(failed.length ? 1 : 0);
