@@ -6,7 +6,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readIkeDatagrams, readEspPackets, type IkeDatagram, type EspPacket } from './pcap.js';
+import { parsePcap } from '../helpers/pcap.js';
+import { readPcapFrames, readIkeDatagrams, readEspPackets, type IkeDatagram, type EspPacket } from './pcap.js';
 
 // ---------------------------------------------------------------------------------------------
 // Locating the data (works from test/vectors/*.ts and from dist/test/vectors/*.js)
@@ -435,12 +436,27 @@ export interface VectorSet {
   readonly dir: string;
   readonly moon: KeyLog;
   readonly sun: KeyLog;
+  /** IKE messages, read with the project's test/helpers/pcap.ts */
   readonly ike: IkeDatagram[];
+  /** the same, read with this suite's own reader (test/vectors/pcap.ts), for cross-checking */
+  readonly ikeOwnReader: IkeDatagram[];
+  /** ESP packets (IP protocol 50; test/helpers/pcap.ts only returns UDP) */
   readonly esp: EspPacket[];
   readonly exchanges: ExchangeLine[];
   readonly decryptionTable: DecryptionTableRow[];
   readonly espSa: EspSaRow[];
   readonly psk: Uint8Array;
+}
+
+/** IKE datagrams via test/helpers/pcap.ts; frame lengths (not reported by it) from our reader. */
+function ikeViaHelper(pcap: Uint8Array): IkeDatagram[] {
+  const frameLength = new Map(readPcapFrames(pcap).map((f) => [f.frame, f.data.length]));
+  return parsePcap(pcap).flatMap((p) => {
+    if (p.kind !== 'ike' || p.ike === undefined) return [];
+    const len = frameLength.get(p.frame);
+    if (len === undefined) throw new Error(`pcap: helper reports frame ${p.frame} that does not exist`);
+    return [{ frame: p.frame, frameLength: len, time: p.ts, src: p.srcIp, dst: p.dstIp, bytes: p.ike }];
+  });
 }
 
 export const ORACLE_PSK = new TextEncoder().encode('strongswan-oracle-psk-0123456789');
@@ -453,7 +469,8 @@ export function loadVectorSet(folder: string): VectorSet {
     folder, dir,
     moon: parseKeyLog(txt('keys-from-log-moon.txt')),
     sun: parseKeyLog(txt('keys-from-log-sun.txt')),
-    ike: readIkeDatagrams(pcap),
+    ike: ikeViaHelper(pcap),
+    ikeOwnReader: readIkeDatagrams(pcap),
     esp: readEspPackets(pcap),
     exchanges: parseExchanges(txt('exchanges.txt')),
     decryptionTable: parseDecryptionTable(txt('ikev2_decryption_table')),

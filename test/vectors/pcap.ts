@@ -1,5 +1,7 @@
 // Minimal libpcap reader for the reference captures (Ethernet / IPv4 / UDP and ESP).
-// Written here because test/helpers/pcap.ts did not exist yet when this suite was built.
+// The suite reads IKE messages with the project's test/helpers/pcap.ts; this reader adds what
+// that helper does not report (ESP over IP protocol 50, frame lengths) and a second, independent
+// reading of the IKE datagrams to cross-check it.
 // Format: https://wiki.wireshark.org/Development/LibpcapFileFormat (classic pcap, not pcapng).
 
 export interface PcapFrame {

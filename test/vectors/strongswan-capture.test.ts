@@ -47,6 +47,14 @@ for (const { folder, additionalKes } of FOLDERS) {
     });
   });
 
+  test(`${folder}: test/helpers/pcap.ts and the suite's own pcap reader extract the same IKE datagrams (frames, addresses, bytes)`, () => {
+    assert.equal(v.ike.length, v.ikeOwnReader.length);
+    v.ike.forEach((d, i) => {
+      const o = v.ikeOwnReader[i]!;
+      assert.deepEqual([d.frame, d.src, d.dst, toHex(d.bytes)], [o.frame, o.src, o.dst, toHex(o.bytes)], `datagram ${i}`);
+    });
+  });
+
   test(`${folder}: every ESP packet in capture.pcap matches exchanges.txt (frame, addresses, SPI, length)`, () => {
     const lines = v.exchanges.filter((l) => l.kind === 'ESP');
     assert.equal(v.esp.length, lines.length, 'number of ESP packets');
