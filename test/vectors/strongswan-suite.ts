@@ -443,24 +443,42 @@ export function strongswanSuite(spec: SuiteSpec): void {
     });
   }
 
-  test(`${P}: the payloads we decode in every message (IKE_SA_INIT and decrypted ones) are the payloads strongSwan logged for it`, () => {
+  test(`${P}: the payloads (and Notify types) we decode in every message, IKE_SA_INIT and decrypted ones, are those strongSwan logged for it`, () => {
+    // strongSwan's abbreviations in "generating/parsed <exchange> <dir> <mid> [ ... ]" lines
+    const notifyAbbrev: Record<string, number> = {
+      NATD_S_IP: NotifyType.NAT_DETECTION_SOURCE_IP, NATD_D_IP: NotifyType.NAT_DETECTION_DESTINATION_IP,
+      FRAG_SUP: NotifyType.IKEV2_FRAGMENTATION_SUPPORTED, HASH_ALG: NotifyType.SIGNATURE_HASH_ALGORITHMS,
+      REDIR_SUP: NotifyType.REDIRECT_SUPPORTED, IKE_INT_SUP: NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED,
+      CHDLESS_SUP: NotifyType.CHILDLESS_IKEV2_SUPPORTED, MULT_AUTH: NotifyType.MULTIPLE_AUTH_SUPPORTED,
+      EAP_ONLY: NotifyType.EAP_ONLY_AUTHENTICATION, MSG_ID_SYN_SUP: NotifyType.IKEV2_MESSAGE_ID_SYNC_SUPPORTED,
+      REKEY_SA: NotifyType.REKEY_SA, ADD_KE: NotifyType.ADDITIONAL_KEY_EXCHANGE,
+    };
     const logged = new Map<string, string>();
     for (const e of v.moon.entries) {
       const mm = /^(?:generating|parsed) (\S+) (request|response) (\d+) \[(.*)\]$/.exec(e.text);
       const list = mm?.[4]!.trim();
       if (!mm || list === undefined || list.startsWith('EF(')) continue;
-      logged.set(`${e.ikeSa}/${mm[1]}/${mm[2]}/${mm[3]}`, list.replace(/N\([A-Z_]+\)/g, 'N'));
+      const norm = list.replace(/N\(([A-Z_]+)\)/g, (_all, name: string) => {
+        const t = notifyAbbrev[name];
+        assert.ok(t !== undefined, `unknown strongSwan notify abbreviation ${name}`);
+        return `N(${t})`;
+      });
+      logged.set(`${e.ikeSa}/${mm[1]}/${mm[2]}/${mm[3]}`, norm);
     }
     const abbrev: Record<number, string> = {
-      [PayloadType.SA]: 'SA', [PayloadType.KE]: 'KE', [PayloadType.NONCE]: 'No', [PayloadType.NOTIFY]: 'N', [PayloadType.IDi]: 'IDi',
+      [PayloadType.SA]: 'SA', [PayloadType.KE]: 'KE', [PayloadType.NONCE]: 'No', [PayloadType.IDi]: 'IDi',
       [PayloadType.IDr]: 'IDr', [PayloadType.AUTH]: 'AUTH', [PayloadType.TSi]: 'TSi', [PayloadType.TSr]: 'TSr', [PayloadType.DELETE]: 'D',
     };
+    let checked = 0;
     for (const m of msgs) {
       const payloads = m.header.exchange === ExchangeType.IKE_SA_INIT ? decodeMessage(m.datagrams[0]!.bytes).payloads : opened(m).inner;
-      const ours = payloads.map((p) => (typeof p.type === 'number' ? abbrev[p.type] ?? `?${p.type}` : 'unknown')).join(' ');
+      const ours = payloads.map((p) => p.type === PayloadType.NOTIFY ? `N(${p.notifyType})`
+        : typeof p.type === 'number' ? abbrev[p.type] ?? `?${p.type}` : `unknown(${p.rawType})`).join(' ');
       const key = `${isSa1(m) ? 1 : 2}/${m.exchangeName}/${m.header.response ? 'response' : 'request'}/${m.header.messageId}`;
       assert.equal(ours, logged.get(key), `${m.label}`);
+      checked++;
     }
+    assert.equal(checked, logged.size, 'every logged message was checked');
   });
 
   test(`${P}: the additional key exchanges carry ADDKE1..${nAdd} in order with FIPS 203 lengths, and each IKE_FOLLOWUP_KE request echoes the ADDITIONAL_KEY_EXCHANGE data of the previous response (RFC 9370 §2.2.3)`, () => {
