@@ -85,3 +85,7 @@ export function encryptedPrefix(
   }
   return out;
 }
+
+// The contract names message.ts as the home of these; they live in chain.ts / header.ts.
+export { decodePayloads, encodePayloads } from './chain.js';
+export { decodeHeader, encodeHeader, genericPayloadHeader } from './header.js';
