@@ -12,7 +12,7 @@ import { createDecipheriv } from 'node:crypto';
 import { loadVectorSet, concat, toHex, LOG_DUMP_LIMIT, type KeyStage } from './load.js';
 import { groupMessages, type WireMessage } from './capture-model.js';
 
-import { decodeMessage, decodePayloads, encodePayloads, encodeMessage } from '../../src/wire/message.js';
+import { decodeMessage, decodePayloads, encodePayloads, encodeMessage, encryptedPrefix, type EncryptedPayloadSpec } from '../../src/wire/message.js';
 import { encodeHeader, genericPayloadHeader } from '../../src/wire/header.js';
 import {
   AuthMethod, EncrId, ExchangeType, HeaderFlags, IntegId, KeMethodId, NotifyType, PayloadType, PrfId, ProtocolId, TransformType,
@@ -425,7 +425,7 @@ export function strongswanSuite(spec: SuiteSpec): void {
     if (m.header.exchange === ExchangeType.IKE_SA_INIT) continue;
     const keyDesc = isSa1(m) ? `stage ${stageIndexFor0(m, nAdd)} keys` : 'the rekeyed IKE SA keys';
     const frag = m.datagrams.length > 1 ? ', reassembled from SKF fragments (RFC 7383 §2.6),' : '';
-    test(`${P}: ${m.label} opens with SK_e${m.header.initiator ? 'i' : 'r'} of ${keyDesc}${frag} decodes, re-encodes byte for byte, and re-seals (same IV and padding) to the captured bytes`, () => {
+    test(`${P}: ${m.label} opens with SK_e${m.header.initiator ? 'i' : 'r'} of ${keyDesc}${frag} decodes, re-encodes byte for byte, and re-seals (same IV and padding; AAD = encryptedPrefix) to the captured bytes`, () => {
       const om = opened(m);
       // inner payloads: decode + re-encode
       const enc = encodePayloads(om.inner);
@@ -435,6 +435,15 @@ export function strongswanSuite(spec: SuiteSpec): void {
       const keys = isSa1(m) ? dirKeys(stages()[stageIndexFor(m)]!.keys, m.header.initiator) : dirKeys(rekey().keys, m.header.initiator);
       const cipher = skCipher(ENCR, ENCR_BITS, INTEG);
       for (const part of om.parts) {
+        // the AAD as the engine will build it before encrypting (RFC 5282 §5.1, RFC 7383 §2.5)
+        const encSpec: EncryptedPayloadSpec = part.sk.type === PayloadType.SKF
+          ? { type: PayloadType.SKF, critical: part.sk.critical, innerFirst: part.sk.innerFirst, bodyLength: part.sk.body.length,
+              fragmentNumber: part.sk.fragmentNumber, totalFragments: part.sk.totalFragments }
+          : { type: PayloadType.SK, critical: part.sk.critical, innerFirst: part.sk.innerFirst, bodyLength: part.sk.body.length };
+        eqHex(encryptedPrefix(headerWithoutLength(part.msg.header), part.msg.payloads.slice(0, -1), encSpec), part.aad, 'encryptedPrefix = AAD');
+        // strongSwan pads AES-GCM minimally (no padding octets), so our default length agrees too
+        assert.equal(part.padding.length, 0, 'padding length');
+        assert.equal(cipher.sealedLength(part.plain.length), part.sk.body.length, 'sealedLength');
         const body = cipher.seal(keys, part.aad, part.plain, { iv: part.iv, padding: part.padding });
         eqHex(body, part.sk.body, 'sealed SK/SKF body');
         const payloads: Payload[] = [...part.msg.payloads.slice(0, -1), { ...part.sk, body }];
@@ -526,6 +535,12 @@ export function strongswanSuite(spec: SuiteSpec): void {
       const ours = intAuth()[i]!;
       assert.deepEqual([ours.mid, ours.dir], [la.messageId, la.dir]);
       assert.equal(ours.ap.length, la.apLength, 'A|P length');
+      // A = what encryptedPrefix gives for an SK payload whose body is just P (RFC 9242 §3.3.2 adjusted lengths)
+      const om = opened(msgs.find((m) => m.header.exchange === ExchangeType.IKE_INTERMEDIATE && m.header.messageId === la.messageId
+        && m.header.response === (la.dir === 'r'))!);
+      const a = encryptedPrefix(headerWithoutLength(om.header), [],
+        { type: PayloadType.SK, critical: om.parts[0]!.sk.critical, innerFirst: om.innerFirst, bodyLength: om.plain.length });
+      eqHex(concat(a, om.plain), ours.ap, 'encryptedPrefix(SK with bodyLength = |P|) | P');
       // the key log prints at most LOG_DUMP_LIMIT octets; the prf check below covers the rest
       eqHex(ours.ap.subarray(0, la.ap.length), la.ap, `A|P (first ${Math.min(la.ap.length, LOG_DUMP_LIMIT)} octets as logged)`);
     });
