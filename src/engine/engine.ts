@@ -1,0 +1,359 @@
+/**
+ * The sans-I/O IKEv2 engine: takes datagrams, commands and the current time; hands back
+ * datagrams to send and events. It owns the table of IKE SAs and routes each message to its
+ * SA and exchange (RFC 7296 §2.2 Message IDs, §2.1 retransmission, RFC 7383 reassembly).
+ */
+import { randomBytes } from 'node:crypto';
+import { CryptoError } from '../crypto/errors.js';
+import { ExchangeType, HeaderFlags, NotifyType } from '../wire/constants.js';
+import { ParseError } from '../wire/errors.js';
+import { decodeMessage } from '../wire/index.js';
+import type { IkeMessage, Payload } from '../wire/types.js';
+import { CookieJar } from './cookie.js';
+import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
+import { handleInitRequest, handleInitResponse, sendInitRequest } from './exchange-init.js';
+import { handleInformationalRequest, refuseCreateChild, sendDeleteIke } from './exchange-informational.js';
+import { handleIntermediateRequest, handleIntermediateResponse } from './exchange-intermediate.js';
+import { continueHandshake } from './handshake.js';
+import { IkeSa } from './ike-sa.js';
+import type { SaHost } from './ike-sa.js';
+import { notify } from './payloads.js';
+import { FragmentCollector, decodeInner, openMessage } from './protection.js';
+import type { SkKeys } from '../crypto/sk-cipher.js';
+import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, IkeSaInfo } from './types.js';
+import { hex } from './util.js';
+
+interface Opened {
+  readonly inner: Payload[];
+  readonly ap: Uint8Array;
+  readonly sizes: number[];
+}
+
+export class IkeEngine implements SaHost {
+  private conns: ConnectionConfig[] = [];
+  private readonly sas = new Map<string, IkeSa>();
+  /** Responder SAs not yet established, by initiator SPI and peer (IKE_SA_INIT retransmissions, §2.1). */
+  private readonly halfOpen = new Map<string, IkeSa>();
+  private readonly fragments = new Map<IkeSa, FragmentCollector>();
+  private outputs: EngineOutput[] = [];
+  readonly cookies: CookieJar;
+  readonly random: (n: number) => Uint8Array;
+  readonly retransmitTimeoutMs: number;
+  readonly retransmitTries: number;
+  private readonly cookieThreshold: number;
+  private readonly halfOpenTimeoutMs: number;
+
+  constructor(opts: EngineOptions = {}) {
+    this.random = opts.random ?? ((n) => randomBytes(n));
+    this.cookies = new CookieJar(this.random);
+    this.retransmitTimeoutMs = opts.retransmitTimeoutMs ?? 1000;
+    this.retransmitTries = opts.retransmitTries ?? 5;
+    this.cookieThreshold = opts.cookieThreshold ?? 50;
+    this.halfOpenTimeoutMs = opts.halfOpenTimeoutMs ?? 30000;
+  }
+
+  // ---- configuration -------------------------------------------------------------------
+
+  addConnection(conn: ConnectionConfig): void {
+    this.conns = [...this.conns.filter((c) => c.name !== conn.name), conn];
+  }
+
+  connections(): readonly ConnectionConfig[] {
+    return this.conns;
+  }
+
+  // ---- outputs ---------------------------------------------------------------------------
+
+  emit(out: EngineOutput): void {
+    this.outputs.push(out);
+  }
+
+  /** Everything the engine wants done since the last call: datagrams to send and events. */
+  drain(): EngineOutput[] {
+    const out = this.outputs;
+    this.outputs = [];
+    return out;
+  }
+
+  forget(sa: IkeSa): void {
+    this.sas.delete(hex(sa.localSpi));
+    this.fragments.delete(sa);
+    const key = halfOpenKey(sa.spiI, sa.remote);
+    if (this.halfOpen.get(key) === sa) this.halfOpen.delete(key);
+  }
+
+  list(): IkeSaInfo[] {
+    return [...this.sas.values()].map((s) => s.info());
+  }
+
+  // ---- commands --------------------------------------------------------------------------
+
+  /** Start an IKE SA for a configured connection; returns the SA's local ID. */
+  initiate(name: string, now: number, endpoints?: { local?: Endpoint; remote?: Endpoint }): number {
+    const conn = this.conns.find((c) => c.name === name);
+    if (!conn) throw new Error(`no connection named '${name}'`);
+    const local = endpoints?.local ?? { address: conn.localAddress, port: 500 };
+    const remote = endpoints?.remote ?? { address: conn.remoteAddress, port: 500 };
+    let spiI = this.random(8);
+    while (spiI.every((b) => b === 0) || this.sas.has(hex(spiI))) spiI = this.random(8);
+    const sa = new IkeSa(this, 'initiator', spiI, local, remote, now);
+    sa.connection = conn;
+    this.sas.set(hex(spiI), sa);
+    sendInitRequest(sa, now);
+    return sa.id;
+  }
+
+  /** Delete an established IKE SA (RFC 7296 §1.4.1). */
+  terminate(id: number, now: number): boolean {
+    const sa = [...this.sas.values()].find((s) => s.id === id);
+    if (!sa) return false;
+    if (sa.state !== 'established' || sa.outstanding) {
+      sa.close('terminated locally');
+      return true;
+    }
+    sendDeleteIke(sa, now);
+    return true;
+  }
+
+  // ---- time ------------------------------------------------------------------------------
+
+  tick(now: number): void {
+    for (const sa of [...this.sas.values()]) {
+      if (!sa.onTimer(now)) continue;
+      if (sa.role === 'responder' && sa.state !== 'established' && now - sa.createdAt >= this.halfOpenTimeoutMs) {
+        sa.fail('half-open SA timed out');
+      }
+    }
+  }
+
+  nextDeadline(): number | undefined {
+    let next: number | undefined;
+    for (const sa of this.sas.values()) {
+      let t = sa.nextDeadline();
+      if (sa.role === 'responder' && sa.state !== 'established') {
+        const h = sa.createdAt + this.halfOpenTimeoutMs;
+        t = t === undefined ? h : Math.min(t, h);
+      }
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    return next;
+  }
+
+  // ---- input -----------------------------------------------------------------------------
+
+  /** A datagram arrived from `remote` at our `local` endpoint. Never throws. */
+  receive(data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
+    try {
+      this.dispatch(data, remote, local, now);
+    } catch (e) {
+      // Parsing and crypto failures are handled where they occur; anything reaching here is
+      // a bug, reported rather than allowed to take the daemon down.
+      const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      this.emit({ kind: 'event', event: { type: 'log', level: 'error', message: `internal error handling datagram: ${message}` } });
+    }
+  }
+
+  private dispatch(data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
+    let msg: IkeMessage;
+    try {
+      msg = decodeMessage(data);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.onOuterParseError(e, data, remote, local);
+      return;
+    }
+    const h = msg.header;
+    const response = (h.flags & HeaderFlags.RESPONSE) !== 0;
+    const fromInitiator = (h.flags & HeaderFlags.INITIATOR) !== 0;
+    if (h.exchangeType === ExchangeType.IKE_SA_INIT && !response) {
+      if (!fromInitiator || h.messageId !== 0 || !h.spiR.every((b) => b === 0)) return;
+      this.onInitRequest(msg, data, remote, local, now);
+      return;
+    }
+    const sa = this.sas.get(hex(fromInitiator ? h.spiR : h.spiI));
+    if (!sa || hex(sa.spiI) !== hex(h.spiI)) return;
+    if (sa.isInitiator === fromInitiator) return; // our own role's flag from the peer: bogus
+    if (h.exchangeType === ExchangeType.IKE_SA_INIT) {
+      if (sa.state === 'connecting' && sa.outstanding?.messageId === 0 && !sa.keys) {
+        handleInitResponse(sa, msg, data, now);
+        continueHandshake(sa, now);
+      }
+      return;
+    }
+    if (hex(sa.spiR) !== hex(h.spiR) || !sa.keys) return;
+    if (response) this.onResponse(sa, msg, data, now);
+    else this.onRequest(sa, msg, data, now);
+  }
+
+  /** RFC 7296 §2.5: an unknown critical payload in IKE_SA_INIT is answered; other garbage dropped. */
+  private onOuterParseError(e: ParseError, data: Uint8Array, remote: Endpoint, local: Endpoint): void {
+    if (e.code !== 'UNSUPPORTED_CRITICAL_PAYLOAD' || data.length < 28) return;
+    const exchange = data[18];
+    const flags = data[19] ?? 0;
+    if (exchange !== ExchangeType.IKE_SA_INIT || (flags & HeaderFlags.RESPONSE) !== 0) return;
+    const spiI = data.slice(0, 8);
+    const sa = new IkeSa(this, 'responder', spiI, local, remote, 0);
+    sa.spiR = new Uint8Array(8);
+    sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(e.payloadType ?? 0))], 0);
+  }
+
+  private onInitRequest(msg: IkeMessage, data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
+    const key = halfOpenKey(msg.header.spiI, remote);
+    const existing = this.halfOpen.get(key);
+    if (existing) {
+      // A retransmitted IKE_SA_INIT request gets the same response again (RFC 7296 §2.1).
+      if (Buffer.compare(existing.initRequest, data) === 0 && existing.lastResponse?.messageId === 0) existing.sendRaw(existing.lastResponse.datagrams);
+      return;
+    }
+    const sa = handleInitRequest(
+      {
+        host: this,
+        cookies: this.cookies,
+        cookieThreshold: this.cookieThreshold,
+        halfOpenCount: () => this.halfOpen.size,
+        emit: (o) => this.emit(o),
+      },
+      msg,
+      data,
+      local,
+      remote,
+      now,
+    );
+    if (!sa) return;
+    this.sas.set(hex(sa.spiR), sa);
+    this.halfOpen.set(key, sa);
+  }
+
+  /**
+   * Decrypt SK, or collect SKF fragments until the message is whole (RFC 7383 §2.6).
+   * undefined: drop (bad ICV, or not all fragments yet).
+   */
+  private open(sa: IkeSa, msg: IkeMessage, data: Uint8Array, keys: SkKeys): Opened | 'invalid' | undefined {
+    let part;
+    try {
+      part = openMessage(data, msg, sa.requireCipher(), keys);
+    } catch (e) {
+      if (e instanceof CryptoError) return undefined; // RFC 7296 §2.21.2: ICV failure → silent drop
+      throw e;
+    }
+    if (!part) return undefined;
+    const h = msg.header;
+    const response = (h.flags & HeaderFlags.RESPONSE) !== 0;
+    let plain = part.plain;
+    let innerFirst = part.innerFirst;
+    let sizes = [data.length];
+    if (part.fragment) {
+      if (!sa.peerFragmentation) return undefined;
+      let fc = this.fragments.get(sa);
+      if (!fc || fc.messageId !== h.messageId || fc.response !== response) {
+        fc = new FragmentCollector(h.messageId, response);
+        this.fragments.set(sa, fc);
+      }
+      const r = fc.add(part.fragment.number, part.fragment.total, part.innerFirst, part.plain, data.length);
+      if (r === 'pending' || r === 'invalid') return undefined;
+      this.fragments.delete(sa);
+      plain = r.plain;
+      innerFirst = r.innerFirst;
+      sizes = r.sizes;
+    }
+    let inner: Payload[];
+    try {
+      inner = decodeInner(innerFirst, plain);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      sa.log('warn', `malformed ${response ? 'response' : 'request'} ${h.messageId}: ${e.message}`);
+      if (!response) {
+        // RFC 7296 §2.21.2 / §2.5: answer a protected request with the error notify.
+        const n = e.code === 'UNSUPPORTED_CRITICAL_PAYLOAD'
+          ? notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(e.payloadType ?? 0))
+          : notify(NotifyType.INVALID_SYNTAX);
+        sa.sendResponse(h.exchangeType, h.messageId, [n], keys);
+        sa.expectedRequestId++;
+      }
+      if (sa.state !== 'established') sa.fail(`malformed message: ${e.message}`, NotifyType.INVALID_SYNTAX);
+      return 'invalid';
+    }
+    const ap = h.exchangeType === ExchangeType.IKE_INTERMEDIATE ? sa.receivedAp(h.exchangeType, response, h.messageId, innerFirst, plain) : new Uint8Array(0);
+    sa.noteReceived(h.exchangeType, response, h.messageId, sizes, inner);
+    return { inner, ap, sizes };
+  }
+
+  private onResponse(sa: IkeSa, msg: IkeMessage, data: Uint8Array, now: number): void {
+    const out = sa.outstanding;
+    const h = msg.header;
+    if (!out || out.messageId !== h.messageId || out.exchange !== h.exchangeType) return;
+    const opened = this.open(sa, msg, data, sa.inKeys());
+    if (opened === undefined || opened === 'invalid') return;
+    switch (h.exchangeType) {
+      case ExchangeType.IKE_INTERMEDIATE:
+        handleIntermediateResponse(sa, opened.inner, opened.ap);
+        break;
+      case ExchangeType.IKE_AUTH:
+        handleAuthResponse(sa, h.messageId, opened.inner, now);
+        break;
+      case ExchangeType.INFORMATIONAL:
+        sa.outstanding = undefined;
+        if (sa.state === 'deleted') sa.close('deleted');
+        break;
+      default:
+        sa.outstanding = undefined;
+    }
+    if (sa.state === 'intermediate' || sa.state === 'authenticating') continueHandshake(sa, now);
+  }
+
+  private onRequest(sa: IkeSa, msg: IkeMessage, data: Uint8Array, now: number): void {
+    const h = msg.header;
+    const last = sa.lastResponse;
+    if (last && h.messageId === last.messageId && h.messageId !== sa.expectedRequestId) {
+      this.resendResponse(sa, msg, data, last.requestKeys ?? sa.inKeys(), last.datagrams);
+      return;
+    }
+    if (h.messageId !== sa.expectedRequestId) return; // RFC 7296 §2.2: outside the window
+    const keys = sa.inKeys();
+    const opened = this.open(sa, msg, data, keys);
+    if (opened === undefined || opened === 'invalid') return;
+    sa.expectedRequestId++;
+    const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
+    switch (h.exchangeType) {
+      case ExchangeType.IKE_INTERMEDIATE:
+        if (settingUp) handleIntermediateRequest(sa, h.messageId, opened.inner, opened.ap);
+        else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+        break;
+      case ExchangeType.IKE_AUTH:
+        if (settingUp) {
+          handleAuthRequest(sa, h.messageId, opened.inner, now);
+          if (sa.state === 'established') this.halfOpen.delete(halfOpenKey(sa.spiI, sa.remote));
+        } else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+        break;
+      case ExchangeType.INFORMATIONAL:
+        handleInformationalRequest(sa, h.messageId, opened.inner);
+        break;
+      case ExchangeType.CREATE_CHILD_SA:
+        if (sa.state === 'established') refuseCreateChild(sa, h.messageId);
+        break;
+      default:
+        sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+    }
+  }
+
+  /**
+   * A retransmitted request: verify it with the keys that protected the original (they may
+   * have been replaced since, RFC 9370 §2.2.2), then send the cached response again. For a
+   * fragmented request, only fragment 1 triggers the resend (RFC 7383 §2.6.1).
+   */
+  private resendResponse(sa: IkeSa, msg: IkeMessage, data: Uint8Array, keys: SkKeys, datagrams: readonly Uint8Array[]): void {
+    try {
+      const part = openMessage(data, msg, sa.requireCipher(), keys);
+      if (!part || (part.fragment && part.fragment.number !== 1)) return;
+    } catch (e) {
+      if (e instanceof CryptoError) return;
+      throw e;
+    }
+    sa.sendRaw(datagrams);
+  }
+}
+
+function halfOpenKey(spiI: Uint8Array, remote: Endpoint): string {
+  return `${hex(spiI)}/${remote.address}/${remote.port}`;
+}
+

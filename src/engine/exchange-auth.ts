@@ -1,0 +1,156 @@
+/**
+ * IKE_AUTH with a pre-shared key (RFC 7296 §1.2, §2.15) and, after IKE_INTERMEDIATE rounds,
+ * the IntAuth chunk in the signed octets (RFC 9242 §3.3.2). Carries the first Child SA.
+ */
+import { pskAuth, signedOctets } from '../crypto/keys.js';
+import { constantTimeEqual } from '../crypto/util.js';
+import { AuthMethod, ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../wire/constants.js';
+import { proposalForSelection, selectProposal } from './proposal-select.js';
+import type { Payload } from '../wire/types.js';
+import { acceptChild, answerChild, offerChild } from './child-sa.js';
+import type { IkeSa } from './ike-sa.js';
+import { identityFromPayload, identityToPayloadData, sameIdentity } from './identity.js';
+import type { Identity } from './identity.js';
+import { errorNotify, find, notify } from './payloads.js';
+import type { ConnectionConfig } from './types.js';
+
+/** IDx' of RFC 7296 §2.15: the ID payload body (ID Type | RESERVED | data). */
+function idBody(idType: number, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + data.length);
+  out[0] = idType;
+  out.set(data, 4);
+  return out;
+}
+
+/** The AUTH value one side computes over its signed octets. */
+function authValue(sa: IkeSa, psk: Uint8Array, ofInitiator: boolean, idType: number, idData: Uint8Array, authMid: number): Uint8Array {
+  const k = sa.requireKeys();
+  const octets = signedOctets(
+    ofInitiator ? sa.initRequest : sa.initResponse,
+    ofInitiator ? sa.nr : sa.ni,
+    sa.prfId,
+    ofInitiator ? k.skPi : k.skPr,
+    idBody(idType, idData),
+    // RFC 9242 §3.3.2: IntAuth only if an IKE_INTERMEDIATE exchange took place.
+    sa.intermediateRan ? { i: sa.intAuthI, r: sa.intAuthR, mid: authMid } : undefined,
+  );
+  return pskAuth(sa.prfId, psk, octets);
+}
+
+/** Initiator: IDi, AUTH, SAi2, TSi, TSr. */
+export function sendAuthRequest(sa: IkeSa, now: number): void {
+  const conn = sa.connection;
+  if (!conn) return;
+  sa.state = 'authenticating';
+  const id = identityToPayloadData(conn.localId);
+  const mid = sa.nextRequestId;
+  const payloads: Payload[] = [
+    { type: PayloadType.IDi, critical: false, idType: id.idType, data: id.data },
+    { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authValue(sa, conn.psk, true, id.idType, id.data, mid) },
+  ];
+  const child = conn.children[0];
+  if (child) {
+    const offer = offerChild(sa, child);
+    sa.pendingChild = offer.pending;
+    payloads.push(...offer.payloads);
+  }
+  sa.sendRequest(ExchangeType.IKE_AUTH, payloads, now);
+}
+
+function verifyPeerAuth(sa: IkeSa, psk: Uint8Array, peerIsInitiator: boolean, inner: readonly Payload[], authMid: number): string | undefined {
+  const id = find(inner, peerIsInitiator ? PayloadType.IDi : PayloadType.IDr);
+  const auth = find(inner, PayloadType.AUTH);
+  if (!id || !auth) return 'missing ID or AUTH payload';
+  if (auth.method !== AuthMethod.SHARED_KEY_MIC) return `peer used auth method ${auth.method}, expected PSK`;
+  const expect = authValue(sa, psk, peerIsInitiator, id.idType, id.data, authMid);
+  return constantTimeEqual(expect, auth.data) ? undefined : 'AUTH payload does not verify (wrong PSK?)';
+}
+
+function peerIdentity(inner: readonly Payload[], type: typeof PayloadType.IDi | typeof PayloadType.IDr): Identity | undefined {
+  const id = find(inner, type);
+  return id ? identityFromPayload(id.idType, id.data) : undefined;
+}
+
+/** Initiator: IDr, AUTH, SAr2, TSi, TSr. */
+export function handleAuthResponse(sa: IkeSa, messageId: number, inner: readonly Payload[], now: number): void {
+  const conn = sa.connection;
+  if (!conn || !sa.outstanding) return;
+  sa.outstanding = undefined;
+  const auth = find(inner, PayloadType.AUTH);
+  const err = errorNotify(inner);
+  if (!auth) {
+    const code = err?.notifyType ?? NotifyType.AUTHENTICATION_FAILED;
+    return sa.fail(`IKE_AUTH rejected: ${nameOf(NotifyType, code)}`, code);
+  }
+  const peer = peerIdentity(inner, PayloadType.IDr);
+  if (!peer) return sa.fail('responder sent an unusable IDr', NotifyType.AUTHENTICATION_FAILED);
+  if (conn.remoteId && !sameIdentity(conn.remoteId, peer)) return sa.fail(`responder identity ${peer.value} is not the configured one`, NotifyType.AUTHENTICATION_FAILED);
+  const bad = verifyPeerAuth(sa, conn.psk, false, inner, messageId);
+  if (bad) return sa.fail(bad, NotifyType.AUTHENTICATION_FAILED);
+  sa.remoteIdentity = peer;
+  established(sa, now);
+  const pending = sa.pendingChild;
+  sa.pendingChild = undefined;
+  if (!pending) return;
+  if (err) {
+    sa.log('warn', `Child SA '${pending.config.name}' refused: ${nameOf(NotifyType, err.notifyType)}`);
+    return;
+  }
+  const child = acceptChild(sa, pending, inner);
+  if (typeof child === 'string') {
+    sa.log('warn', `Child SA '${pending.config.name}' failed: ${child}`);
+    return;
+  }
+  sa.addChild(child);
+}
+
+function established(sa: IkeSa, now: number): void {
+  sa.state = 'established';
+  sa.establishedAt = now;
+  sa.event({ type: 'ike-up', sa: sa.info() });
+}
+
+/** Responder: authenticate the initiator, pick the connection by its identity, answer. */
+export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly Payload[], now: number): void {
+  const requestKeys = sa.inKeys();
+  const refuse = (code: number, why: string): void => {
+    sa.sendResponse(ExchangeType.IKE_AUTH, messageId, [notify(code)], requestKeys);
+    sa.fail(why, code);
+  };
+  if (sa.pendingAddke.length > 0) {
+    // RFC 9370 §2.2.3: IKE_AUTH only after every IKE_INTERMEDIATE round.
+    return refuse(NotifyType.INVALID_SYNTAX, `IKE_AUTH before ${sa.pendingAddke.length} additional key exchange(s)`);
+  }
+  const peer = peerIdentity(inner, PayloadType.IDi);
+  if (!peer) return refuse(NotifyType.AUTHENTICATION_FAILED, 'initiator sent an unusable IDi');
+  const conn = chooseConnection(sa, peer);
+  if (!conn) return refuse(NotifyType.AUTHENTICATION_FAILED, `no connection for peer identity ${peer.value}`);
+  const bad = verifyPeerAuth(sa, conn.psk, true, inner, messageId);
+  if (bad) return refuse(NotifyType.AUTHENTICATION_FAILED, bad);
+  sa.connection = conn;
+  sa.remoteIdentity = peer;
+  const id = identityToPayloadData(conn.localId);
+  const answer = answerChild(sa, conn.children, inner);
+  const payloads: Payload[] = [
+    { type: PayloadType.IDr, critical: false, idType: id.idType, data: id.data },
+    { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authValue(sa, conn.psk, false, id.idType, id.data, messageId) },
+    ...answer.payloads,
+  ];
+  sa.sendResponse(ExchangeType.IKE_AUTH, messageId, payloads, requestKeys);
+  established(sa, now);
+  if (answer.child) sa.addChild(answer.child);
+}
+
+/**
+ * The connection for this initiator: the one chosen at IKE_SA_INIT if its remote identity
+ * fits, else another with the same addresses whose remote identity does and whose IKE
+ * proposals contain the negotiated suite.
+ */
+function chooseConnection(sa: IkeSa, peer: Identity): ConnectionConfig | undefined {
+  const fits = (c: ConnectionConfig): boolean => c.remoteId === undefined || sameIdentity(c.remoteId, peer);
+  if (sa.connection && fits(sa.connection)) return sa.connection;
+  const suite = sa.suite;
+  if (!suite) return undefined;
+  const negotiated = [proposalForSelection(suite, ProtocolId.IKE, new Uint8Array(0))];
+  return sa.host.connections().find((c) => fits(c) && selectProposal(c.ikeProposals, negotiated) !== undefined);
+}

@@ -1,0 +1,276 @@
+/**
+ * IKE_SA_INIT (RFC 7296 §1.2) with the RFC 9370 §2.2.1 negotiation of additional key
+ * exchanges, INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242 §3.1), NAT detection (§2.23),
+ * IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 §2.3), SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4),
+ * COOKIE (§2.6), INVALID_KE_PAYLOAD (§1.3) and NO_PROPOSAL_CHOSEN.
+ */
+import { CryptoError } from '../crypto/errors.js';
+import { keMethod } from '../crypto/ke.js';
+import { skeyseedInit } from '../crypto/keys.js';
+import { ExchangeType, HashAlgorithm, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
+import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
+import { encodeMessage } from '../wire/index.js';
+import type { CookieJar } from './cookie.js';
+import { IkeSa } from './ike-sa.js';
+import type { SaHost } from './ike-sa.js';
+import { natDetectionHash } from './nat.js';
+import { errorNotify, find, findNotify, notify } from './payloads.js';
+import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
+import type { SelectedSuite } from './proposal-select.js';
+import { usesAddke } from './proposal-string.js';
+import type { ConnectionConfig, Endpoint, EngineOutput } from './types.js';
+import { readU16, u16 } from './util.js';
+
+const NONCE_LENGTH = 32;
+const MAX_COOKIE_RETRIES = 3;
+const MAX_INVALID_KE_RETRIES = 3;
+
+/** RFC 7427 §4: the hashes we accept for signatures (SHA2-256/384/512). */
+const SIGNATURE_HASHES = Uint8Array.of(0, HashAlgorithm.SHA2_256, 0, HashAlgorithm.SHA2_384, 0, HashAlgorithm.SHA2_512);
+
+/** The KE methods our proposals allow for Transform Type 4, in preference order. */
+function offeredKeMethods(conn: ConnectionConfig): number[] {
+  const out: number[] = [];
+  for (const p of conn.ikeProposals) for (const c of p.transforms.get(TransformType.KE) ?? []) if (!out.includes(c.id)) out.push(c.id);
+  return out;
+}
+
+function natNotifies(spiI: Uint8Array, spiR: Uint8Array, local: Endpoint, remote: Endpoint): Payload[] {
+  return [
+    notify(NotifyType.NAT_DETECTION_SOURCE_IP, natDetectionHash(spiI, spiR, local)),
+    notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(spiI, spiR, remote)),
+  ];
+}
+
+/** Initiator: build and send the IKE_SA_INIT request (again, after COOKIE or INVALID_KE_PAYLOAD). */
+export function sendInitRequest(sa: IkeSa, now: number): void {
+  const conn = sa.connection;
+  if (!conn) throw new Error('initiator without connection');
+  if (sa.keGroup === 0) sa.keGroup = offeredKeMethods(conn)[0] ?? 0;
+  const ke = sa.startKe(sa.keGroup);
+  if (sa.ni.length === 0) sa.ni = sa.host.random(NONCE_LENGTH);
+  sa.spiR = new Uint8Array(8);
+  const payloads: Payload[] = [];
+  if (sa.cookie) payloads.push(notify(NotifyType.COOKIE, sa.cookie));
+  payloads.push(
+    // RFC 7296 §3.3.1: SPI Size 0 in IKE_SA_INIT proposals.
+    { type: PayloadType.SA, critical: false, proposals: buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) }) },
+    { type: PayloadType.KE, critical: false, group: sa.keGroup, data: ke.publicValue },
+    { type: PayloadType.NONCE, critical: false, data: sa.ni },
+    ...natNotifies(sa.spiI, sa.spiR, sa.local, sa.remote),
+  );
+  if (conn.fragmentation !== false) payloads.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
+  payloads.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, SIGNATURE_HASHES));
+  // Only when proposing ADDKE (RFC 9242 §3.1; RFC 9370 §2.2.1).
+  if (conn.ikeProposals.some(usesAddke)) payloads.push(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED));
+  sa.nextRequestId = 0;
+  sa.initRequest = sa.sendPlain(ExchangeType.IKE_SA_INIT, false, 0, payloads, now);
+  sa.nextRequestId = 1;
+}
+
+/** Initiator: the IKE_SA_INIT response. */
+export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, now: number): void {
+  const conn = sa.connection;
+  if (!conn || !sa.keState) return;
+  const p = msg.payloads;
+  sa.noteReceived(ExchangeType.IKE_SA_INIT, true, 0, [raw.length], p);
+  const cookie = findNotify(p, NotifyType.COOKIE);
+  if (cookie) {
+    if (++sa.cookieRetries > MAX_COOKIE_RETRIES) return sa.fail('responder keeps asking for a COOKIE');
+    sa.cookie = cookie.data;
+    sa.log('info', 'responder requested a COOKIE, retrying');
+    return sendInitRequest(sa, now);
+  }
+  const invalidKe = findNotify(p, NotifyType.INVALID_KE_PAYLOAD);
+  if (invalidKe) {
+    const group = readU16(invalidKe.data);
+    if (group === undefined || !offeredKeMethods(conn).includes(group) || group === sa.keGroup) {
+      return sa.fail(`INVALID_KE_PAYLOAD asks for method ${group ?? '?'}, which we do not offer`, NotifyType.INVALID_KE_PAYLOAD);
+    }
+    if (++sa.invalidKeRetries > MAX_INVALID_KE_RETRIES) return sa.fail('too many INVALID_KE_PAYLOAD answers');
+    sa.log('info', `responder wants key exchange method ${group}, retrying`);
+    sa.keGroup = group;
+    return sendInitRequest(sa, now);
+  }
+  const err = errorNotify(p);
+  if (err) return sa.fail(`IKE_SA_INIT failed: ${nameOf(NotifyType, err.notifyType)}`, err.notifyType);
+  const saPayload = find(p, PayloadType.SA);
+  const ke = find(p, PayloadType.KE);
+  const nonce = find(p, PayloadType.NONCE);
+  if (!saPayload || !ke || !nonce) return sa.fail('IKE_SA_INIT response lacks SA, KE or Nonce', NotifyType.INVALID_SYNTAX);
+  const offered = buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) });
+  const suite = acceptSelection(offered, saPayload.proposals);
+  if (typeof suite === 'string') return sa.fail(`invalid SA in IKE_SA_INIT response: ${suite}`, NotifyType.NO_PROPOSAL_CHOSEN);
+  if (suite.chosen.get(TransformType.KE)?.id !== sa.keGroup || ke.group !== sa.keGroup) {
+    return sa.fail('responder answered with another key exchange method', NotifyType.INVALID_SYNTAX);
+  }
+  if (nonce.data.length < 16 || nonce.data.length > 256) return sa.fail('bad nonce length', NotifyType.INVALID_SYNTAX);
+  let secret: Uint8Array;
+  try {
+    secret = sa.keState.finish(ke.data);
+  } catch (e) {
+    if (e instanceof CryptoError) return sa.fail(`bad KE data from responder: ${e.message}`, NotifyType.INVALID_SYNTAX);
+    throw e;
+  }
+  sa.spiR = msg.header.spiR;
+  sa.nr = nonce.data;
+  sa.initResponse = raw;
+  sa.peerFragmentation = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
+  sa.peerIntermediate = findNotify(p, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
+  checkNat(sa, p);
+  sa.setSuite(suite);
+  sa.keMethodsDone.push(sa.keGroup);
+  sa.keState = undefined;
+  if (sa.pendingAddke.length > 0 && !sa.peerIntermediate) {
+    // RFC 9370 §2.2.1 needs IKE_INTERMEDIATE; a responder that did not announce it cannot run ADDKE.
+    return sa.fail('responder chose additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED', NotifyType.NO_PROPOSAL_CHOSEN);
+  }
+  sa.deriveKeys(skeyseedInit(sa.prfId, sa.ni, sa.nr, secret));
+  sa.outstanding = undefined;
+  sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+}
+
+function checkNat(sa: IkeSa, p: readonly Payload[]): void {
+  const src = p.filter((x): x is Extract<Payload, { type: 41 }> => x.type === PayloadType.NOTIFY && x.notifyType === NotifyType.NAT_DETECTION_SOURCE_IP);
+  const dst = findNotify(p, NotifyType.NAT_DETECTION_DESTINATION_IP);
+  if (src.length === 0 || !dst) return;
+  // The request's hashes were made before SPIr was known (zero); the response's with it.
+  const spiRForHash = sa.isInitiator ? sa.spiR : new Uint8Array(8);
+  const expectRemote = natDetectionHash(sa.spiI, spiRForHash, sa.remote);
+  const expectLocal = natDetectionHash(sa.spiI, spiRForHash, sa.local);
+  sa.natRemote = !src.some((n) => Buffer.compare(n.data, expectRemote) === 0);
+  sa.natLocal = Buffer.compare(dst.data, expectLocal) !== 0;
+  if (sa.natLocal || sa.natRemote) sa.log('info', `NAT detected (local: ${sa.natLocal}, remote: ${sa.natRemote}); UDP encapsulation is not implemented yet`);
+}
+
+/** What the responder side of IKE_SA_INIT needs from the engine. */
+export interface InitResponderContext {
+  readonly host: SaHost;
+  readonly cookies: CookieJar;
+  halfOpenCount(): number;
+  readonly cookieThreshold: number;
+  emit(out: EngineOutput): void;
+}
+
+/** An unprotected error response to an IKE_SA_INIT request, keeping no state (RFC 7296 §2.21.1). */
+function plainError(ctx: InitResponderContext, req: IkeMessage, local: Endpoint, remote: Endpoint, payload: Payload): void {
+  const bytes = encodeMessage(
+    {
+      spiI: req.header.spiI,
+      spiR: new Uint8Array(8),
+      majorVersion: 2,
+      minorVersion: 0,
+      exchangeType: ExchangeType.IKE_SA_INIT,
+      flags: 0x20,
+      messageId: 0,
+    },
+    [payload],
+  );
+  ctx.emit({ kind: 'send', from: local, to: remote, data: bytes });
+}
+
+function addressMatches(configured: string, actual: string): boolean {
+  return configured === '%any' || configured === actual;
+}
+
+/** Proposals the connection accepts; ADDKE ones only if the peer can run IKE_INTERMEDIATE. */
+function select(conns: readonly ConnectionConfig[], offered: readonly Proposal[]): { conn: ConnectionConfig; suite: SelectedSuite } | undefined {
+  for (const conn of conns) {
+    const suite = selectProposal(conn.ikeProposals, offered);
+    if (suite) return { conn, suite };
+  }
+  return undefined;
+}
+
+/**
+ * Responder: an IKE_SA_INIT request for a new SA. Returns the new half-open SA, or undefined
+ * when the request was answered statelessly (COOKIE, INVALID_KE_PAYLOAD, errors) or dropped.
+ */
+export function handleInitRequest(
+  ctx: InitResponderContext,
+  msg: IkeMessage,
+  raw: Uint8Array,
+  local: Endpoint,
+  remote: Endpoint,
+  now: number,
+): IkeSa | undefined {
+  const p = msg.payloads;
+  const saPayload = find(p, PayloadType.SA);
+  const ke = find(p, PayloadType.KE);
+  const nonce = find(p, PayloadType.NONCE);
+  if (!saPayload || !ke || !nonce || nonce.data.length < 16 || nonce.data.length > 256) {
+    plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
+    return undefined;
+  }
+  // RFC 7296 §2.6: under load, demand a cookie before keeping any state.
+  if (ctx.halfOpenCount() >= ctx.cookieThreshold) {
+    const c = findNotify(p, NotifyType.COOKIE);
+    if (!c || !ctx.cookies.check(c.data, nonce.data, remote.address, msg.header.spiI)) {
+      plainError(ctx, msg, local, remote, notify(NotifyType.COOKIE, ctx.cookies.make(nonce.data, remote.address, msg.header.spiI)));
+      return undefined;
+    }
+  }
+  const candidates = ctx.host
+    .connections()
+    .filter((c) => addressMatches(c.localAddress, local.address) && addressMatches(c.remoteAddress, remote.address));
+  const peerInt = findNotify(p, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
+  const chosen = select(candidates, saPayload.proposals);
+  if (!chosen) {
+    plainError(ctx, msg, local, remote, notify(NotifyType.NO_PROPOSAL_CHOSEN));
+    return undefined;
+  }
+  const { conn, suite } = chosen;
+  const hasAddke = [...suite.chosen.keys()].some((t) => t >= TransformType.ADDKE1 && t <= TransformType.ADDKE7);
+  if (hasAddke && !peerInt) {
+    // RFC 9370 §2.2.1 runs ADDKE in IKE_INTERMEDIATE, which the initiator did not announce.
+    plainError(ctx, msg, local, remote, notify(NotifyType.NO_PROPOSAL_CHOSEN));
+    return undefined;
+  }
+  const group = suite.chosen.get(TransformType.KE)?.id ?? 0;
+  if (ke.group !== group) {
+    // RFC 7296 §1.3 / §3.10.1: tell the initiator which method we want.
+    plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_KE_PAYLOAD, u16(group)));
+    return undefined;
+  }
+  let reply: { publicValue: Uint8Array; sharedSecret: Uint8Array };
+  try {
+    reply = keMethod(group).respond(ke.data);
+  } catch (e) {
+    if (e instanceof CryptoError) {
+      // RFC 6989 §2.5, ML-KEM draft "Recipient Tests": invalid public value → INVALID_SYNTAX.
+      plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
+      return undefined;
+    }
+    throw e;
+  }
+  let spiR = ctx.host.random(8);
+  while (spiR.every((b) => b === 0)) spiR = ctx.host.random(8);
+  const sa = new IkeSa(ctx.host, 'responder', msg.header.spiI, local, remote, now);
+  sa.spiR = spiR;
+  sa.connection = conn;
+  sa.ni = nonce.data;
+  sa.nr = ctx.host.random(NONCE_LENGTH);
+  sa.initRequest = raw;
+  sa.peerFragmentation = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
+  sa.peerIntermediate = peerInt;
+  sa.noteReceived(ExchangeType.IKE_SA_INIT, false, 0, [raw.length], p);
+  checkNat(sa, p);
+  sa.setSuite(suite);
+  sa.keGroup = group;
+  sa.keMethodsDone.push(group);
+  const out: Payload[] = [
+    { type: PayloadType.SA, critical: false, proposals: [proposalForSelection(suite, saPayload.proposals[0]?.protocolId ?? 1, new Uint8Array(0))] },
+    { type: PayloadType.KE, critical: false, group, data: reply.publicValue },
+    { type: PayloadType.NONCE, critical: false, data: sa.nr },
+    ...natNotifies(sa.spiI, sa.spiR, local, remote),
+  ];
+  if (sa.peerFragmentation && conn.fragmentation !== false) out.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
+  else sa.peerFragmentation = false;
+  if (findNotify(p, NotifyType.SIGNATURE_HASH_ALGORITHMS)) out.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, SIGNATURE_HASHES));
+  if (hasAddke) out.push(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED));
+  sa.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
+  sa.deriveKeys(skeyseedInit(sa.prfId, sa.ni, sa.nr, reply.sharedSecret));
+  sa.expectedRequestId = 1;
+  sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+  return sa;
+}

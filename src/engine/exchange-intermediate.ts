@@ -1,0 +1,77 @@
+/**
+ * IKE_INTERMEDIATE rounds carrying the additional key exchanges (RFC 9370 §2.2.2, RFC 9242).
+ * Each round: HDR, SK {KEi(n)} --> <-- HDR, SK {KEr(n)}, protected with the current keys;
+ * the keys derived afterwards protect the next exchange, not this round's response.
+ */
+import { CryptoError } from '../crypto/errors.js';
+import { keMethod } from '../crypto/ke.js';
+import { ExchangeType, NotifyType, PayloadType, nameOf } from '../wire/constants.js';
+import type { Payload } from '../wire/types.js';
+import type { IkeSa } from './ike-sa.js';
+import { errorNotify, find, notify } from './payloads.js';
+
+/** Initiator: start the next additional key exchange. */
+export function sendIntermediateRequest(sa: IkeSa, now: number): void {
+  const method = sa.nextAddkeMethod();
+  if (method === undefined) return;
+  const ke = sa.startKe(method);
+  sa.state = 'intermediate';
+  sa.sendRequest(ExchangeType.IKE_INTERMEDIATE, [{ type: PayloadType.KE, critical: false, group: method, data: ke.publicValue }], now);
+}
+
+/** Initiator: KEr(n) arrived; `ap` is the response's A|P octets. */
+export function handleIntermediateResponse(sa: IkeSa, inner: readonly Payload[], ap: Uint8Array): void {
+  const req = sa.outstanding;
+  const method = sa.nextAddkeMethod();
+  if (!req || method === undefined || !sa.keState) return;
+  sa.outstanding = undefined;
+  const err = errorNotify(inner);
+  if (err) return sa.fail(`IKE_INTERMEDIATE failed: ${nameOf(NotifyType, err.notifyType)}`, err.notifyType);
+  const ke = find(inner, PayloadType.KE);
+  if (!ke || ke.group !== method) return sa.fail(`IKE_INTERMEDIATE response lacks KE for method ${method}`, NotifyType.INVALID_SYNTAX);
+  let secret: Uint8Array;
+  try {
+    secret = sa.keState.finish(ke.data);
+  } catch (e) {
+    if (e instanceof CryptoError) return sa.fail(`bad KE data in IKE_INTERMEDIATE: ${e.message}`, NotifyType.INVALID_SYNTAX);
+    throw e;
+  }
+  sa.keState = undefined;
+  sa.completeIntermediate(req.ap, ap, secret, method);
+  sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+}
+
+/** Responder: KEi(n) arrived in request `messageId`; `ap` is its A|P octets. */
+export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: readonly Payload[], ap: Uint8Array): void {
+  const method = sa.nextAddkeMethod();
+  const requestKeys = sa.inKeys();
+  const reject = (why: string): void => {
+    sa.sendResponse(ExchangeType.IKE_INTERMEDIATE, messageId, [notify(NotifyType.INVALID_SYNTAX)], requestKeys);
+    sa.fail(why, NotifyType.INVALID_SYNTAX);
+  };
+  if (method === undefined) {
+    // RFC 9242 allows IKE_INTERMEDIATE for other purposes; with nothing to exchange, answer
+    // empty, and the exchange still enters IntAuth.
+    if (find(inner, PayloadType.KE)) return reject('IKE_INTERMEDIATE with KE but no additional key exchange pending');
+    const apResp = sa.sendResponse(ExchangeType.IKE_INTERMEDIATE, messageId, [], requestKeys);
+    sa.foldIntermediate(ap, apResp);
+    return;
+  }
+  const ke = find(inner, PayloadType.KE);
+  if (!ke || ke.group !== method) return reject(`IKE_INTERMEDIATE request must carry KE for method ${method}`);
+  let reply: { publicValue: Uint8Array; sharedSecret: Uint8Array };
+  try {
+    reply = keMethod(method).respond(ke.data);
+  } catch (e) {
+    if (e instanceof CryptoError) return reject(`bad KE data in IKE_INTERMEDIATE: ${e.message}`);
+    throw e;
+  }
+  const apResp = sa.sendResponse(
+    ExchangeType.IKE_INTERMEDIATE,
+    messageId,
+    [{ type: PayloadType.KE, critical: false, group: method, data: reply.publicValue }],
+    requestKeys,
+  );
+  sa.completeIntermediate(ap, apResp, reply.sharedSecret, method);
+  sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+}

@@ -1,0 +1,371 @@
+/**
+ * One IKE SA: its negotiated suite, key schedule state, Message ID bookkeeping (RFC 7296 §2.2),
+ * the outstanding request with its retransmission (§2.1), the cached last response, and the
+ * sending/receiving of protected messages. The exchanges themselves live in exchange-*.ts.
+ */
+import { keMethod } from '../crypto/ke.js';
+import type { KeInitiatorState } from '../crypto/ke.js';
+import { deriveIkeSaKeys, intAuthStep, skeyseedIntermediate } from '../crypto/keys.js';
+import type { IkeSaKeys } from '../crypto/keys.js';
+import { skCipher } from '../crypto/sk-cipher.js';
+import type { SkCipher, SkKeys } from '../crypto/sk-cipher.js';
+import { ExchangeType, HeaderFlags, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
+import type { Payload } from '../wire/types.js';
+import { encodeMessage } from '../wire/index.js';
+import { sealMessage, intAuthOctets } from './protection.js';
+import type { MessageFrame } from './protection.js';
+import type { SelectedSuite } from './proposal-select.js';
+import { additionalMethods } from './proposal-select.js';
+import type { ChildSaInfo, ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName } from './types.js';
+import type { Identity } from './identity.js';
+import { formatIdentity } from './identity.js';
+import { hex } from './util.js';
+import { describeSuite } from './describe.js';
+import type { TrafficSelector } from '../wire/types.js';
+
+/** What an IKE SA needs from the engine that hosts it. */
+export interface SaHost {
+  emit(out: EngineOutput): void;
+  random(length: number): Uint8Array;
+  readonly retransmitTimeoutMs: number;
+  readonly retransmitTries: number;
+  /** Called when the SA's state makes it leave the engine's tables. */
+  forget(sa: IkeSa): void;
+  /** Responder: connections that may serve this SA, for the IKE_AUTH identity lookup. */
+  connections(): readonly ConnectionConfig[];
+}
+
+interface OutstandingRequest {
+  readonly messageId: number;
+  readonly exchange: number;
+  readonly datagrams: Uint8Array[];
+  readonly ap: Uint8Array;
+  tries: number;
+  nextAt: number;
+}
+
+interface CachedResponse {
+  readonly messageId: number;
+  readonly datagrams: Uint8Array[];
+  /** Keys that protected the request, to verify a retransmitted copy (RFC 9242 §3.2, keys may have moved on). */
+  readonly requestKeys?: SkKeys;
+}
+
+/** The Child SA being set up in IKE_AUTH (initiator side). */
+export interface PendingChild {
+  readonly config: import('./types.js').ChildConfig;
+  readonly spiIn: Uint8Array;
+  readonly offered: import('../wire/types.js').Proposal[];
+  readonly tsi: readonly TrafficSelector[];
+  readonly tsr: readonly TrafficSelector[];
+}
+
+let nextSaId = 1;
+
+export class IkeSa {
+  readonly id = nextSaId++;
+  state: IkeSaStateName = 'connecting';
+  spiR: Uint8Array = new Uint8Array(8);
+  ni: Uint8Array = new Uint8Array(0);
+  nr: Uint8Array = new Uint8Array(0);
+  suite?: SelectedSuite;
+  prfId = 0;
+  cipher?: SkCipher;
+  keys?: IkeSaKeys;
+  /** ADDKE methods still to run, in transform-type order (RFC 9370 §2.2.1). */
+  pendingAddke: { type: number; method: number }[] = [];
+  /** Key exchange methods completed so far, for listings. */
+  keMethodsDone: number[] = [];
+  intAuthI: Uint8Array = new Uint8Array(0);
+  intAuthR: Uint8Array = new Uint8Array(0);
+  intermediateRan = false;
+  /** RealMsg1 / RealMsg2 of RFC 7296 §2.15: the IKE_SA_INIT messages as sent. */
+  initRequest: Uint8Array = new Uint8Array(0);
+  initResponse: Uint8Array = new Uint8Array(0);
+  /** Initiator: the KE state of the exchange in flight. */
+  keState?: KeInitiatorState;
+  keGroup = 0;
+  cookie?: Uint8Array;
+  cookieRetries = 0;
+  invalidKeRetries = 0;
+  peerFragmentation = false;
+  peerIntermediate = false;
+  natLocal = false;
+  natRemote = false;
+  nextRequestId = 0;
+  expectedRequestId = 0;
+  outstanding?: OutstandingRequest;
+  lastResponse?: CachedResponse;
+  connection?: ConnectionConfig;
+  remoteIdentity?: Identity;
+  pendingChild?: PendingChild;
+  children: ChildSaInfo[] = [];
+  createdAt: number;
+  establishedAt?: number;
+
+  constructor(
+    readonly host: SaHost,
+    readonly role: 'initiator' | 'responder',
+    readonly spiI: Uint8Array,
+    readonly local: Endpoint,
+    readonly remote: Endpoint,
+    now: number,
+  ) {
+    this.createdAt = now;
+  }
+
+  get isInitiator(): boolean {
+    return this.role === 'initiator';
+  }
+
+  /** The SPI that identifies this SA on our side. */
+  get localSpi(): Uint8Array {
+    return this.isInitiator ? this.spiI : this.spiR;
+  }
+
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+    this.host.emit({ kind: 'event', event: { type: 'log', level, sa: this.id, message } });
+  }
+
+  event(e: EngineEvent): void {
+    this.host.emit({ kind: 'event', event: e });
+  }
+
+  /** Send datagrams to the peer. */
+  sendRaw(datagrams: readonly Uint8Array[]): void {
+    for (const data of datagrams) this.host.emit({ kind: 'send', from: this.local, to: this.remote, data });
+  }
+
+  /** The keys for messages we send and those we receive, from the current key stage. */
+  outKeys(): SkKeys {
+    const k = this.requireKeys();
+    return this.isInitiator ? { encr: k.skEi, integ: k.skAi } : { encr: k.skEr, integ: k.skAr };
+  }
+
+  inKeys(): SkKeys {
+    const k = this.requireKeys();
+    return this.isInitiator ? { encr: k.skEr, integ: k.skAr } : { encr: k.skEi, integ: k.skAi };
+  }
+
+  requireKeys(): IkeSaKeys {
+    if (!this.keys) throw new Error('IKE SA has no keys yet');
+    return this.keys;
+  }
+
+  requireCipher(): SkCipher {
+    if (!this.cipher) throw new Error('IKE SA has no cipher yet');
+    return this.cipher;
+  }
+
+  frame(exchange: number, response: boolean, messageId: number): MessageFrame {
+    return {
+      spiI: this.spiI,
+      spiR: this.spiR,
+      exchangeType: exchange,
+      flags: (this.isInitiator ? HeaderFlags.INITIATOR : 0) | (response ? HeaderFlags.RESPONSE : 0),
+      messageId,
+    };
+  }
+
+  /** Largest IKE message we send unfragmented, if fragmentation was negotiated (RFC 7383 §2.5.1). */
+  maxMessage(): number | undefined {
+    const conn = this.connection;
+    if (!this.peerFragmentation || conn?.fragmentation === false) return undefined;
+    const datagram = conn?.fragmentSize ?? 1280;
+    const ipUdp = this.remote.address.includes(':') ? 48 : 28;
+    return datagram - ipUdp;
+  }
+
+  private emitMessageEvent(direction: 'in' | 'out', exchange: number, response: boolean, messageId: number, sizes: number[], payloads: readonly Payload[]): void {
+    this.event({
+      type: 'message',
+      sa: this.id,
+      direction,
+      exchange,
+      response,
+      messageId,
+      sizes,
+      payloads: payloads.map(payloadName),
+    });
+  }
+
+  noteReceived(exchange: number, response: boolean, messageId: number, sizes: number[], payloads: readonly Payload[]): void {
+    this.emitMessageEvent('in', exchange, response, messageId, sizes, payloads);
+  }
+
+  /** Send an unprotected IKE_SA_INIT message (RFC 7296 §1.2). */
+  sendPlain(exchange: number, response: boolean, messageId: number, payloads: Payload[], now: number): Uint8Array {
+    const f = this.frame(exchange, response, messageId);
+    const bytes = encodeMessage(
+      { spiI: f.spiI, spiR: f.spiR, majorVersion: 2, minorVersion: 0, exchangeType: exchange, flags: f.flags, messageId },
+      payloads,
+    );
+    this.emitMessageEvent('out', exchange, response, messageId, [bytes.length], payloads);
+    if (response) this.lastResponse = { messageId, datagrams: [bytes] };
+    else this.track(messageId, exchange, [bytes], new Uint8Array(0), now);
+    this.sendRaw([bytes]);
+    return bytes;
+  }
+
+  /** Send a protected request; returns the A|P octets for IntAuth. */
+  sendRequest(exchange: number, inner: Payload[], now: number): { messageId: number; ap: Uint8Array } {
+    const messageId = this.nextRequestId++;
+    const sealed = sealMessage(this.frame(exchange, false, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage());
+    this.emitMessageEvent('out', exchange, false, messageId, sealed.datagrams.map((d) => d.length), inner);
+    this.track(messageId, exchange, sealed.datagrams, sealed.ap, now);
+    this.sendRaw(sealed.datagrams);
+    return { messageId, ap: sealed.ap };
+  }
+
+  /** Send a protected response to request `messageId`; caches it for retransmitted requests. */
+  sendResponse(exchange: number, messageId: number, inner: Payload[], requestKeys?: SkKeys): Uint8Array {
+    const sealed = sealMessage(this.frame(exchange, true, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage());
+    this.emitMessageEvent('out', exchange, true, messageId, sealed.datagrams.map((d) => d.length), inner);
+    this.lastResponse = requestKeys ? { messageId, datagrams: sealed.datagrams, requestKeys } : { messageId, datagrams: sealed.datagrams };
+    this.sendRaw(sealed.datagrams);
+    return sealed.ap;
+  }
+
+  private track(messageId: number, exchange: number, datagrams: Uint8Array[], ap: Uint8Array, now: number): void {
+    this.outstanding = { messageId, exchange, datagrams, ap, tries: 0, nextAt: now + this.host.retransmitTimeoutMs };
+  }
+
+  /** The A|P octets of a received protected message, as if unfragmented (RFC 9242 §3.3.2). */
+  receivedAp(exchange: number, response: boolean, messageId: number, innerFirst: number, plain: Uint8Array): Uint8Array {
+    const f = this.frame(exchange, response, messageId);
+    // The peer set the flags: its Initiator bit is the opposite of ours.
+    const flags = (this.isInitiator ? 0 : HeaderFlags.INITIATOR) | (response ? HeaderFlags.RESPONSE : 0);
+    return intAuthOctets({ ...f, flags }, innerFirst, plain);
+  }
+
+  /** Retransmit the outstanding request if due; false once we have given up. */
+  onTimer(now: number): boolean {
+    const o = this.outstanding;
+    if (!o || now < o.nextAt) return true;
+    if (o.tries >= this.host.retransmitTries) {
+      this.fail(`no response to ${nameOf(ExchangeType, o.exchange)} request ${o.messageId} after ${o.tries} retransmissions`);
+      return false;
+    }
+    o.tries++;
+    o.nextAt = now + this.host.retransmitTimeoutMs * 2 ** o.tries;
+    this.log('debug', `retransmit ${o.tries} of ${nameOf(ExchangeType, o.exchange)} request ${o.messageId}`);
+    this.sendRaw(o.datagrams);
+    return true;
+  }
+
+  nextDeadline(): number | undefined {
+    return this.outstanding?.nextAt;
+  }
+
+  /** Install the negotiated suite and derive the first key stage (RFC 7296 §2.14). */
+  setSuite(suite: SelectedSuite): void {
+    this.suite = suite;
+    const encr = suite.chosen.get(TransformType.ENCR);
+    const prf = suite.chosen.get(TransformType.PRF);
+    const integ = suite.chosen.get(TransformType.INTEG);
+    if (!encr || !prf) throw new Error('suite without ENCR or PRF');
+    this.prfId = prf.id;
+    this.cipher = skCipher(encr.id, encr.keyBits, integ?.id ?? 0);
+    this.pendingAddke = additionalMethods(suite);
+  }
+
+  deriveKeys(skeyseed: Uint8Array): void {
+    const c = this.requireCipher();
+    this.keys = deriveIkeSaKeys(this.prfId, skeyseed, this.ni, this.nr, this.spiI, this.spiR, {
+      encr: c.encrKeyLength,
+      integ: c.integKeyLength,
+    });
+  }
+
+  /**
+   * After an IKE_INTERMEDIATE exchange: fold both messages into IntAuth with the keys that
+   * protected them (RFC 9242 §3.3.2), then SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr)
+   * and new SK_* (RFC 9370 §2.2.2), used from the next exchange on.
+   */
+  completeIntermediate(apRequest: Uint8Array, apResponse: Uint8Array, secret: Uint8Array, method: number): void {
+    const k = this.requireKeys();
+    this.foldIntermediate(apRequest, apResponse);
+    this.deriveKeys(skeyseedIntermediate(this.prfId, k.skD, secret, this.ni, this.nr));
+    this.keMethodsDone.push(method);
+    this.pendingAddke.shift();
+  }
+
+  /** Fold one IKE_INTERMEDIATE exchange into IntAuth_i / IntAuth_r (RFC 9242 §3.3.2). */
+  foldIntermediate(apRequest: Uint8Array, apResponse: Uint8Array): void {
+    const k = this.requireKeys();
+    this.intAuthI = intAuthStep(this.prfId, k.skPi, this.intAuthI, apRequest);
+    this.intAuthR = intAuthStep(this.prfId, k.skPr, this.intAuthR, apResponse);
+    this.intermediateRan = true;
+  }
+
+  /** The keMethod object of the next additional exchange. */
+  nextAddkeMethod(): number | undefined {
+    return this.pendingAddke[0]?.method;
+  }
+
+  startKe(method: number): KeInitiatorState {
+    this.keState = keMethod(method).initiate();
+    this.keGroup = method;
+    return this.keState;
+  }
+
+  addChild(child: ChildSaInfo): void {
+    this.children.push(child);
+    this.event({ type: 'child-up', sa: this.id, child });
+  }
+
+  removeChildByOutboundSpi(spiOut: number): ChildSaInfo | undefined {
+    const i = this.children.findIndex((c) => c.spiOut === spiOut);
+    if (i < 0) return undefined;
+    const [child] = this.children.splice(i, 1);
+    if (child) this.event({ type: 'child-down', sa: this.id, child, reason: 'deleted by peer' });
+    return child;
+  }
+
+  /** The SA ends normally (deleted by us or the peer). */
+  close(reason: string): void {
+    if (this.state === 'failed') return;
+    this.state = 'deleted';
+    this.outstanding = undefined;
+    for (const child of this.children) this.event({ type: 'child-down', sa: this.id, child, reason });
+    this.children = [];
+    this.event({ type: 'ike-down', sa: this.id, reason });
+    this.host.forget(this);
+  }
+
+  fail(reason: string, notify?: number): void {
+    if (this.state === 'failed' || this.state === 'deleted') return;
+    this.state = 'failed';
+    this.outstanding = undefined;
+    this.log('warn', `IKE SA failed: ${reason}`);
+    this.event(notify === undefined ? { type: 'ike-failed', sa: this.id, reason } : { type: 'ike-failed', sa: this.id, reason, notify });
+    this.host.forget(this);
+  }
+
+  info(): IkeSaInfo {
+    const conn = this.connection;
+    const base = {
+      id: this.id,
+      connection: conn?.name ?? '',
+      role: this.role,
+      spiI: hex(this.spiI),
+      spiR: hex(this.spiR),
+      local: this.local,
+      remote: this.remote,
+      localId: conn ? formatIdentity(conn.localId) : '',
+      remoteId: this.remoteIdentity ? formatIdentity(this.remoteIdentity) : '',
+      state: this.state,
+      keMethods: [...this.keMethodsDone],
+    };
+    return this.suite ? { ...base, suite: describeSuite(this.suite) } : base;
+  }
+}
+
+
+export function payloadName(p: Payload): string {
+  if (p.type === 'unknown') return `UNKNOWN(${p.rawType})`;
+  if (p.type === PayloadType.NOTIFY) return `N(${nameOf(NotifyType, p.notifyType)})`;
+  if (p.type === PayloadType.KE) return `KE(${p.group})`;
+  return nameOf(PayloadType, p.type);
+}
+

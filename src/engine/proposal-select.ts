@@ -1,0 +1,211 @@
+/**
+ * SA payload proposals: building them from configured specs, the responder's choice of
+ * exactly one transform per type (RFC 7296 §2.7, §3.3.6) including the ADDKE types and NONE
+ * (RFC 9370 §2.2.1), and the initiator's check of the responder's choice.
+ */
+import { KeMethodId, ProtocolId, TransformType, TransformAttr } from '../wire/constants.js';
+import type { Proposal, Transform } from '../wire/types.js';
+import type { AlgChoice, ProposalSpec } from './proposal-string.js';
+
+/** The negotiated suite: one algorithm per transform type. NONE ADDKE types are absent. */
+export interface SelectedSuite {
+  readonly proposalNum: number;
+  readonly spi: Uint8Array;
+  readonly chosen: ReadonlyMap<number, AlgChoice>;
+}
+
+const KE_TYPES: readonly number[] = [
+  TransformType.KE,
+  TransformType.ADDKE1,
+  TransformType.ADDKE2,
+  TransformType.ADDKE3,
+  TransformType.ADDKE4,
+  TransformType.ADDKE5,
+  TransformType.ADDKE6,
+  TransformType.ADDKE7,
+];
+
+export function isKeType(type: number): boolean {
+  return KE_TYPES.includes(type);
+}
+
+function transformOf(type: number, choice: AlgChoice): Transform {
+  return {
+    type,
+    id: choice.id,
+    attributes: choice.keyBits === undefined ? [] : [{ type: TransformAttr.KEY_LENGTH, value: choice.keyBits }],
+  };
+}
+
+function choiceOf(t: Transform): AlgChoice {
+  const kl = t.attributes.find((a) => a.type === TransformAttr.KEY_LENGTH);
+  return kl !== undefined && typeof kl.value === 'number' ? { id: t.id, keyBits: kl.value } : { id: t.id };
+}
+
+function sameChoice(a: AlgChoice, b: AlgChoice): boolean {
+  return a.id === b.id && a.keyBits === b.keyBits;
+}
+
+export interface BuildOptions {
+  /** Leave out KE and ADDKE transforms (ESP proposals inside IKE_AUTH, RFC 7296 §1.2). */
+  readonly withoutKe?: boolean;
+  /** Only the first KE method and no ADDKE types: for a Child SA without PFS. */
+  readonly spi: Uint8Array;
+}
+
+/** Build the SA payload proposals for our specs, numbered from 1 (RFC 7296 §3.3.1). */
+export function buildProposals(specs: readonly ProposalSpec[], opts: BuildOptions): Proposal[] {
+  return specs.map((spec, i) => {
+    const transforms: Transform[] = [];
+    const types = [...spec.transforms.keys()].sort((a, b) => a - b);
+    for (const type of types) {
+      if (opts.withoutKe === true && isKeType(type)) continue;
+      for (const c of spec.transforms.get(type) ?? []) transforms.push(transformOf(type, c));
+    }
+    return {
+      num: i + 1,
+      protocolId: spec.protocol === 'ike' ? ProtocolId.IKE : ProtocolId.ESP,
+      spi: opts.spi,
+      transforms,
+    };
+  });
+}
+
+/** Group a received proposal's transforms by type, keeping order. */
+function offeredByType(p: Proposal): Map<number, AlgChoice[]> {
+  const m = new Map<number, AlgChoice[]>();
+  for (const t of p.transforms) {
+    const list = m.get(t.type) ?? [];
+    list.push(choiceOf(t));
+    m.set(t.type, list);
+  }
+  return m;
+}
+
+/** Types where an absent transform equals the NONE (0) choice. */
+function noneAllowedWhenAbsent(type: number): boolean {
+  return type === TransformType.INTEG || type === TransformType.ESN || (isKeType(type) && type !== TransformType.KE);
+}
+
+function matchOne(local: ProposalSpec, offered: Proposal, ignoreKe: boolean): Map<number, AlgChoice> | undefined {
+  const protocolId = local.protocol === 'ike' ? ProtocolId.IKE : ProtocolId.ESP;
+  if (offered.protocolId !== protocolId) return undefined;
+  const theirs = offeredByType(offered);
+  const chosen = new Map<number, AlgChoice>();
+  const usedKe: AlgChoice[] = [];
+  const types = new Set<number>([...local.transforms.keys(), ...theirs.keys()]);
+  const ordered = [...types].sort((a, b) => a - b);
+  for (const type of ordered) {
+    if (ignoreKe && isKeType(type)) continue;
+    if (type > TransformType.ADDKE7) return undefined; // unknown transform type: cannot accept
+    const mine = local.transforms.get(type);
+    const other = theirs.get(type);
+    if (mine === undefined || other === undefined) {
+      // RFC 9370 §2.2.1: an omitted ADDKE type counts as proposed with NONE.
+      const present = mine ?? other ?? [];
+      if (noneAllowedWhenAbsent(type) && present.some((c) => c.id === 0)) continue;
+      if (type === TransformType.ESN && mine === undefined) continue;
+      return undefined;
+    }
+    let pick: AlgChoice | undefined;
+    for (const c of mine) {
+      if (!other.some((o) => sameChoice(o, c))) continue;
+      // RFC 9370 §2.2.1: no method twice across the KE and ADDKE types (NONE excepted).
+      if (isKeType(type) && c.id !== KeMethodId.NONE && usedKe.some((u) => sameChoice(u, c))) continue;
+      pick = c;
+      break;
+    }
+    if (pick === undefined) return undefined;
+    if (isKeType(type) && pick.id !== KeMethodId.NONE) usedKe.push(pick);
+    if (isKeType(type) && type !== TransformType.KE && pick.id === KeMethodId.NONE) continue;
+    if (type === TransformType.INTEG && pick.id === 0) continue;
+    chosen.set(type, pick);
+  }
+  return chosen;
+}
+
+/**
+ * Responder: choose one proposal and one transform per type. Our configured order wins
+ * (like strongSwan's default), then the peer's order. `ignoreKe` for IKE_AUTH's Child SA.
+ */
+export function selectProposal(
+  local: readonly ProposalSpec[],
+  offered: readonly Proposal[],
+  ignoreKe = false,
+): SelectedSuite | undefined {
+  for (const spec of local) {
+    for (const p of offered) {
+      const chosen = matchOne(spec, p, ignoreKe);
+      if (chosen) return { proposalNum: p.num, spi: p.spi, chosen };
+    }
+  }
+  return undefined;
+}
+
+/** The response SA payload's single proposal for a selected suite (RFC 7296 §3.3). */
+export function proposalForSelection(sel: SelectedSuite, protocolId: number, spi: Uint8Array): Proposal {
+  const transforms: Transform[] = [];
+  const types = [...sel.chosen.keys()].sort((a, b) => a - b);
+  for (const type of types) {
+    const c = sel.chosen.get(type);
+    if (c) transforms.push(transformOf(type, c));
+  }
+  return { num: sel.proposalNum, protocolId, spi, transforms };
+}
+
+/**
+ * Initiator: check the responder's answer — exactly one proposal, one transform per type,
+ * each one of those we offered in that proposal number (RFC 7296 §3.3.6), no duplicate
+ * key exchange method (RFC 9370 §2.2.1). Returns the suite or a reason.
+ */
+export function acceptSelection(
+  offered: readonly Proposal[],
+  answer: readonly Proposal[],
+  ignoreKe = false,
+): SelectedSuite | string {
+  if (answer.length !== 1) return `responder returned ${answer.length} proposals, expected 1`;
+  const a = answer[0];
+  if (a === undefined) return 'no proposal';
+  const mine = offered.find((p) => p.num === a.num);
+  if (!mine) return `responder chose proposal #${a.num}, which we did not offer`;
+  if (mine.protocolId !== a.protocolId) return 'responder changed the protocol ID';
+  const chosen = new Map<number, AlgChoice>();
+  const usedKe: AlgChoice[] = [];
+  for (const t of a.transforms) {
+    if (ignoreKe && isKeType(t.type)) continue;
+    if (chosen.has(t.type)) return `responder chose two transforms of type ${t.type}`;
+    const c = choiceOf(t);
+    if (!mine.transforms.some((m) => m.type === t.type && sameChoice(choiceOf(m), c))) {
+      return `responder chose transform ${t.type}/${t.id}, which we did not offer`;
+    }
+    if (isKeType(t.type) && c.id !== KeMethodId.NONE) {
+      if (usedKe.some((u) => sameChoice(u, c))) return `responder chose key exchange method ${c.id} twice`;
+      usedKe.push(c);
+    }
+    if (isKeType(t.type) && t.type !== TransformType.KE && c.id === KeMethodId.NONE) continue;
+    if (t.type === TransformType.INTEG && c.id === 0) continue;
+    chosen.set(t.type, c);
+  }
+  // Every type we offered must be answered, unless NONE was among our choices for it.
+  const ourTypes = new Set(mine.transforms.map((t) => t.type));
+  for (const type of ourTypes) {
+    if (ignoreKe && isKeType(type)) continue;
+    if (chosen.has(type)) continue;
+    if (a.transforms.some((t) => t.type === type)) continue;
+    const ours = mine.transforms.filter((t) => t.type === type);
+    if (ours.some((t) => t.id === 0) && noneAllowedWhenAbsent(type)) continue;
+    if (type === TransformType.ESN) continue;
+    return `responder omitted transform type ${type}`;
+  }
+  return { proposalNum: a.num, spi: a.spi, chosen };
+}
+
+/** The additional key exchange methods of a suite, in transform-type order (RFC 9370 §2.2.1). */
+export function additionalMethods(sel: SelectedSuite): { type: number; method: number }[] {
+  const out: { type: number; method: number }[] = [];
+  for (let t = TransformType.ADDKE1; t <= TransformType.ADDKE7; t++) {
+    const c = sel.chosen.get(t);
+    if (c !== undefined && c.id !== KeMethodId.NONE) out.push({ type: t, method: c.id });
+  }
+  return out;
+}

@@ -1,0 +1,27 @@
+/** Small helpers shared by the engine. */
+
+export function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+export function u16(n: number): Uint8Array {
+  return Uint8Array.of((n >> 8) & 0xff, n & 0xff);
+}
+
+export function readU16(b: Uint8Array): number | undefined {
+  return b.length >= 2 ? (((b[0] ?? 0) << 8) | (b[1] ?? 0)) : undefined;
+}
+
+export function u32(n: number): Uint8Array {
+  return Uint8Array.of((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+export function readU32(b: Uint8Array): number {
+  return (((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,137 @@
+/**
+ * Two engines joined in-process: datagrams are delivered directly (no sockets), time is a
+ * virtual clock. The lossy simulated network with seeds builds on this.
+ */
+import { IkeEngine } from '../../src/engine/engine.js';
+import type { ConnectionConfig, EngineEvent, EngineOptions } from '../../src/engine/types.js';
+import { parseIdentity } from '../../src/engine/identity.js';
+import { parseProposals } from '../../src/engine/proposal-string.js';
+import { parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
+
+export interface PairOptions {
+  readonly ikeI?: string[];
+  readonly ikeR?: string[];
+  readonly espI?: string[];
+  readonly espR?: string[];
+  readonly pskI?: string;
+  readonly pskR?: string;
+  readonly fragmentSize?: number;
+  readonly engineOptions?: EngineOptions;
+  readonly responderEngineOptions?: EngineOptions;
+}
+
+export const ADDR_I = '192.0.2.1';
+export const ADDR_R = '192.0.2.2';
+
+export function connections(o: PairOptions = {}): { initiator: ConnectionConfig; responder: ConnectionConfig } {
+  const frag = o.fragmentSize === undefined ? {} : { fragmentSize: o.fragmentSize };
+  const initiator: ConnectionConfig = {
+    name: 'moon',
+    localAddress: ADDR_I,
+    remoteAddress: ADDR_R,
+    localId: parseIdentity('moon.example.org'),
+    remoteId: parseIdentity('sun.example.org'),
+    psk: new TextEncoder().encode(o.pskI ?? 'pqike-test-psk-0123456789abcdef'),
+    ikeProposals: parseProposals(o.ikeI ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768'], 'ike'),
+    children: [
+      {
+        name: 'net',
+        espProposals: parseProposals(o.espI ?? ['aes256gcm16'], 'esp'),
+        localTs: [parseTrafficSelector('198.51.100.0/25')],
+        remoteTs: [parseTrafficSelector('198.51.100.128/25')],
+        mode: 'tunnel',
+      },
+    ],
+    ...frag,
+  };
+  const responder: ConnectionConfig = {
+    name: 'sun',
+    localAddress: ADDR_R,
+    remoteAddress: '%any',
+    localId: parseIdentity('sun.example.org'),
+    psk: new TextEncoder().encode(o.pskR ?? o.pskI ?? 'pqike-test-psk-0123456789abcdef'),
+    ikeProposals: parseProposals(o.ikeR ?? o.ikeI ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768'], 'ike'),
+    children: [
+      {
+        name: 'net',
+        espProposals: parseProposals(o.espR ?? o.espI ?? ['aes256gcm16'], 'esp'),
+        localTs: [parseTrafficSelector('198.51.100.128/25')],
+        remoteTs: [parseTrafficSelector('198.51.100.0/24')],
+        mode: 'tunnel',
+      },
+    ],
+    ...frag,
+  };
+  return { initiator, responder };
+}
+
+export interface Delivered {
+  readonly from: 'i' | 'r';
+  readonly data: Uint8Array;
+}
+
+/** Run both engines until nothing is left to deliver; returns all events and datagrams. */
+export class EnginePair {
+  readonly i: IkeEngine;
+  readonly r: IkeEngine;
+  readonly eventsI: EngineEvent[] = [];
+  readonly eventsR: EngineEvent[] = [];
+  readonly wire: Delivered[] = [];
+  now = 0;
+  /** Return false to drop a datagram (tests of loss and tampering). */
+  filter: (d: Delivered, index: number) => Uint8Array | undefined = (d) => d.data;
+
+  constructor(readonly opts: PairOptions = {}) {
+    this.i = new IkeEngine(opts.engineOptions);
+    this.r = new IkeEngine(opts.responderEngineOptions ?? opts.engineOptions);
+    const c = connections(opts);
+    this.i.addConnection(c.initiator);
+    this.r.addConnection(c.responder);
+  }
+
+  initiate(): number {
+    return this.i.initiate('moon', this.now);
+  }
+
+  /** Deliver until quiet; `maxSteps` guards against ping-pong loops. */
+  run(maxSteps = 1000): void {
+    for (let step = 0; step < maxSteps; step++) {
+      const outI = this.i.drain();
+      const outR = this.r.drain();
+      if (outI.length === 0 && outR.length === 0) return;
+      for (const o of outI) {
+        if (o.kind === 'event') this.eventsI.push(o.event);
+        else this.deliver({ from: 'i', data: o.data });
+      }
+      for (const o of outR) {
+        if (o.kind === 'event') this.eventsR.push(o.event);
+        else this.deliver({ from: 'r', data: o.data });
+      }
+    }
+    throw new Error('engines did not settle');
+  }
+
+  private deliver(d: Delivered): void {
+    const index = this.wire.length;
+    this.wire.push(d);
+    const data = this.filter(d, index);
+    if (data === undefined) return;
+    if (d.from === 'i') this.r.receive(data, { address: ADDR_I, port: 500 }, { address: ADDR_R, port: 500 }, this.now);
+    else this.i.receive(data, { address: ADDR_R, port: 500 }, { address: ADDR_I, port: 500 }, this.now);
+  }
+
+  /** Advance the virtual clock to the next deadline of either engine and run. */
+  advance(): boolean {
+    const t = [this.i.nextDeadline(), this.r.nextDeadline()].filter((x): x is number => x !== undefined);
+    if (t.length === 0) return false;
+    this.now = Math.max(this.now, Math.min(...t));
+    this.i.tick(this.now);
+    this.r.tick(this.now);
+    this.run();
+    return true;
+  }
+
+  errors(): EngineEvent[] {
+    return [...this.eventsI, ...this.eventsR].filter((e) => e.type === 'log' && e.level === 'error');
+  }
+}
