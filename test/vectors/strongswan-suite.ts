@@ -424,7 +424,7 @@ export function strongswanSuite(spec: SuiteSpec): void {
   for (const m of msgs) {
     if (m.header.exchange === ExchangeType.IKE_SA_INIT) continue;
     const keyDesc = isSa1(m) ? `stage ${stageIndexFor0(m, nAdd)} keys` : 'the rekeyed IKE SA keys';
-    const frag = m.datagrams.length > 1 ? ', reassembled from SKF fragments (RFC 7383 §2.6),' : '';
+    const frag = m.datagrams.length > 1 ? ', reassembled from SKF fragments (RFC 7383 §2.6),' : ',';
     test(`${P}: ${m.label} opens with SK_e${m.header.initiator ? 'i' : 'r'} of ${keyDesc}${frag} decodes, re-encodes byte for byte, and re-seals (same IV and padding; AAD = encryptedPrefix) to the captured bytes`, () => {
       const om = opened(m);
       // inner payloads: decode + re-encode
