@@ -1,0 +1,87 @@
+/**
+ * Command-line connection options shared by `pqike initiate` and `pqike respond` (a test and
+ * interop harness until the daemon's configuration file arrives). The PSK is read from a
+ * file, never from the command line.
+ */
+import { readFileSync } from 'node:fs';
+import { parseIdentity } from '../engine/identity.js';
+import { parseProposals } from '../engine/proposal-string.js';
+import { parseTrafficSelector } from '../engine/traffic-selectors.js';
+import type { ConnectionConfig } from '../engine/types.js';
+
+export const CONNECTION_OPTIONS = {
+  local: { type: 'string' },
+  remote: { type: 'string' },
+  port: { type: 'string' },
+  'remote-port': { type: 'string' },
+  'local-id': { type: 'string' },
+  'remote-id': { type: 'string' },
+  'psk-file': { type: 'string' },
+  ike: { type: 'string', multiple: true },
+  esp: { type: 'string', multiple: true },
+  'local-ts': { type: 'string', multiple: true },
+  'remote-ts': { type: 'string', multiple: true },
+  mode: { type: 'string' },
+  'fragment-size': { type: 'string' },
+  'no-fragmentation': { type: 'boolean' },
+  json: { type: 'boolean' },
+  timeout: { type: 'string' },
+} as const;
+
+export interface ConnectionArgs {
+  local?: string;
+  remote?: string;
+  'local-id'?: string;
+  'remote-id'?: string;
+  'psk-file'?: string;
+  ike?: string[];
+  esp?: string[];
+  'local-ts'?: string[];
+  'remote-ts'?: string[];
+  mode?: string;
+  'fragment-size'?: string;
+  'no-fragmentation'?: boolean;
+}
+
+export class UsageError extends Error {}
+
+export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initiator' | 'responder'): ConnectionConfig {
+  const local = a.local;
+  if (!local) throw new UsageError('--local ADDRESS is required');
+  const remote = a.remote ?? (role === 'responder' ? '%any' : undefined);
+  if (!remote) throw new UsageError('--remote ADDRESS is required');
+  const pskFile = a['psk-file'];
+  if (!pskFile) throw new UsageError('--psk-file FILE is required (the key is never taken from the command line)');
+  const psk = readFileSync(pskFile);
+  const text = psk.toString('utf8').replace(/\r?\n$/, '');
+  const frag = a['fragment-size'] === undefined ? {} : { fragmentSize: Number(a['fragment-size']) };
+  const conn: ConnectionConfig = {
+    name,
+    localAddress: local,
+    remoteAddress: remote,
+    localId: parseIdentity(a['local-id'] ?? local),
+    psk: new TextEncoder().encode(text),
+    ikeProposals: parseProposals(a.ike ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768'], 'ike'),
+    children: [
+      {
+        name: 'net',
+        espProposals: parseProposals(a.esp ?? ['aes256gcm16'], 'esp'),
+        localTs: (a['local-ts'] ?? [local.includes(':') ? `${local}/128` : `${local}/32`]).map(parseTrafficSelector),
+        remoteTs: (a['remote-ts'] ?? [remote === '%any' ? (local.includes(':') ? '::/0' : '0.0.0.0/0') : remote.includes(':') ? `${remote}/128` : `${remote}/32`]).map(parseTrafficSelector),
+        mode: a.mode === 'transport' ? 'transport' : 'tunnel',
+      },
+    ],
+    fragmentation: a['no-fragmentation'] !== true,
+    ...frag,
+  };
+  const rid = a['remote-id'];
+  return rid === undefined || rid === '%any' ? conn : { ...conn, remoteId: parseIdentity(rid) };
+}
+
+export function parseDuration(text: string | undefined, fallbackMs: number): number {
+  if (text === undefined) return fallbackMs;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
+  if (!m) throw new UsageError(`bad duration '${text}' (e.g. 10s, 500ms)`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60000 : n * 1000;
+}

@@ -1,0 +1,70 @@
+/** One-line renderings of engine events for terminals and logs. Never prints key material. */
+import { ExchangeType, nameOf, NotifyType } from '../wire/constants.js';
+import { formatSelector } from '../engine/traffic-selectors.js';
+import { describeTransform } from '../engine/describe.js';
+import type { ChildSaInfo, EngineEvent } from '../engine/types.js';
+
+export function exchangeName(t: number): string {
+  return nameOf(ExchangeType, t);
+}
+
+export function formatMessage(e: Extract<EngineEvent, { type: 'message' }>): string {
+  const arrow = e.direction === 'out' ? '→' : '←';
+  const kind = e.response ? 'response' : 'request ';
+  const total = e.sizes.reduce((a, b) => a + b, 0);
+  const frag = e.sizes.length > 1 ? ` in ${e.sizes.length} fragments (${e.sizes.join('+')})` : '';
+  return `${arrow} ${exchangeName(e.exchange).padEnd(16)} ${kind} #${e.messageId}  ${String(total).padStart(5)} B${frag}  [ ${e.payloads.join(' ')} ]`;
+}
+
+export function formatChild(c: ChildSaInfo): string {
+  const encr = describeTransform(1, c.encr.id, c.encr.keyBits);
+  const integ = c.integ === undefined ? '' : `/${describeTransform(3, c.integ)}`;
+  const ts = `${c.localTs.map(formatSelector).join(',')} === ${c.remoteTs.map(formatSelector).join(',')}`;
+  return `Child SA '${c.name}' ${c.mode}: SPIs ${hex32(c.spiIn)}_i ${hex32(c.spiOut)}_o, ${encr}${integ}, ${ts}`;
+}
+
+export function hex32(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+export function notifyName(n: number | undefined): string {
+  return n === undefined ? '' : nameOf(NotifyType, n);
+}
+
+/** A generic one-liner for any event. */
+export function formatEvent(e: EngineEvent): string {
+  switch (e.type) {
+    case 'message':
+      return formatMessage(e);
+    case 'ike-up':
+      return `IKE SA #${e.sa.id} established (${e.sa.role}) ${e.sa.local.address}[${e.sa.localId}]...${e.sa.remote.address}[${e.sa.remoteId}] ${e.sa.suite ?? ''}`;
+    case 'child-up':
+      return formatChild(e.child);
+    case 'child-down':
+      return `Child SA '${e.child.name}' ${hex32(e.child.spiIn)}_i closed: ${e.reason}`;
+    case 'ike-failed':
+      return `IKE SA #${e.sa} failed: ${e.reason}${e.notify === undefined ? '' : ` (${notifyName(e.notify)})`}`;
+    case 'ike-down':
+      return `IKE SA #${e.sa} closed: ${e.reason}`;
+    case 'log':
+      return `[${e.level}]${e.sa === undefined ? '' : ` <#${e.sa}>`} ${e.message}`;
+  }
+}
+
+/** JSON for scripts: SPIs in hex, selectors as text, keys left out. */
+export function eventToJson(e: EngineEvent): Record<string, unknown> {
+  if (e.type === 'child-up' || e.type === 'child-down') {
+    const { keys: _keys, ...rest } = e.child;
+    return {
+      ...e,
+      child: {
+        ...rest,
+        spiIn: hex32(rest.spiIn),
+        spiOut: hex32(rest.spiOut),
+        localTs: rest.localTs.map(formatSelector),
+        remoteTs: rest.remoteTs.map(formatSelector),
+      },
+    };
+  }
+  return { ...e };
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/** The `pqike` command. */
+import { parseArgs } from 'node:util';
+import { CONNECTION_OPTIONS, UsageError } from './connection-args.js';
+import { DEMO_PROPOSAL, runDemo } from './demo.js';
+import { runInitiator, runResponder } from './peer.js';
+import type { PeerArgs } from './peer.js';
+import { ProposalSyntaxError } from '../engine/proposal-string.js';
+
+const HELP = `pqike — IKEv2 with RFC 9370 hybrid (post-quantum) key exchanges
+
+Usage:
+  pqike demo [--proposal P] [--esp P] [--fragment-size N]
+      Two peers in this process over 127.0.0.1 UDP set up an IKE SA and a Child SA and show
+      every exchange. Default proposal: ${DEMO_PROPOSAL}
+  pqike initiate --local ADDR --remote ADDR --psk-file F [options]
+      Set up one IKE SA + Child SA with a peer; exit 0 when it is up.
+  pqike respond --local ADDR --psk-file F [options]
+      Answer IKE SAs until killed (or --count N are up).
+
+Proposals use strongSwan's syntax: ENCR-[PRF-]INTEG/PRF-KE[-keN_KE...], e.g.
+  aes256gcm16-prfsha384-x25519-ke1_mlkem768          X25519, then ML-KEM-768 in IKE_INTERMEDIATE
+  aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_none  the same, ADDKE optional
+  aes128-sha256-ecp256                                classic
+  aes256gcm16-prfsha384-mlkem768                      ML-KEM alone in IKE_SA_INIT
+  Encryption: aes128 aes256 (CBC) aes128gcm16 aes256gcm16 chacha20poly1305
+  Integrity/PRF: sha256 sha384 sha512, prfsha256 prfsha384 prfsha512
+  Key exchange: modp2048 modp3072 modp4096 ecp256 ecp384 ecp521 x25519 x448
+                mlkem512 mlkem768 mlkem1024, keN_<method> for ADDKE N (1..7), keN_none
+
+Connection options (initiate/respond):
+  --local ADDR --remote ADDR   addresses (respond: --remote defaults to %any)
+  --port N --remote-port N     UDP ports (default 500)
+  --local-id ID --remote-id ID identities: host name, address, user@host, keyid:#hex
+  --psk-file FILE              pre-shared key (file content; never on the command line)
+  --ike P --esp P              proposals (repeat to offer several)
+  --local-ts TS --remote-ts TS traffic selectors, e.g. 10.1.0.0/16 (repeatable)
+  --mode tunnel|transport      Child SA mode (default tunnel)
+  --fragment-size N            largest IKE fragment datagram (default 1280)
+  --no-fragmentation           do not offer IKE fragmentation
+  --json                       events as JSON lines
+  --timeout DURATION           give up after e.g. 15s
+  --delete-after               (initiate) delete the IKE SA once it is up
+  --count N                    (respond) exit after N Child SAs
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === 'demo') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { proposal: { type: 'string' }, esp: { type: 'string' }, 'fragment-size': { type: 'string' }, help: { type: 'boolean' } },
+      strict: true,
+    });
+    if (values.help === true) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    const ok = await runDemo({
+      proposal: values.proposal ?? DEMO_PROPOSAL,
+      esp: values.esp ?? 'aes256gcm16',
+      ...(values['fragment-size'] === undefined ? {} : { fragmentSize: Number(values['fragment-size']) }),
+      print: (l) => process.stdout.write(`${l}\n`),
+    });
+    return ok ? 0 : 1;
+  }
+  if (command === 'initiate' || command === 'respond') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { ...CONNECTION_OPTIONS, count: { type: 'string' }, 'delete-after': { type: 'boolean' }, verbose: { type: 'boolean' } },
+      strict: true,
+    });
+    const a: PeerArgs = values;
+    return command === 'initiate' ? runInitiator(a) : runResponder(a);
+  }
+  process.stderr.write(`pqike: unknown command '${command}' (try pqike --help)\n`);
+  return 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError || e instanceof ProposalSyntaxError || (e instanceof Error && e.name.endsWith('Error') && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`pqike: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`pqike: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);
