@@ -482,26 +482,71 @@ export interface CaptureResult {
   readonly packets: number | null;
 }
 
+export interface CaptureStopOptions {
+  /**
+   * Stop only after no new packet was reported for this long (counted from the
+   * stop call). libpcap (TPACKET_V3) hands packets to dumpcap in blocks retired
+   * every 250 ms, so stopping right after the last packet can lose it. Default 600.
+   */
+  readonly settleMs?: number;
+  /** Also wait until at least this many packets were captured (up to maxWaitMs). */
+  readonly minPackets?: number;
+  /** Give up waiting (and stop anyway) after this long. Default 10000. */
+  readonly maxWaitMs?: number;
+}
+
 export class Capture {
   constructor(
     readonly pcapPath: string,
     private readonly proc: NsProcess,
   ) {}
 
-  /** Stop capturing (SIGINT so the file is flushed) and report the packet count. */
-  async stop(): Promise<CaptureResult> {
-    // Give the kernel a moment to hand the last packets to the capture socket.
-    await sleep(200);
+  /** Packets captured so far, as last reported by dumpcap ("Packets: N"); null if unknown. */
+  packetCount(): number | null {
+    const all = [...this.proc.output().matchAll(/Packets(?: captured)?: (\d+)/g)];
+    const last = all[all.length - 1];
+    return last ? Number(last[1]) : null;
+  }
+
+  /** Wait until dumpcap reports at least n packets. */
+  async waitForPackets(n: number, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const c = this.packetCount() ?? 0;
+      if (c >= n) return c;
+      if (Date.now() > deadline) throw new Error(`capture ${this.pcapPath}: ${c} < ${n} packets after ${timeoutMs} ms`);
+      await sleep(25);
+    }
+  }
+
+  /** Let in-flight packets settle, stop capturing (SIGINT, so the file is complete) and report the count. */
+  async stop(opts: CaptureStopOptions = {}): Promise<CaptureResult> {
+    const settleMs = opts.settleMs ?? 600;
+    const started = Date.now();
+    let last = this.packetCount();
+    let lastChange = started;
+    while (this.proc.running) {
+      await sleep(25);
+      const c = this.packetCount();
+      const now = Date.now();
+      if (c !== last) {
+        last = c;
+        lastChange = now;
+      }
+      const enough = opts.minPackets === undefined || (c ?? 0) >= opts.minPackets;
+      if ((now - lastChange >= settleMs && enough) || now - started > (opts.maxWaitMs ?? 10_000)) break;
+    }
     await this.proc.stop('SIGINT', 5000);
-    const m = /Packets captured: (\d+)/.exec(this.proc.output());
     if (!existsSync(this.pcapPath)) throw new Error(`capture file ${this.pcapPath} missing: ${this.proc.output()}`);
-    return { pcapPath: this.pcapPath, packets: m ? Number(m[1]) : null };
+    const m = /Packets captured: (\d+)/.exec(this.proc.output());
+    return { pcapPath: this.pcapPath, packets: m ? Number(m[1]) : this.packetCount() };
   }
 }
 
 /** Capture on `iface` inside namespace `ns` into pcapPath; resolves once capturing has started. */
 export async function startCapture(ns: string, iface: string, pcapPath: string, opts: CaptureOptions = {}): Promise<Capture> {
   const tool = opts.tool ?? (which('dumpcap') ? 'dumpcap' : 'tshark');
+  // No -q: dumpcap then reports "Packets: N" as packets arrive (see Capture.packetCount).
   const args = ['-i', iface, '-w', pcapPath];
   if (tool === 'dumpcap') args.push(opts.pcapng ? '-n' : '-P');
   else args.push('-F', opts.pcapng ? 'pcapng' : 'pcap');

@@ -138,7 +138,10 @@ test('interop harness self-test: strongSwan <-> strongSwan in netns', { timeout:
       try {
         await withNetnsPair(async (pair) => {
           lap('netns');
-          const cap = await startCapture(pair.a.ns, pair.a.ifname, join(work, 'selftest.pcap'));
+          // IKE and (UDP-encapsulated) ESP only: no ARP / IPv6 ND noise.
+          const cap = await startCapture(pair.a.ns, pair.a.ifname, join(work, 'selftest.pcap'), {
+            filter: 'udp port 500 or udp port 4500',
+          });
           lap('capture-start');
           const [ca, cb] = await Promise.all([
             Charon.start({ ns: pair.a.ns, name: 'a', dir: join(work, 'charon-a') }),
