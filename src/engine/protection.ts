@@ -183,7 +183,7 @@ export class FragmentCollector {
 
 /** Decode a decrypted inner chain (throws ParseError). */
 export function decodeInner(innerFirst: number, plain: Uint8Array): Payload[] {
-  return decodePayloads(innerFirst, plain);
+  return decodePayloads(innerFirst, plain, { inner: true });
 }
 
 export function isResponse(msg: IkeMessage): boolean {
