@@ -1,4 +1,15 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+
+/**
+ * On Node 24, createHmac() with a raw Buffer key is ~3x slower than with a secret KeyObject
+ * (measured: 9 µs vs 3.7 µs incl. createSecretKey for HMAC-SHA-384); on Node 20 the Buffer
+ * path is the faster one. hmacKey() returns whichever form is faster here.
+ */
+const HMAC_VIA_KEYOBJECT = Number(process.versions.node.split('.')[0]) >= 24;
+
+export function hmacKey(key: Uint8Array): Uint8Array | KeyObject {
+  return HMAC_VIA_KEYOBJECT ? createSecretKey(key) : key;
+}
 
 /** Constant-time comparison; different lengths compare unequal (length is not secret). */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
