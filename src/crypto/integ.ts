@@ -5,7 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { CryptoError } from './errors.js';
-import { hmacKey } from './util.js';
+import { symKey } from './util.js';
 
 export const IntegIds = {
   NONE: 0,
@@ -48,7 +48,7 @@ export function integIcvLength(integId: number): number {
 export function integMac(integId: number, key: Uint8Array, parts: readonly Uint8Array[]): Buffer {
   const p = params(integId);
   if (key.length !== p.keyLen) throw new CryptoError('BAD_KEY', `integrity key length ${key.length}, expected ${p.keyLen}`);
-  const h = createHmac(p.hash, hmacKey(key));
+  const h = createHmac(p.hash, symKey(key));
   for (const d of parts) h.update(d);
   return h.digest().subarray(0, p.icvLen);
 }

@@ -4,7 +4,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { CryptoError } from './errors.js';
-import { hmacKey } from './util.js';
+import { symKey } from './util.js';
 
 export const PrfIds = { HMAC_SHA1: 2, HMAC_SHA2_256: 5, HMAC_SHA2_384: 6, HMAC_SHA2_512: 7 } as const;
 
@@ -43,7 +43,7 @@ export function prfKeyLength(prfId: number): number {
 
 /** prf(key, data) (RFC 7296 §2.13). `data` may be given in parts, which are concatenated. */
 export function prf(prfId: number, key: Uint8Array, data: Uint8Array | readonly Uint8Array[]): Buffer {
-  const h = createHmac(params(prfId).hash, hmacKey(key));
+  const h = createHmac(params(prfId).hash, symKey(key));
   if (data instanceof Uint8Array) h.update(data);
   else for (const d of data) h.update(d);
   return h.digest();
@@ -62,7 +62,7 @@ export function prfPlus(prfId: number, key: Uint8Array, seed: Uint8Array | reado
   const seeds: readonly Uint8Array[] = seed instanceof Uint8Array ? [seed] : seed;
   const out = Buffer.allocUnsafe(blocks * p.out);
   const counter = Buffer.allocUnsafe(1);
-  const k = hmacKey(key);
+  const k = symKey(key);
   let prev: Buffer | undefined;
   for (let i = 1; i <= blocks; i++) {
     const h = createHmac(p.hash, k);

@@ -18,7 +18,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import { integIcvLength, integKeyLength, integMac } from './integ.js';
-import { constantTimeEqual } from './util.js';
+import { constantTimeEqual, symKey } from './util.js';
 
 export const EncrIds = {
   AES_CBC: 12,
@@ -103,7 +103,7 @@ function cbcCipher(keyBits: number, integId: number): SkCipher {
       const iv = opts?.iv ?? randomBytes(AES_BLOCK);
       if (iv.length !== AES_BLOCK) throw new RangeError('AES-CBC IV must be 16 octets');
       const padded = padPlain(plain, AES_BLOCK, opts?.padding);
-      const enc = createCipheriv(alg, keys.encr, iv).setAutoPadding(false);
+      const enc = createCipheriv(alg, symKey(keys.encr), iv).setAutoPadding(false);
       const out = Buffer.allocUnsafe(AES_BLOCK + padded.length + icvLength);
       out.set(iv, 0);
       const n1 = enc.update(padded).copy(out, AES_BLOCK);
@@ -122,7 +122,7 @@ function cbcCipher(keyBits: number, integId: number): SkCipher {
       const icv = integMac(integId, keys.integ, [aad, body.subarray(0, ctEnd)]);
       if (!constantTimeEqual(icv, body.subarray(ctEnd))) throw integrity('SK: ICV mismatch');
       const iv = body.subarray(0, AES_BLOCK);
-      const dec = createDecipheriv(alg, keys.encr, iv).setAutoPadding(false);
+      const dec = createDecipheriv(alg, symKey(keys.encr), iv).setAutoPadding(false);
       const plain = Buffer.concat([dec.update(body.subarray(AES_BLOCK, ctEnd)), dec.final()]);
       return unpad(plain, iv);
     },
@@ -152,7 +152,7 @@ function aeadCipher(
       const iv = opts?.iv ?? randomBytes(IV);
       if (iv.length !== IV) throw new RangeError('AEAD IV must be 8 octets');
       const padded = padPlain(plain, 1, opts?.padding);
-      const key = keys.encr.subarray(0, keyLen);
+      const key = symKey(keys.encr.subarray(0, keyLen));
       const cipher = createCipheriv(alg as CipherGCMTypes, key, nonceOf(keys.encr, iv), { authTagLength: icvLength });
       cipher.setAAD(aad);
       const out = Buffer.allocUnsafe(IV + padded.length + icvLength);
@@ -167,7 +167,7 @@ function aeadCipher(
       const ctLen = body.length - IV - icvLength;
       if (ctLen < 1) throw integrity('SK: bad encrypted payload length');
       const iv = body.subarray(0, IV);
-      const key = keys.encr.subarray(0, keyLen);
+      const key = symKey(keys.encr.subarray(0, keyLen));
       const d = createDecipheriv(alg as CipherGCMTypes, key, nonceOf(keys.encr, iv), { authTagLength: icvLength });
       d.setAAD(aad);
       d.setAuthTag(body.subarray(IV + ctLen));
