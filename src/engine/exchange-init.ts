@@ -7,7 +7,7 @@
 import { CryptoError } from '../crypto/errors.js';
 import { keMethod } from '../crypto/ke.js';
 import { skeyseedInit } from '../crypto/keys.js';
-import { ExchangeType, HashAlgorithm, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
+import { ExchangeType, HashAlgorithm, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
 import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
 import { encodeMessage } from '../wire/index.js';
 import type { CookieJar } from './cookie.js';
@@ -174,9 +174,13 @@ function addressMatches(configured: string, actual: string): boolean {
 }
 
 /** Proposals the connection accepts; ADDKE ones only if the peer can run IKE_INTERMEDIATE. */
-function select(conns: readonly ConnectionConfig[], offered: readonly Proposal[]): { conn: ConnectionConfig; suite: SelectedSuite } | undefined {
+function select(conns: readonly ConnectionConfig[], offered: readonly Proposal[], peerInt: boolean): { conn: ConnectionConfig; suite: SelectedSuite } | undefined {
+  // RFC 9370 §2.2.1: without IKE_INTERMEDIATE, proposals with ADDKE types are skipped
+  // (an ADDKE type offering only NONE asks for no exchange: that proposal stays usable).
+  const addke = (t: Proposal['transforms'][number]): boolean => t.type >= TransformType.ADDKE1 && t.type <= TransformType.ADDKE7 && t.id !== KeMethodId.NONE;
+  const usable = peerInt ? offered : offered.filter((p) => !p.transforms.some(addke));
   for (const conn of conns) {
-    const suite = selectProposal(conn.ikeProposals, offered);
+    const suite = selectProposal(conn.ikeProposals, usable);
     if (suite) return { conn, suite };
   }
   return undefined;
@@ -214,7 +218,7 @@ export function handleInitRequest(
     .connections()
     .filter((c) => addressMatches(c.localAddress, local.address) && addressMatches(c.remoteAddress, remote.address));
   const peerInt = findNotify(p, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
-  const chosen = select(candidates, saPayload.proposals);
+  const chosen = select(candidates, saPayload.proposals, peerInt);
   if (!chosen) {
     plainError(ctx, msg, local, remote, notify(NotifyType.NO_PROPOSAL_CHOSEN));
     return undefined;
