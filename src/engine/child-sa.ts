@@ -69,6 +69,7 @@ function childInfo(
     remoteTs,
     keys,
     initiator: sa.isInitiator,
+    encap: sa.behindNat,
   };
   return integ === undefined ? base : { ...base, integ };
 }

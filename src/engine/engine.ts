@@ -40,6 +40,7 @@ export class IkeEngine implements SaHost {
   readonly random: (n: number) => Uint8Array;
   readonly retransmitTimeoutMs: number;
   readonly retransmitTries: number;
+  readonly natTraversalPort: number;
   private readonly cookieThreshold: number;
   private readonly halfOpenTimeoutMs: number;
 
@@ -48,6 +49,7 @@ export class IkeEngine implements SaHost {
     this.cookies = new CookieJar(this.random);
     this.retransmitTimeoutMs = opts.retransmitTimeoutMs ?? 1000;
     this.retransmitTries = opts.retransmitTries ?? 5;
+    this.natTraversalPort = opts.natTraversalPort ?? 4500;
     this.cookieThreshold = opts.cookieThreshold ?? 50;
     this.halfOpenTimeoutMs = opts.halfOpenTimeoutMs ?? 30000;
   }
@@ -182,7 +184,7 @@ export class IkeEngine implements SaHost {
     }
     if (hex(sa.spiR) !== hex(h.spiR) || !sa.keys) return;
     if (response) this.onResponse(sa, msg, data, now);
-    else this.onRequest(sa, msg, data, now);
+    else this.onRequest(sa, msg, data, remote, local, now);
   }
 
   /** RFC 7296 §2.5: an unknown critical payload in IKE_SA_INIT is answered; other garbage dropped. */
@@ -301,7 +303,7 @@ export class IkeEngine implements SaHost {
     if (sa.state === 'intermediate' || sa.state === 'authenticating') continueHandshake(sa, now);
   }
 
-  private onRequest(sa: IkeSa, msg: IkeMessage, data: Uint8Array, now: number): void {
+  private onRequest(sa: IkeSa, msg: IkeMessage, data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
     const h = msg.header;
     const last = sa.lastResponse;
     if (last && h.messageId === last.messageId && h.messageId !== sa.expectedRequestId) {
@@ -313,6 +315,11 @@ export class IkeEngine implements SaHost {
     const opened = this.open(sa, msg, data, keys);
     if (opened === undefined || opened === 'invalid') return;
     sa.expectedRequestId++;
+    // RFC 7296 §2.23: behind a NAT, answer where the latest authenticated request came from.
+    if (sa.behindNat && (sa.remote.port !== remote.port || sa.remote.address !== remote.address || sa.local.port !== local.port)) {
+      sa.remote = remote;
+      sa.local = local;
+    }
     const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
     switch (h.exchangeType) {
       case ExchangeType.IKE_INTERMEDIATE:

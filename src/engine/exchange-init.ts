@@ -47,7 +47,8 @@ export function sendInitRequest(sa: IkeSa, now: number): void {
   const conn = sa.connection;
   if (!conn) throw new Error('initiator without connection');
   if (sa.keGroup === 0) sa.keGroup = offeredKeMethods(conn)[0] ?? 0;
-  const ke = sa.startKe(sa.keGroup);
+  // A COOKIE retry keeps the KE value (RFC 7296 §2.6: all other payloads unchanged).
+  const ke = sa.keState ?? sa.startKe(sa.keGroup);
   if (sa.ni.length === 0) sa.ni = sa.host.random(NONCE_LENGTH);
   sa.spiR = new Uint8Array(8);
   const payloads: Payload[] = [];
@@ -90,6 +91,7 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
     if (++sa.invalidKeRetries > MAX_INVALID_KE_RETRIES) return sa.fail('too many INVALID_KE_PAYLOAD answers');
     sa.log('info', `responder wants key exchange method ${group}, retrying`);
     sa.keGroup = group;
+    sa.keState = undefined;
     return sendInitRequest(sa, now);
   }
   const err = errorNotify(p);
@@ -118,6 +120,7 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   sa.peerFragmentation = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
   sa.peerIntermediate = findNotify(p, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
   checkNat(sa, p);
+  if (sa.behindNat) sa.floatToNatT(sa.host.natTraversalPort);
   sa.setSuite(suite);
   sa.keMethodsDone.push(sa.keGroup);
   sa.keState = undefined;
@@ -140,7 +143,7 @@ function checkNat(sa: IkeSa, p: readonly Payload[]): void {
   const expectLocal = natDetectionHash(sa.spiI, spiRForHash, sa.local);
   sa.natRemote = !src.some((n) => Buffer.compare(n.data, expectRemote) === 0);
   sa.natLocal = Buffer.compare(dst.data, expectLocal) !== 0;
-  if (sa.natLocal || sa.natRemote) sa.log('info', `NAT detected (local: ${sa.natLocal}, remote: ${sa.natRemote}); UDP encapsulation is not implemented yet`);
+  if (sa.behindNat) sa.log('info', `NAT detected (local: ${sa.natLocal}, remote: ${sa.natRemote}): IKE moves to port 4500, ESP is UDP-encapsulated`);
 }
 
 /** What the responder side of IKE_SA_INIT needs from the engine. */

@@ -29,6 +29,8 @@ export interface SaHost {
   random(length: number): Uint8Array;
   readonly retransmitTimeoutMs: number;
   readonly retransmitTries: number;
+  /** Our UDP port for IKE and ESP after NAT detection (RFC 3948), normally 4500. */
+  readonly natTraversalPort: number;
   /** Called when the SA's state makes it leave the engine's tables. */
   forget(sa: IkeSa): void;
   /** Responder: connections that may serve this SA, for the IKE_AUTH identity lookup. */
@@ -107,11 +109,26 @@ export class IkeSa {
     readonly host: SaHost,
     readonly role: 'initiator' | 'responder',
     readonly spiI: Uint8Array,
-    readonly local: Endpoint,
-    readonly remote: Endpoint,
+    public local: Endpoint,
+    public remote: Endpoint,
     now: number,
   ) {
     this.createdAt = now;
+  }
+
+  /** A NAT sits between the peers (RFC 7296 §2.23): ESP must be UDP-encapsulated. */
+  get behindNat(): boolean {
+    return this.natLocal || this.natRemote;
+  }
+
+  /**
+   * RFC 7296 §2.23 / RFC 3948: once a NAT is detected, the initiator moves IKE to port 4500
+   * (with the non-ESP marker) from IKE_AUTH on.
+   */
+  floatToNatT(port: number): void {
+    if (this.remote.port !== 500) return;
+    this.local = { address: this.local.address, port: this.local.port === 500 ? port : this.local.port };
+    this.remote = { address: this.remote.address, port };
   }
 
   get isInitiator(): boolean {

@@ -49,6 +49,8 @@ export interface EngineOptions {
   readonly retransmitTries?: number;
   /** A half-open responder SA is dropped after this many ms. Default 30000. */
   readonly halfOpenTimeoutMs?: number;
+  /** The port IKE moves to when a NAT is detected (RFC 3948). Default 4500. */
+  readonly natTraversalPort?: number;
 }
 
 export interface ChildSaKeys {
@@ -74,6 +76,8 @@ export interface ChildSaInfo {
   readonly keys: ChildSaKeys;
   /** Whether we were the initiator of the exchange that created it. */
   readonly initiator: boolean;
+  /** ESP in UDP (RFC 3948) because a NAT was detected. */
+  readonly encap: boolean;
 }
 
 export interface IkeSaInfo {
