@@ -32,6 +32,12 @@ interface Opened {
 export class IkeEngine implements SaHost {
   private conns: ConnectionConfig[] = [];
   private readonly sas = new Map<string, IkeSa>();
+  /**
+   * The SAs of `sas` that may have a deadline (an outstanding request, or a half-open
+   * responder SA), so nextDeadline() — called after every datagram — does not scan every
+   * established SA. Filled on creation and by armed(); pruned lazily; emptied by forget().
+   */
+  private readonly timed = new Set<IkeSa>();
   /** Responder SAs not yet established, by initiator SPI and peer (IKE_SA_INIT retransmissions, §2.1). */
   private readonly halfOpen = new Map<string, IkeSa>();
   private readonly fragments = new Map<IkeSa, FragmentCollector>();
@@ -79,6 +85,7 @@ export class IkeEngine implements SaHost {
 
   forget(sa: IkeSa): void {
     this.sas.delete(hex(sa.localSpi));
+    this.timed.delete(sa);
     this.fragments.delete(sa);
     const key = halfOpenKey(sa.spiI, sa.remote);
     if (this.halfOpen.get(key) === sa) this.halfOpen.delete(key);
@@ -101,6 +108,7 @@ export class IkeEngine implements SaHost {
     const sa = new IkeSa(this, 'initiator', spiI, local, remote, now);
     sa.connection = conn;
     this.sas.set(hex(spiI), sa);
+    this.timed.add(sa);
     sendInitRequest(sa, now);
     return sa.id;
   }
@@ -130,15 +138,21 @@ export class IkeEngine implements SaHost {
 
   nextDeadline(): number | undefined {
     let next: number | undefined;
-    for (const sa of this.sas.values()) {
+    for (const sa of this.timed) {
       let t = sa.nextDeadline();
       if (sa.role === 'responder' && sa.state !== 'established') {
         const h = sa.createdAt + this.halfOpenTimeoutMs;
         t = t === undefined ? h : Math.min(t, h);
       }
-      if (t !== undefined && (next === undefined || t < next)) next = t;
+      if (t === undefined) this.timed.delete(sa); // no deadline until its next request: armed()
+      else if (next === undefined || t < next) next = t;
     }
     return next;
+  }
+
+  /** An SA of ours sent a request (it has a retransmission deadline again). */
+  armed(sa: IkeSa): void {
+    if (this.sas.get(hex(sa.localSpi)) === sa) this.timed.add(sa);
   }
 
   // ---- input -----------------------------------------------------------------------------
@@ -223,6 +237,7 @@ export class IkeEngine implements SaHost {
     );
     if (!sa) return;
     this.sas.set(hex(sa.spiR), sa);
+    this.timed.add(sa);
     this.halfOpen.set(key, sa);
   }
 

@@ -33,6 +33,8 @@ export interface SaHost {
   readonly natTraversalPort: number;
   /** Called when the SA's state makes it leave the engine's tables. */
   forget(sa: IkeSa): void;
+  /** Called when the SA starts waiting for a response (it has a retransmission deadline). */
+  armed?(sa: IkeSa): void;
   /** Responder: connections that may serve this SA, for the IKE_AUTH identity lookup. */
   connections(): readonly ConnectionConfig[];
 }
@@ -245,6 +247,7 @@ export class IkeSa {
 
   private track(messageId: number, exchange: number, datagrams: Uint8Array[], ap: Uint8Array, now: number): void {
     this.outstanding = { messageId, exchange, datagrams, ap, tries: 0, nextAt: now + this.host.retransmitTimeoutMs };
+    this.host.armed?.(this);
   }
 
   /** The A|P octets of a received protected message, as if unfragmented (RFC 9242 §3.3.2). */

@@ -117,7 +117,7 @@ async function withCharon(fn: (pair: NetnsPair, charon: Charon, pskFile: string)
   writeFileSync(pskFile, PSK, { mode: 0o600 });
   try {
     await withNetnsPair(async (pair) => {
-      const charon = await Charon.start({ ns: pair.b.ns, name: 'sun' });
+      const charon = await Charon.start({ ns: pair.b.ns, name: 'sun', removeDirOnStop: true });
       try {
         await fn(pair, charon, pskFile);
       } finally {
