@@ -1,0 +1,118 @@
+/**
+ * Benchmark worker: one IkeEngine on one UDP socket on 127.0.0.1 keeping `concurrency`
+ * IKE SAs in flight towards the responder worker, counting completed ones (IKE SA + first
+ * Child SA) per second. Forked by bench/handshake.ts; configuration arrives over IPC.
+ */
+import { IkeEngine } from '../src/engine/engine.js';
+import { UdpDriver } from '../src/io/udp-driver.js';
+import type { EngineEvent } from '../src/engine/types.js';
+import { benchConnections, exitWithParent, LOOPBACK, send, toBytes } from './common.js';
+import type { InitiatorConfig, ToWorker } from './common.js';
+
+const MAX_LIFETIME_MS = 120_000;
+
+exitWithParent();
+
+async function run(cfg: InitiatorConfig): Promise<void> {
+  const { initiator } = benchConnections(cfg.proposal, toBytes(cfg.psk), LOOPBACK, LOOPBACK);
+  const engine = new IkeEngine();
+  engine.addConnection(initiator);
+  const remote = { address: LOOPBACK, port: cfg.port };
+  let completed = 0;
+  let failed = 0;
+  let retransmits = 0;
+  let firstError: string | undefined;
+  let running = true;
+  let toStart = 0;
+  let scheduled = false;
+
+  // New SAs are started after the current flush, not from inside the driver's event loop.
+  const startPending = (): void => {
+    scheduled = false;
+    const n = toStart;
+    toStart = 0;
+    if (!running) return;
+    for (let k = 0; k < n; k++) driver.initiate('bench', remote);
+  };
+  const replace = (): void => {
+    toStart++;
+    if (!scheduled) {
+      scheduled = true;
+      queueMicrotask(startPending);
+    }
+  };
+  const onEvent = (e: EngineEvent): void => {
+    switch (e.type) {
+      case 'child-up':
+        completed++;
+        replace();
+        break;
+      case 'ike-failed':
+        failed++;
+        firstError ??= e.reason;
+        replace();
+        break;
+      case 'log':
+        if (e.level === 'debug' && e.message.startsWith('retransmit')) retransmits++;
+        else if (e.level === 'error') firstError ??= e.message;
+        break;
+      default:
+    }
+  };
+  const driver = new UdpDriver(engine, { address: LOOPBACK, port: 0, onEvent });
+  await driver.start();
+
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  for (let k = 0; k < cfg.concurrency; k++) driver.initiate('bench', remote);
+  await sleep(cfg.warmupMs);
+
+  await send({ type: 'mark', phase: 'start' });
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  const rates: number[] = [];
+  const completed0 = completed;
+  let t = wall0;
+  let c = completed;
+  for (let r = 0; r < cfg.runs; r++) {
+    await sleep(cfg.runMs);
+    const now = performance.now();
+    rates.push(((completed - c) * 1000) / (now - t));
+    t = now;
+    c = completed;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = performance.now() - wall0;
+  await send({ type: 'mark', phase: 'end' });
+  running = false;
+  await send({
+    type: 'result',
+    rates,
+    completed,
+    completedMeasured: completed - completed0,
+    failed,
+    retransmits,
+    cpuUs: cpu.user + cpu.system,
+    wallMs,
+    ...(firstError === undefined ? {} : { firstError }),
+  });
+  await driver.close();
+}
+
+process.on('message', (m: ToWorker) => {
+  if (m.type === 'config' && 'port' in m) {
+    run(m).then(
+      () => process.exit(0),
+      async (e: unknown) => {
+        await send({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+        process.exit(1);
+      },
+    );
+  } else if (m.type === 'stop') {
+    process.exit(0);
+  }
+});
+
+setTimeout(() => {
+  process.stderr.write('initiator: lifetime exceeded, exiting\n');
+  process.exit(1);
+}, MAX_LIFETIME_MS).unref();
