@@ -98,3 +98,26 @@ test('COOKIE: responder engine keeps nothing for requests without or with a wron
   assert.equal(sasOf(responder).length, 1);
   assert.ok(isMessage(responder.drain().find((o) => o.kind === 'send')?.data ?? new Uint8Array(), ExchangeType.IKE_SA_INIT, true));
 });
+
+test('COOKIE then INVALID_KE_PAYLOAD: the cookie stays first in every retry and the SA comes up', () => {
+  const pair = new EnginePair({
+    ikeI: ['aes256gcm16-prfsha384-x25519-ecp256'],
+    ikeR: ['aes256gcm16-prfsha384-ecp256'],
+    responderEngineOptions: { cookieThreshold: 0 },
+  });
+  pair.initiate();
+  pair.run();
+  assert.deepEqual(pair.errors(), []);
+  const init = pair.wire.filter((d) => isMessage(d.data, ExchangeType.IKE_SA_INIT, d.from === 'r')).map((d) => decode(d.data));
+  const answers = init.filter((_, k) => k % 2 === 1).map((m) => notifies(m.payloads).map((n) => n.notifyType)[0]);
+  assert.deepEqual(answers.slice(0, 2), [NotifyType.COOKIE, NotifyType.INVALID_KE_PAYLOAD]);
+  const requests = init.filter((_, k) => k % 2 === 0);
+  assert.equal(requests.length, 3);
+  const cookie = cookieOf(init[1]?.payloads ?? []);
+  for (const req of requests.slice(1)) {
+    const first = req.payloads[0];
+    assert.ok(first?.type === PayloadType.NOTIFY && first.notifyType === NotifyType.COOKIE);
+    assert.deepEqual(first.data, cookie?.data);
+  }
+  assert.ok(ups(pair.eventsI)[0] && ups(pair.eventsR)[0], logs(pair.eventsI));
+});

@@ -345,3 +345,18 @@ test('wire: hybrid responder answers INTERMEDIATE_EXCHANGE_SUPPORTED when it sel
   const resp = pair.wire.find((d) => d.from === 'r' && isMessage(d.data, ExchangeType.IKE_SA_INIT, true));
   assert.ok(resp && hasNotify(decode(resp.data).payloads, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED));
 });
+
+test('initiator refuses a responder that selects ADDKE without returning INTERMEDIATE_EXCHANGE_SUPPORTED', () => {
+  const pair = new EnginePair({ ikeI: ['aes256gcm16-prfsha384-x25519-ke1_mlkem768'] });
+  pair.filter = (d) =>
+    d.from === 'r' && isMessage(d.data, ExchangeType.IKE_SA_INIT, true)
+      ? rewrite(d.data, (ps) => ps.filter((p) => !(p.type === PayloadType.NOTIFY && p.notifyType === NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED)))
+      : d.data;
+  pair.initiate();
+  pair.run();
+  assert.deepEqual(pair.errors(), []);
+  const f = failures(pair.eventsI);
+  assert.equal(f[0]?.notify, NotifyType.NO_PROPOSAL_CHOSEN);
+  assert.match(f[0]?.reason ?? '', /without INTERMEDIATE_EXCHANGE_SUPPORTED/);
+  assert.deepEqual(sentExchanges(pair.eventsI), ['IKE_SA_INIT q'], 'no IKE_INTERMEDIATE, no IKE_AUTH');
+});
