@@ -5,8 +5,10 @@
  * the shared secret is the raw X25519/X448 output. §3.2: the recipient MUST check the
  * result is not all zeros (small-order peer points) → INVALID_KE_DATA.
  *
- * Raw keys are wrapped in fixed DER prefixes (SPKI / PKCS#8, RFC 8410) instead of JWK, which
- * is both faster and avoids a Node 20 hang when exporting fresh X25519 keys as JWK.
+ * Public values cross node:crypto in the cheapest form this Node offers: 'raw-public' export
+ * and import where available (Node 24: 1 µs vs 21 µs for a DER export); otherwise export as
+ * SPKI DER (never JWK: JWK export of fresh X25519 keys can hang on Node 20) and import as JWK
+ * (Node 20: 8 µs vs 58 µs for DER). Private keys for the test hook use fixed PKCS#8 prefixes.
  */
 import {
   createPrivateKey,
@@ -52,20 +54,43 @@ function params(id: number): EcxParams {
   return p;
 }
 
+/** Whether this Node has KeyObject 'raw-public' export/import (Node 24); found on first use. */
+let rawKeys: boolean | undefined;
+
+/** The options types of @types/node predate the raw formats. */
+type RawPublicExport = (opts: { format: 'raw-public' }) => Buffer;
+type RawPublicImport = (opts: { key: Uint8Array; format: 'raw-public'; asymmetricKeyType: string }) => KeyObject;
+
 function importPublic(p: EcxParams, raw: Uint8Array): KeyObject {
-  const der = Buffer.allocUnsafe(p.spkiPrefix.length + p.len);
-  p.spkiPrefix.copy(der, 0);
-  der.set(raw, p.spkiPrefix.length);
-  return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  if (rawKeys === true) {
+    return (createPublicKey as unknown as RawPublicImport)({ key: raw, format: 'raw-public', asymmetricKeyType: p.type });
+  }
+  // JWK import (not export) is the fast path on Node 20; same raw key as the SPKI form.
+  const x = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url');
+  return createPublicKey({ key: { kty: 'OKP', crv: p.type === 'x25519' ? 'X25519' : 'X448', x }, format: 'jwk' });
+}
+
+function exportPublic(p: EcxParams, key: KeyObject): Buffer {
+  if (rawKeys !== false) {
+    try {
+      const raw = (key.export.bind(key) as unknown as RawPublicExport)({ format: 'raw-public' });
+      rawKeys = true;
+      return raw;
+    } catch (e) {
+      if (rawKeys === true) throw e;
+      rawKeys = false; // Node without raw key formats
+    }
+  }
+  // The raw key is the last `len` octets of its SPKI encoding (RFC 8410 §4).
+  // DER (not JWK) export: JWK export of fresh X25519 keys can hang on Node 20.
+  const spki = key.export({ format: 'der', type: 'spki' });
+  return spki.subarray(spki.length - p.len);
 }
 
 function generate(p: EcxParams): { priv: KeyObject; pub: Buffer } {
-  // The raw key is the last `len` octets of its SPKI encoding (RFC 8410 §4).
   const { publicKey, privateKey } =
     p.type === 'x25519' ? generateKeyPairSync('x25519') : generateKeyPairSync('x448');
-  // DER (not JWK) export: JWK export of fresh X25519 keys can hang on Node 20.
-  const spki = publicKey.export({ format: 'der', type: 'spki' });
-  return { priv: privateKey, pub: spki.subarray(spki.length - p.len) };
+  return { priv: privateKey, pub: exportPublic(p, publicKey) };
 }
 
 function compute(p: EcxParams, priv: KeyObject, peer: Uint8Array): Buffer {
