@@ -402,16 +402,26 @@ export type RegistryTable = { readonly [name: string]: number };
 /** The union of the values of a table, e.g. `ValueOf<typeof PayloadType>`. */
 export type ValueOf<T extends RegistryTable> = T[keyof T];
 
+const reverseTables = new WeakMap<RegistryTable, Map<number, string>>();
+
 /**
  * Name of `value` in `table` for printing: `nameOf(ExchangeType, 43) === 'IKE_INTERMEDIATE'`,
  * `nameOf(ExchangeType, 99) === 'UNKNOWN(99)'`. For aliases the first (canonical) name wins.
  */
 export function nameOf(table: RegistryTable, value: number): string {
-  for (const key of Object.keys(table)) {
-    if (table[key] === value) return key;
+  let names = reverseTables.get(table);
+  if (names === undefined) {
+    // The registries are constants: build the value → first name map once per table.
+    names = new Map<number, string>();
+    for (const key of Object.keys(table)) {
+      const v = table[key] as number;
+      if (!names.has(v)) names.set(v, key);
+    }
+    reverseTables.set(table, names);
   }
-  return `UNKNOWN(${value})`;
+  return names.get(value) ?? `UNKNOWN(${value})`;
 }
+
 
 /** True for Transform Types that carry a Key Exchange Method: KE (4) and ADDKE1..7 (RFC 9370 §2.2.1). */
 export function isKeTransformType(t: number): boolean {
