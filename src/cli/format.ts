@@ -39,7 +39,9 @@ export function formatEvent(e: EngineEvent): string {
     case 'ike-up':
       return `IKE SA #${e.sa.id} established (${e.sa.role}) ${e.sa.local.address}[${e.sa.localId}]...${e.sa.remote.address}[${e.sa.remoteId}] ${e.sa.suite ?? ''}`;
     case 'child-up':
-      return formatChild(e.child);
+      return `${formatChild(e.child)}${e.child.rekeyOf === undefined ? '' : ` (rekeyed ${hex32(e.child.rekeyOf)}_i)`}${e.child.keMethods.length > 0 ? ` PFS ${e.child.keMethods.join('+')}` : ''}`;
+    case 'ike-rekeyed':
+      return `IKE SA #${e.old} rekeyed into #${e.sa.id} (${e.sa.spiI}_i ${e.sa.spiR}_r) ${e.sa.suite ?? ''}`;
     case 'child-down':
       return `Child SA '${e.child.name}' ${hex32(e.child.spiIn)}_i closed: ${e.reason}`;
     case 'ike-failed':

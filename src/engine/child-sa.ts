@@ -1,7 +1,7 @@
 /**
- * The first Child SA, negotiated inside IKE_AUTH (RFC 7296 §1.2, §2.9, §2.17): the ESP
- * proposal (key exchange transforms left out, as no KE rides in IKE_AUTH), traffic selector
- * narrowing, and KEYMAT = prf+(SK_d, Ni | Nr) split into the four keys.
+ * Child SAs: their state inside the IKE SA, the ESP proposal and traffic selectors offered
+ * and answered (RFC 7296 §1.2, §1.3.1, §2.9), and the KEYMAT split (RFC 7296 §2.17, with the
+ * additional key exchanges of RFC 9370 §2.2.4).
  */
 import { childKeymat } from '../crypto/keys.js';
 import { espKeyLengths } from '../crypto/esp-algs.js';
@@ -9,11 +9,28 @@ import { EsnId, NotifyType, PayloadType, ProtocolId, TransformType } from '../wi
 import type { Payload, Proposal, TrafficSelector } from '../wire/types.js';
 import type { IkeSa, PendingChild } from './ike-sa.js';
 import { find, findNotify, notify } from './payloads.js';
-import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
+import { acceptSelection, buildProposals, proposalForSelection, selectProposal, suiteMethods } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { isSubset, narrow } from './traffic-selectors.js';
 import type { ChildConfig, ChildSaInfo } from './types.js';
 import { readU32 } from './util.js';
+
+/** A Child SA as the IKE SA keeps it. `info` is what events report. */
+export interface ChildSa {
+  info: ChildSaInfo;
+  readonly config: ChildConfig;
+  /** The negotiated ESP suite, with KE/ADDKE transforms when PFS was used. */
+  readonly suite: SelectedSuite;
+  state: 'installed' | 'rekeying' | 'rekeyed' | 'deleting';
+  readonly createdAt: number;
+  rekeyAt?: number;
+  expireAt?: number;
+  /**
+   * A rekey of this SA that the peer started and we answered, kept to resolve a collision with
+   * our own rekey by the nonces (RFC 7296 §2.8.1, RFC 9370 §2.2.4).
+   */
+  peerRekey?: { readonly nonces: readonly Uint8Array[]; replacement?: ChildSa };
+}
 
 /** A fresh inbound ESP SPI; values below 256 are reserved (RFC 4303 §2.1). */
 export function newEspSpi(random: (n: number) => Uint8Array): Uint8Array {
@@ -23,59 +40,77 @@ export function newEspSpi(random: (n: number) => Uint8Array): Uint8Array {
   }
 }
 
-/** Initiator: the SA/TS payloads offering a Child SA. */
+/** Initiator: the SA/TS payloads offering the first Child SA in IKE_AUTH (no KE there). */
 export function offerChild(sa: IkeSa, config: ChildConfig): { pending: PendingChild; payloads: Payload[] } {
   const spiIn = newEspSpi((n) => sa.host.random(n));
   const offered = buildProposals(config.espProposals, { spi: spiIn, withoutKe: true });
   const pending: PendingChild = { config, spiIn, offered, tsi: config.localTs, tsr: config.remoteTs };
-  const payloads: Payload[] = [];
-  if (config.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
-  payloads.push(
-    { type: PayloadType.SA, critical: false, proposals: offered },
-    { type: PayloadType.TSi, critical: false, selectors: [...config.localTs] },
-    { type: PayloadType.TSr, critical: false, selectors: [...config.remoteTs] },
-  );
-  return { pending, payloads };
+  return { pending, payloads: childPayloads(config.mode, offered, config.localTs, config.remoteTs) };
 }
 
-function childInfo(
-  sa: IkeSa,
-  config: ChildConfig,
-  suite: SelectedSuite,
-  spiIn: Uint8Array,
-  spiOut: Uint8Array,
-  localTs: readonly TrafficSelector[],
-  remoteTs: readonly TrafficSelector[],
-  mode: 'tunnel' | 'transport',
-): ChildSaInfo {
+/** [N(USE_TRANSPORT_MODE)], SA, TSi, TSr — in the order strongSwan sends them. */
+export function childPayloads(mode: 'tunnel' | 'transport', proposals: Proposal[], tsi: readonly TrafficSelector[], tsr: readonly TrafficSelector[]): Payload[] {
+  const payloads: Payload[] = [];
+  if (mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
+  payloads.push(
+    { type: PayloadType.SA, critical: false, proposals },
+    { type: PayloadType.TSi, critical: false, selectors: [...tsi] },
+    { type: PayloadType.TSr, critical: false, selectors: [...tsr] },
+  );
+  return payloads;
+}
+
+/** Parameters of the exchange that keyed a Child SA. */
+export interface ChildKeying {
+  /** Nonces of the exchange: the IKE SA's for IKE_AUTH, the CREATE_CHILD_SA's otherwise. */
+  readonly ni: Uint8Array;
+  readonly nr: Uint8Array;
+  /** SK(0) .. SK(n), empty without a key exchange (RFC 9370 §2.2.4). */
+  readonly secrets: readonly Uint8Array[];
+  /** Did we initiate the exchange that created the SA? Decides which keys are outbound. */
+  readonly weInitiated: boolean;
+  readonly spiIn: Uint8Array;
+  readonly spiOut: Uint8Array;
+  readonly localTs: readonly TrafficSelector[];
+  readonly remoteTs: readonly TrafficSelector[];
+  readonly mode: 'tunnel' | 'transport';
+  readonly rekeyOf?: number;
+}
+
+/** Build a Child SA: KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) .. SK(n)]). */
+export function makeChild(sa: IkeSa, config: ChildConfig, suite: SelectedSuite, k: ChildKeying, now: number): ChildSa {
   const encr = suite.chosen.get(TransformType.ENCR);
   if (!encr) throw new Error('ESP suite without ENCR');
   const integ = suite.chosen.get(TransformType.INTEG)?.id;
   const lengths = espKeyLengths(encr.id, encr.keyBits, integ ?? 0);
-  const k = sa.requireKeys();
-  // RFC 7296 §2.17: initiator-to-responder keys first, encryption before integrity.
-  const keymat = childKeymat(sa.prfId, k.skD, [], sa.ni, sa.nr, 2 * (lengths.encr + lengths.integ));
+  const keymat = childKeymat(sa.prfId, sa.requireKeys().skD, k.secrets, k.ni, k.nr, 2 * (lengths.encr + lengths.integ));
+  // RFC 7296 §2.17: the keys of the exchange initiator's outbound direction come first,
+  // encryption before integrity.
   let o = 0;
   const take = (n: number): Uint8Array => keymat.slice(o, (o += n));
   const keys = { encrI: take(lengths.encr), integI: take(lengths.integ), encrR: take(lengths.encr), integR: take(lengths.integ) };
-  const base = {
+  const keMethods = k.secrets.length > 0 ? suiteMethods(suite) : [];
+  const base: ChildSaInfo = {
     name: config.name,
-    spiIn: readU32(spiIn),
-    spiOut: readU32(spiOut),
+    spiIn: readU32(k.spiIn),
+    spiOut: readU32(k.spiOut),
     encr: encr.keyBits === undefined ? { id: encr.id } : { id: encr.id, keyBits: encr.keyBits },
     esn: suite.chosen.get(TransformType.ESN)?.id === EsnId.ESN,
-    mode,
-    localTs,
-    remoteTs,
+    mode: k.mode,
+    localTs: k.localTs,
+    remoteTs: k.remoteTs,
     keys,
-    initiator: sa.isInitiator,
+    initiator: k.weInitiated,
     encap: sa.behindNat,
+    keMethods,
+    ...(k.rekeyOf === undefined ? {} : { rekeyOf: k.rekeyOf }),
   };
-  return integ === undefined ? base : { ...base, integ };
+  const info: ChildSaInfo = integ === undefined ? base : { ...base, integ };
+  return { info, config, suite, state: 'installed', createdAt: now };
 }
 
 /** Initiator: the responder's answer about the Child SA in the IKE_AUTH response. */
-export function acceptChild(sa: IkeSa, pending: PendingChild, inner: readonly Payload[]): ChildSaInfo | string {
+export function acceptChild(sa: IkeSa, pending: PendingChild, inner: readonly Payload[], now: number): ChildSa | string {
   const saPayload = find(inner, PayloadType.SA);
   const tsi = find(inner, PayloadType.TSi);
   const tsr = find(inner, PayloadType.TSr);
@@ -86,44 +121,80 @@ export function acceptChild(sa: IkeSa, pending: PendingChild, inner: readonly Pa
   if (!isSubset(tsi.selectors, pending.tsi) || !isSubset(tsr.selectors, pending.tsr)) return 'responder widened the traffic selectors';
   const transport = findNotify(inner, NotifyType.USE_TRANSPORT_MODE) !== undefined;
   if (pending.config.mode === 'transport' && !transport) return 'responder refused transport mode';
-  return childInfo(sa, pending.config, suite, pending.spiIn, suite.spi, tsi.selectors, tsr.selectors, transport ? 'transport' : 'tunnel');
+  return makeChild(sa, pending.config, suite, {
+    ni: sa.ni,
+    nr: sa.nr,
+    secrets: [],
+    weInitiated: true,
+    spiIn: pending.spiIn,
+    spiOut: suite.spi,
+    localTs: tsi.selectors,
+    remoteTs: tsr.selectors,
+    mode: transport ? 'transport' : 'tunnel',
+  }, now);
+}
+
+/** The responder's choice for a Child SA request: config, suite and narrowed selectors. */
+export interface ChildChoice {
+  readonly config: ChildConfig;
+  readonly suite: SelectedSuite;
+  readonly tsi: TrafficSelector[];
+  readonly tsr: TrafficSelector[];
+  readonly mode: 'tunnel' | 'transport';
 }
 
 /**
- * Responder: pick the child config and ESP proposal for the initiator's offer and narrow the
- * traffic selectors. Returns the response payloads and the new Child SA, or an error notify
- * (NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE) to put in the response instead (RFC 7296 §1.2: the IKE
- * SA is still established).
+ * Responder: pick the child config and ESP proposal for an offer and narrow its traffic
+ * selectors (RFC 7296 §2.9). `withKe`: the proposals may carry KE/ADDKE (CREATE_CHILD_SA).
+ * Returns the notify type to refuse with (NO_PROPOSAL_CHOSEN or TS_UNACCEPTABLE) otherwise.
  */
-export function answerChild(sa: IkeSa, children: readonly ChildConfig[], inner: readonly Payload[]): { payloads: Payload[]; child?: ChildSaInfo } {
+export function chooseChild(children: readonly ChildConfig[], inner: readonly Payload[], withKe: boolean): ChildChoice | number {
   const saPayload = find(inner, PayloadType.SA);
   const tsi = find(inner, PayloadType.TSi);
   const tsr = find(inner, PayloadType.TSr);
-  if (!saPayload || !tsi || !tsr) return { payloads: [] }; // childless IKE_AUTH (RFC 6023)
+  if (!saPayload || !tsi || !tsr) return NotifyType.INVALID_SYNTAX;
   const wantTransport = findNotify(inner, NotifyType.USE_TRANSPORT_MODE) !== undefined;
-  let noProposal = false;
+  let tsMatched = false;
   for (const config of children) {
-    const suite = selectProposal(config.espProposals, saPayload.proposals, true);
-    if (!suite) {
-      noProposal = true;
-      continue;
-    }
     // TSi are the initiator's (our remote) selectors, TSr ours (RFC 7296 §2.9).
     const narrowedI = narrow(tsi.selectors, config.remoteTs);
     const narrowedR = narrow(tsr.selectors, config.localTs);
     if (narrowedI.length === 0 || narrowedR.length === 0) continue;
-    if (suite.spi.length !== 4) continue;
-    const spiIn = newEspSpi((n) => sa.host.random(n));
+    tsMatched = true;
+    const suite = selectProposal(config.espProposals, saPayload.proposals, !withKe);
+    if (!suite || suite.spi.length !== 4) continue;
     const mode = wantTransport && config.mode === 'transport' ? 'transport' : 'tunnel';
-    const proposal: Proposal = proposalForSelection(suite, ProtocolId.ESP, spiIn);
-    const payloads: Payload[] = [];
-    if (mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
-    payloads.push(
-      { type: PayloadType.SA, critical: false, proposals: [proposal] },
-      { type: PayloadType.TSi, critical: false, selectors: narrowedI },
-      { type: PayloadType.TSr, critical: false, selectors: narrowedR },
-    );
-    return { payloads, child: childInfo(sa, config, suite, spiIn, suite.spi, narrowedR, narrowedI, mode) };
+    return { config, suite, tsi: narrowedI, tsr: narrowedR, mode };
   }
-  return { payloads: [notify(noProposal && children.length > 0 ? NotifyType.NO_PROPOSAL_CHOSEN : NotifyType.TS_UNACCEPTABLE)] };
+  return tsMatched ? NotifyType.NO_PROPOSAL_CHOSEN : NotifyType.TS_UNACCEPTABLE;
+}
+
+/** The response payloads for a chosen child: SA with our inbound SPI, TSi, TSr. */
+export function answerPayloads(choice: ChildChoice, spiIn: Uint8Array): Payload[] {
+  const proposal: Proposal = proposalForSelection(choice.suite, ProtocolId.ESP, spiIn);
+  return childPayloads(choice.mode, [proposal], choice.tsi, choice.tsr);
+}
+
+/**
+ * Responder: the first Child SA in IKE_AUTH. Returns the response payloads and the new Child
+ * SA, or an error notify in its place (RFC 7296 §1.2: the IKE SA is still established).
+ * No SA/TS payloads at all: a childless IKE_AUTH (RFC 6023).
+ */
+export function answerChild(sa: IkeSa, children: readonly ChildConfig[], inner: readonly Payload[], now: number): { payloads: Payload[]; child?: ChildSa } {
+  if (!find(inner, PayloadType.SA) && !find(inner, PayloadType.TSi)) return { payloads: [] };
+  const choice = chooseChild(children, inner, false);
+  if (typeof choice === 'number') return { payloads: [notify(choice)] };
+  const spiIn = newEspSpi((n) => sa.host.random(n));
+  const child = makeChild(sa, choice.config, choice.suite, {
+    ni: sa.ni,
+    nr: sa.nr,
+    secrets: [],
+    weInitiated: false,
+    spiIn,
+    spiOut: choice.suite.spi,
+    localTs: choice.tsr,
+    remoteTs: choice.tsi,
+    mode: choice.mode,
+  }, now);
+  return { payloads: answerPayloads(choice, spiIn), child };
 }

@@ -12,7 +12,8 @@ import type { IkeMessage, Payload } from '../wire/types.js';
 import { CookieJar } from './cookie.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
 import { handleInitRequest, handleInitResponse, sendInitRequest } from './exchange-init.js';
-import { handleInformationalRequest, refuseCreateChild, sendDeleteIke } from './exchange-informational.js';
+import { handleCcsRequest, handleCcsResponse, handleFollowupRequest } from './exchange-create-child.js';
+import { handleInformationalRequest, handleInformationalResponse } from './exchange-informational.js';
 import { handleIntermediateRequest, handleIntermediateResponse } from './exchange-intermediate.js';
 import { continueHandshake } from './handshake.js';
 import { IkeSa } from './ike-sa.js';
@@ -22,6 +23,10 @@ import { FragmentCollector, decodeInner, openMessage } from './protection.js';
 import type { SkKeys } from '../crypto/sk-cipher.js';
 import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, IkeSaInfo } from './types.js';
 import { hex } from './util.js';
+import { runTimers, saDeadline } from './lifecycle.js';
+import { kick } from './task-runner.js';
+import { enqueue } from './tasks.js';
+import { TimerHeap } from './timer-heap.js';
 
 interface Opened {
   readonly inner: Payload[];
@@ -32,12 +37,8 @@ interface Opened {
 export class IkeEngine implements SaHost {
   private conns: ConnectionConfig[] = [];
   private readonly sas = new Map<string, IkeSa>();
-  /**
-   * The SAs of `sas` that may have a deadline (an outstanding request, or a half-open
-   * responder SA), so nextDeadline() — called after every datagram — does not scan every
-   * established SA. Filled on creation and by armed(); pruned lazily; emptied by forget().
-   */
-  private readonly timed = new Set<IkeSa>();
+  /** Every SA's next deadline (retransmission, lifetimes, liveness, half-open timeout). */
+  private readonly timers = new TimerHeap<IkeSa>();
   /** Responder SAs not yet established, by initiator SPI and peer (IKE_SA_INIT retransmissions, §2.1). */
   private readonly halfOpen = new Map<string, IkeSa>();
   private readonly fragments = new Map<IkeSa, FragmentCollector>();
@@ -47,6 +48,8 @@ export class IkeEngine implements SaHost {
   readonly retransmitTimeoutMs: number;
   readonly retransmitTries: number;
   readonly natTraversalPort: number;
+  readonly followupTimeoutMs: number;
+  readonly stateNotFoundRetries: number;
   private readonly cookieThreshold: number;
   private readonly halfOpenTimeoutMs: number;
 
@@ -58,6 +61,8 @@ export class IkeEngine implements SaHost {
     this.natTraversalPort = opts.natTraversalPort ?? 4500;
     this.cookieThreshold = opts.cookieThreshold ?? 50;
     this.halfOpenTimeoutMs = opts.halfOpenTimeoutMs ?? 30000;
+    this.followupTimeoutMs = opts.followupTimeoutMs ?? 10000;
+    this.stateNotFoundRetries = opts.stateNotFoundRetries ?? 2;
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -84,15 +89,46 @@ export class IkeEngine implements SaHost {
   }
 
   forget(sa: IkeSa): void {
-    this.sas.delete(hex(sa.localSpi));
-    this.timed.delete(sa);
+    if (this.sas.get(hex(sa.localSpi)) === sa) this.sas.delete(hex(sa.localSpi));
+    this.timers.remove(sa);
     this.fragments.delete(sa);
     const key = halfOpenKey(sa.spiI, sa.remote);
     if (this.halfOpen.get(key) === sa) this.halfOpen.delete(key);
   }
 
+  /** A new IKE SA made by a rekey (RFC 7296 §2.18). */
+  adopt(sa: IkeSa): void {
+    this.sas.set(hex(sa.localSpi), sa);
+    this.settle(sa, sa.createdAt);
+  }
+
   list(): IkeSaInfo[] {
     return [...this.sas.values()].map((s) => s.info());
+  }
+
+  /** Child SAs of an IKE SA (for listings and tests). */
+  children(id: number): import('./types.js').ChildSaInfo[] {
+    return this.byId(id)?.children.map((c) => c.info) ?? [];
+  }
+
+  private byId(id: number): IkeSa | undefined {
+    for (const sa of this.sas.values()) if (sa.id === id) return sa;
+    return undefined;
+  }
+
+  /** After anything happened to an SA: start queued work, then re-arm its timer. */
+  private settle(sa: IkeSa, now: number): void {
+    if (sa.state === 'failed' || sa.state === 'deleted') {
+      this.timers.remove(sa);
+      return;
+    }
+    kick(sa, now);
+    let t = saDeadline(sa);
+    if (sa.role === 'responder' && sa.state !== 'established' && sa.state !== 'rekeyed') {
+      const h = sa.createdAt + this.halfOpenTimeoutMs;
+      t = t === undefined ? h : Math.min(t, h);
+    }
+    this.timers.schedule(sa, t);
   }
 
   // ---- commands --------------------------------------------------------------------------
@@ -108,51 +144,78 @@ export class IkeEngine implements SaHost {
     const sa = new IkeSa(this, 'initiator', spiI, local, remote, now);
     sa.connection = conn;
     this.sas.set(hex(spiI), sa);
-    this.timed.add(sa);
     sendInitRequest(sa, now);
+    this.settle(sa, now);
     return sa.id;
   }
 
-  /** Delete an established IKE SA (RFC 7296 §1.4.1). */
+  /** Delete an IKE SA (RFC 7296 §1.4.1); one not yet established is dropped at once. */
   terminate(id: number, now: number): boolean {
-    const sa = [...this.sas.values()].find((s) => s.id === id);
+    const sa = this.byId(id);
     if (!sa) return false;
-    if (sa.state !== 'established' || sa.outstanding) {
+    if (sa.state !== 'established' && sa.state !== 'rekeyed') {
       sa.close('terminated locally');
       return true;
     }
-    sendDeleteIke(sa, now);
+    return this.command(sa, { kind: 'delete-ike' }, now);
+  }
+
+  /** Create another Child SA of a connection on an established IKE SA (CREATE_CHILD_SA). */
+  createChild(id: number, childName: string, now: number): boolean {
+    const sa = this.byId(id);
+    const config = sa?.connection?.children.find((c) => c.name === childName);
+    if (!sa || !config) return false;
+    return this.command(sa, { kind: 'create-child', config }, now);
+  }
+
+  /** Rekey a Child SA, named by its inbound SPI. */
+  rekeyChild(id: number, spiIn: number, now: number): boolean {
+    const sa = this.byId(id);
+    const child = sa?.findChildByInboundSpi(spiIn);
+    if (!sa || !child) return false;
+    return this.command(sa, { kind: 'rekey-child', child }, now);
+  }
+
+  rekeyIke(id: number, now: number): boolean {
+    const sa = this.byId(id);
+    return sa ? this.command(sa, { kind: 'rekey-ike' }, now) : false;
+  }
+
+  deleteChild(id: number, spiIn: number, now: number): boolean {
+    const sa = this.byId(id);
+    const child = sa?.findChildByInboundSpi(spiIn);
+    if (!sa || !child) return false;
+    return this.command(sa, { kind: 'delete-child', child }, now);
+  }
+
+  /** Check now that the peer is alive (RFC 7296 §2.4). */
+  checkLiveness(id: number, now: number): boolean {
+    const sa = this.byId(id);
+    return sa ? this.command(sa, { kind: 'dpd' }, now) : false;
+  }
+
+  private command(sa: IkeSa, task: import('./tasks.js').Task, now: number): boolean {
+    if (sa.state !== 'established' && !(sa.state === 'rekeyed' && task.kind === 'delete-ike')) return false;
+    enqueue(sa, task);
+    this.settle(sa, now);
     return true;
   }
 
   // ---- time ------------------------------------------------------------------------------
 
   tick(now: number): void {
-    for (const sa of [...this.sas.values()]) {
-      if (!sa.onTimer(now)) continue;
-      if (sa.role === 'responder' && sa.state !== 'established' && now - sa.createdAt >= this.halfOpenTimeoutMs) {
-        sa.fail('half-open SA timed out');
+    for (const sa of this.timers.popDue(now)) {
+      if (sa.onTimer(now)) {
+        if (sa.role === 'responder' && sa.state !== 'established' && sa.state !== 'rekeyed' && now - sa.createdAt >= this.halfOpenTimeoutMs) {
+          sa.fail('half-open SA timed out');
+        } else runTimers(sa, now);
       }
+      this.settle(sa, now);
     }
   }
 
   nextDeadline(): number | undefined {
-    let next: number | undefined;
-    for (const sa of this.timed) {
-      let t = sa.nextDeadline();
-      if (sa.role === 'responder' && sa.state !== 'established') {
-        const h = sa.createdAt + this.halfOpenTimeoutMs;
-        t = t === undefined ? h : Math.min(t, h);
-      }
-      if (t === undefined) this.timed.delete(sa); // no deadline until its next request: armed()
-      else if (next === undefined || t < next) next = t;
-    }
-    return next;
-  }
-
-  /** An SA of ours sent a request (it has a retransmission deadline again). */
-  armed(sa: IkeSa): void {
-    if (this.sas.get(hex(sa.localSpi)) === sa) this.timed.add(sa);
+    return this.timers.peek();
   }
 
   // ---- input -----------------------------------------------------------------------------
@@ -193,12 +256,14 @@ export class IkeEngine implements SaHost {
       if (sa.state === 'connecting' && sa.outstanding?.messageId === 0 && !sa.keys) {
         handleInitResponse(sa, msg, data, now);
         continueHandshake(sa, now);
+        this.settle(sa, now);
       }
       return;
     }
     if (hex(sa.spiR) !== hex(h.spiR) || !sa.keys) return;
     if (response) this.onResponse(sa, msg, data, now);
     else this.onRequest(sa, msg, data, remote, local, now);
+    this.settle(sa, now);
   }
 
   /** RFC 7296 §2.5: an unknown critical payload in IKE_SA_INIT is answered; other garbage dropped. */
@@ -237,15 +302,15 @@ export class IkeEngine implements SaHost {
     );
     if (!sa) return;
     this.sas.set(hex(sa.spiR), sa);
-    this.timed.add(sa);
     this.halfOpen.set(key, sa);
+    this.settle(sa, now);
   }
 
   /**
    * Decrypt SK, or collect SKF fragments until the message is whole (RFC 7383 §2.6).
    * undefined: drop (bad ICV, or not all fragments yet).
    */
-  private open(sa: IkeSa, msg: IkeMessage, data: Uint8Array, keys: SkKeys): Opened | 'invalid' | undefined {
+  private open(sa: IkeSa, msg: IkeMessage, data: Uint8Array, keys: SkKeys, now: number): Opened | 'invalid' | undefined {
     let part;
     try {
       part = openMessage(data, msg, sa.requireCipher(), keys);
@@ -292,6 +357,7 @@ export class IkeEngine implements SaHost {
     }
     const ap = h.exchangeType === ExchangeType.IKE_INTERMEDIATE ? sa.receivedAp(h.exchangeType, response, h.messageId, innerFirst, plain) : new Uint8Array(0);
     sa.noteReceived(h.exchangeType, response, h.messageId, sizes, inner);
+    sa.lastReceivedAt = now;
     return { inner, ap, sizes };
   }
 
@@ -299,7 +365,7 @@ export class IkeEngine implements SaHost {
     const out = sa.outstanding;
     const h = msg.header;
     if (!out || out.messageId !== h.messageId || out.exchange !== h.exchangeType) return;
-    const opened = this.open(sa, msg, data, sa.inKeys());
+    const opened = this.open(sa, msg, data, sa.inKeys(), now);
     if (opened === undefined || opened === 'invalid') return;
     switch (h.exchangeType) {
       case ExchangeType.IKE_INTERMEDIATE:
@@ -309,8 +375,11 @@ export class IkeEngine implements SaHost {
         handleAuthResponse(sa, h.messageId, opened.inner, now);
         break;
       case ExchangeType.INFORMATIONAL:
-        sa.outstanding = undefined;
-        if (sa.state === 'deleted') sa.close('deleted');
+        handleInformationalResponse(sa);
+        break;
+      case ExchangeType.CREATE_CHILD_SA:
+      case ExchangeType.IKE_FOLLOWUP_KE:
+        handleCcsResponse(sa, h.exchangeType, opened.inner, now);
         break;
       default:
         sa.outstanding = undefined;
@@ -327,7 +396,7 @@ export class IkeEngine implements SaHost {
     }
     if (h.messageId !== sa.expectedRequestId) return; // RFC 7296 §2.2: outside the window
     const keys = sa.inKeys();
-    const opened = this.open(sa, msg, data, keys);
+    const opened = this.open(sa, msg, data, keys, now);
     if (opened === undefined || opened === 'invalid') return;
     sa.expectedRequestId++;
     // RFC 7296 §2.23: behind a NAT, answer where the latest authenticated request came from.
@@ -351,7 +420,12 @@ export class IkeEngine implements SaHost {
         handleInformationalRequest(sa, h.messageId, opened.inner);
         break;
       case ExchangeType.CREATE_CHILD_SA:
-        if (sa.state === 'established') refuseCreateChild(sa, h.messageId);
+        if (sa.state === 'established' || sa.state === 'rekeyed') handleCcsRequest(sa, h.messageId, opened.inner, now);
+        else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+        break;
+      case ExchangeType.IKE_FOLLOWUP_KE:
+        if (sa.state === 'established' || sa.state === 'rekeyed') handleFollowupRequest(sa, h.messageId, opened.inner, now);
+        else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
         break;
       default:
         sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);

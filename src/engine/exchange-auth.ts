@@ -13,6 +13,8 @@ import { identityFromPayload, identityToPayloadData, sameIdentity } from './iden
 import type { Identity } from './identity.js';
 import { errorNotify, find, notify } from './payloads.js';
 import type { ConnectionConfig } from './types.js';
+import { armChild, armIke } from './lifecycle.js';
+import { enqueue } from './tasks.js';
 
 /** IDx' of RFC 7296 §2.15: the ID payload body (ID Type | RESERVED | data). */
 function idBody(idType: number, data: Uint8Array): Uint8Array {
@@ -48,7 +50,8 @@ export function sendAuthRequest(sa: IkeSa, now: number): void {
     { type: PayloadType.IDi, critical: false, idType: id.idType, data: id.data },
     { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authValue(sa, conn.psk, true, id.idType, id.data, mid) },
   ];
-  const child = conn.children[0];
+  // RFC 6023 / RFC 9370 §2.2.5.1: a post-quantum-only policy creates no Child SA here.
+  const child = conn.childless === 'pq' ? undefined : conn.children[0];
   if (child) {
     const offer = offerChild(sa, child);
     sa.pendingChild = offer.pending;
@@ -96,18 +99,30 @@ export function handleAuthResponse(sa: IkeSa, messageId: number, inner: readonly
     sa.log('warn', `Child SA '${pending.config.name}' refused: ${nameOf(NotifyType, err.notifyType)}`);
     return;
   }
-  const child = acceptChild(sa, pending, inner);
+  const child = acceptChild(sa, pending, inner, now);
   if (typeof child === 'string') {
     sa.log('warn', `Child SA '${pending.config.name}' failed: ${child}`);
     return;
   }
   sa.addChild(child);
+  armChild(sa, child, now);
 }
 
 function established(sa: IkeSa, now: number): void {
   sa.state = 'established';
   sa.establishedAt = now;
+  armIke(sa, now);
   sa.event({ type: 'ike-up', sa: sa.info() });
+  const conn = sa.connection;
+  if (!sa.isInitiator || !conn) return;
+  if (conn.childless === 'pq') {
+    // Rekey the IKE SA with the additional key exchanges first, then create every Child SA
+    // with them (RFC 9370 §2.2.5.1).
+    enqueue(sa, { kind: 'rekey-ike', preferConfigured: true });
+    for (const c of conn.children) enqueue(sa, { kind: 'create-child', config: c });
+  } else {
+    for (const c of conn.children.slice(1)) enqueue(sa, { kind: 'create-child', config: c });
+  }
 }
 
 /** Responder: authenticate the initiator, pick the connection by its identity, answer. */
@@ -130,7 +145,7 @@ export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly 
   sa.connection = conn;
   sa.remoteIdentity = peer;
   const id = identityToPayloadData(conn.localId);
-  const answer = answerChild(sa, conn.children, inner);
+  const answer = answerChild(sa, conn.children, inner, now);
   const payloads: Payload[] = [
     { type: PayloadType.IDr, critical: false, idType: id.idType, data: id.data },
     { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authValue(sa, conn.psk, false, id.idType, id.data, messageId) },
@@ -138,7 +153,10 @@ export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly 
   ];
   sa.sendResponse(ExchangeType.IKE_AUTH, messageId, payloads, requestKeys);
   established(sa, now);
-  if (answer.child) sa.addChild(answer.child);
+  if (answer.child) {
+    sa.addChild(answer.child);
+    armChild(sa, answer.child, now);
+  }
 }
 
 /**

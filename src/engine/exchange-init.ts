@@ -275,6 +275,8 @@ export function handleInitRequest(
   else sa.peerFragmentation = false;
   if (findNotify(p, NotifyType.SIGNATURE_HASH_ALGORITHMS)) out.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, SIGNATURE_HASHES));
   if (hasAddke) out.push(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED));
+  // RFC 6023: we accept an IKE_AUTH without a Child SA.
+  out.push(notify(NotifyType.CHILDLESS_IKEV2_SUPPORTED));
   sa.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
   sa.deriveKeys(skeyseedInit(sa.prfId, sa.ni, sa.nr, reply.sharedSecret));
   sa.expectedRequestId = 1;

@@ -16,7 +16,9 @@ import { sealMessage, intAuthOctets } from './protection.js';
 import type { MessageFrame } from './protection.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { additionalMethods } from './proposal-select.js';
-import type { ChildSaInfo, ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName } from './types.js';
+import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName } from './types.js';
+import type { ChildSa } from './child-sa.js';
+import type { ActiveTask, ResponderSeries, Task } from './tasks.js';
 import type { Identity } from './identity.js';
 import { formatIdentity } from './identity.js';
 import { hex } from './util.js';
@@ -33,8 +35,10 @@ export interface SaHost {
   readonly natTraversalPort: number;
   /** Called when the SA's state makes it leave the engine's tables. */
   forget(sa: IkeSa): void;
-  /** Called when the SA starts waiting for a response (it has a retransmission deadline). */
-  armed?(sa: IkeSa): void;
+  /** Register an IKE SA created by a rekey of this one (RFC 7296 §2.18). */
+  adopt(sa: IkeSa): void;
+  readonly followupTimeoutMs: number;
+  readonly stateNotFoundRetries: number;
   /** Responder: connections that may serve this SA, for the IKE_AUTH identity lookup. */
   connections(): readonly ConnectionConfig[];
 }
@@ -103,9 +107,25 @@ export class IkeSa {
   connection?: ConnectionConfig;
   remoteIdentity?: Identity;
   pendingChild?: PendingChild;
-  children: ChildSaInfo[] = [];
+  children: ChildSa[] = [];
+  /** Exchanges we will initiate, in order, one at a time (window size 1). */
+  tasks: Task[] = [];
+  /** The task whose exchange(s) are in flight. */
+  active?: ActiveTask;
+  /** Responder: CREATE_CHILD_SA series waiting for IKE_FOLLOWUP_KE, by link data (RFC 9370 §2.2.4). */
+  followups = new Map<string, ResponderSeries>();
   createdAt: number;
   establishedAt?: number;
+  /** Last authenticated message from the peer, for liveness checks (RFC 7296 §2.4). */
+  lastReceivedAt: number;
+  ikeRekeyAt?: number;
+  ikeExpireAt?: number;
+  /** Set once this SA was replaced by a rekey (RFC 7296 §2.18); it only waits for its delete. */
+  rekeyedInto?: IkeSa;
+  /** An IKE SA rekey the peer started and we answered, for collision checks (RFC 7296 §2.8.2). */
+  peerIkeRekey?: { readonly nonces: readonly Uint8Array[]; replacement?: IkeSa };
+  /** A CREATE_CHILD_SA that got TEMPORARY_FAILURE, to try again later (RFC 7296 §2.25). */
+  retryCreateAt?: { readonly at: number; readonly task: Task };
 
   constructor(
     readonly host: SaHost,
@@ -116,6 +136,7 @@ export class IkeSa {
     now: number,
   ) {
     this.createdAt = now;
+    this.lastReceivedAt = now;
   }
 
   /** A NAT sits between the peers (RFC 7296 §2.23): ESP must be UDP-encapsulated. */
@@ -247,7 +268,6 @@ export class IkeSa {
 
   private track(messageId: number, exchange: number, datagrams: Uint8Array[], ap: Uint8Array, now: number): void {
     this.outstanding = { messageId, exchange, datagrams, ap, tries: 0, nextAt: now + this.host.retransmitTimeoutMs };
-    this.host.armed?.(this);
   }
 
   /** The A|P octets of a received protected message, as if unfragmented (RFC 9242 §3.3.2). */
@@ -273,7 +293,8 @@ export class IkeSa {
     return true;
   }
 
-  nextDeadline(): number | undefined {
+  /** When the outstanding request is retransmitted next. */
+  retransmitDeadline(): number | undefined {
     return this.outstanding?.nextAt;
   }
 
@@ -329,17 +350,25 @@ export class IkeSa {
     return this.keState;
   }
 
-  addChild(child: ChildSaInfo): void {
+  addChild(child: ChildSa): void {
     this.children.push(child);
-    this.event({ type: 'child-up', sa: this.id, child });
+    this.event({ type: 'child-up', sa: this.id, child: child.info });
   }
 
-  removeChildByOutboundSpi(spiOut: number): ChildSaInfo | undefined {
-    const i = this.children.findIndex((c) => c.spiOut === spiOut);
-    if (i < 0) return undefined;
-    const [child] = this.children.splice(i, 1);
-    if (child) this.event({ type: 'child-down', sa: this.id, child, reason: 'deleted by peer' });
-    return child;
+  /** Remove a Child SA (deleted, expired or replaced) and report it. */
+  removeChild(child: ChildSa, reason: string): void {
+    const i = this.children.indexOf(child);
+    if (i < 0) return;
+    this.children.splice(i, 1);
+    this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
+  }
+
+  findChildByOutboundSpi(spiOut: number): ChildSa | undefined {
+    return this.children.find((c) => c.info.spiOut === spiOut);
+  }
+
+  findChildByInboundSpi(spiIn: number): ChildSa | undefined {
+    return this.children.find((c) => c.info.spiIn === spiIn);
   }
 
   /** The SA ends normally (deleted by us or the peer). */
@@ -347,7 +376,9 @@ export class IkeSa {
     if (this.state === 'failed') return;
     this.state = 'deleted';
     this.outstanding = undefined;
-    for (const child of this.children) this.event({ type: 'child-down', sa: this.id, child, reason });
+    this.active = undefined;
+    this.tasks = [];
+    for (const child of this.children) this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
     this.children = [];
     this.event({ type: 'ike-down', sa: this.id, reason });
     this.host.forget(this);
@@ -357,6 +388,10 @@ export class IkeSa {
     if (this.state === 'failed' || this.state === 'deleted') return;
     this.state = 'failed';
     this.outstanding = undefined;
+    this.active = undefined;
+    this.tasks = [];
+    for (const child of this.children) this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
+    this.children = [];
     this.log('warn', `IKE SA failed: ${reason}`);
     this.event(notify === undefined ? { type: 'ike-failed', sa: this.id, reason } : { type: 'ike-failed', sa: this.id, reason, notify });
     this.host.forget(this);

@@ -18,6 +18,17 @@ export interface ChildConfig {
   readonly localTs: readonly TrafficSelector[];
   readonly remoteTs: readonly TrafficSelector[];
   readonly mode: 'tunnel' | 'transport';
+  /** Soft lifetime: rekey this long after creation, minus up to randTimeMs (RFC 7296 §2.8). */
+  readonly rekeyTimeMs?: number;
+  /** Hard lifetime: delete if still not rekeyed this long after creation. */
+  readonly lifeTimeMs?: number;
+  /** Jitter subtracted from the rekey time, so that both peers rarely rekey at once. */
+  readonly randTimeMs?: number;
+  /** Rekey (soft) / delete (hard) after this many bytes or packets, once the data plane reports them. */
+  readonly rekeyBytes?: number;
+  readonly rekeyPackets?: number;
+  readonly lifeBytes?: number;
+  readonly lifePackets?: number;
 }
 
 export interface ConnectionConfig {
@@ -36,6 +47,18 @@ export interface ConnectionConfig {
   readonly fragmentation?: boolean;
   /** Largest IP datagram we send as one fragment, in bytes (RFC 7383 §2.5.1). Default 1280. */
   readonly fragmentSize?: number;
+  /** Rekey the IKE SA this long after creation, minus up to randTimeMs. */
+  readonly ikeRekeyTimeMs?: number;
+  /** Hard lifetime of the IKE SA. */
+  readonly ikeLifeTimeMs?: number;
+  readonly randTimeMs?: number;
+  /** Liveness check (RFC 7296 §2.4) after this long without a message from the peer. */
+  readonly dpdDelayMs?: number;
+  /**
+   * RFC 6023 / RFC 9370 §2.2.5.1: 'pq' creates no Child SA in IKE_AUTH; the IKE SA is rekeyed
+   * at once with the additional key exchanges, then the Child SAs are created with them.
+   */
+  readonly childless?: 'no' | 'pq';
 }
 
 export interface EngineOptions {
@@ -51,6 +74,10 @@ export interface EngineOptions {
   readonly halfOpenTimeoutMs?: number;
   /** The port IKE moves to when a NAT is detected (RFC 3948). Default 4500. */
   readonly natTraversalPort?: number;
+  /** A responder drops an IKE_FOLLOWUP_KE series that stalls this long (RFC 9370 §2.2.4: 5-20 s). Default 10000. */
+  readonly followupTimeoutMs?: number;
+  /** Retries of a CREATE_CHILD_SA series after STATE_NOT_FOUND before the IKE SA is deleted. Default 2. */
+  readonly stateNotFoundRetries?: number;
 }
 
 export interface ChildSaKeys {
@@ -78,6 +105,10 @@ export interface ChildSaInfo {
   readonly initiator: boolean;
   /** ESP in UDP (RFC 3948) because a NAT was detected. */
   readonly encap: boolean;
+  /** Key exchange methods mixed into this SA's keys (empty: keyed from SK_d alone, no PFS). */
+  readonly keMethods: readonly number[];
+  /** The inbound SPI of the SA this one replaced by a rekey. */
+  readonly rekeyOf?: number;
 }
 
 export interface IkeSaInfo {
@@ -97,7 +128,7 @@ export interface IkeSaInfo {
   readonly keMethods: readonly number[];
 }
 
-export type IkeSaStateName = 'connecting' | 'intermediate' | 'authenticating' | 'established' | 'failed' | 'deleted';
+export type IkeSaStateName = 'connecting' | 'intermediate' | 'authenticating' | 'established' | 'rekeyed' | 'failed' | 'deleted';
 
 export type EngineEvent =
   | {
@@ -113,6 +144,7 @@ export type EngineEvent =
       readonly payloads: readonly string[];
     }
   | { readonly type: 'ike-up'; readonly sa: IkeSaInfo }
+  | { readonly type: 'ike-rekeyed'; readonly old: number; readonly sa: IkeSaInfo }
   | { readonly type: 'child-up'; readonly sa: number; readonly child: ChildSaInfo }
   | { readonly type: 'child-down'; readonly sa: number; readonly child: ChildSaInfo; readonly reason: string }
   | { readonly type: 'ike-failed'; readonly sa: number; readonly reason: string; readonly notify?: number }

@@ -3,7 +3,7 @@
  * virtual clock. The lossy simulated network with seeds builds on this.
  */
 import { IkeEngine } from '../../src/engine/engine.js';
-import type { ConnectionConfig, EngineEvent, EngineOptions } from '../../src/engine/types.js';
+import type { ChildConfig, ConnectionConfig, EngineEvent, EngineOptions } from '../../src/engine/types.js';
 import { parseIdentity } from '../../src/engine/identity.js';
 import { parseProposals } from '../../src/engine/proposal-string.js';
 import { parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
@@ -18,6 +18,12 @@ export interface PairOptions {
   readonly fragmentSize?: number;
   readonly engineOptions?: EngineOptions;
   readonly responderEngineOptions?: EngineOptions;
+  /** Extra connection settings (lifetimes, DPD, childless...) for both sides or each. */
+  readonly conn?: Partial<ConnectionConfig>;
+  readonly connI?: Partial<ConnectionConfig>;
+  readonly connR?: Partial<ConnectionConfig>;
+  /** Extra Child SA settings (lifetimes) for both sides. */
+  readonly child?: Partial<ChildConfig>;
 }
 
 export const ADDR_I = '192.0.2.1';
@@ -40,9 +46,12 @@ export function connections(o: PairOptions = {}): { initiator: ConnectionConfig;
         localTs: [parseTrafficSelector('198.51.100.0/25')],
         remoteTs: [parseTrafficSelector('198.51.100.128/25')],
         mode: 'tunnel',
+        ...o.child,
       },
     ],
     ...frag,
+    ...o.conn,
+    ...o.connI,
   };
   const responder: ConnectionConfig = {
     name: 'sun',
@@ -58,9 +67,12 @@ export function connections(o: PairOptions = {}): { initiator: ConnectionConfig;
         localTs: [parseTrafficSelector('198.51.100.128/25')],
         remoteTs: [parseTrafficSelector('198.51.100.0/24')],
         mode: 'tunnel',
+        ...o.child,
       },
     ],
     ...frag,
+    ...o.conn,
+    ...o.connR,
   };
   return { initiator, responder };
 }

@@ -1,0 +1,168 @@
+/**
+ * The life of established SAs: soft and hard lifetimes with jitter (RFC 7296 §2.8), liveness
+ * checks (§2.4), expiry of stalled IKE_FOLLOWUP_KE series (RFC 9370 §2.2.4), and the hand-over
+ * from an IKE SA to the one that rekeys it (RFC 7296 §2.18, collisions §2.8.2).
+ */
+import { skeyseedRekey } from '../crypto/keys.js';
+import type { ChildSa } from './child-sa.js';
+import { IkeSa } from './ike-sa.js';
+import { suiteMethods } from './proposal-select.js';
+import type { SelectedSuite } from './proposal-select.js';
+import { enqueue } from './tasks.js';
+
+/** How long a replaced IKE SA waits for the peer's Delete before it is dropped. */
+const REKEYED_LINGER_MS = 30000;
+
+/** A random share of `randMs`, subtracted from soft lifetimes so both peers rarely rekey at once. */
+function jitter(sa: IkeSa, randMs: number | undefined): number {
+  if (randMs === undefined || randMs <= 0) return 0;
+  const r = sa.host.random(2);
+  return Math.floor((((r[0] ?? 0) << 8) | (r[1] ?? 0)) / 65536 * randMs);
+}
+
+export function armChild(sa: IkeSa, child: ChildSa, now: number): void {
+  const c = child.config;
+  if (c.rekeyTimeMs !== undefined && c.rekeyTimeMs > 0) child.rekeyAt = now + Math.max(0, c.rekeyTimeMs - jitter(sa, c.randTimeMs));
+  if (c.lifeTimeMs !== undefined && c.lifeTimeMs > 0) child.expireAt = now + c.lifeTimeMs;
+}
+
+export function armIke(sa: IkeSa, now: number): void {
+  const c = sa.connection;
+  if (!c) return;
+  if (c.ikeRekeyTimeMs !== undefined && c.ikeRekeyTimeMs > 0) sa.ikeRekeyAt = now + Math.max(0, c.ikeRekeyTimeMs - jitter(sa, c.randTimeMs));
+  if (c.ikeLifeTimeMs !== undefined && c.ikeLifeTimeMs > 0) sa.ikeExpireAt = now + c.ikeLifeTimeMs;
+}
+
+export interface IkeRekeyKeys {
+  readonly weInitiated: boolean;
+  readonly suite: SelectedSuite;
+  readonly ni: Uint8Array;
+  readonly nr: Uint8Array;
+  readonly spiI: Uint8Array;
+  readonly spiR: Uint8Array;
+  readonly secrets: readonly Uint8Array[];
+  /** We lost a rekey collision: the new SA is created only to be deleted by us. */
+  readonly redundant: boolean;
+}
+
+function moveChildren(from: IkeSa, to: IkeSa): void {
+  for (const c of from.children) to.children.push(c);
+  from.children = [];
+}
+
+/**
+ * The new IKE SA of a completed rekey: SKEYSEED = prf(SK_d(old), SK(0) | Ni | Nr | SK(1) ..
+ * SK(n)) with the old SA's PRF, SK_* with the new one (RFC 7296 §2.18, RFC 9370 §2.2.4). The
+ * rekey initiator is the new SA's original initiator. Child SAs move over; the initiator of the
+ * surviving rekey deletes the old SA.
+ */
+export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa {
+  const sa = new IkeSa(old.host, r.weInitiated ? 'initiator' : 'responder', r.spiI, old.local, old.remote, now);
+  sa.spiR = r.spiR;
+  sa.ni = r.ni;
+  sa.nr = r.nr;
+  sa.connection = old.connection;
+  if (old.remoteIdentity) sa.remoteIdentity = old.remoteIdentity;
+  sa.peerFragmentation = old.peerFragmentation;
+  sa.natLocal = old.natLocal;
+  sa.natRemote = old.natRemote;
+  sa.setSuite(r.suite);
+  sa.pendingAddke = [];
+  sa.deriveKeys(skeyseedRekey(old.prfId, old.requireKeys().skD, r.secrets, r.ni, r.nr));
+  sa.keMethodsDone = suiteMethods(r.suite);
+  sa.state = 'established';
+  sa.establishedAt = now;
+  old.host.adopt(sa);
+  armIke(sa, now);
+  if (r.redundant) {
+    sa.log('info', `IKE SA rekey collision lost: deleting our redundant IKE SA`);
+    enqueue(sa, { kind: 'delete-ike' });
+    return sa;
+  }
+  if (r.weInitiated) {
+    // We won (or there was no collision): the Child SAs come to us, wherever the peer's
+    // answered rekey may have put them.
+    const other = old.peerIkeRekey?.replacement;
+    if (other && other !== sa) moveChildren(other, sa);
+    moveChildren(old, sa);
+  } else if (!old.rekeyedInto) {
+    moveChildren(old, sa);
+  } else {
+    return sa; // our own rekey already won; the peer deletes this one
+  }
+  old.rekeyedInto = sa;
+  old.state = 'rekeyed';
+  old.ikeRekeyAt = undefined;
+  old.ikeExpireAt = now + REKEYED_LINGER_MS;
+  // Queued work follows the Child SAs.
+  for (const t of old.tasks) if (t.kind !== 'delete-ike' && t.kind !== 'dpd') enqueue(sa, t);
+  old.tasks = old.tasks.filter((t) => t.kind === 'delete-ike');
+  sa.event({ type: 'ike-rekeyed', old: old.id, sa: sa.info() });
+  if (r.weInitiated) enqueue(old, { kind: 'delete-ike' });
+  return sa;
+}
+
+/** Handle every timer of the SA that is due (retransmissions are handled by IkeSa.onTimer). */
+export function runTimers(sa: IkeSa, now: number): void {
+  for (const [link, s] of sa.followups) {
+    if (s.expiresAt <= now) {
+      sa.followups.delete(link);
+      sa.log('info', `dropping a stalled ${s.kind} series waiting for IKE_FOLLOWUP_KE (RFC 9370 §2.2.4)`);
+    }
+  }
+  if (sa.state === 'rekeyed') {
+    if (sa.ikeExpireAt !== undefined && sa.ikeExpireAt <= now && !sa.outstanding) sa.close('replaced by rekey');
+    return;
+  }
+  if (sa.state !== 'established') return;
+  for (const child of [...sa.children]) {
+    if (child.expireAt !== undefined && child.expireAt <= now && child.state !== 'deleting') {
+      child.expireAt = undefined;
+      child.rekeyAt = undefined;
+      sa.log('info', `Child SA ${child.info.spiIn.toString(16)} reached its hard lifetime`);
+      enqueue(sa, { kind: 'delete-child', child });
+    } else if (child.rekeyAt !== undefined && child.rekeyAt <= now) {
+      child.rekeyAt = undefined;
+      if (child.state === 'installed') enqueue(sa, { kind: 'rekey-child', child });
+    }
+  }
+  if (sa.ikeExpireAt !== undefined && sa.ikeExpireAt <= now) {
+    sa.ikeExpireAt = undefined;
+    enqueue(sa, { kind: 'delete-ike' });
+  } else if (sa.ikeRekeyAt !== undefined && sa.ikeRekeyAt <= now) {
+    sa.ikeRekeyAt = undefined;
+    enqueue(sa, { kind: 'rekey-ike' });
+  }
+  if (sa.retryCreateAt && sa.retryCreateAt.at <= now) {
+    enqueue(sa, sa.retryCreateAt.task);
+    sa.retryCreateAt = undefined;
+  }
+  const dpd = sa.connection?.dpdDelayMs;
+  if (dpd !== undefined && dpd > 0 && !sa.outstanding && !sa.active && sa.tasks.length === 0 && now - sa.lastReceivedAt >= dpd) {
+    enqueue(sa, { kind: 'dpd' });
+  }
+}
+
+/** The earliest time anything of this SA is due. */
+export function saDeadline(sa: IkeSa): number | undefined {
+  let t = sa.retransmitDeadline();
+  const min = (x: number | undefined): void => {
+    if (x !== undefined && (t === undefined || x < t)) t = x;
+  };
+  for (const s of sa.followups.values()) min(s.expiresAt);
+  if (sa.state === 'rekeyed') {
+    min(sa.ikeExpireAt);
+    return t;
+  }
+  if (sa.state !== 'established') return t;
+  for (const c of sa.children) {
+    min(c.rekeyAt);
+    min(c.expireAt);
+  }
+  min(sa.ikeRekeyAt);
+  min(sa.ikeExpireAt);
+  min(sa.retryCreateAt?.at);
+  const dpd = sa.connection?.dpdDelayMs;
+  if (dpd !== undefined && dpd > 0 && !sa.outstanding && !sa.active) min(sa.lastReceivedAt + dpd);
+  return t;
+}
