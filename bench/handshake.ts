@@ -122,6 +122,10 @@ function worker(name: string, execArgv: string[] = []): ChildProcess {
   const c = fork(path, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(c);
   c.once('exit', () => children.delete(c));
+  // EPIPE on the IPC channel of a worker that has just exited is expected, not fatal.
+  c.on('error', (e) => {
+    if ((e as NodeJS.ErrnoException).code !== 'EPIPE') process.stderr.write(`bench: ${name}: ${e.message}\n`);
+  });
   return c;
 }
 
@@ -146,7 +150,7 @@ function nextMessage<T extends { type: string }>(c: ChildProcess, type: T['type'
 }
 
 function tell(c: ChildProcess, m: ToWorker | MemoryRequest): void {
-  c.send(m);
+  if (c.connected && c.exitCode === null) c.send(m, (e) => e ?? undefined);
 }
 
 function waitExit(c: ChildProcess, ms: number): Promise<void> {
