@@ -72,12 +72,18 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   sa.keMethodsDone = suiteMethods(r.suite);
   sa.state = 'established';
   sa.establishedAt = now;
-  old.host.adopt(sa);
   armIke(sa, now);
+  handOver(old, sa, r, now);
+  // Registered last, so that the engine starts whatever was queued on it.
+  old.host.adopt(sa);
+  return sa;
+}
+
+function handOver(old: IkeSa, sa: IkeSa, r: IkeRekeyKeys, now: number): void {
   if (r.redundant) {
     sa.log('info', `IKE SA rekey collision lost: deleting our redundant IKE SA`);
     enqueue(sa, { kind: 'delete-ike' });
-    return sa;
+    return;
   }
   if (r.weInitiated) {
     // We won (or there was no collision): the Child SAs come to us, wherever the peer's
@@ -88,7 +94,7 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   } else if (!old.rekeyedInto) {
     moveChildren(old, sa);
   } else {
-    return sa; // our own rekey already won; the peer deletes this one
+    return; // our own rekey already won; the peer deletes this one
   }
   old.rekeyedInto = sa;
   old.state = 'rekeyed';
@@ -99,7 +105,6 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   old.tasks = old.tasks.filter((t) => t.kind === 'delete-ike');
   sa.event({ type: 'ike-rekeyed', old: old.id, sa: sa.info() });
   if (r.weInitiated) enqueue(old, { kind: 'delete-ike' });
-  return sa;
 }
 
 /** Handle every timer of the SA that is due (retransmissions are handled by IkeSa.onTimer). */
