@@ -80,7 +80,7 @@ const only = new Set<Section>(
 const cpuProfDir = opt['cpu-prof'];
 const json = opt.json === true;
 const runMs = runSeconds * 1000;
-const warmupMs = Math.min(1000, runMs);
+const warmupMs = Math.min(500, runMs);
 const primBatchMs = quick ? 20 : 60;
 const primBatches = quick ? 3 : 5;
 
