@@ -1,7 +1,8 @@
 /**
  * `pqike demo`: two peers in one process over 127.0.0.1 UDP establish a hybrid IKE SA and
- * the first Child SA, printing each exchange, the chosen transforms, message sizes, AUTH
- * verification on both sides, the Child SA SPIs and the time taken. No root needed.
+ * the first Child SA, then rekey the Child SA and the IKE SA with IKE_FOLLOWUP_KE (RFC 9370
+ * §2.2.4), printing each exchange, the chosen transforms, message sizes, AUTH verification
+ * on both sides, the Child SA SPIs and the time taken. No root needed.
  */
 import { performance } from 'node:perf_hooks';
 import { IkeEngine } from '../engine/engine.js';
@@ -18,10 +19,13 @@ export interface DemoOptions {
   readonly proposal: string;
   readonly esp: string;
   readonly fragmentSize?: number;
+  /** Also rekey the Child SA and the IKE SA. Default true. */
+  readonly rekey?: boolean;
   readonly print: (line: string) => void;
 }
 
 export const DEMO_PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
+export const DEMO_ESP = 'aes256gcm16-x25519-ke1_mlkem768';
 
 function conns(o: DemoOptions, psk: Uint8Array): { i: ConnectionConfig; r: ConnectionConfig } {
   const frag = o.fragmentSize === undefined ? {} : { fragmentSize: o.fragmentSize };
@@ -46,31 +50,63 @@ function conns(o: DemoOptions, psk: Uint8Array): { i: ConnectionConfig; r: Conne
   };
 }
 
-/** Run the demo; resolves true when both sides have the IKE SA and the Child SA. */
+/** Collects events of both sides and lets the demo wait for a condition on them. */
+class Watch {
+  readonly events: { side: 'i' | 'r'; e: EngineEvent }[] = [];
+  private waiters: { pred: () => boolean; resolve: (ok: boolean) => void }[] = [];
+
+  push(side: 'i' | 'r', e: EngineEvent): void {
+    this.events.push({ side, e });
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.pred()) return true;
+      w.resolve(true);
+      return false;
+    });
+  }
+
+  find<T extends EngineEvent['type']>(side: 'i' | 'r', type: T, pred: (e: Extract<EngineEvent, { type: T }>) => boolean = () => true, from = 0): Extract<EngineEvent, { type: T }> | undefined {
+    for (const x of this.events.slice(from)) {
+      if (x.side === side && x.e.type === type && pred(x.e as Extract<EngineEvent, { type: T }>)) return x.e as Extract<EngineEvent, { type: T }>;
+    }
+    return undefined;
+  }
+
+  failure(): string | undefined {
+    const f = this.events.find((x) => x.e.type === 'ike-failed');
+    return f && f.e.type === 'ike-failed' ? `${f.side === 'i' ? 'initiator' : 'responder'}: ${f.e.reason}${f.e.notify === undefined ? '' : ` (${notifyName(f.e.notify)})`}` : undefined;
+  }
+
+  until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (pred() || this.failure()) return Promise.resolve(pred());
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push({ pred: () => pred() || this.failure() !== undefined, resolve: (ok) => {
+        clearTimeout(timer);
+        resolve(ok && this.failure() === undefined);
+      } });
+    });
+  }
+}
+
+function sameKeys(a: ChildSaInfo | undefined, b: ChildSaInfo | undefined): boolean {
+  return a !== undefined && b !== undefined && Buffer.compare(Buffer.from(a.keys.encrI), Buffer.from(b.keys.encrI)) === 0 && Buffer.compare(Buffer.from(a.keys.encrR), Buffer.from(b.keys.encrR)) === 0;
+}
+
+/** Run the demo; resolves true when every step completed with both sides agreeing. */
 export async function runDemo(o: DemoOptions): Promise<boolean> {
   const p = o.print;
   const psk = new TextEncoder().encode('pqike-demo-psk-not-for-production');
   const c = conns(o, psk);
-  const ikeUp: { i?: IkeSaInfo; r?: IkeSaInfo } = {};
-  const childUp: { i?: ChildSaInfo; r?: ChildSaInfo } = {};
-  const failures: string[] = [];
+  const watch = new Watch();
   let bytes = 0;
   let messages = 0;
-  let finish: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => (finish = resolve));
-  const check = (): void => {
-    if ((ikeUp.i && ikeUp.r && childUp.i && childUp.r) || failures.length > 0) finish();
-  };
   const handler = (side: 'i' | 'r') => (e: EngineEvent): void => {
     if (e.type === 'message' && side === 'i') {
       p(`  ${formatMessage(e)}`);
       messages += e.sizes.length;
       bytes += e.sizes.reduce((a, b) => a + b, 0);
-    } else if (e.type === 'ike-up') ikeUp[side] = e.sa;
-    else if (e.type === 'child-up') childUp[side] = e.child;
-    else if (e.type === 'ike-failed') failures.push(`${side === 'i' ? 'initiator' : 'responder'}: ${e.reason}${e.notify === undefined ? '' : ` (${notifyName(e.notify)})`}`);
-    else if (e.type === 'log' && (e.level === 'error' || e.level === 'warn')) p(`  [${side === 'i' ? 'initiator' : 'responder'} ${e.level}] ${e.message}`);
-    check();
+    } else if (e.type === 'log' && (e.level === 'error' || e.level === 'warn')) p(`  [${side === 'i' ? 'initiator' : 'responder'} ${e.level}] ${e.message}`);
+    watch.push(side, e);
   };
   const ei = new IkeEngine();
   const er = new IkeEngine();
@@ -80,35 +116,76 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const dr = new UdpDriver(er, { address: '127.0.0.1', port: 0, onEvent: handler('r') });
   const li = await di.start();
   const lr = await dr.start();
+  const finish = async (ok: boolean): Promise<boolean> => {
+    await di.close();
+    await dr.close();
+    const f = watch.failure();
+    if (f) p(`FAILED ${f}`);
+    return ok && f === undefined;
+  };
   p(`pqike demo: IKEv2 with RFC 9370 additional key exchanges, two peers over UDP on 127.0.0.1`);
   p(`  Node ${process.version}, ML-KEM backend: ${mlkemBackend()}`);
   p(`  IKE proposal: ${o.proposal}`);
   p(`  ESP proposal: ${o.esp}`);
   p(`  initiator moon.pqike.test @ ${li.address}:${li.port}  ->  responder sun.pqike.test @ ${lr.address}:${lr.port}`);
   p('');
-  const t0 = performance.now();
-  di.initiate('moon', lr);
-  const timeout = setTimeout(() => {
-    failures.push('timed out after 10 s');
-    finish();
-  }, 10000);
-  await done;
-  const ms = performance.now() - t0;
-  clearTimeout(timeout);
-  await di.close();
-  await dr.close();
+  p('1. IKE SA and first Child SA (IKE_SA_INIT, IKE_INTERMEDIATE per additional key exchange, IKE_AUTH)');
+  let t0 = performance.now();
+  const saId = di.initiate('moon', lr);
+  const up = await watch.until(() => watch.find('i', 'child-up') !== undefined && watch.find('r', 'child-up') !== undefined, 10000);
+  let ms = performance.now() - t0;
+  const ikeI: IkeSaInfo | undefined = watch.find('i', 'ike-up')?.sa;
+  const ikeR: IkeSaInfo | undefined = watch.find('r', 'ike-up')?.sa;
+  if (!up || !ikeI || !ikeR) return finish(false);
+  const childI = watch.find('i', 'child-up')?.child;
+  const childR = watch.find('r', 'child-up')?.child;
   p('');
-  if (failures.length > 0 || !ikeUp.i || !ikeUp.r) {
-    for (const f of failures) p(`FAILED ${f}`);
-    return false;
-  }
-  p(`  selected IKE suite: ${ikeUp.i.suite ?? ''}`);
-  p(`  key exchanges mixed into the keys: ${ikeUp.i.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}`);
-  p(`  AUTH verified: initiator checked the responder's AUTH (${ikeUp.i.remoteId}), responder checked the initiator's AUTH (${ikeUp.r.remoteId})`);
-  if (childUp.i) p(`  initiator ${formatChild(childUp.i)}`);
-  if (childUp.r) p(`  responder ${formatChild(childUp.r)}`);
-  const same = childUp.i && childUp.r && Buffer.compare(Buffer.from(childUp.i.keys.encrI), Buffer.from(childUp.r.keys.encrI)) === 0;
-  p(`  Child SA keys agree on both sides: ${same ? 'yes' : 'NO'}`);
+  p(`  selected IKE suite: ${ikeI.suite ?? ''}`);
+  p(`  key exchanges mixed into the keys: ${ikeI.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}`);
+  p(`  AUTH verified: initiator checked the responder's AUTH (${ikeI.remoteId}), responder checked the initiator's AUTH (${ikeR.remoteId})`);
+  if (childI) p(`  initiator ${formatChild(childI)}`);
+  if (childR) p(`  responder ${formatChild(childR)}`);
+  const firstOk = sameKeys(childI, childR);
+  p(`  Child SA keys agree on both sides: ${firstOk ? 'yes' : 'NO'}`);
   p(`  established in ${ms.toFixed(1)} ms: ${messages} datagrams, ${bytes} bytes on the wire`);
-  return same === true;
+  if (!firstOk || !childI) return finish(false);
+  if (o.rekey === false) return finish(true);
+
+  p('');
+  p('2. Child SA rekey (CREATE_CHILD_SA, then IKE_FOLLOWUP_KE per additional key exchange)');
+  let mark = watch.events.length;
+  t0 = performance.now();
+  di.apply((e, now) => e.rekeyChild(saId, childI.spiIn, now));
+  const isNew = (x: { child: ChildSaInfo }): boolean => x.child.rekeyOf !== undefined;
+  const rekeyed = await watch.until(
+    () => watch.find('i', 'child-up', isNew, mark) !== undefined && watch.find('r', 'child-up', isNew, mark) !== undefined && watch.find('r', 'child-down', () => true, mark) !== undefined && watch.find('i', 'child-down', () => true, mark) !== undefined,
+    10000,
+  );
+  ms = performance.now() - t0;
+  const newI = watch.find('i', 'child-up', isNew, mark)?.child;
+  const newR = watch.find('r', 'child-up', isNew, mark)?.child;
+  if (!rekeyed || !newI) return finish(false);
+  p(`  new ${formatChild(newI)}`);
+  p(`  its keys mix ${newI.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}; both sides agree: ${sameKeys(newI, newR) ? 'yes' : 'NO'}; old SA ${childI.spiIn.toString(16).padStart(8, '0')}_i deleted`);
+  p(`  done in ${ms.toFixed(1)} ms`);
+  if (!sameKeys(newI, newR)) return finish(false);
+
+  p('');
+  p('3. IKE SA rekey (CREATE_CHILD_SA, then IKE_FOLLOWUP_KE per additional key exchange)');
+  mark = watch.events.length;
+  t0 = performance.now();
+  di.apply((e, now) => e.rekeyIke(saId, now));
+  const ikeRekeyed = await watch.until(
+    () => watch.find('i', 'ike-rekeyed', () => true, mark) !== undefined && watch.find('r', 'ike-rekeyed', () => true, mark) !== undefined && watch.find('r', 'ike-down', () => true, mark) !== undefined && watch.find('i', 'ike-down', () => true, mark) !== undefined,
+    10000,
+  );
+  ms = performance.now() - t0;
+  const ri = watch.find('i', 'ike-rekeyed', () => true, mark);
+  const rr = watch.find('r', 'ike-rekeyed', () => true, mark);
+  if (!ikeRekeyed || !ri || !rr) return finish(false);
+  p(`  new IKE SA ${ri.sa.spiI}_i ${ri.sa.spiR}_r, ${ri.sa.suite ?? ''}`);
+  p(`  key exchanges of the new IKE SA: ${ri.sa.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}; same SPIs on both sides: ${ri.sa.spiI === rr.sa.spiI && ri.sa.spiR === rr.sa.spiR ? 'yes' : 'NO'}`);
+  p(`  Child SAs moved to it: ${ei.children(ri.sa.id).length}; old IKE SA deleted`);
+  p(`  done in ${ms.toFixed(1)} ms; in all ${messages} datagrams, ${bytes} bytes`);
+  return finish(ri.sa.spiI === rr.sa.spiI);
 }

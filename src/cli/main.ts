@@ -2,7 +2,7 @@
 /** The `pqike` command. */
 import { parseArgs } from 'node:util';
 import { CONNECTION_OPTIONS, UsageError } from './connection-args.js';
-import { DEMO_PROPOSAL, runDemo } from './demo.js';
+import { DEMO_ESP, DEMO_PROPOSAL, runDemo } from './demo.js';
 import { runInitiator, runResponder } from './peer.js';
 import type { PeerArgs } from './peer.js';
 import { ProposalSyntaxError } from '../engine/proposal-string.js';
@@ -10,9 +10,10 @@ import { ProposalSyntaxError } from '../engine/proposal-string.js';
 const HELP = `pqike — IKEv2 with RFC 9370 hybrid (post-quantum) key exchanges
 
 Usage:
-  pqike demo [--proposal P] [--esp P] [--fragment-size N]
-      Two peers in this process over 127.0.0.1 UDP set up an IKE SA and a Child SA and show
-      every exchange. Default proposal: ${DEMO_PROPOSAL}
+  pqike demo [--proposal P] [--esp P] [--fragment-size N] [--no-rekey]
+      Two peers in this process over 127.0.0.1 UDP set up an IKE SA and a Child SA, then
+      rekey the Child SA and the IKE SA, showing every exchange.
+      Defaults: --proposal ${DEMO_PROPOSAL} --esp ${DEMO_ESP}
   pqike initiate --local ADDR --remote ADDR --psk-file F [options]
       Set up one IKE SA + Child SA with a peer; exit 0 when it is up.
   pqike respond --local ADDR --psk-file F [options]
@@ -53,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'demo') {
     const { values } = parseArgs({
       args: rest,
-      options: { proposal: { type: 'string' }, esp: { type: 'string' }, 'fragment-size': { type: 'string' }, help: { type: 'boolean' } },
+      options: { proposal: { type: 'string' }, esp: { type: 'string' }, 'fragment-size': { type: 'string' }, 'no-rekey': { type: 'boolean' }, help: { type: 'boolean' } },
       strict: true,
     });
     if (values.help === true) {
@@ -62,7 +63,8 @@ async function main(argv: string[]): Promise<number> {
     }
     const ok = await runDemo({
       proposal: values.proposal ?? DEMO_PROPOSAL,
-      esp: values.esp ?? 'aes256gcm16',
+      esp: values.esp ?? DEMO_ESP,
+      rekey: values['no-rekey'] !== true,
       ...(values['fragment-size'] === undefined ? {} : { fragmentSize: Number(values['fragment-size']) }),
       print: (l) => process.stdout.write(`${l}\n`),
     });

@@ -39,8 +39,10 @@ export class IkeEngine implements SaHost {
   private readonly sas = new Map<string, IkeSa>();
   /** Every SA's next deadline (retransmission, lifetimes, liveness, half-open timeout). */
   private readonly timers = new TimerHeap<IkeSa>();
-  /** Responder SAs not yet established, by initiator SPI and peer (IKE_SA_INIT retransmissions, §2.1). */
+  /** Responder SAs not yet established, by initiator SPI and peer (for COOKIE decisions, §2.6). */
   private readonly halfOpen = new Map<string, IkeSa>();
+  /** Every responder SA by initiator SPI and peer, to recognise retransmitted or late IKE_SA_INIT requests (§2.1). */
+  private readonly byInitiator = new Map<string, IkeSa>();
   private readonly fragments = new Map<IkeSa, FragmentCollector>();
   private outputs: EngineOutput[] = [];
   readonly cookies: CookieJar;
@@ -92,8 +94,11 @@ export class IkeEngine implements SaHost {
     if (this.sas.get(hex(sa.localSpi)) === sa) this.sas.delete(hex(sa.localSpi));
     this.timers.remove(sa);
     this.fragments.delete(sa);
-    const key = halfOpenKey(sa.spiI, sa.remote);
-    if (this.halfOpen.get(key) === sa) this.halfOpen.delete(key);
+    const key = sa.initKey;
+    if (key !== undefined) {
+      if (this.halfOpen.get(key) === sa) this.halfOpen.delete(key);
+      if (this.byInitiator.get(key) === sa) this.byInitiator.delete(key);
+    }
   }
 
   /** A new IKE SA made by a rekey (RFC 7296 §2.18). */
@@ -280,7 +285,7 @@ export class IkeEngine implements SaHost {
 
   private onInitRequest(msg: IkeMessage, data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
     const key = halfOpenKey(msg.header.spiI, remote);
-    const existing = this.halfOpen.get(key);
+    const existing = this.byInitiator.get(key);
     if (existing) {
       // A retransmitted IKE_SA_INIT request gets the same response again (RFC 7296 §2.1).
       if (Buffer.compare(existing.initRequest, data) === 0 && existing.lastResponse?.messageId === 0) existing.sendRaw(existing.lastResponse.datagrams);
@@ -301,8 +306,10 @@ export class IkeEngine implements SaHost {
       now,
     );
     if (!sa) return;
+    sa.initKey = key;
     this.sas.set(hex(sa.spiR), sa);
     this.halfOpen.set(key, sa);
+    this.byInitiator.set(key, sa);
     this.settle(sa, now);
   }
 
@@ -413,7 +420,7 @@ export class IkeEngine implements SaHost {
       case ExchangeType.IKE_AUTH:
         if (settingUp) {
           handleAuthRequest(sa, h.messageId, opened.inner, now);
-          if (sa.state === 'established') this.halfOpen.delete(halfOpenKey(sa.spiI, sa.remote));
+          if (sa.state === 'established' && sa.initKey !== undefined) this.halfOpen.delete(sa.initKey);
         } else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
         break;
       case ExchangeType.INFORMATIONAL:

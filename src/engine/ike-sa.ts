@@ -120,6 +120,8 @@ export class IkeSa {
   lastReceivedAt: number;
   ikeRekeyAt?: number;
   ikeExpireAt?: number;
+  /** Responder: the engine's key for the IKE_SA_INIT request that created this SA. */
+  initKey?: string;
   /** Set once this SA was replaced by a rekey (RFC 7296 §2.18); it only waits for its delete. */
   rekeyedInto?: IkeSa;
   /** An IKE SA rekey the peer started and we answered, for collision checks (RFC 7296 §2.8.2). */
@@ -213,7 +215,9 @@ export class IkeSa {
     if (!this.peerFragmentation || conn?.fragmentation === false) return undefined;
     const datagram = conn?.fragmentSize ?? 1280;
     const ipUdp = this.remote.address.includes(':') ? 48 : 28;
-    return datagram - ipUdp;
+    // RFC 3948 §2.2: on the NAT-T port the non-ESP marker takes 4 more bytes.
+    const marker = this.local.port === this.host.natTraversalPort ? 4 : 0;
+    return datagram - ipUdp - marker;
   }
 
   private emitMessageEvent(direction: 'in' | 'out', exchange: number, response: boolean, messageId: number, sizes: number[], payloads: readonly Payload[]): void {

@@ -94,6 +94,13 @@ export class UdpDriver {
     this.flush();
   }
 
+  /** Run an engine command (rekey, delete, ...) at the current time and send what it produces. */
+  apply<T>(command: (engine: IkeEngine, now: number) => T): T {
+    const result = command(this.engine, this.now());
+    this.flush();
+    return result;
+  }
+
   /** Send what the engine produced, report its events, re-arm the timer. */
   flush(): void {
     for (const out of this.engine.drain()) {
