@@ -116,16 +116,22 @@ export function runTimers(sa: IkeSa, now: number): void {
     }
   }
   if (sa.state === 'rekeyed') {
-    if (sa.ikeExpireAt !== undefined && sa.ikeExpireAt <= now && !sa.outstanding) sa.close('replaced by rekey');
+    if (sa.ikeExpireAt !== undefined && sa.ikeExpireAt <= now) {
+      sa.ikeExpireAt = undefined;
+      // With our Delete still in flight, its retransmissions decide; otherwise we stop waiting.
+      if (!sa.outstanding) sa.close('replaced by rekey');
+    }
     return;
   }
   if (sa.state !== 'established') return;
   for (const child of [...sa.children]) {
-    if (child.expireAt !== undefined && child.expireAt <= now && child.state !== 'deleting') {
+    if (child.expireAt !== undefined && child.expireAt <= now) {
       child.expireAt = undefined;
       child.rekeyAt = undefined;
-      sa.log('info', `Child SA ${child.info.spiIn.toString(16)} reached its hard lifetime`);
-      enqueue(sa, { kind: 'delete-child', child });
+      if (child.state !== 'deleting') {
+        sa.log('info', `Child SA ${child.info.spiIn.toString(16)} reached its hard lifetime`);
+        enqueue(sa, { kind: 'delete-child', child });
+      }
     } else if (child.rekeyAt !== undefined && child.rekeyAt <= now) {
       child.rekeyAt = undefined;
       if (child.state === 'installed') enqueue(sa, { kind: 'rekey-child', child });
@@ -168,6 +174,6 @@ export function saDeadline(sa: IkeSa): number | undefined {
   min(sa.ikeExpireAt);
   min(sa.retryCreateAt?.at);
   const dpd = sa.connection?.dpdDelayMs;
-  if (dpd !== undefined && dpd > 0 && !sa.outstanding && !sa.active) min(sa.lastReceivedAt + dpd);
+  if (dpd !== undefined && dpd > 0 && !sa.outstanding && !sa.active && sa.tasks.length === 0) min(sa.lastReceivedAt + dpd);
   return t;
 }
