@@ -40,6 +40,8 @@ export function formatEvent(e: EngineEvent): string {
       return `IKE SA #${e.sa.id} established (${e.sa.role}) ${e.sa.local.address}[${e.sa.localId}]...${e.sa.remote.address}[${e.sa.remoteId}] ${e.sa.suite ?? ''}`;
     case 'child-up':
       return `${formatChild(e.child)}${e.child.rekeyOf === undefined ? '' : ` (rekeyed ${hex32(e.child.rekeyOf)}_i)`}${e.child.keMethods.length > 0 ? ` PFS ${e.child.keMethods.join('+')}` : ''}`;
+    case 'ike-keys':
+      return `IKE SA #${e.sa} keys for ${e.spiI}_i ${e.spiR}_r derived (exported)`;
     case 'ike-rekeyed':
       return `IKE SA #${e.old} rekeyed into #${e.sa.id} (${e.sa.spiI}_i ${e.sa.spiR}_r) ${e.sa.suite ?? ''}`;
     case 'child-down':
@@ -63,10 +65,16 @@ export function eventToJson(e: EngineEvent): Record<string, unknown> {
         ...rest,
         spiIn: hex32(rest.spiIn),
         spiOut: hex32(rest.spiOut),
+        ...(rest.rekeyOf === undefined ? {} : { rekeyOf: hex32(rest.rekeyOf) }),
         localTs: rest.localTs.map(formatSelector),
         remoteTs: rest.remoteTs.map(formatSelector),
       },
     };
+  }
+  if (e.type === 'ike-keys') {
+    // Key material never goes into the JSON event stream; the key log has it.
+    const { skEi: _ei, skEr: _er, skAi: _ai, skAr: _ar, ...rest } = e;
+    return { ...rest };
   }
   return { ...e };
 }

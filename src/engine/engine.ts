@@ -52,6 +52,7 @@ export class IkeEngine implements SaHost {
   readonly natTraversalPort: number;
   readonly followupTimeoutMs: number;
   readonly stateNotFoundRetries: number;
+  readonly exportKeys: boolean;
   private readonly cookieThreshold: number;
   private readonly halfOpenTimeoutMs: number;
 
@@ -65,6 +66,7 @@ export class IkeEngine implements SaHost {
     this.halfOpenTimeoutMs = opts.halfOpenTimeoutMs ?? 30000;
     this.followupTimeoutMs = opts.followupTimeoutMs ?? 10000;
     this.stateNotFoundRetries = opts.stateNotFoundRetries ?? 2;
+    this.exportKeys = opts.exportKeys === true;
   }
 
   // ---- configuration -------------------------------------------------------------------

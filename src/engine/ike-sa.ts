@@ -39,6 +39,8 @@ export interface SaHost {
   adopt(sa: IkeSa): void;
   readonly followupTimeoutMs: number;
   readonly stateNotFoundRetries: number;
+  /** Emit 'ike-keys' events (the --export-keys option). */
+  readonly exportKeys: boolean;
   /** Responder: connections that may serve this SA, for the IKE_AUTH identity lookup. */
   connections(): readonly ConnectionConfig[];
 }
@@ -316,10 +318,27 @@ export class IkeSa {
 
   deriveKeys(skeyseed: Uint8Array): void {
     const c = this.requireCipher();
-    this.keys = deriveIkeSaKeys(this.prfId, skeyseed, this.ni, this.nr, this.spiI, this.spiR, {
+    const keys = deriveIkeSaKeys(this.prfId, skeyseed, this.ni, this.nr, this.spiI, this.spiR, {
       encr: c.encrKeyLength,
       integ: c.integKeyLength,
     });
+    this.keys = keys;
+    // Only with the explicit key-export option (for Wireshark); never in logs.
+    if (this.host.exportKeys) {
+      const encr = this.suite?.chosen.get(TransformType.ENCR);
+      this.event({
+        type: 'ike-keys',
+        sa: this.id,
+        spiI: hex(this.spiI),
+        spiR: hex(this.spiR),
+        encr: { id: encr?.id ?? 0, ...(encr?.keyBits === undefined ? {} : { keyBits: encr.keyBits }) },
+        integ: this.suite?.chosen.get(TransformType.INTEG)?.id ?? 0,
+        skEi: keys.skEi,
+        skEr: keys.skEr,
+        skAi: keys.skAi,
+        skAr: keys.skAr,
+      });
+    }
   }
 
   /**

@@ -78,6 +78,8 @@ export interface EngineOptions {
   readonly followupTimeoutMs?: number;
   /** Retries of a CREATE_CHILD_SA series after STATE_NOT_FOUND before the IKE SA is deleted. Default 2. */
   readonly stateNotFoundRetries?: number;
+  /** Emit 'ike-keys' events with the SK_e/SK_a keys of every key stage, for a key log. Default false. */
+  readonly exportKeys?: boolean;
 }
 
 export interface ChildSaKeys {
@@ -145,6 +147,19 @@ export type EngineEvent =
     }
   | { readonly type: 'ike-up'; readonly sa: IkeSaInfo }
   | { readonly type: 'ike-rekeyed'; readonly old: number; readonly sa: IkeSaInfo }
+  | {
+      /** Only with EngineOptions.exportKeys: the keys of one key stage (RFC 7296 §2.14, RFC 9370 §2.2.2). */
+      readonly type: 'ike-keys';
+      readonly sa: number;
+      readonly spiI: string;
+      readonly spiR: string;
+      readonly encr: { readonly id: number; readonly keyBits?: number };
+      readonly integ: number;
+      readonly skEi: Uint8Array;
+      readonly skEr: Uint8Array;
+      readonly skAi: Uint8Array;
+      readonly skAr: Uint8Array;
+    }
   | { readonly type: 'child-up'; readonly sa: number; readonly child: ChildSaInfo }
   | { readonly type: 'child-down'; readonly sa: number; readonly child: ChildSaInfo; readonly reason: string }
   | { readonly type: 'ike-failed'; readonly sa: number; readonly reason: string; readonly notify?: number }
