@@ -143,6 +143,8 @@ export interface StartOptions {
   readonly readyPattern?: RegExp;
   /** Default 10000. */
   readonly readyTimeoutMs?: number;
+  /** 'pipe': stdin is writable with NsProcess.write(). Default 'ignore'. */
+  readonly stdin?: 'ignore' | 'pipe';
 }
 
 export interface ExitInfo {
@@ -187,6 +189,19 @@ export class NsProcess {
 
   get running(): boolean {
     return this.exitInfo === null;
+  }
+
+  /** Write to the process's stdin (started with `stdin: 'pipe'`). */
+  write(text: string): void {
+    const stdin = this.child.stdin;
+    if (!stdin) throw new Error(`${this.argv.join(' ')} was started without stdin: 'pipe'`);
+    if (!this.running || stdin.destroyed) throw new Error(`${this.argv.join(' ')} has exited; cannot write ${JSON.stringify(text)}`);
+    stdin.write(text);
+  }
+
+  /** Close stdin (end of input). */
+  endInput(): void {
+    this.child.stdin?.end();
   }
 
   /** Everything the process printed so far (stdout and stderr interleaved). */
@@ -237,7 +252,10 @@ export async function startInNs(
   const argv = ['ip', 'netns', 'exec', ns, cmd, ...args];
   const child = spawn(argv[0] as string, argv.slice(1), {
     env: { ...process.env, ...(opts.env ?? {}) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
+  });
+  child.stdin?.on('error', () => {
+    /* the process exited before reading (EPIPE): its exit status tells */
   });
   await new Promise<void>((resolvePromise, reject) => {
     child.once('spawn', () => resolvePromise());
