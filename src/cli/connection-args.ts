@@ -24,6 +24,9 @@ export const CONNECTION_OPTIONS = {
   mode: { type: 'string' },
   'fragment-size': { type: 'string' },
   'no-fragmentation': { type: 'boolean' },
+  'rekey-time': { type: 'string' },
+  'ike-rekey-time': { type: 'string' },
+  'dpd-delay': { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
 } as const;
@@ -41,6 +44,9 @@ export interface ConnectionArgs {
   mode?: string;
   'fragment-size'?: string;
   'no-fragmentation'?: boolean;
+  'rekey-time'?: string;
+  'ike-rekey-time'?: string;
+  'dpd-delay'?: string;
 }
 
 export class UsageError extends Error {}
@@ -55,6 +61,14 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
   const psk = readFileSync(pskFile);
   const text = psk.toString('utf8').replace(/\r?\n$/, '');
   const frag = a['fragment-size'] === undefined ? {} : { fragmentSize: Number(a['fragment-size']) };
+  // Lifetimes and liveness (RFC 7296 §2.8, §2.4); absent: no automatic rekey, no liveness check.
+  const duration = (opt: 'rekey-time' | 'ike-rekey-time' | 'dpd-delay'): number | undefined => {
+    const v = a[opt];
+    return v === undefined ? undefined : parseDuration(v, 0);
+  };
+  const childRekey = duration('rekey-time');
+  const ikeRekey = duration('ike-rekey-time');
+  const dpd = duration('dpd-delay');
   const conn: ConnectionConfig = {
     name,
     localAddress: local,
@@ -69,10 +83,13 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
         localTs: (a['local-ts'] ?? [local.includes(':') ? `${local}/128` : `${local}/32`]).map(parseTrafficSelector),
         remoteTs: (a['remote-ts'] ?? [remote === '%any' ? (local.includes(':') ? '::/0' : '0.0.0.0/0') : remote.includes(':') ? `${remote}/128` : `${remote}/32`]).map(parseTrafficSelector),
         mode: a.mode === 'transport' ? 'transport' : 'tunnel',
+        ...(childRekey === undefined ? {} : { rekeyTimeMs: childRekey }),
       },
     ],
     fragmentation: a['no-fragmentation'] !== true,
     ...frag,
+    ...(ikeRekey === undefined ? {} : { ikeRekeyTimeMs: ikeRekey }),
+    ...(dpd === undefined ? {} : { dpdDelayMs: dpd }),
   };
   const rid = a['remote-id'];
   return rid === undefined || rid === '%any' ? conn : { ...conn, remoteId: parseIdentity(rid) };
@@ -80,8 +97,8 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
 
 export function parseDuration(text: string | undefined, fallbackMs: number): number {
   if (text === undefined) return fallbackMs;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
-  if (!m) throw new UsageError(`bad duration '${text}' (e.g. 10s, 500ms)`);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
+  if (!m) throw new UsageError(`bad duration '${text}' (e.g. 10s, 500ms, 4h)`);
   const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60000 : n * 1000;
+  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60000 : m[2] === 'h' ? n * 3600000 : n * 1000;
 }

@@ -15,7 +15,8 @@ Usage:
       rekey the Child SA and the IKE SA, showing every exchange.
       Defaults: --proposal ${DEMO_PROPOSAL} --esp ${DEMO_ESP}
   pqike initiate --local ADDR --remote ADDR --psk-file F [options]
-      Set up one IKE SA + Child SA with a peer; exit 0 when it is up.
+      Set up one IKE SA + Child SA with a peer; exit 0 when it is up (with --stay: run until
+      the IKE SA is deleted, exit 0, or fails, exit 1).
   pqike respond --local ADDR --psk-file F [options]
       Answer IKE SAs until killed (or --count N are up).
 
@@ -39,10 +40,27 @@ Connection options (initiate/respond):
   --mode tunnel|transport      Child SA mode (default tunnel)
   --fragment-size N            largest IKE fragment datagram (default 1280)
   --no-fragmentation           do not offer IKE fragmentation
+  --rekey-time DURATION        rekey the Child SA this long after it is created (e.g. 1h)
+  --ike-rekey-time DURATION    rekey the IKE SA this long after it is created (e.g. 4h)
+  --dpd-delay DURATION         liveness check after this long without a message from the peer
+  --retransmit-timeout DURATION  first retransmission (default 1s, doubling each time)
+  --retransmit-tries N         retransmissions before the peer counts as dead (default 5)
   --json                       events as JSON lines
-  --timeout DURATION           give up after e.g. 15s
+  --timeout DURATION           initiate: give up if not up within it (default 15s);
+                               respond: exit after it
   --delete-after               (initiate) delete the IKE SA once it is up
+  --stay                       (initiate) keep running once the Child SA is up
   --count N                    (respond) exit after N Child SAs
+  --control                    read commands from stdin, one a line, for the latest IKE SA
+                               (followed through rekeys); end of input = quit:
+                                 rekey-child [SPI]   rekey the newest Child SA (or the one
+                                                     with this inbound SPI, hex)
+                                 delete-child [SPI]  delete it
+                                 rekey-ike           rekey the IKE SA
+                                 delete-ike          delete the IKE SA
+                                 dpd                 liveness check (empty INFORMATIONAL)
+                                 quit                exit without deleting anything
+                               each command is answered with a 'control' line (ok or error)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -73,7 +91,16 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'initiate' || command === 'respond') {
     const { values } = parseArgs({
       args: rest,
-      options: { ...CONNECTION_OPTIONS, count: { type: 'string' }, 'delete-after': { type: 'boolean' }, verbose: { type: 'boolean' } },
+      options: {
+        ...CONNECTION_OPTIONS,
+        count: { type: 'string' },
+        'delete-after': { type: 'boolean' },
+        verbose: { type: 'boolean' },
+        stay: { type: 'boolean' },
+        control: { type: 'boolean' },
+        'retransmit-timeout': { type: 'string' },
+        'retransmit-tries': { type: 'string' },
+      },
       strict: true,
     });
     const a: PeerArgs = values;
