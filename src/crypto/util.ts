@@ -8,8 +8,21 @@ import { createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
  */
 const SYM_VIA_KEYOBJECT = Number(process.versions.node.split('.')[0]) >= 24;
 
+/**
+ * KeyObjects already made for a key buffer. Session keys (SK_d, SK_p*, SK_e*, SK_a*) are used
+ * many times each; keying the cache by the buffer object lets them go with their SA. Callers
+ * never modify a key buffer after using it as a key.
+ */
+const keyObjects = new WeakMap<Uint8Array, KeyObject>();
+
 export function symKey(key: Uint8Array): Uint8Array | KeyObject {
-  return SYM_VIA_KEYOBJECT ? createSecretKey(key) : key;
+  if (!SYM_VIA_KEYOBJECT) return key;
+  let k = keyObjects.get(key);
+  if (k === undefined) {
+    k = createSecretKey(key);
+    keyObjects.set(key, k);
+  }
+  return k;
 }
 
 /** Constant-time comparison; different lengths compare unequal (length is not secret). */
