@@ -1,0 +1,488 @@
+/**
+ * The daemon's configuration file (YAML) and its separate secrets file: parsed and validated
+ * as a whole into engine connection configs before anything is applied. Every error names the
+ * file, the line and what to write instead; a file with any error is refused entirely.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Node as YamlNode, YAMLMap } from 'yaml';
+import { IdentityError, parseIdentity } from '../engine/identity.js';
+import { ProposalSyntaxError, parseProposal } from '../engine/proposal-string.js';
+import { TrafficSelectorError, parseTrafficSelector } from '../engine/traffic-selectors.js';
+import type { ChildConfig, ConnectionConfig } from '../engine/types.js';
+
+export type StartAction = 'none' | 'start' | 'trap';
+export type DataPlaneKind = 'fake' | 'xfrm' | 'userspace';
+
+export interface DaemonConnection {
+  readonly config: ConnectionConfig;
+  /** Remote UDP port (default 500). */
+  readonly remotePort: number;
+  readonly dataPlane: DataPlaneKind;
+  readonly startActions: ReadonlyMap<string, StartAction>;
+  /** Canonical text of the connection's settings, to tell changed connections on reload. */
+  readonly fingerprint: string;
+}
+
+export interface DaemonConfig {
+  readonly file: string;
+  readonly connections: readonly DaemonConnection[];
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly format: 'auto' | 'json' | 'text' };
+  readonly control: { readonly socket: string };
+  readonly metrics?: { readonly host: string; readonly port: number };
+  readonly exportKeys?: string;
+  /** Local UDP port for IKE (default 500; NAT-T on 4500). */
+  readonly port: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_SOCKET = '/run/pqike/pqike.sock';
+
+/** Collects problems with their position; the first pass never throws on a bad value. */
+class Problems {
+  readonly list: string[] = [];
+  constructor(
+    private readonly file: string,
+    private readonly lines: LineCounter,
+  ) {}
+
+  at(node: YamlNode | null | undefined, message: string): void {
+    const offset = node?.range?.[0];
+    const pos = offset === undefined ? undefined : this.lines.linePos(offset);
+    this.list.push(`${this.file}${pos ? `:${pos.line}` : ''}: ${message}`);
+  }
+}
+
+/** Levenshtein distance, for "did you mean" hints. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 0; j <= b.length; j++) (d[0] as number[])[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i] as number[];
+      const prev = d[i - 1] as number[];
+      row[j] = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return (d[a.length] as number[])[b.length] ?? 0;
+}
+
+function suggest(key: string, allowed: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const a of allowed) {
+    const dd = distance(key, a);
+    if (dd < bestD) {
+      best = a;
+      bestD = dd;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, key.length / 3) ? ` (did you mean '${best}'?)` : ` (allowed: ${allowed.join(', ')})`;
+}
+
+/** A view of one YAML mapping that reports unknown keys and wrong types. */
+class Section {
+  private readonly used = new Set<string>();
+  constructor(
+    readonly node: YAMLMap,
+    readonly path: string,
+    private readonly p: Problems,
+  ) {}
+
+  private get(key: string): YamlNode | undefined {
+    this.used.add(key);
+    for (const pair of this.node.items) {
+      if (isScalar(pair.key) && String(pair.key.value) === key) return (pair.value ?? undefined) as YamlNode | undefined;
+    }
+    return undefined;
+  }
+
+  has(key: string): boolean {
+    return this.node.items.some((pair) => isScalar(pair.key) && String(pair.key.value) === key);
+  }
+
+  keyNode(key: string): YamlNode | undefined {
+    for (const pair of this.node.items) if (isScalar(pair.key) && String(pair.key.value) === key) return pair.key as YamlNode;
+    return undefined;
+  }
+
+  node_(key: string): YamlNode | undefined {
+    return this.get(key);
+  }
+
+  string(key: string, hint: string): string | undefined {
+    const n = this.get(key);
+    if (n === undefined) return undefined;
+    if (isScalar(n) && (typeof n.value === 'string' || typeof n.value === 'number')) return String(n.value);
+    this.p.at(n, `${this.path}.${key} must be a single value, e.g. ${key}: ${hint}`);
+    return undefined;
+  }
+
+  /** A string or a list of strings. */
+  strings(key: string, hint: string): string[] | undefined {
+    const n = this.get(key);
+    if (n === undefined) return undefined;
+    if (isScalar(n) && n.value !== null) return [String(n.value)];
+    if (isSeq(n) && n.items.every((i) => isScalar(i))) return n.items.map((i) => String((i as { value: unknown }).value));
+    this.p.at(n, `${this.path}.${key} must be a value or a list, e.g. ${key}: [${hint}]`);
+    return undefined;
+  }
+
+  bool(key: string): boolean | undefined {
+    const n = this.get(key);
+    if (n === undefined) return undefined;
+    if (isScalar(n)) {
+      const v = n.value;
+      if (typeof v === 'boolean') return v;
+      if (v === 'yes' || v === 'on') return true;
+      if (v === 'no' || v === 'off') return false;
+    }
+    this.p.at(n, `${this.path}.${key} must be yes or no`);
+    return undefined;
+  }
+
+  section(key: string): Section | undefined {
+    const n = this.get(key);
+    if (n === undefined || n === null) return undefined;
+    if (isMap(n)) return new Section(n, `${this.path}.${key}`, this.p);
+    this.p.at(n, `${this.path}.${key} must be a mapping (key: value lines indented below it)`);
+    return undefined;
+  }
+
+  /** Report keys nobody asked for. */
+  finish(allowed: readonly string[]): void {
+    for (const pair of this.node.items) {
+      const k = isScalar(pair.key) ? String(pair.key.value) : '?';
+      if (!allowed.includes(k)) this.p.at(pair.key as YamlNode, `unknown setting '${k}' in ${this.path}${suggest(k, allowed)}`);
+    }
+  }
+}
+
+/** "30s", "10m", "4h", "1d", "500ms", "0"/"off" (= none); plain numbers are seconds. */
+export function parseDuration(text: string): number | undefined {
+  if (text === '0' || text === 'off' || text === 'no') return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const mult = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : unit === 'h' ? 3_600_000 : 86_400_000;
+  return Math.round(n * mult);
+}
+
+function duration(s: Section, key: string, p: Problems): number | undefined {
+  const t = s.string(key, '30s');
+  if (t === undefined) return undefined;
+  const ms = parseDuration(t);
+  if (ms === undefined) p.at(s.node_(key), `${s.path}.${key}: '${t}' is not a duration; write e.g. 30s, 10m, 4h or 0 to turn it off`);
+  return ms;
+}
+
+function address(s: Section, key: string, p: Problems, allowAny: boolean): string | undefined {
+  const list = s.strings(key, '192.0.2.1');
+  if (list === undefined) return undefined;
+  if (list.length !== 1) {
+    p.at(s.node_(key), `${s.path}.${key}: one address per connection (got ${list.length}); write ${key}: 192.0.2.1`);
+    return undefined;
+  }
+  const a = list[0] ?? '';
+  if (a === '%any' && allowAny) return a;
+  if (isIP(a) === 0) {
+    p.at(s.node_(key), `${s.path}.${key}: '${a}' is not an IPv4 or IPv6 address${allowAny ? " (or %any)" : ''}`);
+    return undefined;
+  }
+  return a;
+}
+
+const TOP_KEYS = ['connections', 'secrets', 'log', 'control', 'metrics', 'export_keys', 'port'] as const;
+const CONN_KEYS = [
+  'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals', 'fragmentation',
+  'fragment_size', 'dpd_delay', 'rekey_time', 'life_time', 'rand_time', 'childless', 'data_plane', 'children',
+] as const;
+const CHILD_KEYS = ['local_ts', 'remote_ts', 'esp_proposals', 'mode', 'start_action', 'rekey_time', 'life_time', 'rand_time', 'rekey_bytes', 'rekey_packets', 'life_bytes', 'life_packets'] as const;
+
+/** Read the secrets file: `psk: { name: "secret" }`. It must not be readable by others. */
+function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  let text: string;
+  try {
+    const st = statSync(file);
+    if ((st.mode & 0o077) !== 0) {
+      p.list.push(`${file}: secrets file is readable by others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
+      return out;
+    }
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    p.list.push(`${file}: cannot read the secrets file (${e instanceof Error ? e.message : String(e)})`);
+    return out;
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const sp = new Problems(file, lines);
+  for (const err of doc.errors) sp.list.push(`${file}:${err.linePos?.[0]?.line ?? '?'}: ${err.message.split('\n')[0] ?? ''}`);
+  if (isMap(doc.contents)) {
+    const top = new Section(doc.contents, 'secrets', sp);
+    const psk = top.section('psk');
+    if (psk) {
+      for (const pair of psk.node.items) {
+        const name = isScalar(pair.key) ? String(pair.key.value) : '';
+        const v = pair.value;
+        if (!isScalar(v) || v.value === null || String(v.value).length === 0) {
+          sp.at(pair.key as YamlNode, `psk '${name}' needs a value, e.g. ${name}: "a long random string"`);
+          continue;
+        }
+        const secret = String(v.value);
+        if (secret.startsWith('0x')) {
+          if (!/^0x([0-9a-fA-F]{2})+$/.test(secret)) sp.at(v as YamlNode, `psk '${name}': 0x… must be hex bytes`);
+          else out.set(name, Uint8Array.from(Buffer.from(secret.slice(2), 'hex')));
+        } else out.set(name, new TextEncoder().encode(secret));
+      }
+    }
+    top.finish(['psk']);
+  } else if (doc.errors.length === 0) sp.list.push(`${file}: expected 'psk:' with one 'name: secret' line per key`);
+  p.list.push(...sp.list);
+  return out;
+}
+
+function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig; start: StartAction } | undefined {
+  const before = p.list.length;
+  const localTs = (s.strings('local_ts', '10.1.0.0/16') ?? []).flatMap((t) => {
+    try {
+      return [parseTrafficSelector(t)];
+    } catch (e) {
+      if (e instanceof TrafficSelectorError) p.at(s.node_('local_ts'), `${s.path}.local_ts: ${e.message}`);
+      return [];
+    }
+  });
+  const remoteTs = (s.strings('remote_ts', '10.2.0.0/16') ?? []).flatMap((t) => {
+    try {
+      return [parseTrafficSelector(t)];
+    } catch (e) {
+      if (e instanceof TrafficSelectorError) p.at(s.node_('remote_ts'), `${s.path}.remote_ts: ${e.message}`);
+      return [];
+    }
+  });
+  if (!s.has('local_ts')) p.at(s.node, `${s.path} needs local_ts, e.g. local_ts: [10.1.0.0/16]`);
+  if (!s.has('remote_ts')) p.at(s.node, `${s.path} needs remote_ts, e.g. remote_ts: [10.2.0.0/16]`);
+  const esp = (s.strings('esp_proposals', 'aes256gcm16-x25519-ke1_mlkem768') ?? ['aes256gcm16']).flatMap((t) => {
+    try {
+      return [parseProposal(t, 'esp')];
+    } catch (e) {
+      if (e instanceof ProposalSyntaxError) p.at(s.node_('esp_proposals'), `${s.path}.esp_proposals: ${e.message}; e.g. aes256gcm16-x25519-ke1_mlkem768`);
+      return [];
+    }
+  });
+  const mode = s.string('mode', 'tunnel') ?? 'tunnel';
+  if (mode !== 'tunnel' && mode !== 'transport') p.at(s.node_('mode'), `${s.path}.mode: write tunnel or transport`);
+  const start = s.string('start_action', 'none') ?? 'none';
+  if (start !== 'none' && start !== 'start' && start !== 'trap') p.at(s.node_('start_action'), `${s.path}.start_action: write none, start or trap`);
+  const num = (key: string): number | undefined => {
+    const t = s.string(key, '1000000');
+    if (t === undefined) return undefined;
+    const n = Number(t);
+    if (!Number.isInteger(n) || n < 0) p.at(s.node_(key), `${s.path}.${key}: write a whole number`);
+    return n;
+  };
+  const rekeyTimeMs = duration(s, 'rekey_time', p) ?? 3_600_000;
+  const lifeTimeMs = duration(s, 'life_time', p);
+  const randTimeMs = duration(s, 'rand_time', p);
+  const extra = {
+    rekeyBytes: num('rekey_bytes'),
+    rekeyPackets: num('rekey_packets'),
+    lifeBytes: num('life_bytes'),
+    lifePackets: num('life_packets'),
+  };
+  s.finish(CHILD_KEYS);
+  if (p.list.length > before) return undefined;
+  const child: ChildConfig = {
+    name,
+    espProposals: esp,
+    localTs,
+    remoteTs,
+    mode: mode === 'transport' ? 'transport' : 'tunnel',
+    rekeyTimeMs,
+    // strongSwan's default: the hard lifetime is 10 % above the soft one.
+    lifeTimeMs: lifeTimeMs ?? Math.round(rekeyTimeMs * 1.1),
+    randTimeMs: randTimeMs ?? Math.round(rekeyTimeMs * 0.1),
+    ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)),
+  };
+  return { child, start: start === 'start' || start === 'trap' ? start : 'none' };
+}
+
+function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Array>, p: Problems): DaemonConnection | undefined {
+  const before = p.list.length;
+  const localAddress = address(s, 'local_addrs', p, true) ?? '%any';
+  const remoteAddress = address(s, 'remote_addrs', p, true) ?? '%any';
+  if (!s.has('local_addrs') && !s.has('remote_addrs')) p.at(s.node, `connection '${name}' needs local_addrs and/or remote_addrs, e.g. remote_addrs: 192.0.2.2`);
+  const ident = (key: string, hint: string): ReturnType<typeof parseIdentity> | undefined => {
+    const t = s.string(key, hint);
+    if (t === undefined || t === '%any') return undefined;
+    try {
+      return parseIdentity(t);
+    } catch (e) {
+      if (e instanceof IdentityError) p.at(s.node_(key), `${s.path}.${key}: ${e.message}`);
+      return undefined;
+    }
+  };
+  const localId = ident('local_id', 'moon.example.org') ?? (localAddress !== '%any' ? parseIdentity(localAddress) : undefined);
+  if (!localId) p.at(s.node, `${s.path} needs local_id (local_addrs is %any), e.g. local_id: gw.example.org`);
+  const remoteId = ident('remote_id', 'sun.example.org');
+  const auth = s.string('auth', 'psk') ?? 'psk';
+  if (auth !== 'psk') p.at(s.node_('auth'), `${s.path}.auth: only psk is supported so far; write auth: psk`);
+  const pskName = s.string('psk', 'name-in-secrets-file');
+  let psk: Uint8Array | undefined;
+  if (pskName === undefined) p.at(s.node, `${s.path} needs psk: <name of a key in the secrets file>`);
+  else {
+    psk = secrets.get(pskName);
+    if (!psk) p.at(s.node_('psk'), `${s.path}.psk: no key '${pskName}' in the secrets file; add under psk: ${pskName}: "a long random string"`);
+  }
+  const ike = (s.strings('proposals', 'aes256gcm16-prfsha384-x25519-ke1_mlkem768') ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).flatMap((t) => {
+    try {
+      return [parseProposal(t, 'ike')];
+    } catch (e) {
+      if (e instanceof ProposalSyntaxError) p.at(s.node_('proposals'), `${s.path}.proposals: ${e.message}; e.g. aes256gcm16-prfsha384-x25519-ke1_mlkem768`);
+      return [];
+    }
+  });
+  const fragmentation = s.bool('fragmentation');
+  const fragSizeText = s.string('fragment_size', '1280');
+  const fragmentSize = fragSizeText === undefined ? undefined : Number(fragSizeText);
+  if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 576 || fragmentSize > 65535)) {
+    p.at(s.node_('fragment_size'), `${s.path}.fragment_size: write a datagram size between 576 and 65535 (1280 fits IPv6 and IPv4 paths)`);
+  }
+  const portText = s.string('remote_port', '500');
+  const remotePort = portText === undefined ? 500 : Number(portText);
+  if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) p.at(s.node_('remote_port'), `${s.path}.remote_port: write a UDP port, e.g. 500`);
+  const dpd = duration(s, 'dpd_delay', p);
+  const rekey = duration(s, 'rekey_time', p) ?? 14_400_000;
+  const life = duration(s, 'life_time', p);
+  const rand = duration(s, 'rand_time', p);
+  const childless = s.string('childless', 'no') ?? 'no';
+  if (childless !== 'no' && childless !== 'pq') p.at(s.node_('childless'), `${s.path}.childless: write no, or pq (no Child SA in IKE_AUTH; IKE SA rekeyed with the additional key exchanges first)`);
+  const dp = s.string('data_plane', 'fake') ?? 'fake';
+  if (dp !== 'fake' && dp !== 'xfrm' && dp !== 'userspace') p.at(s.node_('data_plane'), `${s.path}.data_plane: write fake, xfrm or userspace`);
+  if (dp === 'xfrm' || dp === 'userspace') p.at(s.node_('data_plane'), `${s.path}.data_plane: '${dp}' is not available yet; write data_plane: fake (records the SAs it would install)`);
+  const childrenSection = s.section('children');
+  const children: ChildConfig[] = [];
+  const starts = new Map<string, StartAction>();
+  if (childrenSection) {
+    for (const pair of childrenSection.node.items) {
+      const cname = isScalar(pair.key) ? String(pair.key.value) : '';
+      if (!isMap(pair.value)) {
+        p.at(pair.key as YamlNode, `child '${cname}' must be a mapping with local_ts, remote_ts, esp_proposals, ...`);
+        continue;
+      }
+      const c = childFrom(cname, new Section(pair.value, `${s.path}.children.${cname}`, p), p);
+      if (c) {
+        children.push(c.child);
+        starts.set(cname, c.start);
+      }
+    }
+  }
+  s.finish(CONN_KEYS);
+  if (p.list.length > before || !localId || !psk) return undefined;
+  const config: ConnectionConfig = {
+    name,
+    localAddress,
+    remoteAddress,
+    localId,
+    ...(remoteId ? { remoteId } : {}),
+    psk,
+    ikeProposals: ike,
+    children,
+    fragmentation: fragmentation ?? true,
+    ...(fragmentSize === undefined ? {} : { fragmentSize }),
+    ikeRekeyTimeMs: rekey,
+    ikeLifeTimeMs: life ?? Math.round(rekey * 1.1),
+    randTimeMs: rand ?? Math.round(rekey * 0.1),
+    ...(dpd ? { dpdDelayMs: dpd } : {}),
+    childless: childless === 'pq' ? 'pq' : 'no',
+  };
+  const fingerprint = JSON.stringify({
+    ...config,
+    psk: Buffer.from(psk).toString('base64'),
+    ikeProposals: ike.map((x) => x.text),
+    localId: config.localId,
+    children: children.map((c) => ({ ...c, espProposals: c.espProposals.map((x) => x.text), localTs: c.localTs.map((t) => Buffer.from(t.startAddr).toString('hex') + Buffer.from(t.endAddr).toString('hex') + `${t.ipProtocol}/${t.startPort}-${t.endPort}`), remoteTs: c.remoteTs.map((t) => Buffer.from(t.startAddr).toString('hex') + Buffer.from(t.endAddr).toString('hex') + `${t.ipProtocol}/${t.startPort}-${t.endPort}`) })),
+    remotePort,
+    dp,
+    starts: [...starts],
+  });
+  return { config, remotePort, dataPlane: 'fake', startActions: starts, fingerprint };
+}
+
+/** Parse and validate a configuration file; throws ConfigError listing every problem. */
+export function loadConfig(path: string): DaemonConfig {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([`${file}: cannot read the configuration (${e instanceof Error ? e.message : String(e)})`]);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const p = new Problems(file, lines);
+  for (const err of doc.errors) p.list.push(`${file}:${err.linePos?.[0]?.line ?? '?'}: YAML: ${err.message.split('\n')[0] ?? ''}`);
+  if (doc.errors.length > 0) throw new ConfigError(p.list);
+  if (!isMap(doc.contents)) throw new ConfigError([`${file}: expected a mapping with 'connections:' at the top`]);
+  const top = new Section(doc.contents, 'config', p);
+  const secretsPath = top.string('secrets', '/etc/pqike/secrets.yaml');
+  const secrets = secretsPath === undefined ? new Map<string, Uint8Array>() : loadSecrets(resolve(dirname(file), secretsPath), p);
+  const connections: DaemonConnection[] = [];
+  const conns = top.section('connections');
+  if (!conns) p.at(doc.contents, `no 'connections:' section; add one with a connection name and its settings`);
+  else {
+    for (const pair of conns.node.items) {
+      const name = isScalar(pair.key) ? String(pair.key.value) : '';
+      if (!/^[A-Za-z0-9_.-]+$/.test(name)) p.at(pair.key as YamlNode, `connection name '${name}' may use letters, digits, '-', '_' and '.' only`);
+      if (!isMap(pair.value)) {
+        p.at(pair.key as YamlNode, `connection '${name}' must be a mapping of settings`);
+        continue;
+      }
+      const c = connectionFrom(name, new Section(pair.value, `connections.${name}`, p), secrets, p);
+      if (c) connections.push(c);
+    }
+  }
+  const log = top.section('log');
+  const level = log?.string('level', 'info') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) p.at(log?.node_('level'), `log.level: write debug, info, warn or error`);
+  const format = log?.string('format', 'auto') ?? 'auto';
+  if (!['auto', 'json', 'text'].includes(format)) p.at(log?.node_('format'), `log.format: write auto, json or text`);
+  log?.finish(['level', 'format']);
+  const control = top.section('control');
+  const socket = control?.string('socket', DEFAULT_SOCKET) ?? DEFAULT_SOCKET;
+  control?.finish(['socket']);
+  const metricsSection = top.section('metrics');
+  let metrics: { host: string; port: number } | undefined;
+  if (metricsSection) {
+    const listen = metricsSection.string('listen', '127.0.0.1:9464');
+    const m = listen === undefined ? null : /^(.*):(\d+)$/.exec(listen);
+    const host = m?.[1]?.replace(/^\[|\]$/g, '');
+    if (!m || !host || isIP(host) === 0 || Number(m[2]) > 65535) p.at(metricsSection.node_('listen'), `metrics.listen: write address:port on this host, e.g. 127.0.0.1:9464`);
+    else metrics = { host, port: Number(m[2]) };
+    metricsSection.finish(['listen']);
+  }
+  const exportKeys = top.string('export_keys', '/var/lib/pqike/keys');
+  const portText = top.string('port', '500');
+  const port = portText === undefined ? 500 : Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) p.at(top.node_('port'), 'port: write the local UDP port for IKE, e.g. 500');
+  top.finish(TOP_KEYS);
+  if (p.list.length > 0) throw new ConfigError(p.list);
+  return {
+    file,
+    connections,
+    log: { level: level as DaemonConfig['log']['level'], format: format as DaemonConfig['log']['format'] },
+    control: { socket: resolve(dirname(file), socket) },
+    ...(metrics ? { metrics } : {}),
+    ...(exportKeys ? { exportKeys: resolve(dirname(file), exportKeys) } : {}),
+    port,
+  };
+}
