@@ -29,9 +29,11 @@ export const CONNECTION_OPTIONS = {
   'dpd-delay': { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
+  'export-keys': { type: 'string' },
 } as const;
 
 export interface ConnectionArgs {
+  'export-keys'?: string;
   local?: string;
   remote?: string;
   'local-id'?: string;

@@ -40,6 +40,8 @@ export function formatEvent(e: EngineEvent): string {
       return `IKE SA #${e.sa.id} established (${e.sa.role}) ${e.sa.local.address}[${e.sa.localId}]...${e.sa.remote.address}[${e.sa.remoteId}] ${e.sa.suite ?? ''}`;
     case 'child-up':
       return `${formatChild(e.child)}${e.child.rekeyOf === undefined ? '' : ` (rekeyed ${hex32(e.child.rekeyOf)}_i)`}${e.child.keMethods.length > 0 ? ` PFS ${e.child.keMethods.join('+')}` : ''}`;
+    case 'retransmit':
+      return `IKE SA #${e.sa}: retransmit ${e.attempt} of ${exchangeName(e.exchange)} request ${e.messageId}`;
     case 'ike-keys':
       return `IKE SA #${e.sa} keys for ${e.spiI}_i ${e.spiR}_r derived (exported)`;
     case 'ike-rekeyed':

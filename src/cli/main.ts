@@ -46,6 +46,9 @@ Connection options (initiate/respond):
   --retransmit-timeout DURATION  first retransmission (default 1s, doubling each time)
   --retransmit-tries N         retransmissions before the peer counts as dead (default 5)
   --json                       events as JSON lines
+  --export-keys FILE           write IKE keys (every key stage) to FILE and ESP keys to
+                               FILE.esp_sa in Wireshark's ikev2_decryption_table / esp_sa
+                               formats (debugging only: anyone with FILE reads the traffic)
   --timeout DURATION           initiate: give up if not up within it (default 15s);
                                respond: exit after it
   --delete-after               (initiate) delete the IKE SA once it is up

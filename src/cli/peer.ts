@@ -10,6 +10,7 @@
 import { createInterface } from 'node:readline';
 import { IkeEngine } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/types.js';
+import { KeyExporter } from './key-export.js';
 import { UdpDriver } from '../io/udp-driver.js';
 import { connectionFromArgs, parseDuration, UsageError } from './connection-args.js';
 import type { ConnectionArgs } from './connection-args.js';
@@ -29,8 +30,14 @@ export interface PeerArgs extends ConnectionArgs {
   'retransmit-tries'?: string;
 }
 
-function printer(a: PeerArgs): (e: EngineEvent) => void {
+function printer(a: PeerArgs, engine: IkeEngine): (e: EngineEvent) => void {
+  // --export-keys: Wireshark key tables, only on explicit request (never in the event output).
+  const keys = a['export-keys'] === undefined ? undefined : new KeyExporter(a['export-keys']);
   return (e) => {
+    if (keys && (e.type === 'ike-keys' || e.type === 'child-up')) {
+      const sa = engine.list().find((s) => s.id === e.sa);
+      if (sa) keys.onEvent(e, sa.local.address, sa.remote.address);
+    }
     if (e.type === 'log' && e.level === 'debug' && a.verbose !== true) return;
     if (a.json === true) process.stdout.write(`${JSON.stringify(eventToJson(e))}\n`);
     else process.stdout.write(`${formatEvent(e)}\n`);
@@ -41,6 +48,7 @@ function makeEngine(a: PeerArgs): IkeEngine {
   const tries = a['retransmit-tries'] === undefined ? undefined : Number(a['retransmit-tries']);
   if (tries !== undefined && !(Number.isInteger(tries) && tries >= 0)) throw new UsageError('--retransmit-tries must be a whole number');
   return new IkeEngine({
+    exportKeys: a['export-keys'] !== undefined,
     ...(a['retransmit-timeout'] === undefined ? {} : { retransmitTimeoutMs: parseDuration(a['retransmit-timeout'], 1000) }),
     ...(tries === undefined ? {} : { retransmitTries: tries }),
   });
@@ -116,7 +124,7 @@ export async function runInitiator(a: PeerArgs): Promise<number> {
   const conn = connectionFromArgs('cli', a, 'initiator');
   const engine = makeEngine(a);
   engine.addConnection(conn);
-  const print = printer(a);
+  const print = printer(a, engine);
   let result: number | undefined;
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -177,7 +185,7 @@ export async function runResponder(a: PeerArgs): Promise<number> {
   const conn = connectionFromArgs('cli', a, 'responder');
   const engine = makeEngine(a);
   engine.addConnection(conn);
-  const print = printer(a);
+  const print = printer(a, engine);
   const want = a.count === undefined ? Infinity : Number(a.count);
   if (!(want > 0)) throw new UsageError('--count must be a positive number');
   let up = 0;

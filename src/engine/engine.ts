@@ -79,6 +79,11 @@ export class IkeEngine implements SaHost {
     return this.conns;
   }
 
+  /** Forget a connection; its SAs are not touched (the caller deletes them first). */
+  removeConnection(name: string): void {
+    this.conns = this.conns.filter((c) => c.name !== name);
+  }
+
   // ---- outputs ---------------------------------------------------------------------------
 
   emit(out: EngineOutput): void {
@@ -111,6 +116,29 @@ export class IkeEngine implements SaHost {
 
   list(): IkeSaInfo[] {
     return [...this.sas.values()].map((s) => s.info());
+  }
+
+  /** Every IKE SA with its Child SAs and the times left to rekey and expiry; no keys. */
+  describe(now: number): import('./types.js').SaListing[] {
+    const left = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.max(0, t - now));
+    const out: import('./types.js').SaListing[] = [];
+    for (const sa of this.sas.values()) {
+      const rekeyInMs = left(sa.ikeRekeyAt);
+      const expireInMs = left(sa.ikeExpireAt);
+      out.push({
+        ike: sa.info(),
+        ...(rekeyInMs === undefined ? {} : { rekeyInMs }),
+        ...(expireInMs === undefined ? {} : { expireInMs }),
+        ...(sa.establishedAt === undefined ? {} : { establishedForMs: now - sa.establishedAt }),
+        children: sa.children.map((c) => {
+          const { keys: _keys, ...child } = c.info;
+          const r = left(c.rekeyAt);
+          const e = left(c.expireAt);
+          return { child, state: c.state, ageMs: now - c.createdAt, ...(r === undefined ? {} : { rekeyInMs: r }), ...(e === undefined ? {} : { expireInMs: e }) };
+        }),
+      });
+    }
+    return out;
   }
 
   /** Child SAs of an IKE SA (for listings and tests). */

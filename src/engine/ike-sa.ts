@@ -295,6 +295,7 @@ export class IkeSa {
     o.tries++;
     o.nextAt = now + this.host.retransmitTimeoutMs * 2 ** o.tries;
     this.log('debug', `retransmit ${o.tries} of ${nameOf(ExchangeType, o.exchange)} request ${o.messageId}`);
+    this.event({ type: 'retransmit', sa: this.id, exchange: o.exchange, messageId: o.messageId, attempt: o.tries });
     this.sendRaw(o.datagrams);
     return true;
   }

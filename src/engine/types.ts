@@ -130,6 +130,22 @@ export interface IkeSaInfo {
   readonly keMethods: readonly number[];
 }
 
+/** An IKE SA with its Child SAs and timers, for listings (no key material). */
+export interface SaListing {
+  readonly ike: IkeSaInfo;
+  /** ms until the IKE SA is rekeyed / deleted by its lifetime, if scheduled. */
+  readonly rekeyInMs?: number;
+  readonly expireInMs?: number;
+  readonly establishedForMs?: number;
+  readonly children: readonly {
+    readonly child: Omit<ChildSaInfo, 'keys'>;
+    readonly state: string;
+    readonly rekeyInMs?: number;
+    readonly expireInMs?: number;
+    readonly ageMs: number;
+  }[];
+}
+
 export type IkeSaStateName = 'connecting' | 'intermediate' | 'authenticating' | 'established' | 'rekeyed' | 'failed' | 'deleted';
 
 export type EngineEvent =
@@ -146,6 +162,7 @@ export type EngineEvent =
       readonly payloads: readonly string[];
     }
   | { readonly type: 'ike-up'; readonly sa: IkeSaInfo }
+  | { readonly type: 'retransmit'; readonly sa: number; readonly exchange: number; readonly messageId: number; readonly attempt: number }
   | { readonly type: 'ike-rekeyed'; readonly old: number; readonly sa: IkeSaInfo }
   | {
       /** Only with EngineOptions.exportKeys: the keys of one key stage (RFC 7296 §2.14, RFC 9370 §2.2.2). */

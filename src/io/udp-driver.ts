@@ -8,7 +8,10 @@ import type { IkeEngine } from '../engine/engine.js';
 import type { Endpoint, EngineEvent } from '../engine/types.js';
 
 export interface UdpDriverOptions {
-  readonly address: string;
+  /** The local address to bind (one of `address` / `addresses`). */
+  readonly address?: string;
+  /** Several local addresses: one IKE socket (and NAT-T socket) each. */
+  readonly addresses?: readonly string[];
   /** 0 picks a free port (tests, demo); 500 for a real gateway. */
   readonly port: number;
   readonly onEvent?: (e: EngineEvent) => void;
@@ -23,68 +26,100 @@ export interface UdpDriverOptions {
 
 const NON_ESP_MARKER = new Uint8Array(4);
 
+/** The sockets of one local address. */
+interface Bind {
+  readonly address: string;
+  readonly ike: dgram.Socket;
+  readonly local: Endpoint;
+  readonly natt?: dgram.Socket;
+  readonly nattLocal?: Endpoint;
+}
+
 export class UdpDriver {
-  private socket?: dgram.Socket;
-  private natt?: dgram.Socket;
-  private nattLocal?: Endpoint;
+  private binds: Bind[] = [];
   private timer?: NodeJS.Timeout;
-  private local: Endpoint;
   private readonly now: () => number;
+  private readonly addresses: readonly string[];
 
   constructor(
     readonly engine: IkeEngine,
     private readonly opts: UdpDriverOptions,
   ) {
-    this.local = { address: opts.address, port: opts.port };
+    this.addresses = opts.addresses ?? (opts.address === undefined ? [] : [opts.address]);
+    if (this.addresses.length === 0) throw new Error('UdpDriver needs an address to bind');
     this.now = opts.now ?? Date.now;
   }
 
-  private async bind(port: number): Promise<dgram.Socket> {
-    const type = isIP(this.opts.address) === 6 ? 'udp6' : 'udp4';
-    const socket = dgram.createSocket({ type, reuseAddr: false });
+  private async bindOne(address: string, port: number): Promise<dgram.Socket> {
+    const type = isIP(address) === 6 ? 'udp6' : 'udp4';
+    const socket = dgram.createSocket({ type, reuseAddr: false, ...(type === 'udp6' ? { ipv6Only: true } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(port, this.opts.address, () => {
+      socket.bind(port, address, () => {
         socket.off('error', reject);
         resolve();
       });
     });
-    socket.on('error', (err) => this.opts.onEvent?.({ type: 'log', level: 'error', message: `socket: ${err.message}` }));
+    socket.on('error', (err) => this.opts.onEvent?.({ type: 'log', level: 'error', message: `socket ${address}: ${err.message}` }));
     return socket;
   }
 
-  /** Bind the socket(s); resolves with the local IKE endpoint actually bound. */
+  /** Bind the socket(s); resolves with the first local IKE endpoint actually bound. */
   async start(): Promise<Endpoint> {
-    const socket = await this.bind(this.opts.port);
-    this.socket = socket;
-    this.local = { address: this.opts.address, port: socket.address().port };
-    socket.on('message', (msg, rinfo) => {
-      this.engine.receive(msg, { address: rinfo.address, port: rinfo.port }, this.local, this.now());
+    try {
+      for (const address of this.addresses) this.binds.push(await this.startOne(address));
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    return this.endpoint;
+  }
+
+  /** Bind one more local address while running (a reloaded configuration needs it). */
+  async addAddress(address: string): Promise<void> {
+    if (this.binds.some((b) => b.address === address)) return;
+    this.binds.push(await this.startOne(address));
+  }
+
+  get boundAddresses(): string[] {
+    return this.binds.map((b) => b.address);
+  }
+
+  private async startOne(address: string): Promise<Bind> {
+    const ike = await this.bindOne(address, this.opts.port);
+    const local = { address, port: ike.address().port };
+    ike.on('message', (msg, rinfo) => {
+      this.engine.receive(msg, { address: rinfo.address, port: rinfo.port }, local, this.now());
       this.flush();
     });
-    const nattPort = this.opts.nattPort ?? (this.local.port === 500 ? 4500 : undefined);
-    if (nattPort !== undefined) {
-      const natt = await this.bind(nattPort);
-      this.natt = natt;
-      const nattLocal = { address: this.opts.address, port: natt.address().port };
-      this.nattLocal = nattLocal;
-      natt.on('message', (msg, rinfo) => {
-        // RFC 3948 §2.2: IKE after a zero non-ESP marker; a lone 0xFF is a NAT keepalive (§2.3);
-        // anything else is ESP for the data plane.
-        if (msg.length < 4 || msg.readUInt32BE(0) !== 0) return;
-        this.engine.receive(msg.subarray(4), { address: rinfo.address, port: rinfo.port }, nattLocal, this.now());
-        this.flush();
-      });
-    }
-    return this.local;
+    const nattPort = this.opts.nattPort ?? (local.port === 500 ? 4500 : undefined);
+    if (nattPort === undefined) return { address, ike, local };
+    const natt = await this.bindOne(address, nattPort);
+    const nattLocal = { address, port: natt.address().port };
+    natt.on('message', (msg, rinfo) => {
+      // RFC 3948 §2.2: IKE after a zero non-ESP marker; a lone 0xFF is a NAT keepalive (§2.3);
+      // anything else is ESP for the data plane.
+      if (msg.length < 4 || msg.readUInt32BE(0) !== 0) return;
+      this.engine.receive(msg.subarray(4), { address: rinfo.address, port: rinfo.port }, nattLocal, this.now());
+      this.flush();
+    });
+    return { address, ike, local, natt, nattLocal };
   }
 
+  /** The first bound IKE endpoint. */
   get endpoint(): Endpoint {
-    return this.local;
+    const b = this.binds[0];
+    return b ? b.local : { address: this.addresses[0] ?? '', port: this.opts.port };
   }
 
-  initiate(connection: string, remote: Endpoint): number {
-    const id = this.engine.initiate(connection, this.now(), { local: this.local, remote });
+  /** The bound IKE endpoint for a local address (the first one for '%any' or unknown). */
+  endpointFor(address: string): Endpoint {
+    return (this.binds.find((b) => b.address === address) ?? this.binds[0])?.local ?? this.endpoint;
+  }
+
+  initiate(connection: string, remote: Endpoint, localAddress?: string): number {
+    const local = localAddress === undefined ? this.endpoint : this.endpointFor(localAddress);
+    const id = this.engine.initiate(connection, this.now(), { local, remote });
     this.flush();
     return id;
   }
@@ -104,12 +139,14 @@ export class UdpDriver {
   /** Send what the engine produced, report its events, re-arm the timer. */
   flush(): void {
     for (const out of this.engine.drain()) {
-      if (out.kind === 'send') {
-        if (this.natt && this.nattLocal && out.from.port === this.nattLocal.port) {
-          this.natt.send([NON_ESP_MARKER, out.data], out.to.port, out.to.address);
-        } else this.socket?.send(out.data, out.to.port, out.to.address);
+      if (out.kind === 'event') {
+        this.opts.onEvent?.(out.event);
+        continue;
       }
-      else this.opts.onEvent?.(out.event);
+      const b = this.binds.find((x) => x.address === out.from.address) ?? this.binds[0];
+      if (!b) continue;
+      if (b.natt && b.nattLocal && out.from.port === b.nattLocal.port) b.natt.send([NON_ESP_MARKER, out.data], out.to.port, out.to.address);
+      else b.ike.send(out.data, out.to.port, out.to.address);
     }
     this.arm();
   }
@@ -118,7 +155,7 @@ export class UdpDriver {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const at = this.engine.nextDeadline();
-    if (at === undefined || !this.socket) return;
+    if (at === undefined || this.binds.length === 0) return;
     this.timer = setTimeout(() => {
       this.engine.tick(this.now());
       this.flush();
@@ -128,8 +165,10 @@ export class UdpDriver {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
-    for (const s of [this.socket, this.natt]) if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
-    this.socket = undefined;
-    this.natt = undefined;
+    const binds = this.binds;
+    this.binds = [];
+    for (const b of binds) {
+      for (const s of [b.ike, b.natt]) if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    }
   }
 }
