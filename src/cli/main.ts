@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { CONNECTION_OPTIONS, UsageError } from './connection-args.js';
 import { DEMO_ESP, DEMO_PROPOSAL, runDemo } from './demo.js';
 import { runInitiator, runResponder } from './peer.js';
+import { runDaemon } from './daemon-cmd.js';
+import { CONTROL_CLIENT_COMMANDS, runControl } from './control-cmd.js';
 import type { PeerArgs } from './peer.js';
 import { ProposalSyntaxError } from '../engine/proposal-string.js';
 
@@ -19,6 +21,17 @@ Usage:
       the IKE SA is deleted, exit 0, or fails, exit 1).
   pqike respond --local ADDR --psk-file F [options]
       Answer IKE SAs until killed (or --count N are up).
+
+Gateway:
+  pqike daemon -c /etc/pqike/pqike.yaml [--export-keys FILE] [--check]
+      Run the gateway (SIGTERM: delete all SAs and stop; SIGHUP: reload). --check only
+      validates the file. See examples/pqike.yaml.
+  pqike up <conn>                 bring a connection up and wait for its Child SA
+  pqike down <conn|IKE SA #>      delete its IKE SA(s)
+  pqike rekey <IKE SA #|conn> [--child SPI]   rekey the IKE SA, or one Child SA
+  pqike list-sas | list-conns | stats [--json]
+  pqike reload                    apply configuration changes; unchanged tunnels stay up
+      These talk to the daemon over /run/pqike/pqike.sock (--socket or PQIKE_SOCKET).
 
 Proposals use strongSwan's syntax: ENCR-[PRF-]INTEG/PRF-KE[-keN_KE...], e.g.
   aes256gcm16-prfsha384-x25519-ke1_mlkem768          X25519, then ML-KEM-768 in IKE_INTERMEDIATE
@@ -91,6 +104,8 @@ async function main(argv: string[]): Promise<number> {
     });
     return ok ? 0 : 1;
   }
+  if (command === 'daemon') return runDaemon(rest);
+  if ((CONTROL_CLIENT_COMMANDS as readonly string[]).includes(command)) return runControl(command, rest);
   if (command === 'initiate' || command === 'respond') {
     const { values } = parseArgs({
       args: rest,

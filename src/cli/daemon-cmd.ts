@@ -1,0 +1,47 @@
+/** `pqike daemon -c FILE`: run the gateway until SIGTERM (SIGHUP reloads the file). */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../daemon/config.js';
+import { Daemon } from '../daemon/daemon.js';
+
+export async function runDaemon(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' }, 'export-keys': { type: 'string' }, 'check': { type: 'boolean' } },
+    strict: true,
+  });
+  const configPath = values.config ?? '/etc/pqike/pqike.yaml';
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon({
+      configPath,
+      ...(values['export-keys'] === undefined ? {} : { exportKeys: values['export-keys'] }),
+      isTty: process.stderr.isTTY === true,
+      ...(process.env['PQIKE_DATAPLANE_JOURNAL'] ? { dataPlaneJournal: process.env['PQIKE_DATAPLANE_JOURNAL'] } : {}),
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`pqike: configuration refused:\n${e.problems.map((p) => `  ${p}`).join('\n')}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (values.check === true) {
+    process.stdout.write(`${configPath}: configuration is valid (${daemon.configuration.connections.length} connections)\n`);
+    return 0;
+  }
+  await daemon.start();
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGHUP', hup);
+      daemon.stop().then(resolve, resolve);
+    };
+    const hup = (): void => {
+      daemon.logger.info('SIGHUP: reloading the configuration');
+      void daemon.reload();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    process.on('SIGHUP', hup);
+  });
+  return 0;
+}

@@ -1,0 +1,350 @@
+/**
+ * The gateway daemon: one engine for every configured connection on UDP 500/4500 of each local
+ * address, start actions, the control socket, logs, metrics, the key log and the data plane.
+ * SIGTERM deletes every SA and cleans the data plane before exit; SIGHUP reloads the file.
+ */
+import { networkInterfaces } from 'node:os';
+import type { Server as HttpServer } from 'node:http';
+import type { Server } from 'node:net';
+import type { Writable } from 'node:stream';
+import { unlinkSync } from 'node:fs';
+import { IkeEngine } from '../engine/engine.js';
+import { formatIdentity } from '../engine/identity.js';
+import { formatSelector } from '../engine/traffic-selectors.js';
+import type { EngineEvent } from '../engine/types.js';
+import { UdpDriver } from '../io/udp-driver.js';
+import { KeyExporter } from '../cli/key-export.js';
+import { eventToJson, formatEvent } from '../cli/format.js';
+import { ConfigError, loadConfig } from './config.js';
+import type { DaemonConfig, DaemonConnection } from './config.js';
+import { serveControl } from './control.js';
+import type { ControlRequest, ControlResponse } from './control.js';
+import { RecordingDataPlane } from './dataplane.js';
+import type { DataPlane } from './dataplane.js';
+import { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { toView } from './listing.js';
+import type { SaView } from './listing.js';
+
+export interface DaemonOptions {
+  readonly configPath: string;
+  readonly exportKeys?: string;
+  readonly logOut?: Writable;
+  /** Fake data plane journal (JSON lines), for tests. */
+  readonly dataPlaneJournal?: string;
+  readonly isTty?: boolean;
+}
+
+interface Waiter {
+  readonly done: (e: EngineEvent) => string | undefined | 'ok';
+  readonly resolve: (r: ControlResponse) => void;
+}
+
+const hex32 = (n: number): string => n.toString(16).padStart(8, '0');
+
+/** Addresses to bind for a set of connections ('%any' → every address of this host). */
+function localAddresses(conns: readonly DaemonConnection[]): string[] {
+  const set = new Set<string>();
+  let any = false;
+  for (const c of conns) {
+    if (c.config.localAddress === '%any') any = true;
+    else set.add(c.config.localAddress);
+  }
+  if (any) {
+    for (const list of Object.values(networkInterfaces())) {
+      for (const a of list ?? []) {
+        if (a.family === 'IPv6' && a.address.startsWith('fe80')) continue;
+        set.add(a.address);
+      }
+    }
+  }
+  return [...set];
+}
+
+export class Daemon {
+  private config: DaemonConfig;
+  readonly engine: IkeEngine;
+  private driver?: UdpDriver;
+  readonly logger: Logger;
+  readonly metrics = new Metrics();
+  readonly dataPlane: DataPlane;
+  private control?: Server;
+  private http?: HttpServer;
+  private keys?: KeyExporter;
+  private waiters: Waiter[] = [];
+  private stopping = false;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.config = loadConfig(opts.configPath);
+    const tty = opts.isTty ?? false;
+    const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
+    this.logger = new Logger(opts.logOut ?? process.stderr, this.config.log.level, format);
+    const exportKeys = opts.exportKeys ?? this.config.exportKeys;
+    if (exportKeys) this.keys = new KeyExporter(exportKeys);
+    this.engine = new IkeEngine({ exportKeys: exportKeys !== undefined });
+    this.dataPlane = new RecordingDataPlane(opts.dataPlaneJournal);
+  }
+
+  get configuration(): DaemonConfig {
+    return this.config;
+  }
+
+  async start(): Promise<void> {
+    for (const c of this.config.connections) this.engine.addConnection(c.config);
+    const addresses = localAddresses(this.config.connections);
+    if (addresses.length === 0) throw new Error('no local address to listen on');
+    this.driver = new UdpDriver(this.engine, { addresses, port: this.config.port, onEvent: (e) => this.onEvent(e) });
+    await this.driver.start();
+    this.logger.info(`listening for IKE on ${addresses.map((a) => `${a.includes(':') ? `[${a}]` : a}:${this.config.port}`).join(', ')}${this.config.port === 500 ? ' (NAT-T 4500)' : ''}`);
+    this.control = await serveControl(this.config.control.socket, (req) => this.handle(req));
+    this.logger.info(`control socket ${this.config.control.socket}`);
+    if (this.config.metrics) {
+      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.describe(Date.now()));
+      this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
+    }
+    if (this.keys) this.logger.warn(`exporting IKE and ESP keys to ${this.opts.exportKeys ?? this.config.exportKeys ?? ''} (debugging only)`);
+    for (const c of this.config.connections) this.applyStartActions(c);
+  }
+
+  private applyStartActions(c: DaemonConnection): void {
+    for (const [child, action] of c.startActions) {
+      const cfg = c.config.children.find((x) => x.name === child);
+      if (action === 'trap' && cfg) this.dataPlane.trap(c.config.name, child, cfg.localTs.map(formatSelector), cfg.remoteTs.map(formatSelector));
+    }
+    if ([...c.startActions.values()].includes('start')) {
+      if (c.config.remoteAddress === '%any') this.logger.warn(`start_action start needs remote_addrs`, { conn: c.config.name });
+      else this.initiate(c);
+    }
+  }
+
+  private initiate(c: DaemonConnection): number | undefined {
+    if (!this.driver) return undefined;
+    const id = this.driver.initiate(c.config.name, { address: c.config.remoteAddress, port: c.remotePort }, c.config.localAddress === '%any' ? undefined : c.config.localAddress);
+    this.logger.info(`initiating IKE SA to ${c.config.remoteAddress}`, { conn: c.config.name, sa: id });
+    return id;
+  }
+
+  private connOf(sa: number): string | undefined {
+    return this.engine.list().find((s) => s.id === sa)?.connection;
+  }
+
+  private onEvent(e: EngineEvent): void {
+    this.metrics.onEvent(e);
+    const conn = 'sa' in e && typeof e.sa === 'number' ? this.connOf(e.sa) : e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.sa.connection : undefined;
+    const saId = e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.sa.id : 'sa' in e && typeof e.sa === 'number' ? e.sa : undefined;
+    const ctx = { ...(conn ? { conn } : {}), ...(saId === undefined ? {} : { sa: saId }) };
+    if (e.type === 'child-up' || e.type === 'ike-keys') {
+      const info = this.engine.list().find((s) => s.id === e.sa);
+      if (this.keys && info) this.keys.onEvent(e, info.local.address, info.remote.address);
+      if (e.type === 'child-up' && info) this.dataPlane.install(info.connection, e.child, info.local, info.remote);
+    }
+    if (e.type === 'child-down') this.dataPlane.remove(e.child);
+    if (e.type !== 'ike-keys') {
+      const level = e.type === 'log' ? e.level : e.type === 'message' || e.type === 'retransmit' ? 'debug' : e.type === 'ike-failed' ? 'warn' : 'info';
+      if (this.logger.enabled(level)) {
+        const json = eventToJson(e);
+        delete json['type'];
+        this.logger.log(level, formatEvent(e), ctx, e.type === 'log' ? {} : { event: e.type, ...json });
+      }
+    }
+    this.waiters = this.waiters.filter((w) => {
+      const r = w.done(e);
+      if (r === undefined) return true;
+      w.resolve(r === 'ok' ? { ok: true, data: null } : { ok: false, error: r });
+      return false;
+    });
+  }
+
+  /** Resolve when `done` says so for some event, or after timeoutMs. */
+  private wait(done: Waiter['done'], timeoutMs: number, onTimeout: string): Promise<ControlResponse> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== finish);
+        resolve({ ok: false, error: onTimeout });
+      }, timeoutMs);
+      const finish = (r: ControlResponse): void => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      this.waiters.push({ done, resolve: finish });
+    });
+  }
+
+  // ---- commands ----------------------------------------------------------------------------
+
+  async handle(req: ControlRequest): Promise<ControlResponse> {
+    switch (req.cmd) {
+      case 'up':
+        return this.up(req.args[0]);
+      case 'down':
+        return this.down(req.args[0]);
+      case 'rekey':
+        return this.rekey(req.args[0], typeof req.opts['child'] === 'string' ? req.opts['child'] : undefined);
+      case 'list-sas':
+        return { ok: true, data: this.listSas() };
+      case 'list-conns':
+        return { ok: true, data: this.listConns() };
+      case 'reload':
+        return this.reload();
+      case 'stats':
+        return { ok: true, data: this.metrics.snapshot(this.engine.describe(Date.now())) };
+      default:
+        return { ok: false, error: `unknown command '${req.cmd}'` };
+    }
+  }
+
+  private async up(name: string | undefined): Promise<ControlResponse> {
+    const c = this.config.connections.find((x) => x.config.name === name);
+    if (!c) return { ok: false, error: `no connection '${name ?? ''}' (see pqike list-conns)` };
+    if (c.config.remoteAddress === '%any') return { ok: false, error: `connection '${c.config.name}' has remote_addrs %any: it only responds` };
+    const id = this.initiate(c);
+    if (id === undefined) return { ok: false, error: 'daemon not started' };
+    const wantChild = c.config.children.length > 0 && c.config.childless !== 'pq';
+    let ikeUp = false;
+    const res = await this.wait(
+      (e) => {
+        if (e.type === 'ike-failed' && e.sa === id) return `IKE SA failed: ${e.reason}`;
+        if (e.type === 'ike-up' && e.sa.id === id) {
+          ikeUp = true;
+          if (!wantChild) return 'ok';
+        }
+        if (e.type === 'child-up' && e.sa === id) return 'ok';
+        if (e.type === 'log' && e.sa === id && /^Child SA .* (refused|failed)/.test(e.message)) return e.message;
+        return undefined;
+      },
+      30_000,
+      'timed out after 30 s',
+    );
+    if (!res.ok) return ikeUp ? { ok: false, error: `IKE SA #${id} established, but ${res.error}` } : res;
+    return { ok: true, data: { sa: id, listing: this.listSas().filter((l) => l.id === id) } };
+  }
+
+  /** `down <conn>` deletes every IKE SA of the connection; `down <id>` one IKE SA. */
+  private async down(target: string | undefined): Promise<ControlResponse> {
+    if (target === undefined) return { ok: false, error: 'down needs a connection name or an IKE SA number' };
+    const sas = this.engine.list().filter((s) => s.connection === target || String(s.id) === target || `#${s.id}` === target);
+    if (sas.length === 0) return { ok: false, error: `no IKE SA for '${target}' (see pqike list-sas)` };
+    const ids = new Set(sas.map((s) => s.id));
+    const gone = this.wait(
+      (e) => {
+        if ((e.type === 'ike-down' || e.type === 'ike-failed') && ids.delete(e.sa) && ids.size === 0) return 'ok';
+        return undefined;
+      },
+      15_000,
+      'timed out waiting for the peer to confirm the delete',
+    );
+    for (const s of sas) this.driver?.terminate(s.id);
+    const r = await gone;
+    return r.ok ? { ok: true, data: { deleted: sas.map((s) => s.id) } } : r;
+  }
+
+  private async rekey(target: string | undefined, childSpi: string | undefined): Promise<ControlResponse> {
+    const sa = this.engine.list().find((s) => String(s.id) === target || `#${s.id}` === target || s.connection === target);
+    if (!sa || !this.driver) return { ok: false, error: `no IKE SA '${target ?? ''}' (see pqike list-sas)` };
+    if (childSpi !== undefined) {
+      const spi = parseInt(childSpi.replace(/_i$/, ''), 16);
+      const ok = this.driver.apply((e, now) => e.rekeyChild(sa.id, spi, now));
+      if (!ok) return { ok: false, error: `IKE SA #${sa.id} has no Child SA with inbound SPI ${childSpi}` };
+      return this.wait((e) => (e.type === 'child-up' && e.child.rekeyOf === spi ? 'ok' : undefined), 30_000, 'Child SA rekey timed out');
+    }
+    const ok = this.driver.apply((e, now) => e.rekeyIke(sa.id, now));
+    if (!ok) return { ok: false, error: `IKE SA #${sa.id} cannot be rekeyed now (state ${sa.state})` };
+    return this.wait((e) => (e.type === 'ike-rekeyed' && e.old === sa.id ? 'ok' : undefined), 30_000, 'IKE SA rekey timed out');
+  }
+
+  listSas(): SaView[] {
+    return this.engine.describe(Date.now()).map((l) => toView(l, (spi) => this.dataPlane.usage(spi)));
+  }
+
+  listConns(): object[] {
+    return this.config.connections.map((c) => ({
+      name: c.config.name,
+      local: c.config.localAddress,
+      remote: c.config.remoteAddress,
+      localId: formatIdentity(c.config.localId),
+      remoteId: c.config.remoteId ? formatIdentity(c.config.remoteId) : '%any',
+      proposals: c.config.ikeProposals.map((p) => p.text),
+      dpdDelayMs: c.config.dpdDelayMs ?? 0,
+      rekeyTimeMs: c.config.ikeRekeyTimeMs,
+      childless: c.config.childless ?? 'no',
+      dataPlane: c.dataPlane,
+      children: c.config.children.map((ch) => ({
+        name: ch.name,
+        localTs: ch.localTs.map(formatSelector),
+        remoteTs: ch.remoteTs.map(formatSelector),
+        espProposals: ch.espProposals.map((p) => p.text),
+        mode: ch.mode,
+        startAction: c.startActions.get(ch.name) ?? 'none',
+        rekeyTimeMs: ch.rekeyTimeMs,
+      })),
+    }));
+  }
+
+  /**
+   * Re-read the file; if it is valid, apply the differences: removed or changed connections
+   * lose their SAs, added or changed ones get their start actions, unchanged ones are left
+   * alone. An invalid file changes nothing.
+   */
+  async reload(): Promise<ControlResponse> {
+    let next: DaemonConfig;
+    try {
+      next = loadConfig(this.opts.configPath);
+    } catch (e) {
+      const msg = e instanceof ConfigError ? e.problems.join('\n') : e instanceof Error ? e.message : String(e);
+      this.logger.error(`reload refused, nothing changed:\n${msg}`);
+      return { ok: false, error: `configuration not reloaded, nothing changed:\n${msg}` };
+    }
+    const old = new Map(this.config.connections.map((c) => [c.config.name, c]));
+    const added: string[] = [];
+    const changed: string[] = [];
+    const unchanged: string[] = [];
+    const removed: string[] = [];
+    for (const c of next.connections) {
+      const before = old.get(c.config.name);
+      if (!before) added.push(c.config.name);
+      else if (before.fingerprint !== c.fingerprint) changed.push(c.config.name);
+      else unchanged.push(c.config.name);
+    }
+    for (const name of old.keys()) if (!next.connections.some((c) => c.config.name === name)) removed.push(name);
+    for (const name of [...removed, ...changed]) {
+      this.dataPlane.untrap(name);
+      for (const s of this.engine.list().filter((x) => x.connection === name)) this.driver?.terminate(s.id);
+      this.engine.removeConnection(name);
+    }
+    this.config = { ...next, connections: next.connections.map((c) => (unchanged.includes(c.config.name) ? (old.get(c.config.name) ?? c) : c)) };
+    for (const addr of localAddresses(next.connections)) await this.driver?.addAddress(addr);
+    for (const c of this.config.connections) {
+      if (!added.includes(c.config.name) && !changed.includes(c.config.name)) continue;
+      this.engine.addConnection(c.config);
+      this.applyStartActions(c);
+    }
+    this.logger.info(`reloaded: ${added.length} added, ${changed.length} changed, ${removed.length} removed, ${unchanged.length} unchanged`);
+    return { ok: true, data: { added, changed, removed, unchanged } };
+  }
+
+  /** Delete every SA (waiting briefly for the peers), clean the data plane, close everything. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const sas = this.engine.list();
+    if (sas.length > 0 && this.driver) {
+      this.logger.info(`shutting down: deleting ${sas.length} IKE SA(s)`);
+      const ids = new Set(sas.map((s) => s.id));
+      const gone = this.wait((e) => ((e.type === 'ike-down' || e.type === 'ike-failed') && ids.delete(e.sa) && ids.size === 0 ? 'ok' : undefined), 3000, 'peers did not confirm');
+      for (const s of sas) this.driver.terminate(s.id);
+      await gone;
+    }
+    this.dataPlane.close();
+    await this.driver?.close();
+    await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
+    try {
+      unlinkSync(this.config.control.socket);
+    } catch {
+      /* already gone */
+    }
+    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+    this.logger.info('stopped');
+  }
+}
+
+export { hex32 };

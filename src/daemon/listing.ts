@@ -1,0 +1,92 @@
+/** JSON-safe views of SAs for the control socket and `--json` output (no key material). */
+import { describeTransform } from '../engine/describe.js';
+import { formatSelector } from '../engine/traffic-selectors.js';
+import type { SaListing } from '../engine/types.js';
+import { KeMethodId, nameOf } from '../wire/constants.js';
+
+export interface ChildView {
+  readonly name: string;
+  readonly state: string;
+  readonly mode: string;
+  readonly encap: boolean;
+  readonly spiIn: string;
+  readonly spiOut: string;
+  readonly encryption: string;
+  readonly integrity?: string;
+  readonly keyExchanges: readonly string[];
+  readonly rekeyOf?: string;
+  readonly localTs: readonly string[];
+  readonly remoteTs: readonly string[];
+  readonly ageMs: number;
+  readonly rekeyInMs?: number;
+  readonly expireInMs?: number;
+  /** Bytes/packets through the SA, where the data plane reports them (null: not reported). */
+  readonly bytes: number | null;
+  readonly packets: number | null;
+}
+
+export interface SaView {
+  readonly id: number;
+  readonly connection: string;
+  readonly role: string;
+  readonly state: string;
+  readonly local: string;
+  readonly remote: string;
+  readonly localId: string;
+  readonly remoteId: string;
+  readonly spiI: string;
+  readonly spiR: string;
+  readonly suite: string | null;
+  readonly keyExchanges: readonly string[];
+  readonly establishedForMs?: number;
+  readonly rekeyInMs?: number;
+  readonly expireInMs?: number;
+  readonly children: readonly ChildView[];
+}
+
+const hex32 = (n: number): string => n.toString(16).padStart(8, '0');
+const ep = (e: { address: string; port: number }): string => `${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
+
+export function toView(l: SaListing, usage: (spiIn: number) => { bytes: number; packets: number } | undefined = () => undefined): SaView {
+  const s = l.ike;
+  return {
+    id: s.id,
+    connection: s.connection,
+    role: s.role,
+    state: s.state,
+    local: ep(s.local),
+    remote: ep(s.remote),
+    localId: s.localId,
+    remoteId: s.remoteId,
+    spiI: s.spiI,
+    spiR: s.spiR,
+    suite: s.suite ?? null,
+    keyExchanges: s.keMethods.map((m) => nameOf(KeMethodId, m)),
+    ...(l.establishedForMs === undefined ? {} : { establishedForMs: l.establishedForMs }),
+    ...(l.rekeyInMs === undefined ? {} : { rekeyInMs: l.rekeyInMs }),
+    ...(l.expireInMs === undefined ? {} : { expireInMs: l.expireInMs }),
+    children: l.children.map((c) => {
+      const ch = c.child;
+      const u = usage(ch.spiIn);
+      return {
+        name: ch.name,
+        state: c.state,
+        mode: ch.mode,
+        encap: ch.encap,
+        spiIn: hex32(ch.spiIn),
+        spiOut: hex32(ch.spiOut),
+        encryption: describeTransform(1, ch.encr.id, ch.encr.keyBits),
+        ...(ch.integ === undefined ? {} : { integrity: describeTransform(3, ch.integ) }),
+        keyExchanges: ch.keMethods.map((m) => nameOf(KeMethodId, m)),
+        ...(ch.rekeyOf === undefined ? {} : { rekeyOf: hex32(ch.rekeyOf) }),
+        localTs: ch.localTs.map(formatSelector),
+        remoteTs: ch.remoteTs.map(formatSelector),
+        ageMs: c.ageMs,
+        ...(c.rekeyInMs === undefined ? {} : { rekeyInMs: c.rekeyInMs }),
+        ...(c.expireInMs === undefined ? {} : { expireInMs: c.expireInMs }),
+        bytes: u?.bytes ?? null,
+        packets: u?.packets ?? null,
+      };
+    }),
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * Counters and gauges of the daemon, rendered in the Prometheus text format (version 0.0.4)
+ * on an optional local HTTP endpoint.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { ExchangeType, NotifyType, nameOf } from '../wire/constants.js';
+import type { EngineEvent, SaListing } from '../engine/types.js';
+
+const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class Metrics {
+  private readonly exchanges = new Map<string, number>();
+  private readonly failures = new Map<string, number>();
+  private retransmissions = 0;
+  private ikeUp = 0;
+  private childUp = 0;
+  private rekeys = 0;
+  private readonly started = new Map<number, number>();
+  private readonly histogram = new Array<number>(BUCKETS.length + 1).fill(0);
+  private histogramSum = 0;
+  private histogramCount = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  onEvent(e: EngineEvent): void {
+    switch (e.type) {
+      case 'message': {
+        if (e.direction === 'out' && !e.response && e.exchange === ExchangeType.IKE_SA_INIT && e.messageId === 0 && !this.started.has(e.sa)) this.started.set(e.sa, this.now());
+        if (e.direction === 'in' && !e.response && e.exchange === ExchangeType.IKE_SA_INIT && !this.started.has(e.sa)) this.started.set(e.sa, this.now());
+        const key = `${nameOf(ExchangeType, e.exchange)}|${e.direction}|${e.response ? 'response' : 'request'}`;
+        this.exchanges.set(key, (this.exchanges.get(key) ?? 0) + 1);
+        break;
+      }
+      case 'retransmit':
+        this.retransmissions++;
+        break;
+      case 'ike-up': {
+        this.ikeUp++;
+        const t0 = this.started.get(e.sa.id);
+        this.started.delete(e.sa.id);
+        if (t0 !== undefined) {
+          const s = (this.now() - t0) / 1000;
+          const i = BUCKETS.findIndex((b) => s <= b);
+          this.histogram[i < 0 ? BUCKETS.length : i] = (this.histogram[i < 0 ? BUCKETS.length : i] ?? 0) + 1;
+          this.histogramSum += s;
+          this.histogramCount++;
+        }
+        break;
+      }
+      case 'child-up':
+        this.childUp++;
+        if (e.child.rekeyOf !== undefined) this.rekeys++;
+        break;
+      case 'ike-failed': {
+        this.started.delete(e.sa);
+        const key = e.notify === undefined ? 'none' : nameOf(NotifyType, e.notify);
+        this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Counters as a plain object (`pqike stats`). */
+  snapshot(listing: readonly SaListing[]): Record<string, unknown> {
+    const byState: Record<string, number> = {};
+    for (const l of listing) byState[l.ike.state] = (byState[l.ike.state] ?? 0) + 1;
+    return {
+      ikeSasByState: byState,
+      childSas: listing.reduce((n, l) => n + l.children.length, 0),
+      ikeSasEstablishedTotal: this.ikeUp,
+      childSasEstablishedTotal: this.childUp,
+      childSaRekeysTotal: this.rekeys,
+      retransmissionsTotal: this.retransmissions,
+      exchanges: Object.fromEntries(this.exchanges),
+      failuresByNotify: Object.fromEntries(this.failures),
+      handshakeSeconds: { count: this.histogramCount, sum: Number(this.histogramSum.toFixed(6)) },
+    };
+  }
+
+  render(listing: readonly SaListing[]): string {
+    const lines: string[] = [];
+    const gauge = (name: string, help: string, values: [Record<string, string>, number][]): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+      for (const [labels, v] of values) lines.push(`${name}${fmtLabels(labels)} ${v}`);
+    };
+    const counter = (name: string, help: string, values: [Record<string, string>, number][]): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+      for (const [labels, v] of values) lines.push(`${name}${fmtLabels(labels)} ${v}`);
+    };
+    const states: Record<string, number> = { connecting: 0, intermediate: 0, authenticating: 0, established: 0, rekeyed: 0 };
+    for (const l of listing) states[l.ike.state] = (states[l.ike.state] ?? 0) + 1;
+    gauge('pqike_ike_sas', 'IKE SAs by state', Object.entries(states).map(([s, v]) => [{ state: s }, v]));
+    gauge('pqike_child_sas', 'Child SAs installed', [[{}, listing.reduce((n, l) => n + l.children.length, 0)]]);
+    counter('pqike_ike_sas_established_total', 'IKE SAs established', [[{}, this.ikeUp]]);
+    counter('pqike_child_sas_established_total', 'Child SAs established (incl. rekeys)', [[{}, this.childUp]]);
+    counter('pqike_child_sa_rekeys_total', 'Child SA rekeys', [[{}, this.rekeys]]);
+    counter('pqike_retransmissions_total', 'Requests retransmitted', [[{}, this.retransmissions]]);
+    counter(
+      'pqike_messages_total',
+      'IKE messages by exchange, direction and kind',
+      [...this.exchanges].map(([k, v]) => {
+        const [exchange = '', direction = '', kind = ''] = k.split('|');
+        return [{ exchange, direction, kind }, v];
+      }),
+    );
+    counter('pqike_ike_sa_failures_total', 'IKE SAs failed, by notify type', [...this.failures].map(([k, v]) => [{ notify: k }, v]));
+    lines.push('# HELP pqike_handshake_seconds Time from IKE_SA_INIT to IKE SA established', '# TYPE pqike_handshake_seconds histogram');
+    let cum = 0;
+    BUCKETS.forEach((b, i) => {
+      cum += this.histogram[i] ?? 0;
+      lines.push(`pqike_handshake_seconds_bucket{le="${b}"} ${cum}`);
+    });
+    cum += this.histogram[BUCKETS.length] ?? 0;
+    lines.push(`pqike_handshake_seconds_bucket{le="+Inf"} ${cum}`, `pqike_handshake_seconds_sum ${this.histogramSum}`, `pqike_handshake_seconds_count ${this.histogramCount}`);
+    return `${lines.join('\n')}\n`;
+  }
+
+  /** Serve /metrics on host:port (keep it on a local address). */
+  serve(host: string, port: number, listing: () => readonly SaListing[]): Promise<Server> {
+    const server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('see /metrics\n');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(listing()));
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+}
+
+function fmtLabels(labels: Record<string, string>): string {
+  const e = Object.entries(labels);
+  return e.length === 0 ? '' : `{${e.map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',')}}`;
+}
