@@ -5,6 +5,7 @@ import { CONNECTION_OPTIONS, UsageError } from './connection-args.js';
 import { DEMO_ESP, DEMO_PROPOSAL, runDemo } from './demo.js';
 import { runInitiator, runResponder } from './peer.js';
 import { runDaemon } from './daemon-cmd.js';
+import { runProbeCommand } from './probe-cmd.js';
 import { CONTROL_CLIENT_COMMANDS, runControl } from './control-cmd.js';
 import type { PeerArgs } from './peer.js';
 import { ProposalSyntaxError } from '../engine/proposal-string.js';
@@ -32,6 +33,11 @@ Gateway:
   pqike list-sas | list-conns | stats [--json]
   pqike reload                    apply configuration changes; unchanged tunnels stay up
       These talk to the daemon over /run/pqike/pqike.sock (--socket or PQIKE_SOCKET).
+  pqike probe <address>[:port] [--json] [--rate N]
+      Ask an IKEv2 responder, with IKE_SA_INIT only (no credentials; nothing completed;
+      at most N requests per second, default 3), which key exchange methods, RFC 9370
+      additional key exchanges, IKE_INTERMEDIATE, fragmentation and signature hashes it
+      accepts, and print a post-quantum readiness report.
 
 Proposals use strongSwan's syntax: ENCR-[PRF-]INTEG/PRF-KE[-keN_KE...], e.g.
   aes256gcm16-prfsha384-x25519-ke1_mlkem768          X25519, then ML-KEM-768 in IKE_INTERMEDIATE
@@ -105,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
     return ok ? 0 : 1;
   }
   if (command === 'daemon') return runDaemon(rest);
+  if (command === 'probe') return runProbeCommand(rest);
   if ((CONTROL_CLIENT_COMMANDS as readonly string[]).includes(command)) return runControl(command, rest);
   if (command === 'initiate' || command === 'respond') {
     const { values } = parseArgs({
