@@ -54,6 +54,17 @@ class Problems {
     private readonly lines: LineCounter,
   ) {}
 
+  /** A YAML syntax error, at its line (the parser fills `linePos` only with prettyErrors). */
+  yaml(err: { pos: [number, number]; code: string; message: string }, prefix: string): void {
+    const line = this.lines.linePos(err.pos[0]).line;
+    const hint =
+      err.code === 'DUPLICATE_KEY' ? ' (each setting once: remove or rename one of them)'
+      : err.code === 'TAB_AS_INDENT' ? ' (indent with spaces)'
+      : err.code === 'MISSING_CHAR' ? ' (a quote or bracket opened above is not closed)'
+      : '';
+    this.list.push(`${this.file}:${line}: ${prefix}${err.message.split('\n')[0] ?? ''}${hint}`);
+  }
+
   at(node: YamlNode | null | undefined, message: string): void {
     const offset = node?.range?.[0];
     const pos = offset === undefined ? undefined : this.lines.linePos(offset);
@@ -95,7 +106,20 @@ class Section {
     readonly node: YAMLMap,
     readonly path: string,
     private readonly p: Problems,
+    /** The key that names this section (`net:`), where "needs ..." problems point. */
+    readonly name?: YamlNode,
   ) {}
+
+  /** Where to report a missing setting: the section's name line. */
+  get anchor(): YamlNode {
+    return this.name ?? this.node;
+  }
+
+  /** The node of item `i` of a list setting (the setting itself for a single value). */
+  item(key: string, i: number): YamlNode | undefined {
+    const n = this.node_(key);
+    return isSeq(n) ? ((n.items[i] as YamlNode | undefined) ?? n) : n;
+  }
 
   private get(key: string): YamlNode | undefined {
     this.used.add(key);
@@ -152,7 +176,7 @@ class Section {
   section(key: string): Section | undefined {
     const n = this.get(key);
     if (n === undefined || n === null) return undefined;
-    if (isMap(n)) return new Section(n, `${this.path}.${key}`, this.p);
+    if (isMap(n)) return new Section(n, `${this.path}.${key}`, this.p, this.keyNode(key));
     this.p.at(n, `${this.path}.${key} must be a mapping (key: value lines indented below it)`);
     return undefined;
   }
@@ -195,7 +219,7 @@ function address(s: Section, key: string, p: Problems, allowAny: boolean): strin
   const a = list[0] ?? '';
   if (a === '%any' && allowAny) return a;
   if (isIP(a) === 0) {
-    p.at(s.node_(key), `${s.path}.${key}: '${a}' is not an IPv4 or IPv6 address${allowAny ? " (or %any)" : ''}`);
+    p.at(s.node_(key), `${s.path}.${key}: '${a}' is not an IPv4 or IPv6 address${allowAny ? " (or %any)" : ''}; write e.g. ${key}: ${key.startsWith('local') ? '192.0.2.1' : '192.0.2.2'}`);
     return undefined;
   }
   return a;
@@ -208,25 +232,28 @@ const CONN_KEYS = [
 ] as const;
 const CHILD_KEYS = ['local_ts', 'remote_ts', 'esp_proposals', 'mode', 'start_action', 'rekey_time', 'life_time', 'rand_time', 'rekey_bytes', 'rekey_packets', 'life_bytes', 'life_packets'] as const;
 
-/** Read the secrets file: `psk: { name: "secret" }`. It must not be readable by others. */
-function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> {
+/**
+ * Read the secrets file: `psk: { name: "secret" }`. It must not be readable by others.
+ * undefined: refused or unreadable (reported once, not again for every psk that names it).
+ */
+function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> | undefined {
   const out = new Map<string, Uint8Array>();
   let text: string;
   try {
     const st = statSync(file);
     if ((st.mode & 0o077) !== 0) {
       p.list.push(`${file}: secrets file is readable by others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
-      return out;
+      return undefined;
     }
     text = readFileSync(file, 'utf8');
   } catch (e) {
     p.list.push(`${file}: cannot read the secrets file (${e instanceof Error ? e.message : String(e)})`);
-    return out;
+    return undefined;
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const sp = new Problems(file, lines);
-  for (const err of doc.errors) sp.list.push(`${file}:${err.linePos?.[0]?.line ?? '?'}: ${err.message.split('\n')[0] ?? ''}`);
+  for (const err of doc.errors) sp.yaml(err, 'YAML: ');
   if (isMap(doc.contents)) {
     const top = new Section(doc.contents, 'secrets', sp);
     const psk = top.section('psk');
@@ -253,29 +280,29 @@ function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> {
 
 function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig; start: StartAction } | undefined {
   const before = p.list.length;
-  const localTs = (s.strings('local_ts', '10.1.0.0/16') ?? []).flatMap((t) => {
+  const localTs = (s.strings('local_ts', '10.1.0.0/16') ?? []).flatMap((t, i) => {
     try {
       return [parseTrafficSelector(t)];
     } catch (e) {
-      if (e instanceof TrafficSelectorError) p.at(s.node_('local_ts'), `${s.path}.local_ts: ${e.message}`);
+      if (e instanceof TrafficSelectorError) p.at(s.item('local_ts', i), `${s.path}.local_ts: ${e.message}; write a subnet, e.g. 10.1.0.0/16`);
       return [];
     }
   });
-  const remoteTs = (s.strings('remote_ts', '10.2.0.0/16') ?? []).flatMap((t) => {
+  const remoteTs = (s.strings('remote_ts', '10.2.0.0/16') ?? []).flatMap((t, i) => {
     try {
       return [parseTrafficSelector(t)];
     } catch (e) {
-      if (e instanceof TrafficSelectorError) p.at(s.node_('remote_ts'), `${s.path}.remote_ts: ${e.message}`);
+      if (e instanceof TrafficSelectorError) p.at(s.item('remote_ts', i), `${s.path}.remote_ts: ${e.message}; write a subnet, e.g. 10.2.0.0/16`);
       return [];
     }
   });
-  if (!s.has('local_ts')) p.at(s.node, `${s.path} needs local_ts, e.g. local_ts: [10.1.0.0/16]`);
-  if (!s.has('remote_ts')) p.at(s.node, `${s.path} needs remote_ts, e.g. remote_ts: [10.2.0.0/16]`);
-  const esp = (s.strings('esp_proposals', 'aes256gcm16-x25519-ke1_mlkem768') ?? ['aes256gcm16']).flatMap((t) => {
+  if (!s.has('local_ts')) p.at(s.anchor, `${s.path} needs local_ts, e.g. local_ts: [10.1.0.0/16]`);
+  if (!s.has('remote_ts')) p.at(s.anchor, `${s.path} needs remote_ts, e.g. remote_ts: [10.2.0.0/16]`);
+  const esp = (s.strings('esp_proposals', 'aes256gcm16-x25519-ke1_mlkem768') ?? ['aes256gcm16']).flatMap((t, i) => {
     try {
       return [parseProposal(t, 'esp')];
     } catch (e) {
-      if (e instanceof ProposalSyntaxError) p.at(s.node_('esp_proposals'), `${s.path}.esp_proposals: ${e.message}; e.g. aes256gcm16-x25519-ke1_mlkem768`);
+      if (e instanceof ProposalSyntaxError) p.at(s.item('esp_proposals', i), `${s.path}.esp_proposals: ${e.message}; e.g. aes256gcm16-x25519-ke1_mlkem768`);
       return [];
     }
   });
@@ -316,11 +343,12 @@ function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig;
   return { child, start: start === 'start' || start === 'trap' ? start : 'none' };
 }
 
-function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Array>, p: Problems): DaemonConnection | undefined {
+/** `secrets`: undefined when the file was refused, null when the configuration names none. */
+function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Array> | undefined | null, p: Problems): DaemonConnection | undefined {
   const before = p.list.length;
   const localAddress = address(s, 'local_addrs', p, true) ?? '%any';
   const remoteAddress = address(s, 'remote_addrs', p, true) ?? '%any';
-  if (!s.has('local_addrs') && !s.has('remote_addrs')) p.at(s.node, `connection '${name}' needs local_addrs and/or remote_addrs, e.g. remote_addrs: 192.0.2.2`);
+  if (!s.has('local_addrs') && !s.has('remote_addrs')) p.at(s.anchor, `connection '${name}' needs local_addrs and/or remote_addrs, e.g. remote_addrs: 192.0.2.2`);
   const ident = (key: string, hint: string): ReturnType<typeof parseIdentity> | undefined => {
     const t = s.string(key, hint);
     if (t === undefined || t === '%any') return undefined;
@@ -332,22 +360,23 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
     }
   };
   const localId = ident('local_id', 'moon.example.org') ?? (localAddress !== '%any' ? parseIdentity(localAddress) : undefined);
-  if (!localId) p.at(s.node, `${s.path} needs local_id (local_addrs is %any), e.g. local_id: gw.example.org`);
+  if (!localId) p.at(s.anchor, `${s.path} needs local_id (local_addrs is %any), e.g. local_id: gw.example.org`);
   const remoteId = ident('remote_id', 'sun.example.org');
   const auth = s.string('auth', 'psk') ?? 'psk';
   if (auth !== 'psk') p.at(s.node_('auth'), `${s.path}.auth: only psk is supported so far; write auth: psk`);
   const pskName = s.string('psk', 'name-in-secrets-file');
   let psk: Uint8Array | undefined;
-  if (pskName === undefined) p.at(s.node, `${s.path} needs psk: <name of a key in the secrets file>`);
+  if (pskName === undefined) p.at(s.anchor, `${s.path} needs psk: <name of a key in the secrets file>`);
   else {
-    psk = secrets.get(pskName);
-    if (!psk) p.at(s.node_('psk'), `${s.path}.psk: no key '${pskName}' in the secrets file; add under psk: ${pskName}: "a long random string"`);
+    psk = secrets?.get(pskName);
+    if (secrets === null) p.at(s.node_('psk'), `${s.path}.psk: no secrets file is configured; add at the top: secrets: secrets.yaml (mode 0600, with psk: ${pskName}: "a long random string")`);
+    else if (secrets && !psk) p.at(s.node_('psk'), `${s.path}.psk: no key '${pskName}' in the secrets file; add under psk: ${pskName}: "a long random string"`);
   }
-  const ike = (s.strings('proposals', 'aes256gcm16-prfsha384-x25519-ke1_mlkem768') ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).flatMap((t) => {
+  const ike = (s.strings('proposals', 'aes256gcm16-prfsha384-x25519-ke1_mlkem768') ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).flatMap((t, i) => {
     try {
       return [parseProposal(t, 'ike')];
     } catch (e) {
-      if (e instanceof ProposalSyntaxError) p.at(s.node_('proposals'), `${s.path}.proposals: ${e.message}; e.g. aes256gcm16-prfsha384-x25519-ke1_mlkem768`);
+      if (e instanceof ProposalSyntaxError) p.at(s.item('proposals', i), `${s.path}.proposals: ${e.message}; e.g. aes256gcm16-prfsha384-x25519-ke1_mlkem768`);
       return [];
     }
   });
@@ -379,7 +408,7 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
         p.at(pair.key as YamlNode, `child '${cname}' must be a mapping with local_ts, remote_ts, esp_proposals, ...`);
         continue;
       }
-      const c = childFrom(cname, new Section(pair.value, `${s.path}.children.${cname}`, p), p);
+      const c = childFrom(cname, new Section(pair.value, `${s.path}.children.${cname}`, p, pair.key as YamlNode), p);
       if (c) {
         children.push(c.child);
         starts.set(cname, c.start);
@@ -430,12 +459,12 @@ export function loadConfig(path: string): DaemonConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const p = new Problems(file, lines);
-  for (const err of doc.errors) p.list.push(`${file}:${err.linePos?.[0]?.line ?? '?'}: YAML: ${err.message.split('\n')[0] ?? ''}`);
+  for (const err of doc.errors) p.yaml(err, 'YAML: ');
   if (doc.errors.length > 0) throw new ConfigError(p.list);
   if (!isMap(doc.contents)) throw new ConfigError([`${file}: expected a mapping with 'connections:' at the top`]);
   const top = new Section(doc.contents, 'config', p);
   const secretsPath = top.string('secrets', '/etc/pqike/secrets.yaml');
-  const secrets = secretsPath === undefined ? new Map<string, Uint8Array>() : loadSecrets(resolve(dirname(file), secretsPath), p);
+  const secrets = secretsPath === undefined ? null : loadSecrets(resolve(dirname(file), secretsPath), p);
   const connections: DaemonConnection[] = [];
   const conns = top.section('connections');
   if (!conns) p.at(doc.contents, `no 'connections:' section; add one with a connection name and its settings`);
@@ -447,7 +476,7 @@ export function loadConfig(path: string): DaemonConfig {
         p.at(pair.key as YamlNode, `connection '${name}' must be a mapping of settings`);
         continue;
       }
-      const c = connectionFrom(name, new Section(pair.value, `connections.${name}`, p), secrets, p);
+      const c = connectionFrom(name, new Section(pair.value, `connections.${name}`, p, pair.key as YamlNode), secrets, p);
       if (c) connections.push(c);
     }
   }
