@@ -73,6 +73,8 @@ export class Daemon {
   private keys?: KeyExporter;
   private waiters: Waiter[] = [];
   private stopping = false;
+  /** Connection of each IKE SA, kept until its last event (the engine forgets it first). */
+  private readonly saConn = new Map<number, string>();
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = loadConfig(opts.configPath);
@@ -125,7 +127,9 @@ export class Daemon {
   }
 
   private connOf(sa: number): string | undefined {
-    return this.engine.list().find((s) => s.id === sa)?.connection;
+    const conn = this.engine.list().find((s) => s.id === sa)?.connection ?? this.saConn.get(sa);
+    if (conn !== undefined) this.saConn.set(sa, conn);
+    return conn;
   }
 
   private onEvent(e: EngineEvent): void {
@@ -133,6 +137,7 @@ export class Daemon {
     const conn = 'sa' in e && typeof e.sa === 'number' ? this.connOf(e.sa) : e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.sa.connection : undefined;
     const saId = e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.sa.id : 'sa' in e && typeof e.sa === 'number' ? e.sa : undefined;
     const ctx = { ...(conn ? { conn } : {}), ...(saId === undefined ? {} : { sa: saId }) };
+    if (conn !== undefined && saId !== undefined) this.saConn.set(saId, conn);
     if (e.type === 'child-up' || e.type === 'ike-keys') {
       const info = this.engine.list().find((s) => s.id === e.sa);
       if (this.keys && info) this.keys.onEvent(e, info.local.address, info.remote.address);
@@ -147,6 +152,7 @@ export class Daemon {
         this.logger.log(level, formatEvent(e), ctx, e.type === 'log' ? {} : { event: e.type, ...json });
       }
     }
+    if (e.type === 'ike-down' || e.type === 'ike-failed') this.saConn.delete(e.sa);
     this.waiters = this.waiters.filter((w) => {
       const r = w.done(e);
       if (r === undefined) return true;
