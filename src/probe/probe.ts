@@ -110,16 +110,22 @@ function notify(type: number, data: Uint8Array = new Uint8Array(0)): NotifyPaylo
   return { type: PayloadType.NOTIFY, critical: false, protocolId: 0, spi: new Uint8Array(0), notifyType: type, data };
 }
 
+/** What stays the same when a request is repeated with a COOKIE (RFC 7296 §2.6). */
+interface Fixed {
+  readonly spiI: Uint8Array;
+  readonly ke: Uint8Array;
+  readonly nonce: Uint8Array;
+}
+
 /** An IKE_SA_INIT request as a real initiator sends it (RFC 7296 §1.2). */
-function initRequest(eps: ProbeEndpoints, offer: Proposal[], keGroup: number, withIntermediate: boolean, cookie?: Uint8Array): Uint8Array {
-  const spiI = randomBytes(8);
-  const ke = keMethod(keGroup).initiate();
+function initRequest(eps: ProbeEndpoints, offer: Proposal[], keGroup: number, withIntermediate: boolean, fixed: Fixed, cookie?: Uint8Array): Uint8Array {
+  const { spiI } = fixed;
   const payloads: Payload[] = [];
   if (cookie) payloads.push(notify(NotifyType.COOKIE, cookie));
   payloads.push(
     { type: PayloadType.SA, critical: false, proposals: offer },
-    { type: PayloadType.KE, critical: false, group: keGroup, data: ke.publicValue },
-    { type: PayloadType.NONCE, critical: false, data: randomBytes(32) },
+    { type: PayloadType.KE, critical: false, group: keGroup, data: fixed.ke },
+    { type: PayloadType.NONCE, critical: false, data: fixed.nonce },
     notify(NotifyType.NAT_DETECTION_SOURCE_IP, natHash(spiI, eps.local)),
     notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natHash(spiI, eps.remote)),
     notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED),
@@ -142,9 +148,10 @@ function notifies(m: IkeMessage): NotifyPayload[] {
 /** Send one probe; follows a COOKIE once (RFC 7296 §2.6), and INVALID_KE_PAYLOAD never (we offer one method). */
 async function ask(send: ProbeTransport, eps: ProbeEndpoints, offer: Proposal[], keGroup: number, withIntermediate: boolean, count: { n: number }): Promise<Answer> {
   let cookie: Uint8Array | undefined;
+  const fixed: Fixed = { spiI: randomBytes(8), ke: keMethod(keGroup).initiate().publicValue, nonce: randomBytes(32) };
   for (let attempt = 0; attempt < 2; attempt++) {
     count.n++;
-    const raw = await send(initRequest(eps, offer, keGroup, withIntermediate, cookie));
+    const raw = await send(initRequest(eps, offer, keGroup, withIntermediate, fixed, cookie));
     if (!raw) return { verdict: 'no-answer' };
     let msg: IkeMessage;
     try {

@@ -15,8 +15,8 @@ import { decodeMessage } from '../../src/wire/index.js';
 
 const EPS = { local: { address: '192.0.2.9', port: 500 }, remote: { address: '192.0.2.2', port: 500 } };
 
-function responder(proposals: string[]): { send: ProbeTransport; exchanges: number[] } {
-  const engine = new IkeEngine({ cookieThreshold: 1_000_000 });
+function responder(proposals: string[], cookieThreshold = 1_000_000): { send: ProbeTransport; exchanges: number[] } {
+  const engine = new IkeEngine({ cookieThreshold });
   engine.addConnection({
     name: 'r',
     localAddress: '192.0.2.2',
@@ -87,4 +87,12 @@ test('the probe paces its requests (default 3 per second)', async () => {
   const report = await runProbe('x', r.send, EPS, { sleep: async (ms) => void waits.push(ms) });
   assert.equal(waits.length, report.requests - 1);
   assert.ok(waits.every((w) => Math.abs(w - 1000 / 3) < 1));
+});
+
+test('a responder under load asks for a COOKIE: the probe repeats the same request with it (RFC 7296 §2.6)', async () => {
+  const r = responder(['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-x25519'], 0);
+  const report = await runProbe('192.0.2.2:500', r.send, EPS, noWait);
+  assert.equal(report.readiness, 'hybrid');
+  assert.equal(report.keMethods.find((k) => k.id === KeMethodId.CURVE25519)?.verdict, 'accepted');
+  assert.equal(report.requests, 2 * (1 + 11 + 3 + 1), 'every probe needed its cookie round');
 });
