@@ -14,12 +14,22 @@
 #   kernel/               dpkg -x of the kernel package (boot/, lib/modules/KVER/)
 #   vmlinux               uncompressed kernel (ELF with a PVH entry note)
 #   initramfs.cpio        busybox + stage-1 modules + /init
-#   manifest.env          KVER=, PKG=, VMLINUX=, INITRAMFS=, MODDIR=, CACHE=
+#   libreswan/            dpkg -x of the libreswan package (not installed on the host)
+#   manifest.env          KVER=, PKG=, VMLINUX=, INITRAMFS=, MODDIR=, CACHE=, LIBRESWAN=, LIBRESWAN_VERSION=
 # Prints the manifest on stdout; logs to stderr. Exit 0 only when complete.
 set -euo pipefail
 
 CACHE="${PQIKE_QEMU_CACHE:-/var/cache/pqike-qemu}"
-DEB_PACKAGES=(qemu-system-x86 busybox-static cpio kmod libreswan xz-utils)
+DEB_PACKAGES=(qemu-system-x86 busybox-static cpio kmod xz-utils)
+# libreswan is NOT installed as a package: Debian's libreswan conflicts with
+# strongswan-libcharon/strongswan-starter (both provide ike-server), and the
+# interop tests need charon on the host. Its .deb is unpacked into the cache
+# instead (CACHE/libreswan) and bind-mounted over /usr/libexec/ipsec and
+# /usr/sbin/ipsec inside the guest (test/qemu/vm.ts). These are its run-time
+# dependencies (pluto, whack, addconn; certutil for `ipsec initnss`).
+LIBRESWAN_DEPS=(libnss3 libnss3-tools libnspr4 libcurl3-nss libevent-core-2.1-7 libevent-pthreads-2.1-7
+  libldns3 libunbound8 libcap-ng0 libaudit1 libldap-2.5-0 libpam0g libselinux1 libsystemd0 libcrypt1 dns-root-data)
+DEB_PACKAGES+=("${LIBRESWAN_DEPS[@]}")
 # Modules /init loads before the root exists (dependencies are added by modprobe --show-depends).
 STAGE1_MODULES=(virtio_pci 9pnet_virtio 9p overlay virtio_rng)
 
@@ -28,7 +38,7 @@ die() { log "error: $*"; exit 1; }
 
 if [[ -f "$CACHE/manifest.env" ]]; then
   # shellcheck disable=SC1091
-  if (source "$CACHE/manifest.env" && [[ -f $VMLINUX && -f $INITRAMFS && -f $MODDIR/modules.dep ]]) \
+  if (source "$CACHE/manifest.env" && [[ -f $VMLINUX && -f $INITRAMFS && -f $MODDIR/modules.dep && -x $LIBRESWAN/usr/libexec/ipsec/pluto ]]) \
     && command -v qemu-system-x86_64 >/dev/null && command -v busybox >/dev/null; then
     cat "$CACHE/manifest.env"
     exit 0
@@ -187,6 +197,28 @@ EOF
   mv "$CACHE/initramfs.cpio.new" "$CACHE/initramfs.cpio"
 fi
 
+# 6. libreswan (unpacked, not installed: see DEB_PACKAGES above)
+LSW="$CACHE/libreswan"
+if [[ ! -x $LSW/usr/libexec/ipsec/pluto ]]; then
+  tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+  chmod 0777 "$tmp"
+  log "downloading libreswan"
+  (cd "$tmp" && apt-get download -q libreswan >&2) || {
+    is_root && { apt_update_once; (cd "$tmp" && apt-get download -q libreswan >&2); }
+  }
+  deb=$(find "$tmp" -name 'libreswan_*.deb' | head -n1)
+  [[ -n $deb ]] || die "apt-get download libreswan produced no .deb"
+  rm -rf "$LSW.new"
+  dpkg -x "$deb" "$LSW.new"
+  rm -rf "$tmp" "$LSW"
+  mv "$LSW.new" "$LSW"
+fi
+for b in pluto whack addconn; do
+  if ldd "$LSW/usr/libexec/ipsec/$b" | grep -q 'not found'; then
+    die "libreswan's $b lacks libraries: $(ldd "$LSW/usr/libexec/ipsec/$b" | grep 'not found' | tr '\n' ' ')"
+  fi
+done
+
 cat >"$CACHE/manifest.env.new" <<EOF
 CACHE=$CACHE
 KVER=$KVER
@@ -194,6 +226,8 @@ PKG=$PKG
 VMLINUX=$CACHE/vmlinux
 INITRAMFS=$CACHE/initramfs.cpio
 MODDIR=$MODDIR
+LIBRESWAN=$LSW
+LIBRESWAN_VERSION=$("$LSW/usr/libexec/ipsec/pluto" --version 2>&1 | head -n1 | awk '{print $2}')
 EOF
 mv "$CACHE/manifest.env.new" "$CACHE/manifest.env"
 log "ready: $KVER in $CACHE"

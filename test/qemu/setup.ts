@@ -1,7 +1,7 @@
 /**
  * Kernel cache for the qemu harness: a stock Debian 6.1 kernel (which has ESP,
- * unlike this machine's kernel), its module tree, an uncompressed vmlinux and
- * a busybox initramfs. The work is done by scripts/qemu-kernel.sh (idempotent;
+ * unlike this machine's kernel), its module tree, an uncompressed vmlinux, a
+ * busybox initramfs and an unpacked libreswan package. The work is done by scripts/qemu-kernel.sh (idempotent;
  * installs missing Debian packages and downloads the kernel package only when
  * run as root); this module runs it once per process and parses its manifest.
  *
@@ -27,6 +27,13 @@ export interface KernelCache {
   readonly initramfs: string;
   /** Module tree of the kernel (depmod done): CACHE/kernel/lib/modules/KVER. */
   readonly moddir: string;
+  /**
+   * Unpacked libreswan package (CACHE/libreswan). Not installed on the host:
+   * Debian's libreswan conflicts with strongswan-charon; the guest bind-mounts it.
+   */
+  readonly libreswan: string;
+  /** e.g. 4.10 */
+  readonly libreswanVersion: string;
 }
 
 export function qemuCacheDir(): string {
@@ -66,6 +73,8 @@ export function parseManifest(text: string): KernelCache {
     vmlinux: get('VMLINUX'),
     initramfs: get('INITRAMFS'),
     moddir: get('MODDIR'),
+    libreswan: get('LIBRESWAN'),
+    libreswanVersion: get('LIBRESWAN_VERSION'),
   };
 }
 

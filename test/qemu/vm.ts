@@ -12,7 +12,9 @@
  *   /tmp /run and the per-run share (9p, writable) at /run/pqike-vm, then
  *   switch_root's into stage 2 there;
  * - stage 2 (stage2.sh written by runInVm): binds the kernel's module tree to
- *   /lib/modules/KVER, blacklists the SIMD crypto modules, brings lo up,
+ *   /lib/modules/KVER and the cache's unpacked libreswan over
+ *   /usr/libexec/ipsec and /usr/sbin/ipsec (so `ipsec …` is libreswan's in the
+ *   guest; on the host the package would conflict with strongSwan's), blacklists the SIMD crypto modules, brings lo up,
  *   `modprobe`s `opts.modules`, prints `PQIKE-VM-BEGIN`, runs the script with
  *   bash in `opts.cwd` (default: the host's cwd), prints `PQIKE-VM-END <code>`,
  *   writes the code to the share and powers off.
@@ -161,6 +163,14 @@ mkdir -p /lib/modules/${kernel.kver}
 mount --bind ${shq(kernel.moddir)} /lib/modules/${kernel.kver} || echo "PQIKE-VM: cannot bind the module tree"
 mkdir -p /etc/modprobe.d
 for m in ${BLACKLISTED_MODULES.join(' ')}; do echo "blacklist $m"; done >/etc/modprobe.d/pqike-qemu-blacklist.conf
+# libreswan from the cache (not installed on the host: it conflicts with strongSwan's packages)
+L=${shq(kernel.libreswan)}
+if [ -x "$L/usr/libexec/ipsec/pluto" ]; then
+  mkdir -p /usr/libexec/ipsec /etc/ipsec.d /var/lib/ipsec/nss
+  mount --bind "$L/usr/libexec/ipsec" /usr/libexec/ipsec
+  [ -e /usr/sbin/ipsec ] || : >/usr/sbin/ipsec
+  mount --bind "$L/usr/sbin/ipsec" /usr/sbin/ipsec
+fi
 ip link set lo up
 ${modules.length > 0 ? `modprobe -a ${modules.map(shq).join(' ')} || echo "PQIKE-VM: modprobe failed"` : ''}
 ${env}
