@@ -52,11 +52,15 @@ class Problems {
   constructor(
     private readonly file: string,
     private readonly lines: LineCounter,
+    private readonly text = '',
   ) {}
 
   /** A YAML syntax error, at its line (the parser fills `linePos` only with prettyErrors). */
   yaml(err: { pos: [number, number]; code: string; message: string }, prefix: string): void {
-    const line = this.lines.linePos(err.pos[0]).line;
+    // After an empty value the parser points at the end of the previous line: skip to the key.
+    let at = err.pos[0];
+    while (at < this.text.length && /\s/.test(this.text[at] ?? '')) at++;
+    const line = this.lines.linePos(Math.min(at, Math.max(this.text.length - 1, 0))).line;
     const hint =
       err.code === 'DUPLICATE_KEY' ? ' (each setting once: remove or rename one of them)'
       : err.code === 'TAB_AS_INDENT' ? ' (indent with spaces)'
@@ -252,7 +256,7 @@ function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> | undef
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const sp = new Problems(file, lines);
+  const sp = new Problems(file, lines, text);
   for (const err of doc.errors) sp.yaml(err, 'YAML: ');
   if (isMap(doc.contents)) {
     const top = new Section(doc.contents, 'secrets', sp);
@@ -458,7 +462,7 @@ export function loadConfig(path: string): DaemonConfig {
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const p = new Problems(file, lines);
+  const p = new Problems(file, lines, text);
   for (const err of doc.errors) p.yaml(err, 'YAML: ');
   if (doc.errors.length > 0) throw new ConfigError(p.list);
   if (!isMap(doc.contents)) throw new ConfigError([`${file}: expected a mapping with 'connections:' at the top`]);
