@@ -1,0 +1,255 @@
+/**
+ * The daemon's configuration: the shipped example loads, and every kind of mistake is refused
+ * with "file:line: message" naming the right line and what to write instead; a file with
+ * several mistakes gets all of them reported at once.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig, parseDuration } from '../../src/daemon/config.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+
+/** A temp dir with a 0600 secrets file (keys `k` and `k2`); removed after the test. */
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pqike-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'secrets.yaml'), 'psk:\n  k: "a-long-random-test-key-0123456789"\n  k2: "0x00112233445566778899aabbccddeeff"\n', { mode: 0o600 });
+  chmodSync(join(dir, 'secrets.yaml'), 0o600);
+  return dir;
+}
+
+/** The problems loadConfig reports for `text`, or [] if it loads. */
+function problems(dir: string, text: string, name = 'pqike.yaml'): { file: string; list: readonly string[] } {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  try {
+    loadConfig(file);
+    return { file, list: [] };
+  } catch (e) {
+    if (e instanceof ConfigError) return { file, list: e.problems };
+    throw e;
+  }
+}
+
+const GOOD = `secrets: secrets.yaml
+connections:
+  gw:
+    local_addrs: 192.0.2.1
+    remote_addrs: 192.0.2.2
+    local_id: moon.example.org
+    remote_id: sun.example.org
+    psk: k
+    proposals:
+      - aes256gcm16-prfsha384-x25519-ke1_mlkem768
+      - aes256gcm16-prfsha384-x25519
+    dpd_delay: 30s
+    children:
+      net:
+        local_ts: [10.1.0.0/16]
+        remote_ts:
+          - 10.2.0.0/16
+        esp_proposals: [aes256gcm16]
+        start_action: start
+`;
+
+/** GOOD with line `lineNo` (1-based) replaced by `replacement` (which may span lines). */
+function withLine(lineNo: number, replacement: string): string {
+  const lines = GOOD.split('\n');
+  lines[lineNo - 1] = replacement;
+  return lines.join('\n');
+}
+
+test('examples/pqike.yaml loads (copied with its secrets file at mode 0600), and pqike daemon --check accepts it', (t) => {
+  const dir = tempDir(t);
+  copyFileSync(join(ROOT, 'examples/pqike.yaml'), join(dir, 'pqike.yaml'));
+  copyFileSync(join(ROOT, 'examples/secrets.yaml'), join(dir, 'secrets.yaml'));
+  chmodSync(join(dir, 'secrets.yaml'), 0o600); // a git checkout leaves it 0644
+  const cfg = loadConfig(join(dir, 'pqike.yaml'));
+  assert.deepEqual(cfg.connections.map((c) => c.config.name), ['site-b', 'roadwarriors']);
+  const siteB = cfg.connections[0];
+  assert.ok(siteB);
+  assert.equal(siteB.config.remoteAddress, '192.0.2.2');
+  assert.equal(siteB.config.dpdDelayMs, 30_000);
+  assert.equal(siteB.config.ikeRekeyTimeMs, 4 * 3_600_000);
+  assert.deepEqual(siteB.config.ikeProposals.map((p) => p.text), ['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-x25519']);
+  assert.equal(siteB.startActions.get('net'), 'start');
+  assert.equal(Buffer.from(siteB.config.psk).toString(), 'replace-with-a-long-random-string-0123456789');
+  assert.equal(cfg.control.socket, '/run/pqike/pqike.sock');
+  assert.equal(cfg.port, 500);
+  assert.equal(cfg.connections[1]?.config.remoteAddress, '%any');
+
+  const r = spawnSync(process.execPath, [CLI, 'daemon', '--check', '-c', join(dir, 'pqike.yaml')], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /configuration is valid \(2 connections\)/);
+});
+
+test('pqike daemon --check -c examples/pqike.yaml exits 0 in the repository (secrets file made 0600 first)', () => {
+  // A fresh clone has examples/secrets.yaml at 0644, which the daemon rightly refuses.
+  chmodSync(join(ROOT, 'examples/secrets.yaml'), 0o600);
+  const r = spawnSync(process.execPath, [CLI, 'daemon', '--check', '-c', 'examples/pqike.yaml'], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /valid/);
+});
+
+test('the reference config of this table loads', (t) => {
+  const dir = tempDir(t);
+  assert.deepEqual(problems(dir, GOOD).list, []);
+});
+
+interface Case {
+  readonly name: string;
+  readonly text: string;
+  /** The line a problem must name. */
+  readonly line: number;
+  /** What the message must say (the fault and what to write instead). */
+  readonly says: readonly RegExp[];
+}
+
+const CASES: readonly Case[] = [
+  { name: 'unknown key, with a "did you mean"', text: withLine(5, '    remote_adrs: 192.0.2.2'), line: 5, says: [/unknown setting 'remote_adrs'/, /did you mean 'remote_addrs'\?/] },
+  { name: 'unknown top-level key', text: GOOD.replace('\nconnections:', '\nconections:'), line: 2, says: [/unknown setting 'conections'/, /did you mean 'connections'\?/] },
+  { name: 'unknown child key', text: withLine(19, '        start_acton: start'), line: 19, says: [/'start_acton'/, /did you mean 'start_action'/] },
+  { name: 'bad address', text: withLine(5, '    remote_addrs: 192.0.2.300'), line: 5, says: [/'192\.0\.2\.300' is not an IPv4 or IPv6 address/, /write e\.g\. remote_addrs: 192\.0\.2\.2/] },
+  { name: 'two addresses', text: withLine(4, '    local_addrs: [192.0.2.1, 192.0.2.3]'), line: 4, says: [/one address per connection/, /write local_addrs: 192\.0\.2\.1/] },
+  { name: 'bad IKE proposal (second list item)', text: withLine(11, '      - aes256gcm16-prfsha384-x25519-ke1_mlkem769'), line: 11, says: [/proposals: .*mlkem769/, /e\.g\. aes256gcm16-prfsha384-x25519-ke1_mlkem768/] },
+  { name: 'bad ESP proposal', text: withLine(18, '        esp_proposals: [aes256gcm17]'), line: 18, says: [/esp_proposals: .*aes256gcm17/, /e\.g\. aes256gcm16-x25519-ke1_mlkem768/] },
+  { name: 'bad duration', text: withLine(12, '    dpd_delay: 30 seconds'), line: 12, says: [/dpd_delay: '30 seconds' is not a duration/, /write e\.g\. 30s, 10m, 4h/] },
+  { name: 'bad child duration', text: withLine(19, '        rekey_time: 1 hour'), line: 19, says: [/children\.net\.rekey_time: '1 hour' is not a duration/, /write e\.g\. 30s/] },
+  { name: 'bad traffic selector (flow list)', text: withLine(15, '        local_ts: [10.1.0.0/33]'), line: 15, says: [/local_ts: .*10\.1\.0\.0\/33/, /write a subnet, e\.g\. 10\.1\.0\.0\/16/] },
+  { name: 'bad traffic selector (block list item)', text: withLine(17, '          - 10.2.0.300/16'), line: 17, says: [/remote_ts: .*10\.2\.0\.300/, /write a subnet, e\.g\. 10\.2\.0\.0\/16/] },
+  { name: 'psk names no key of the secrets file', text: withLine(8, '    psk: nosuch'), line: 8, says: [/psk: no key 'nosuch' in the secrets file/, /add under psk: nosuch: "a long random string"/] },
+  { name: 'psk missing (points at the connection name)', text: withLine(8, '    auth: psk'), line: 3, says: [/connections\.gw needs psk: <name of a key in the secrets file>/] },
+  { name: 'child without local_ts (points at the child name)', text: withLine(15, '        mode: tunnel'), line: 14, says: [/children\.net needs local_ts, e\.g\. local_ts: \[10\.1\.0\.0\/16\]/] },
+  { name: 'bad start_action', text: withLine(19, '        start_action: begin'), line: 19, says: [/start_action: write none, start or trap/] },
+  { name: 'YAML syntax error (bad indentation)', text: withLine(6, '   local_id: moon.example.org'), line: 6, says: [/YAML: /] },
+  { name: 'YAML syntax error (unclosed flow list)', text: withLine(15, '        local_ts: [10.1.0.0/16\n        remote_ts: [10.2.0.0/16]'), line: 16, says: [/YAML: /] },
+  { name: 'duplicate key', text: withLine(7, '    remote_id: sun.example.org\n    remote_id: sun2.example.org'), line: 8, says: [/YAML: Map keys must be unique/, /remove or rename one of them/] },
+  { name: 'tab indentation', text: withLine(7, '\tremote_id: sun.example.org'), line: 7, says: [/YAML: Tabs/, /indent with spaces/] },
+  { name: 'wrong type: yes/no', text: withLine(12, '    fragmentation: maybe'), line: 12, says: [/fragmentation must be yes or no/] },
+  { name: 'wrong type: list for a single value', text: withLine(6, '    local_id: [moon.example.org, sun.example.org]'), line: 6, says: [/local_id must be a single value, e\.g\. local_id: moon\.example\.org/] },
+  { name: 'wrong type: mapping for a list', text: withLine(9, '    proposals: {a: b}').split('\n').filter((_, i) => i !== 9 && i !== 10).join('\n'), line: 9, says: [/proposals must be a value or a list, e\.g\. proposals: \[/] },
+  { name: 'wrong type: list for a mapping', text: `${GOOD.split('\n').slice(0, 12).join('\n')}\n    children: [net]\n`, line: 13, says: [/children must be a mapping/] },
+  { name: 'wrong type: port', text: `port: five hundred\n${GOOD}`, line: 1, says: [/port: write the local UDP port for IKE, e\.g\. 500/] },
+  { name: 'wrong type: remote_port', text: withLine(12, '    remote_port: 5OO'), line: 12, says: [/remote_port: write a UDP port, e\.g\. 500/] },
+  { name: 'wrong type: fragment_size', text: withLine(12, '    fragment_size: 100'), line: 12, says: [/fragment_size: write a datagram size between 576 and 65535/] },
+  { name: 'wrong type: log section', text: `log: debug\n${GOOD}`, line: 1, says: [/log must be a mapping/] },
+  { name: 'bad metrics.listen', text: `metrics:\n  listen: localhost:9464\n${GOOD}`, line: 2, says: [/metrics\.listen: write address:port on this host, e\.g\. 127\.0\.0\.1:9464/] },
+  { name: 'data plane not available yet', text: withLine(12, '    data_plane: xfrm'), line: 12, says: [/'xfrm' is not available yet; write data_plane: fake/] },
+];
+
+for (const c of CASES) {
+  test(`refused: ${c.name}`, (t) => {
+    const dir = tempDir(t);
+    const { file, list } = problems(dir, c.text);
+    assert.ok(list.length > 0, `expected ${c.name} to be refused`);
+    const hit = list.find((p) => p.startsWith(`${file}:${c.line}: `) && c.says.every((re) => re.test(p)));
+    assert.ok(hit, `expected ${file}:${c.line}: ${c.says.join(' ')}, got:\n${list.join('\n')}`);
+  });
+}
+
+test('a secrets file readable by others (0644) is refused once, with the chmod to run', (t) => {
+  const dir = tempDir(t);
+  const secrets = join(dir, 'secrets.yaml');
+  chmodSync(secrets, 0o644);
+  const { list } = problems(dir, GOOD);
+  assert.deepEqual(list, [`${secrets}: secrets file is readable by others (mode 644); run: chmod 600 ${secrets}`]);
+});
+
+test('secrets file problems name the secrets file and line; a missing one says so', (t) => {
+  const dir = tempDir(t);
+  const secrets = join(dir, 'secrets.yaml');
+  writeFileSync(secrets, 'psk:\n  k: "a-long-random-test-key-0123456789"\n  empty:\n  k: "again"\n', { mode: 0o600 });
+  const dup = problems(dir, GOOD).list;
+  assert.equal(dup.length, 2, dup.join('\n'));
+  assert.match(dup[0] ?? '', new RegExp(`^${secrets}:4: YAML: Map keys must be unique .*remove or rename one of them`));
+  assert.equal(dup[1], `${secrets}:3: psk 'empty' needs a value, e.g. empty: "a long random string"`);
+
+  writeFileSync(secrets, 'psk:\n  k: "a-long-random-test-key-0123456789"\n  empty:\n', { mode: 0o600 });
+  const empty = problems(dir, GOOD).list;
+  assert.deepEqual(empty, [`${secrets}:3: psk 'empty' needs a value, e.g. empty: "a long random string"`]);
+
+  rmSync(secrets);
+  const missing = problems(dir, GOOD).list;
+  assert.equal(missing.length, 1);
+  assert.match(missing[0] ?? '', new RegExp(`^${secrets}: cannot read the secrets file`));
+
+  const none = problems(dir, GOOD.replace('secrets: secrets.yaml\n', '')).list;
+  assert.equal(none.length, 1);
+  assert.match(none[0] ?? '', /:7: connections\.gw\.psk: no secrets file is configured; add at the top: secrets: secrets\.yaml/);
+});
+
+test('every problem of a file with many is reported at once, each at its own line', (t) => {
+  const dir = tempDir(t);
+  const text = `secrets: secrets.yaml
+port: 99999
+log:
+  levle: debug
+connections:
+  a:
+    remote_addrs: 192.0.2.999
+    local_id: moon.example.org
+    psk: nosuch
+    proposals: [aes256gcm16-prfsha384-x25519-ke1_mlkem769]
+    dpd_delay: soon
+    children:
+      net:
+        local_ts: [10.1.0.0/99]
+        remote_ts: [10.2.0.0/16]
+        mode: tunel
+  b:
+    local_addrs: 192.0.2.1
+    remote_addrs: 192.0.2.2
+    local_id: moon.example.org
+    psk: k2
+`;
+  const { file, list } = problems(dir, text);
+  const want: [number, RegExp][] = [
+    [2, /port: write the local UDP port/],
+    [4, /unknown setting 'levle' .*did you mean 'level'/],
+    [7, /remote_addrs: '192\.0\.2\.999' is not an IPv4 or IPv6 address/],
+    [9, /no key 'nosuch' in the secrets file/],
+    [10, /proposals: .*mlkem769/],
+    [11, /dpd_delay: 'soon' is not a duration/],
+    [14, /local_ts: .*10\.1\.0\.0\/99/],
+    [16, /mode: write tunnel or transport/],
+  ];
+  for (const [line, re] of want) {
+    assert.ok(list.some((p) => p.startsWith(`${file}:${line}: `) && re.test(p)), `missing ${file}:${line}: ${re}\nin:\n${list.join('\n')}`);
+  }
+  assert.equal(list.length, want.length, list.join('\n'));
+
+  // pqike daemon --check prints them all and exits 2.
+  const r = spawnSync(process.execPath, [CLI, 'daemon', '--check', '-c', file], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /configuration refused/);
+  for (const p of list) assert.ok(r.stderr.includes(p), `--check did not print: ${p}`);
+});
+
+test('durations: units, plain seconds and off', () => {
+  assert.equal(parseDuration('30s'), 30_000);
+  assert.equal(parseDuration('500ms'), 500);
+  assert.equal(parseDuration('10m'), 600_000);
+  assert.equal(parseDuration('4h'), 14_400_000);
+  assert.equal(parseDuration('1d'), 86_400_000);
+  assert.equal(parseDuration('45'), 45_000);
+  assert.equal(parseDuration('off'), 0);
+  assert.equal(parseDuration('4 hours'), undefined);
+});
+
+test('control.socket, metrics, export_keys and secrets resolve relative to the config file', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'pqike.yaml');
+  writeFileSync(file, `control:\n  socket: run/ctl.sock\nmetrics:\n  listen: 127.0.0.1:9464\nexport_keys: keys/ike\nport: 5000\n${GOOD}`);
+  const cfg = loadConfig(file);
+  assert.equal(cfg.control.socket, join(dir, 'run/ctl.sock'));
+  assert.deepEqual(cfg.metrics, { host: '127.0.0.1', port: 9464 });
+  assert.equal(cfg.exportKeys, join(dir, 'keys/ike'));
+  assert.equal(cfg.port, 5000);
+  assert.equal(Buffer.from(cfg.connections[0]?.config.psk ?? new Uint8Array()).toString(), 'a-long-random-test-key-0123456789');
+});
