@@ -8,30 +8,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { interopSkipReason, nsExec, run, sleep, startInNs, withNetnsPair } from './netns.js';
+import { nsExec, run, sleep, startInNs, withNetnsPair } from './netns.js';
 import type { NetnsPair, NsProcess } from './netns.js';
-import { Charon, findCharon, missingCharonPlugins } from './strongswan.js';
+import { Charon, charonSkipReason } from './strongswan.js';
 import type { SwanctlConnParams } from './strongswan.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(here, '../../src/cli/main.js');
 const PSK = 'pqike-daemon-strongswan-psk-0123456789';
 
-function preconditions(): string | null {
-  const reason = interopSkipReason(['ip', 'unshare', 'mount', 'swanctl', findCharon() ?? 'charon']);
-  if (reason) return reason;
-  const missing = missingCharonPlugins();
-  const problems = missing.length > 0 ? [`charon plugins missing: ${missing.join(', ')}`] : [];
-  if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun missing (kernel-libipsec needs it)');
-  if (problems.length === 0) return null;
-  if (process.env['CI'] === 'true') throw new Error(`CI=true: ${problems.join('; ')}`);
-  return problems.join('; ');
-}
-const skip = preconditions();
+const skip = charonSkipReason();
 
 interface Env {
   readonly pair: NetnsPair;

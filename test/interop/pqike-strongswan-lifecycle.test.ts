@@ -16,13 +16,13 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { interopSkipReason, run, sleep, startInNs, withNetnsPair } from './netns.js';
+import { run, sleep, startInNs, withNetnsPair } from './netns.js';
 import type { NetnsPair, NsProcess } from './netns.js';
-import { Charon, findCharon, missingCharonPlugins } from './strongswan.js';
+import { Charon, charonSkipReason } from './strongswan.js';
 import type { IkeSaInfo, SwanctlConnParams } from './strongswan.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,18 +41,8 @@ const CHARON_RETRANSMIT = `    retransmit_timeout = 0.5
 /** pqike when it has to notice a dead peer: 0.2 + 0.4 + 0.8 s. */
 const PQIKE_FAST = ['--retransmit-timeout', '200ms', '--retransmit-tries', '2'];
 
-function preconditions(): string | null {
-  const reason = interopSkipReason(['ip', 'unshare', 'mount', 'swanctl', findCharon() ?? 'charon']);
-  if (reason) return reason;
-  const missing = missingCharonPlugins();
-  const problems = missing.length > 0 ? [`charon plugins missing: ${missing.join(', ')}`] : [];
-  if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun missing (kernel-libipsec needs it)');
-  if (problems.length === 0) return null;
-  if (process.env['CI'] === 'true') throw new Error(`CI=true: ${problems.join('; ')}`);
-  return problems.join('; ');
-}
 
-const skip = preconditions();
+const skip = charonSkipReason();
 
 /* ------------------------------------------------------------------------- */
 /* pqike's side: JSON events on stdout, commands on stdin                    */

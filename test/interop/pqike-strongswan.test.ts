@@ -10,13 +10,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { interopSkipReason, nsExec, startInNs, withNetnsPair } from './netns.js';
+import { nsExec, startInNs, withNetnsPair } from './netns.js';
 import type { NetnsPair } from './netns.js';
-import { Charon, findCharon, missingCharonPlugins } from './strongswan.js';
+import { Charon, charonSkipReason } from './strongswan.js';
 import type { IkeSaInfo, SwanctlConnParams } from './strongswan.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -61,18 +61,8 @@ const CASES: readonly Case[] = [
   },
 ];
 
-function preconditions(): string | null {
-  const reason = interopSkipReason(['ip', 'unshare', 'mount', 'swanctl', findCharon() ?? 'charon']);
-  if (reason) return reason;
-  const missing = missingCharonPlugins();
-  const problems = missing.length > 0 ? [`charon plugins missing: ${missing.join(', ')}`] : [];
-  if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun missing (kernel-libipsec needs it)');
-  if (problems.length === 0) return null;
-  if (process.env['CI'] === 'true') throw new Error(`CI=true: ${problems.join('; ')}`);
-  return problems.join('; ');
-}
 
-const skip = preconditions();
+const skip = charonSkipReason();
 
 function charonConn(pair: NetnsPair, c: Case, charonInitiates: boolean): SwanctlConnParams {
   // charon lives in namespace B: ID sun, inner network 10.99.2.0/24.

@@ -25,7 +25,7 @@
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, sleep, startInNs, type NsProcess, type RunResult } from './netns.js';
+import { interopSkipReason, run, sleep, startInNs, type NsProcess, type RunResult } from './netns.js';
 
 /** Known locations of the charon daemon binary (Debian/Ubuntu first). */
 export const CHARON_CANDIDATES: readonly string[] = [
@@ -510,4 +510,21 @@ export function missingCharonPlugins(plugins: readonly string[] = DEFAULT_CHARON
   const dir = charonPluginDir();
   if (!dir) return [...plugins];
   return plugins.filter((p) => !existsSync(join(dir, `libstrongswan-${p}.so`)));
+}
+
+/**
+ * Can a charon-based interop test run? null if so, else the reason to skip; throws when
+ * CI=true and something is missing (interop tests fail, not skip, in CI).
+ */
+export function charonSkipReason(extraTools: readonly string[] = []): string | null {
+  const reason = interopSkipReason(['ip', 'unshare', 'mount', 'swanctl', findCharon() ?? 'charon', ...extraTools]);
+  if (reason) return reason;
+  const problems: string[] = [];
+  const missing = missingCharonPlugins();
+  if (missing.length > 0) problems.push(`charon plugins missing: ${missing.join(', ')}`);
+  if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun missing (kernel-libipsec needs it)');
+  if (problems.length === 0) return null;
+  const msg = `${problems.join('; ')} (apt-get install strongswan-charon libcharon-extra-plugins libstrongswan-standard-plugins)`;
+  if (process.env['CI'] === 'true') throw new Error(`CI=true: ${msg}`);
+  return msg;
 }
