@@ -16,15 +16,19 @@ export const DEFAULT_PROPOSALS: readonly string[] = [
 
 export const LOOPBACK = '127.0.0.1';
 
-/** Initiator and responder connections for one proposal, PSK auth, first Child SA in IKE_AUTH. */
+/**
+ * Initiator and responder connections for one proposal, PSK auth, first Child SA in IKE_AUTH
+ * (ESP proposal `espProposal`; its KE transforms apply to later CREATE_CHILD_SA exchanges).
+ */
 export function benchConnections(
   proposal: string,
   psk: Uint8Array,
   addrI: string,
   addrR: string,
+  espProposal = 'aes256gcm16',
 ): { initiator: ConnectionConfig; responder: ConnectionConfig } {
   const ike = parseProposals([proposal], 'ike');
-  const esp = parseProposals(['aes256gcm16'], 'esp');
+  const esp = parseProposals([espProposal], 'esp');
   const initiator: ConnectionConfig = {
     name: 'bench',
     localAddress: addrI,

@@ -8,10 +8,14 @@
  *  2. Median µs per primitive, and their sum for one handshake (both sides).
  *  3. Bytes and datagrams on the wire per handshake.
  *  4. Heap per established IKE SA (bench/memory.js, forked with --expose-gc).
+ *  5. Rekeys per second in-process (bench/rekey.js), each checked on both sides: Child SA
+ *     rekeys (CREATE_CHILD_SA + IKE_FOLLOWUP_KE + delete of the old Child SA) with and without
+ *     PFS, IKE SA rekeys (CREATE_CHILD_SA + IKE_FOLLOWUP_KE + delete of the old IKE SA); bytes
+ *     and datagrams per rekey. Fixed proposals (see bench/rekey.ts), not --proposal.
  *
  * Options: --seconds S (per run, default 1), --runs N (default 5), --quick, --json,
  *   --concurrency N (default 32), --memory-sas N (default 2000), --proposal P (repeatable),
- *   --only LIST (comma list of prims,wire,inproc,udp,memory), --cpu-prof DIR (profile the
+ *   --only LIST (comma list of prims,wire,inproc,udp,memory,rekey), --cpu-prof DIR (profile the
  *   UDP worker processes; one .cpuprofile per process in DIR).
  */
 import { fork } from 'node:child_process';
@@ -26,10 +30,12 @@ import type { CpuSample, FromWorker, InitiatorResult, ToWorker } from './common.
 import { BenchPair, emptyWire, inProcessRate } from './inprocess.js';
 import type { WireStats } from './inprocess.js';
 import type { MemoryRequest, MemoryResult } from './memory.js';
+import { REKEY_CHILD_IKE_PROPOSAL, REKEY_CHILD_PROPOSALS, REKEY_IKE_PROPOSALS, rekeyRate, rekeyWire } from './rekey.js';
+import type { RekeyKind } from './rekey.js';
 import { handshakeCost, measurePrimitives } from './primitives.js';
 import type { HandshakeCost, PrimitiveResult } from './primitives.js';
 
-const SECTIONS = ['prims', 'wire', 'inproc', 'udp', 'memory'] as const;
+const SECTIONS = ['prims', 'wire', 'inproc', 'udp', 'memory', 'rekey'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: opt } = parseArgs({
@@ -51,7 +57,7 @@ const { values: opt } = parseArgs({
 if (opt.help === true) {
   process.stdout.write(
     'usage: node dist/bench/handshake.js [--seconds S] [--runs N] [--quick] [--json] [--concurrency N]\n' +
-      '         [--memory-sas N] [--proposal P ...] [--only prims,wire,inproc,udp,memory] [--cpu-prof DIR]\n',
+      '         [--memory-sas N] [--proposal P ...] [--only prims,wire,inproc,udp,memory,rekey] [--cpu-prof DIR]\n',
   );
   process.exit(0);
 }
@@ -109,6 +115,7 @@ const expectedMs =
   (only.has('udp') ? proposals.length * (runs * runMs + warmupMs + 2000) : 0) +
   (only.has('prims') ? 14 * (primBatches + 1) * primBatchMs * 1.5 : 0) +
   (only.has('memory') ? proposals.length * (memorySas * 10 + 2000) : 0) +
+  (only.has('rekey') ? (REKEY_CHILD_PROPOSALS.length + REKEY_IKE_PROPOSALS.length) * (runs * runMs + 1000) : 0) +
   5000;
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: exceeded ${Math.round((2 * expectedMs) / 1000)} s, aborting\n`);
@@ -264,6 +271,21 @@ function wireRun(proposal: string): { proposal: string } & WireStats {
   return { proposal, ...w };
 }
 
+interface RekeyResult extends WireStats {
+  readonly kind: RekeyKind;
+  /** ESP proposal for 'child', IKE proposal for 'ike'. */
+  readonly proposal: string;
+  readonly rates: number[];
+  readonly median: number;
+}
+
+function rekeyRun(kind: RekeyKind, proposal: string): RekeyResult {
+  rekeyRate(kind, proposal, PSK, Math.min(300, runMs)); // warm-up
+  const rates: number[] = [];
+  for (let r = 0; r < runs; r++) rates.push(rekeyRate(kind, proposal, PSK, runMs));
+  return { kind, proposal, rates, median: median(rates), ...rekeyWire(kind, proposal, PSK) };
+}
+
 // ---- output -----------------------------------------------------------------------------
 
 function table(head: string[], rows: (string | number)[][], align?: ('l' | 'r')[]): string {
@@ -314,6 +336,7 @@ async function main(): Promise<void> {
     handshakeCost?: HandshakeCost[];
     wire?: ({ proposal: string } & WireStats)[];
     memory?: MemoryResult[];
+    rekey?: RekeyResult[];
     elapsedSeconds?: number;
   } = { meta };
 
@@ -385,6 +408,26 @@ async function main(): Promise<void> {
           `${f0((m.heapPerHandshake + m.externalPerHandshake) / 2)} B`,
           `${f0(m.rssPerHandshake / 2)} B`,
         ]),
+      ),
+    );
+  }
+
+  if (only.has('rekey')) {
+    out.rekey = [
+      ...REKEY_CHILD_PROPOSALS.map((p) => rekeyRun('child', p)),
+      ...REKEY_IKE_PROPOSALS.map((p) => rekeyRun('ike', p)),
+    ];
+    log(`\n5. rekeys/s, two engines in one process, one SA rekeyed over and over, each rekey checked on both sides; median of runs`);
+    log(`   child: ESP proposal; Child SA of an IKE SA ${short(REKEY_CHILD_IKE_PROPOSAL)}; CREATE_CHILD_SA (+ IKE_FOLLOWUP_KE) + delete of the old Child SA`);
+    log('   ike:   IKE proposal; CREATE_CHILD_SA (+ IKE_FOLLOWUP_KE) + delete of the old IKE SA; the Child SA moves along');
+    log(
+      table(
+        ['rekey', 'proposal', 'median/s', 'µs/rekey', 'runs', 'bytes', 'datagrams', 'i→r bytes/dgrams', 'r→i bytes/dgrams'],
+        out.rekey.map((r) => [
+          r.kind, short(r.proposal), f0(r.median), f0(1e6 / r.median), r.rates.map(f0).join(' '),
+          r.bytes, r.datagrams, `${r.bytesIR}/${r.datagramsIR}`, `${r.bytesRI}/${r.datagramsRI}`,
+        ]),
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
       ),
     );
   }

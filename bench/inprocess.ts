@@ -3,7 +3,7 @@
  * drain() to the other's receive(), like test/helpers/engine-pair.ts.
  */
 import { IkeEngine } from '../src/engine/engine.js';
-import type { EngineOptions } from '../src/engine/types.js';
+import type { EngineEvent, EngineOptions } from '../src/engine/types.js';
 import { benchConnections } from './common.js';
 
 const ADDR_I = '192.0.2.1';
@@ -30,8 +30,8 @@ export class BenchPair {
   readonly r: IkeEngine;
   now = 0;
 
-  constructor(proposal: string, psk: Uint8Array, opts: EngineOptions = {}) {
-    const c = benchConnections(proposal, psk, ADDR_I, ADDR_R);
+  constructor(proposal: string, psk: Uint8Array, opts: EngineOptions = {}, espProposal?: string) {
+    const c = benchConnections(proposal, psk, ADDR_I, ADDR_R, espProposal);
     this.i = new IkeEngine(opts);
     this.r = new IkeEngine({ ...opts, cookieThreshold: Number.MAX_SAFE_INTEGER });
     this.i.addConnection(c.initiator);
@@ -73,6 +73,49 @@ export class BenchPair {
     }
     if (!up) throw new Error(`handshake did not complete${failure === undefined ? '' : `: ${failure}`}`);
   }
+}
+
+/** Everything both engines reported while exchanging datagrams until both were quiet. */
+export interface PumpResult {
+  readonly i: EngineEvent[];
+  readonly r: EngineEvent[];
+}
+
+/** Hand datagrams back and forth until neither engine has anything to send; collect events. */
+export function pump(pair: BenchPair, wire?: WireStats): PumpResult {
+  const res: PumpResult = { i: [], r: [] };
+  for (let step = 0; step < 100; step++) {
+    const outI = pair.i.drain();
+    const outR = pair.r.drain();
+    if (outI.length === 0 && outR.length === 0) return res;
+    for (const o of outI) {
+      if (o.kind === 'event') {
+        res.i.push(o.event);
+        continue;
+      }
+      if (wire) {
+        wire.bytes += o.data.length;
+        wire.datagrams++;
+        wire.bytesIR += o.data.length;
+        wire.datagramsIR++;
+      }
+      pair.r.receive(o.data, EP_I, EP_R, pair.now);
+    }
+    for (const o of outR) {
+      if (o.kind === 'event') {
+        res.r.push(o.event);
+        continue;
+      }
+      if (wire) {
+        wire.bytes += o.data.length;
+        wire.datagrams++;
+        wire.bytesRI += o.data.length;
+        wire.datagramsRI++;
+      }
+      pair.i.receive(o.data, EP_R, EP_I, pair.now);
+    }
+  }
+  throw new Error('exchange did not settle within 100 rounds');
 }
 
 /**
