@@ -149,6 +149,9 @@ export class Daemon {
       if (this.logger.enabled(level)) {
         const json = eventToJson(e);
         delete json['type'];
+        // `sa` of a log line is the IKE SA number (ctx); ike-up/ike-rekeyed carry the SA itself.
+        if (typeof json['sa'] === 'object') json['ike'] = json['sa'];
+        delete json['sa'];
         this.logger.log(level, formatEvent(e), ctx, e.type === 'log' ? {} : { event: e.type, ...json });
       }
     }
