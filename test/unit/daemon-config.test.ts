@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -252,4 +252,31 @@ test('control.socket, metrics, export_keys and secrets resolve relative to the c
   assert.equal(cfg.exportKeys, join(dir, 'keys/ike'));
   assert.equal(cfg.port, 5000);
   assert.equal(Buffer.from(cfg.connections[0]?.config.psk ?? new Uint8Array()).toString(), 'a-long-random-test-key-0123456789');
+});
+
+const SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
+
+test('examples/pqike.service: the settings a deployment relies on, and systemd-analyze verify accepts it', { skip: SYSTEMD_ANALYZE ? false : 'systemd-analyze not installed' }, (t) => {
+  const unit = readFileSync(join(ROOT, 'examples/pqike.service'), 'utf8');
+  for (const line of [
+    'Type=simple',
+    'ExecStart=/usr/local/bin/pqike daemon -c /etc/pqike/pqike.yaml',
+    'ExecReload=/bin/kill -HUP $MAINPID',
+    'KillSignal=SIGTERM',
+    'RuntimeDirectory=pqike',
+    'RuntimeDirectoryMode=0700',
+    'ProtectSystem=strict',
+    'NoNewPrivileges=yes',
+    'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_NET_RAW',
+  ]) {
+    assert.ok(unit.split('\n').includes(line), `pqike.service lacks '${line}'`);
+  }
+  // verify checks that the commands exist: point them at a stand-in for the installed binary.
+  const dir = mkdtempSync(join(tmpdir(), 'pqike-unit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'pqike'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  writeFileSync(join(dir, 'pqike.service'), unit.replaceAll('/usr/local/bin/pqike', join(dir, 'pqike')));
+  const r = spawnSync('systemd-analyze', ['verify', join(dir, 'pqike.service')], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.equal(r.stderr.trim(), '', r.stderr);
 });
