@@ -451,6 +451,19 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
   return { config, remotePort, dataPlane: 'fake', startActions: starts, fingerprint };
 }
 
+/** Problems sorted by line within each file (files in the order they were read). */
+function inFileOrder(list: readonly string[]): string[] {
+  const files: string[] = [];
+  const key = (problem: string): [number, number] => {
+    const m = /^(.*?)(?::(\d+))?: /.exec(problem);
+    const file = m?.[1] ?? '';
+    if (!files.includes(file)) files.push(file);
+    return [files.indexOf(file), Number(m?.[2] ?? 0)];
+  };
+  const keyed = list.map((problem) => ({ problem, k: key(problem) }));
+  return keyed.sort((x, y) => x.k[0] - y.k[0] || x.k[1] - y.k[1]).map((x) => x.problem);
+}
+
 /** Parse and validate a configuration file; throws ConfigError listing every problem. */
 export function loadConfig(path: string): DaemonConfig {
   const file = resolve(path);
@@ -508,7 +521,7 @@ export function loadConfig(path: string): DaemonConfig {
   const port = portText === undefined ? 500 : Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) p.at(top.node_('port'), 'port: write the local UDP port for IKE, e.g. 500');
   top.finish(TOP_KEYS);
-  if (p.list.length > 0) throw new ConfigError(p.list);
+  if (p.list.length > 0) throw new ConfigError(inFileOrder(p.list));
   return {
     file,
     connections,
