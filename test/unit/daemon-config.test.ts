@@ -167,8 +167,8 @@ test('secrets file problems name the secrets file and line; a missing one says s
   writeFileSync(secrets, 'psk:\n  k: "a-long-random-test-key-0123456789"\n  empty:\n  k: "again"\n', { mode: 0o600 });
   const dup = problems(dir, GOOD).list;
   assert.equal(dup.length, 2, dup.join('\n'));
-  assert.match(dup[0] ?? '', new RegExp(`^${secrets}:4: YAML: Map keys must be unique .*remove or rename one of them`));
-  assert.equal(dup[1], `${secrets}:3: psk 'empty' needs a value, e.g. empty: "a long random string"`);
+  assert.equal(dup[0], `${secrets}:3: psk 'empty' needs a value, e.g. empty: "a long random string"`);
+  assert.match(dup[1] ?? '', new RegExp(`^${secrets}:4: YAML: Map keys must be unique .*remove or rename one of them`));
 
   writeFileSync(secrets, 'psk:\n  k: "a-long-random-test-key-0123456789"\n  empty:\n', { mode: 0o600 });
   const empty = problems(dir, GOOD).list;
@@ -223,6 +223,8 @@ connections:
     assert.ok(list.some((p) => p.startsWith(`${file}:${line}: `) && re.test(p)), `missing ${file}:${line}: ${re}\nin:\n${list.join('\n')}`);
   }
   assert.equal(list.length, want.length, list.join('\n'));
+  // In line order, whatever order they were found in.
+  assert.deepEqual(list.map((p) => Number(p.slice(file.length + 1).split(':')[0])), want.map(([line]) => line));
 
   // pqike daemon --check prints them all and exits 2.
   const r = spawnSync(process.execPath, [CLI, 'daemon', '--check', '-c', file], { encoding: 'utf8', timeout: 20_000 });
