@@ -18,7 +18,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import { integIcvLength, integKeyLength, integMac } from './integ.js';
-import { constantTimeEqual, symKey } from './util.js';
+import { constantTimeEqual, symKey, symKeyPrefix } from './util.js';
 
 export const EncrIds = {
   AES_CBC: 12,
@@ -152,7 +152,7 @@ function aeadCipher(
       const iv = opts?.iv ?? randomBytes(IV);
       if (iv.length !== IV) throw new RangeError('AEAD IV must be 8 octets');
       const padded = padPlain(plain, 1, opts?.padding);
-      const key = symKey(keys.encr.subarray(0, keyLen));
+      const key = symKeyPrefix(keys.encr, keyLen);
       const cipher = createCipheriv(alg as CipherGCMTypes, key, nonceOf(keys.encr, iv), { authTagLength: icvLength });
       cipher.setAAD(aad);
       const out = Buffer.allocUnsafe(IV + padded.length + icvLength);
@@ -167,7 +167,7 @@ function aeadCipher(
       const ctLen = body.length - IV - icvLength;
       if (ctLen < 1) throw integrity('SK: bad encrypted payload length');
       const iv = body.subarray(0, IV);
-      const key = symKey(keys.encr.subarray(0, keyLen));
+      const key = symKeyPrefix(keys.encr, keyLen);
       const d = createDecipheriv(alg as CipherGCMTypes, key, nonceOf(keys.encr, iv), { authTagLength: icvLength });
       d.setAAD(aad);
       d.setAuthTag(body.subarray(IV + ctLen));

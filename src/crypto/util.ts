@@ -25,6 +25,21 @@ export function symKey(key: Uint8Array): Uint8Array | KeyObject {
   return k;
 }
 
+/**
+ * symKey() of the first `length` octets of `material` (an AEAD key without its salt), cached
+ * per material buffer: a fresh subarray per call would miss the cache above every time.
+ */
+const prefixKeys = new WeakMap<Uint8Array, { readonly length: number; readonly key: Uint8Array | KeyObject }>();
+
+export function symKeyPrefix(material: Uint8Array, length: number): Uint8Array | KeyObject {
+  const c = prefixKeys.get(material);
+  if (c !== undefined && c.length === length) return c.key;
+  const raw = material.subarray(0, length);
+  const key = SYM_VIA_KEYOBJECT ? createSecretKey(raw) : raw;
+  prefixKeys.set(material, { length, key });
+  return key;
+}
+
 /** Constant-time comparison; different lengths compare unequal (length is not secret). */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
