@@ -107,6 +107,7 @@ export async function runControl(command: string, argv: string[]): Promise<numbe
     case 'reload': {
       const d = res.data as Record<string, string[]>;
       process.stdout.write(`reloaded: added [${(d['added'] ?? []).join(', ')}], changed [${(d['changed'] ?? []).join(', ')}], removed [${(d['removed'] ?? []).join(', ')}], unchanged [${(d['unchanged'] ?? []).join(', ')}]\n`);
+      if ((d['needRestart'] ?? []).length > 0) process.stdout.write(`not applied until a restart: ${(d['needRestart'] ?? []).join(', ')}\n`);
       break;
     }
     case 'rekey':

@@ -33,6 +33,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGHUP', hup);
+      // A SIGHUP during shutdown must not kill the process before the deletes are out.
+      process.on('SIGHUP', () => daemon.logger.info('SIGHUP ignored: shutting down'));
       daemon.stop().then(resolve, resolve);
     };
     const hup = (): void => {

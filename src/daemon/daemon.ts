@@ -303,6 +303,7 @@ export class Daemon {
       this.logger.error(`reload refused, nothing changed:\n${msg}`);
       return { ok: false, error: `configuration not reloaded, nothing changed:\n${msg}` };
     }
+    const old_ = this.config;
     const old = new Map(this.config.connections.map((c) => [c.config.name, c]));
     const added: string[] = [];
     const changed: string[] = [];
@@ -327,8 +328,16 @@ export class Daemon {
       this.engine.addConnection(c.config);
       this.applyStartActions(c);
     }
+    // Only connections are applied live; say so for the settings that need a restart.
+    const restart: string[] = [];
+    if (next.port !== old_.port) restart.push('port');
+    if (next.control.socket !== old_.control.socket) restart.push('control.socket');
+    if (JSON.stringify(next.log) !== JSON.stringify(old_.log)) restart.push('log');
+    if (JSON.stringify(next.metrics) !== JSON.stringify(old_.metrics)) restart.push('metrics');
+    if (next.exportKeys !== old_.exportKeys) restart.push('export_keys');
+    if (restart.length > 0) this.logger.warn(`reload: changes to ${restart.join(', ')} take effect after a restart`);
     this.logger.info(`reloaded: ${added.length} added, ${changed.length} changed, ${removed.length} removed, ${unchanged.length} unchanged`);
-    return { ok: true, data: { added, changed, removed, unchanged } };
+    return { ok: true, data: { added, changed, removed, unchanged, needRestart: restart } };
   }
 
   /** Delete every SA (waiting briefly for the peers), clean the data plane, close everything. */
