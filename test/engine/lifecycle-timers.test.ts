@@ -10,6 +10,7 @@ import { EnginePair } from '../helpers/engine-pair.js';
 import { ExchangeType, KeMethodId, NotifyType } from '../../src/wire/constants.js';
 import type { EngineEvent } from '../../src/engine/types.js';
 import { decodeMessage } from '../../src/wire/index.js';
+import { onlySa } from '../helpers/engine-wire.js';
 
 const HYBRID_IKE = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const HYBRID_ESP = 'aes256gcm16-x25519-ke1_mlkem768';
@@ -246,4 +247,31 @@ test('childless post-quantum policy: no Child SA in IKE_AUTH, IKE SA rekeyed wit
   assert.ok(c && c.type === 'child-up');
   assert.deepEqual(c.child.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768]);
   assert.equal(c.sa, rekeyed.sa.id, 'created on the rekeyed IKE SA');
+});
+
+test('a peer rekey that stalled and was dropped does not count as a collision for a later rekey of ours', () => {
+  const pair = new EnginePair({ ikeI: [HYBRID_IKE], espI: [HYBRID_ESP], engineOptions: { followupTimeoutMs: 5000 } });
+  const ids = up(pair);
+  const [cr] = pair.r.children(ids.r);
+  assert.ok(cr);
+  // The responder side starts a rekey; its IKE_FOLLOWUP_KE request is held back for 6 s, so the
+  // initiator (answering that rekey) drops the series after 5 s (RFC 9370 §2.2.4).
+  const start = pair.now;
+  pair.filter = (d) => (d.from === 'r' && pair.now - start < 6000 && decodeMessage(d.data).header.exchangeType === ExchangeType.IKE_FOLLOWUP_KE ? undefined : d.data);
+  pair.r.rekeyChild(ids.r, cr.spiIn, pair.now);
+  pair.run();
+  while (pair.now - start < 5500 && pair.advance());
+  assert.ok(pair.eventsI.some((e) => e.type === 'log' && /stalled/.test(e.message)));
+  // White-box: the dropped series no longer marks the Child SA as being rekeyed by the peer, so
+  // a rekey of ours will not be taken for a collision it could lose (and stop) forever.
+  const [child] = onlySa(pair.i).children;
+  assert.ok(child);
+  assert.equal(child.peerRekey, undefined);
+  pair.filter = (d) => d.data;
+  while (pair.now - start < 60_000 && pair.advance());
+  // The peer retried after STATE_NOT_FOUND and completed; both sides agree.
+  const [a] = pair.i.children(ids.i);
+  const [b] = pair.r.children(ids.r);
+  assert.ok(a && b);
+  assert.deepEqual(a.keys, b.keys);
 });
