@@ -97,9 +97,13 @@ function checkInt(v: number, max: number, what: string): void {
   }
 }
 
-/** Collects output chunks; integer writers check their range (EncodeError). */
+/**
+ * Collects output chunks; integer writers check their range (EncodeError). Integer octets are
+ * kept as numbers, not as a Uint8Array per field (that made encoding the largest source of
+ * garbage in a handshake); byte strings are kept by reference and copied once, by finish().
+ */
 export class Writer {
-  private readonly chunks: Uint8Array[] = [];
+  private readonly chunks: (Uint8Array | number)[] = [];
   private len = 0;
 
   get length(): number {
@@ -108,17 +112,23 @@ export class Writer {
 
   u8(v: number, what = 'u8'): this {
     checkInt(v, 0xff, what);
-    return this.raw(Uint8Array.of(v));
+    this.chunks.push(v);
+    this.len += 1;
+    return this;
   }
 
   u16(v: number, what = 'u16'): this {
     checkInt(v, 0xffff, what);
-    return this.raw(Uint8Array.of(v >>> 8, v & 0xff));
+    this.chunks.push(v >>> 8, v & 0xff);
+    this.len += 2;
+    return this;
   }
 
   u32(v: number, what = 'u32'): this {
     checkInt(v, 0xffffffff, what);
-    return this.raw(Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff));
+    this.chunks.push(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+    this.len += 4;
+    return this;
   }
 
   zeros(n: number): this {
@@ -136,8 +146,11 @@ export class Writer {
     const out = new Uint8Array(this.len);
     let off = 0;
     for (const c of this.chunks) {
-      out.set(c, off);
-      off += c.length;
+      if (typeof c === 'number') out[off++] = c;
+      else {
+        out.set(c, off);
+        off += c.length;
+      }
     }
     return out;
   }
