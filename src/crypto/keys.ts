@@ -94,9 +94,22 @@ export function intAuthStep(prfId: number, skP: Uint8Array, prev: Uint8Array, ap
 
 const KEY_PAD = Buffer.from('Key Pad for IKEv2', 'ascii');
 
+/** prf(PSK, "Key Pad for IKEv2") per PSK buffer and PRF: constant, so computed once. */
+const padded = new WeakMap<Uint8Array, Map<number, Uint8Array>>();
+
 /** RFC 7296 §2.15: AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>). */
 export function pskAuth(prfId: number, psk: Uint8Array, signedOctets: Uint8Array): Uint8Array {
-  return prf(prfId, prf(prfId, psk, KEY_PAD), signedOctets);
+  let byPrf = padded.get(psk);
+  if (!byPrf) {
+    byPrf = new Map();
+    padded.set(psk, byPrf);
+  }
+  let key = byPrf.get(prfId);
+  if (!key) {
+    key = prf(prfId, psk, KEY_PAD);
+    byPrf.set(prfId, key);
+  }
+  return prf(prfId, key, signedOctets);
 }
 
 /**

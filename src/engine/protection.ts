@@ -4,7 +4,7 @@
  * IntAuth chain of RFC 9242 §3.3.2 covers.
  */
 import type { SkCipher, SkKeys } from '../crypto/sk-cipher.js';
-import { PayloadType, HeaderFlags } from '../wire/constants.js';
+import { ExchangeType, PayloadType, HeaderFlags } from '../wire/constants.js';
 import { encodeHeader, encodePayloads, genericPayloadHeader, decodePayloads } from '../wire/index.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
 
@@ -20,7 +20,7 @@ export interface MessageFrame {
 export interface SealedMessage {
   /** One datagram, or the fragments in order. */
   readonly datagrams: Uint8Array[];
-  /** IntAuth octets A|P of RFC 9242 §3.3.2 (lengths as if unfragmented and unencrypted). */
+  /** IntAuth octets A|P of RFC 9242 §3.3.2 (lengths as if unfragmented and unencrypted); empty unless asked for. */
   readonly ap: Uint8Array;
 }
 
@@ -74,9 +74,11 @@ export function sealMessage(
   cipher: SkCipher,
   keys: SkKeys,
   maxMessage: number | undefined,
+  wantAp = frame.exchangeType === ExchangeType.IKE_INTERMEDIATE,
 ): SealedMessage {
   const { firstType, bytes: plain } = encodePayloads([...inner]);
-  const ap = intAuthOctets(frame, firstType, plain);
+  // Only IKE_INTERMEDIATE messages enter IntAuth (RFC 9242 §3.3.2); don't copy the others.
+  const ap = wantAp ? intAuthOctets(frame, firstType, plain) : new Uint8Array(0);
   const whole = IKE_HEADER + SK_HEADER + cipher.sealedLength(plain.length);
   if (maxMessage === undefined || whole <= maxMessage) {
     const aad = concat([header(frame, PayloadType.SK, whole), genericPayloadHeader(firstType, false, whole - IKE_HEADER)]);
