@@ -26,17 +26,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRoot, which } from '../interop/netns.js';
-import { prepareKernel } from './setup.js';
+import { prepareKernel, repoRoot } from './setup.js';
 import { runInVm, shq, type VmResult } from './vm.js';
 import { lastSection, netnsPairSnippet, parseSections, parseXfrmState, section, waitForSnippet, writeFileSnippet, type Section } from './guest.js';
 import { establishedStates, guestPlutoPaths, parsePlutoStates, parseTrafficStatus, plutoStartSnippet, whackCmd, type LibreswanConnParams } from './libreswan.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const CLI = resolve(here, '../../src/cli/main.js');
+const DIST_SRC = resolve(here, '../../src');
 const PSK = 'pqike-daemon-libreswan-psk-0123456789';
 const VM_TIMEOUT_MS = 170_000;
 
@@ -58,7 +58,7 @@ async function preconditions(): Promise<string | null> {
   if (!isRoot()) return 'the qemu harness needs root (apt-get, 9p export of /); skipped';
   const problems: string[] = [];
   if (!existsSync('/bin/busybox')) problems.push('/bin/busybox missing (busybox-static)');
-  if (!existsSync(CLI)) problems.push(`${CLI} missing (npx tsc -p .)`);
+  if (!existsSync(join(DIST_SRC, 'cli/main.js'))) problems.push(`${DIST_SRC}/cli/main.js missing (npx tsc -p .)`);
   if (problems.length === 0) {
     try {
       const { kernel } = await prepareKernel();
@@ -134,12 +134,24 @@ const plutoConns: LibreswanConnParams[] = [
   },
 ];
 
-/** `pqike ARGS --socket SOCK` in namespace a. */
-function pq(args: string): string {
-  return `ip netns exec a ${shq(process.execPath)} ${shq(CLI)} ${args} --socket ${SOCK}`;
+/**
+ * A private copy of dist/src (+ package.json type module, node_modules symlink) for the guest:
+ * the guest reads the host's files live over 9p and node takes seconds to load the CLI under
+ * emulation, so a concurrent `tsc` rewriting dist/ would otherwise hand it half-written modules
+ * (seen: "SyntaxError: Unexpected end of input"). Under /var/tmp: the guest has its own /tmp.
+ */
+function snapshotCli(): { dir: string; cli: string } {
+  const dir = mkdtempSync('/var/tmp/pqike-lsw-cli-');
+  cpSync(DIST_SRC, join(dir, 'src'), { recursive: true });
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+  symlinkSync(join(repoRoot(), 'node_modules'), join(dir, 'node_modules'));
+  return { dir, cli: join(dir, 'src/cli/main.js') };
 }
 
-function buildScript(): string {
+function buildScript(cli: string): string {
+  /** `pqike ARGS` in namespace a. */
+  const node = (args: string): string => `ip netns exec a ${shq(process.execPath)} ${shq(cli)} ${args}`;
+  const pq = (args: string): string => node(`${args} --socket ${SOCK}`);
   const noStates = (conn: string): string => `! ${whackCmd(pp, '--showstates', 10)} | grep STATE_V2_ESTABLISHED | grep -q '"${conn}"'`;
   return [
     'set -u -o pipefail',
@@ -153,7 +165,7 @@ function buildScript(): string {
     writeFileSnippet(`${D}/secrets.yaml`, `psk:\n  pluto: "${PSK}"\n`, '0600'),
     writeFileSnippet(`${D}/pqike.yaml`, daemonConfig()),
     // the daemon starts (node under TCG: seconds) while pluto does
-    `ip netns exec a ${shq(process.execPath)} ${shq(CLI)} daemon -c ${D}/pqike.yaml >$PQIKE_VM_OUT/daemon.log 2>&1 &`,
+    `${node(`daemon -c ${D}/pqike.yaml`)} >$PQIKE_VM_OUT/daemon.log 2>&1 &`,
     plutoStartSnippet({
       ns: 'b',
       conns: plutoConns,
@@ -175,7 +187,7 @@ function buildScript(): string {
     section('traffic-1', whackCmd(pp, '--trafficstatus')),
     section('xfrm-1', 'ip -n b xfrm state'),
     section('down-1', pq('down sun')),
-    waitForSnippet(noStates('pq'), 10, 'pluto still lists "pq" after pqike down', 'break'),
+    waitForSnippet(noStates('pq'), 5, 'pluto still lists "pq" after pqike down', 'break'),
     section('states-1', whackCmd(pp, '--showstates')),
     section('xfrm-1-down', 'ip -n b xfrm state'),
     'stamp down',
@@ -194,14 +206,14 @@ function buildScript(): string {
     section('xfrm-3', 'ip -n b xfrm state'),
     `id=$(sed -n 's/^    "id": \\([0-9]*\\),$/\\1/p' ${D}/sas-3.json | head -1)`,
     section('down-3', pq('down "${id:-none}"')),
-    waitForSnippet(noStates('topq'), 10, 'pluto still lists "topq" after pqike down', 'break'),
+    waitForSnippet(noStates('topq'), 5, 'pluto still lists "topq" after pqike down', 'break'),
     section('states-3', whackCmd(pp, '--showstates')),
     section('xfrm-3-down', 'ip -n b xfrm state'),
     section('sas-3-down', pq('list-sas --json')),
     'stamp down-3',
 
     // 4. probe pluto's responder conn
-    section('probe', `ip netns exec a ${shq(process.execPath)} ${shq(CLI)} probe ${B} --json --rate 5`),
+    section('probe', node(`probe ${B} --json --rate 5`)),
     'stamp probe',
     // after the probe's seconds: pluto did not bring topq back
     section('states-end', whackCmd(pp, '--showstates')),
@@ -288,7 +300,13 @@ test('pqike daemon ↔ libreswan 4.10 (pluto, kernel ESP in a qemu guest): both 
     t.skip(skip);
     return;
   }
-  const r = await runInVm(buildScript(), { timeoutMs: VM_TIMEOUT_MS, memoryMb: 1024, keepDir: true });
+  const snap = snapshotCli();
+  let r: VmResult;
+  try {
+    r = await runInVm(buildScript(snap.cli), { timeoutMs: VM_TIMEOUT_MS, memoryMb: 1024, keepDir: true });
+  } finally {
+    rmSync(snap.dir, { recursive: true, force: true });
+  }
   const read = (f: string): string => (existsSync(join(r.outDir, f)) ? readFileSync(join(r.outDir, f), 'utf8') : '');
   const logs = { pluto: read('pluto.log'), daemon: read('daemon.log') };
   rmSync(r.dir, { recursive: true, force: true });
