@@ -20,3 +20,16 @@ export class CryptoError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * Run a key exchange step, turning a CryptoError (bad peer value, RFC 6989 / FIPS 203 checks)
+ * into a return value; anything else is a bug and propagates.
+ */
+export function attempt<T>(step: () => T): T | CryptoError {
+  try {
+    return step();
+  } catch (e) {
+    if (e instanceof CryptoError) return e;
+    throw e;
+  }
+}

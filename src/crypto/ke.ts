@@ -7,6 +7,7 @@
  * the responder answers with its own value (DH public / KEM ciphertext) and obtains the
  * shared secret at once; the initiator finishes with the responder's value.
  */
+import { KeMethodId } from '../wire/constants.js';
 import { CryptoError } from './errors.js';
 import { ecpMethod } from './ecp.js';
 import { ecxMethod } from './ecx.js';
@@ -31,22 +32,13 @@ export interface KeMethod {
   respond(peer: Uint8Array): { publicValue: Uint8Array; sharedSecret: Uint8Array };
 }
 
-/** IANA "Transform Type 4 - Key Exchange Method Transform IDs" that we implement. */
-export const KeId = {
-  MODP2048: 14,
-  MODP3072: 15,
-  MODP4096: 16,
-  ECP256: 19,
-  ECP384: 20,
-  ECP521: 21,
-  CURVE25519: 31,
-  CURVE448: 32,
-  MLKEM512: 35,
-  MLKEM768: 36,
-  MLKEM1024: 37,
-} as const;
+/** The IANA "Transform Type 4 - Key Exchange Method Transform IDs" (src/wire) we implement. */
+export const KeId = KeMethodId;
 
-const SUPPORTED: readonly number[] = Object.values(KeId);
+const SUPPORTED: readonly number[] = [
+  KeId.MODP2048, KeId.MODP3072, KeId.MODP4096, KeId.ECP256, KeId.ECP384, KeId.ECP521,
+  KeId.CURVE25519, KeId.CURVE448, KeId.MLKEM512, KeId.MLKEM768, KeId.MLKEM1024,
+];
 
 const cache = new Map<number, KeMethod>();
 

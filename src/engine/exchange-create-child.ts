@@ -5,7 +5,7 @@
  * nonces (RFC 7296 §2.8.1/§2.8.2) — the loser of a series with ADDKE stops before any
  * IKE_FOLLOWUP_KE, and a request for an SA whose series is under way gets TEMPORARY_FAILURE.
  */
-import { CryptoError } from '../crypto/errors.js';
+import { CryptoError, attempt } from '../crypto/errors.js';
 import { keMethod } from '../crypto/ke.js';
 import { ExchangeType, KeMethodId, NotifyType, PayloadType, ProtocolId, TransformType, nameOf } from '../wire/constants.js';
 import type { Payload, Proposal } from '../wire/types.js';
@@ -181,12 +181,10 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
   if (st.keState) {
     const ke = find(inner, PayloadType.KE);
     if (!ke || ke.group !== st.keGroup) return endTask(sa, st, 'response lacks the KE payload');
-    try {
-      st.secrets.push(st.keState.finish(ke.data));
-    } catch (e) {
-      if (e instanceof CryptoError) return endTask(sa, st, `bad KE data: ${e.message}`);
-      throw e;
-    }
+    const keState = st.keState;
+    const secret = attempt(() => keState.finish(ke.data));
+    if (secret instanceof CryptoError) return endTask(sa, st, `bad KE data: ${secret.message}`);
+    st.secrets.push(secret);
     st.keState = undefined;
   }
   if (st.kind !== 'rekey-ike') {
@@ -254,12 +252,10 @@ function onFollowupAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[]
   }
   const ke = find(inner, PayloadType.KE);
   if (!ke || ke.group !== next.method) return endTask(sa, st, `IKE_FOLLOWUP_KE response lacks KE for method ${next.method}`);
-  try {
-    st.secrets.push(st.keState.finish(ke.data));
-  } catch (e) {
-    if (e instanceof CryptoError) return endTask(sa, st, `bad KE data: ${e.message}`);
-    throw e;
-  }
+  const keState = st.keState;
+  const secret = attempt(() => keState.finish(ke.data));
+  if (secret instanceof CryptoError) return endTask(sa, st, `bad KE data: ${secret.message}`);
+  st.secrets.push(secret);
   st.keState = undefined;
   st.pending.shift();
   if (st.pending.length > 0) {
@@ -385,14 +381,10 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
       new DataView(data.buffer).setUint16(0, group);
       return respondError(sa, messageId, ex, NotifyType.INVALID_KE_PAYLOAD, data);
     }
-    try {
-      const reply = keMethod(group).respond(ke.data);
-      secrets.push(reply.sharedSecret);
-      kePayload = [{ type: PayloadType.KE, critical: false, group, data: reply.publicValue }];
-    } catch (e) {
-      if (e instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-      throw e;
-    }
+    const reply = attempt(() => keMethod(group).respond(ke.data));
+    if (reply instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+    secrets.push(reply.sharedSecret);
+    kePayload = [{ type: PayloadType.KE, critical: false, group, data: reply.publicValue }];
   } else if (kind === 'rekey-ike') {
     return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
   }
@@ -447,13 +439,8 @@ export function handleFollowupRequest(sa: IkeSa, messageId: number, inner: reado
   const next = series.pending[0];
   const ke = find(inner, PayloadType.KE);
   if (!next || !ke || ke.group !== next.method) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-  let reply: { publicValue: Uint8Array; sharedSecret: Uint8Array };
-  try {
-    reply = keMethod(next.method).respond(ke.data);
-  } catch (e) {
-    if (e instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-    throw e;
-  }
+  const reply = attempt(() => keMethod(next.method).respond(ke.data));
+  if (reply instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
   series.secrets.push(reply.sharedSecret);
   series.pending.shift();
   const out: Payload[] = [{ type: PayloadType.KE, critical: false, group: next.method, data: reply.publicValue }];

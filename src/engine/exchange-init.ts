@@ -4,7 +4,7 @@
  * IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 §2.3), SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4),
  * COOKIE (§2.6), INVALID_KE_PAYLOAD (§1.3) and NO_PROPOSAL_CHOSEN.
  */
-import { CryptoError } from '../crypto/errors.js';
+import { CryptoError, attempt } from '../crypto/errors.js';
 import { keMethod } from '../crypto/ke.js';
 import { skeyseedInit } from '../crypto/keys.js';
 import { ExchangeType, HashAlgorithm, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
@@ -107,13 +107,9 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
     return sa.fail('responder answered with another key exchange method', NotifyType.INVALID_SYNTAX);
   }
   if (nonce.data.length < 16 || nonce.data.length > 256) return sa.fail('bad nonce length', NotifyType.INVALID_SYNTAX);
-  let secret: Uint8Array;
-  try {
-    secret = sa.keState.finish(ke.data);
-  } catch (e) {
-    if (e instanceof CryptoError) return sa.fail(`bad KE data from responder: ${e.message}`, NotifyType.INVALID_SYNTAX);
-    throw e;
-  }
+  const keState = sa.keState;
+  const secret = attempt(() => keState.finish(ke.data));
+  if (secret instanceof CryptoError) return sa.fail(`bad KE data from responder: ${secret.message}`, NotifyType.INVALID_SYNTAX);
   sa.spiR = msg.header.spiR;
   sa.nr = nonce.data;
   sa.initResponse = raw;
@@ -239,16 +235,11 @@ export function handleInitRequest(
     plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_KE_PAYLOAD, u16(group)));
     return undefined;
   }
-  let reply: { publicValue: Uint8Array; sharedSecret: Uint8Array };
-  try {
-    reply = keMethod(group).respond(ke.data);
-  } catch (e) {
-    if (e instanceof CryptoError) {
-      // RFC 6989 §2.5, ML-KEM draft "Recipient Tests": invalid public value → INVALID_SYNTAX.
-      plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
-      return undefined;
-    }
-    throw e;
+  const reply = attempt(() => keMethod(group).respond(ke.data));
+  if (reply instanceof CryptoError) {
+    // RFC 6989 §2.5, ML-KEM draft "Recipient Tests": invalid public value → INVALID_SYNTAX.
+    plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
+    return undefined;
   }
   let spiR = ctx.host.random(8);
   while (spiR.every((b) => b === 0)) spiR = ctx.host.random(8);

@@ -3,7 +3,7 @@
  * Each round: HDR, SK {KEi(n)} --> <-- HDR, SK {KEr(n)}, protected with the current keys;
  * the keys derived afterwards protect the next exchange, not this round's response.
  */
-import { CryptoError } from '../crypto/errors.js';
+import { CryptoError, attempt } from '../crypto/errors.js';
 import { keMethod } from '../crypto/ke.js';
 import { ExchangeType, NotifyType, PayloadType, nameOf } from '../wire/constants.js';
 import type { Payload } from '../wire/types.js';
@@ -29,13 +29,9 @@ export function handleIntermediateResponse(sa: IkeSa, inner: readonly Payload[],
   if (err) return sa.fail(`IKE_INTERMEDIATE failed: ${nameOf(NotifyType, err.notifyType)}`, err.notifyType);
   const ke = find(inner, PayloadType.KE);
   if (!ke || ke.group !== method) return sa.fail(`IKE_INTERMEDIATE response lacks KE for method ${method}`, NotifyType.INVALID_SYNTAX);
-  let secret: Uint8Array;
-  try {
-    secret = sa.keState.finish(ke.data);
-  } catch (e) {
-    if (e instanceof CryptoError) return sa.fail(`bad KE data in IKE_INTERMEDIATE: ${e.message}`, NotifyType.INVALID_SYNTAX);
-    throw e;
-  }
+  const keState = sa.keState;
+  const secret = attempt(() => keState.finish(ke.data));
+  if (secret instanceof CryptoError) return sa.fail(`bad KE data in IKE_INTERMEDIATE: ${secret.message}`, NotifyType.INVALID_SYNTAX);
   sa.keState = undefined;
   sa.completeIntermediate(req.ap, ap, secret, method);
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
@@ -59,13 +55,8 @@ export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: r
   }
   const ke = find(inner, PayloadType.KE);
   if (!ke || ke.group !== method) return reject(`IKE_INTERMEDIATE request must carry KE for method ${method}`);
-  let reply: { publicValue: Uint8Array; sharedSecret: Uint8Array };
-  try {
-    reply = keMethod(method).respond(ke.data);
-  } catch (e) {
-    if (e instanceof CryptoError) return reject(`bad KE data in IKE_INTERMEDIATE: ${e.message}`);
-    throw e;
-  }
+  const reply = attempt(() => keMethod(method).respond(ke.data));
+  if (reply instanceof CryptoError) return reject(`bad KE data in IKE_INTERMEDIATE: ${reply.message}`);
   const apResp = sa.sendResponse(
     ExchangeType.IKE_INTERMEDIATE,
     messageId,
