@@ -9,15 +9,6 @@ import assert from 'node:assert/strict';
 import { EnginePair } from '../helpers/engine-pair.js';
 import { ExchangeType } from '../../src/wire/constants.js';
 
-function up(pair: EnginePair): { i: number; r: number } {
-  pair.initiate();
-  pair.run();
-  const i = pair.i.list()[0];
-  const r = pair.r.list()[0];
-  assert.ok(i && r);
-  return { i: i.id, r: r.id };
-}
-
 const CASES = [
   { label: 'with ADDKE (x25519+mlkem768)', ike: 'aes256gcm16-prfsha384-x25519-ke1_mlkem768', esp: 'aes256gcm16-x25519-ke1_mlkem768' },
   { label: 'without ADDKE (x25519 PFS)', ike: 'aes256gcm16-prfsha384-x25519', esp: 'aes256gcm16-x25519' },
@@ -27,7 +18,7 @@ for (const c of CASES) {
   for (let seed = 0; seed < 4; seed++) {
     test(`Child SA rekey collision ${c.label}, run ${seed}: one new pair survives, keys agree, old gone`, () => {
       const pair = new EnginePair({ ikeI: [c.ike], espI: [c.esp] });
-      const ids = up(pair);
+      const ids = pair.establish();
       const [ci] = pair.i.children(ids.i);
       const [cr] = pair.r.children(ids.r);
       assert.ok(ci && cr);
@@ -52,7 +43,7 @@ for (const c of CASES) {
 
   test(`IKE SA rekey collision ${c.label}: one new IKE SA survives on both sides with the Child SA`, () => {
     const pair = new EnginePair({ ikeI: [c.ike], espI: [c.esp] });
-    const ids = up(pair);
+    const ids = pair.establish();
     const [child] = pair.i.children(ids.i);
     assert.ok(child);
     assert.ok(pair.i.rekeyIke(ids.i, pair.now));
@@ -80,7 +71,7 @@ for (const c of CASES) {
 
 test('the loser of a collision with ADDKE sends no IKE_FOLLOWUP_KE for its series', () => {
   const pair = new EnginePair({ ikeI: [CASES[0]?.ike ?? ''], espI: [CASES[0]?.esp ?? ''] });
-  const ids = up(pair);
+  const ids = pair.establish();
   const [ci] = pair.i.children(ids.i);
   const [cr] = pair.r.children(ids.r);
   assert.ok(ci && cr);

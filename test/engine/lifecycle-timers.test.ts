@@ -15,15 +15,6 @@ import { onlySa } from '../helpers/engine-wire.js';
 const HYBRID_IKE = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const HYBRID_ESP = 'aes256gcm16-x25519-ke1_mlkem768';
 
-function up(pair: EnginePair): { i: number; r: number } {
-  pair.initiate();
-  pair.run();
-  const i = pair.i.list()[0];
-  const r = pair.r.list()[0];
-  assert.ok(i && r);
-  return { i: i.id, r: r.id };
-}
-
 function count(events: readonly EngineEvent[], pred: (e: EngineEvent) => boolean): number {
   return events.filter(pred).length;
 }
@@ -35,7 +26,7 @@ test('soft lifetime rekeys the Child SA (with jitter) and the IKE SA on time; ke
     child: { rekeyTimeMs: 60_000, randTimeMs: 6_000, lifeTimeMs: 90_000 },
     connI: { ikeRekeyTimeMs: 200_000, randTimeMs: 10_000 },
   });
-  up(pair);
+  pair.establish();
   while (pair.now < 400_000 && pair.advance());
   assert.deepEqual(pair.errors(), []);
   const rekeys = count(pair.eventsI, (e) => e.type === 'child-up' && e.child.rekeyOf !== undefined);
@@ -57,7 +48,7 @@ test('soft lifetime rekeys the Child SA (with jitter) and the IKE SA on time; ke
 
 test('hard lifetime deletes a Child SA that could not be rekeyed', () => {
   const pair = new EnginePair({ espI: ['aes256gcm16'], child: { lifeTimeMs: 30_000 } });
-  const ids = up(pair);
+  const ids = pair.establish();
   while (pair.now < 40_000 && pair.advance());
   assert.equal(pair.i.children(ids.i).length, 0);
   assert.equal(pair.r.children(ids.r).length, 0);
@@ -66,7 +57,7 @@ test('hard lifetime deletes a Child SA that could not be rekeyed', () => {
 
 test('dead peer detection: no answer to the liveness check → IKE SA and its Child SAs go away', () => {
   const pair = new EnginePair({ conn: { dpdDelayMs: 30_000 } });
-  const ids = up(pair);
+  const ids = pair.establish();
   // The peer vanishes.
   pair.filter = () => undefined;
   while (pair.now < 200_000 && pair.advance());
@@ -82,7 +73,7 @@ test('dead peer detection: no answer to the liveness check → IKE SA and its Ch
 
 test('liveness checks answered while the peer lives; no false alarm', () => {
   const pair = new EnginePair({ conn: { dpdDelayMs: 10_000 } });
-  up(pair);
+  pair.establish();
   while (pair.now < 100_000 && pair.advance());
   assert.equal(count(pair.eventsI, (e) => e.type === 'ike-failed'), 0);
   assert.ok(count(pair.eventsI, (e) => e.type === 'message' && e.direction === 'out' && e.exchange === ExchangeType.INFORMATIONAL) >= 5);
@@ -91,7 +82,7 @@ test('liveness checks answered while the peer lives; no false alarm', () => {
 
 test('a stalled IKE_FOLLOWUP_KE series: responder drops it, answers STATE_NOT_FOUND, initiator retries the series and succeeds', () => {
   const pair = new EnginePair({ ikeI: [HYBRID_IKE], espI: [HYBRID_ESP], responderEngineOptions: { followupTimeoutMs: 5000 } });
-  const ids = up(pair);
+  const ids = pair.establish();
   const [c] = pair.i.children(ids.i);
   assert.ok(c);
   // Hold back every copy of the IKE_FOLLOWUP_KE request (fragments included) for 6 s, longer
@@ -120,7 +111,7 @@ test('an IKE_FOLLOWUP_KE with unknown link data gets STATE_NOT_FOUND', () => {
   // The link data cannot be altered on the wire (it is encrypted): instead the responder
   // forgets its series before the request arrives.
   const pairShort = new EnginePair({ ikeI: [HYBRID_IKE], espI: [HYBRID_ESP], responderEngineOptions: { followupTimeoutMs: 1 } });
-  const ids2 = up(pairShort);
+  const ids2 = pairShort.establish();
   const [c2] = pairShort.i.children(ids2.i);
   assert.ok(c2);
   pairShort.filter = (d) => {
@@ -139,7 +130,7 @@ test('an IKE_FOLLOWUP_KE with unknown link data gets STATE_NOT_FOUND', () => {
 
 test('a rekey request for an SA whose IKE_FOLLOWUP_KE series is under way gets TEMPORARY_FAILURE', () => {
   const pair = new EnginePair({ ikeI: [HYBRID_IKE], espI: [HYBRID_ESP] });
-  const ids = up(pair);
+  const ids = pair.establish();
   const [ci] = pair.i.children(ids.i);
   const [cr] = pair.r.children(ids.r);
   assert.ok(ci && cr);
@@ -171,7 +162,7 @@ test('a rekey request for an SA whose IKE_FOLLOWUP_KE series is under way gets T
 
 test('INVALID_KE_PAYLOAD inside CREATE_CHILD_SA: the initiator retries with the method the responder wants', () => {
   const pair = new EnginePair({ espI: ['aes256gcm16-ecp256-x25519'], espR: ['aes256gcm16-x25519'] });
-  const ids = up(pair);
+  const ids = pair.establish();
   assert.ok(pair.i.createChild(ids.i, 'net', pair.now));
   pair.run();
   const added = pair.eventsI.filter((e) => e.type === 'child-up')[1];
@@ -196,7 +187,7 @@ test('NO_PROPOSAL_CHOSEN inside CREATE_CHILD_SA fails the Child SA, not the IKE 
 
 test('PFS is optional per Child SA: without KE in the ESP proposal a rekey uses SK_d alone', () => {
   const pair = new EnginePair({ ikeI: [HYBRID_IKE], espI: ['aes256gcm16'] });
-  const ids = up(pair);
+  const ids = pair.establish();
   const [c] = pair.i.children(ids.i);
   assert.ok(c);
   pair.i.rekeyChild(ids.i, c.spiIn, pair.now);
@@ -211,7 +202,7 @@ test('PFS is optional per Child SA: without KE in the ESP proposal a rekey uses 
 
 test('delete of a Child SA and of the IKE SA, from either side', () => {
   const pair = new EnginePair();
-  const ids = up(pair);
+  const ids = pair.establish();
   const [cr] = pair.r.children(ids.r);
   assert.ok(cr);
   assert.ok(pair.r.deleteChild(ids.r, cr.spiIn, pair.now));
@@ -251,7 +242,7 @@ test('childless post-quantum policy: no Child SA in IKE_AUTH, IKE SA rekeyed wit
 
 test('a peer rekey that stalled and was dropped does not count as a collision for a later rekey of ours', () => {
   const pair = new EnginePair({ ikeI: [HYBRID_IKE], espI: [HYBRID_ESP], engineOptions: { followupTimeoutMs: 2000 } });
-  const ids = up(pair);
+  const ids = pair.establish();
   const [cr] = pair.r.children(ids.r);
   assert.ok(cr);
   // The responder side starts a rekey; its IKE_FOLLOWUP_KE request (sent at 0, 1 and 3 s) is

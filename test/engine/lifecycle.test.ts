@@ -14,15 +14,6 @@ const SUITES = [
   { ike: 'aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem1024', esp: 'aes256gcm16-x25519-ke1_mlkem768-ke2_mlkem1024', methods: [KeMethodId.CURVE25519, KeMethodId.MLKEM768, KeMethodId.MLKEM1024] },
 ];
 
-function established(pair: EnginePair): { i: number; r: number } {
-  pair.initiate();
-  pair.run();
-  const i = pair.i.list().find((s) => s.state === 'established');
-  const r = pair.r.list().find((s) => s.state === 'established');
-  assert.ok(i && r, 'IKE SA up');
-  return { i: i.id, r: r.id };
-}
-
 function childUps(events: readonly EngineEvent[]): ChildSaInfo[] {
   return events.flatMap((e) => (e.type === 'child-up' ? [e.child] : []));
 }
@@ -41,7 +32,7 @@ for (const s of SUITES) {
   const label = s.methods.join('+');
   test(`Child SA rekey through IKE_FOLLOWUP_KE (${label}): same keys both sides, old SA gone`, () => {
     const pair = new EnginePair({ ikeI: [s.ike], espI: [s.esp] });
-    const ids = established(pair);
+    const ids = pair.establish();
     const [first] = pair.i.children(ids.i);
     assert.ok(first);
     assert.ok(pair.i.rekeyChild(ids.i, first.spiIn, pair.now));
@@ -66,7 +57,7 @@ for (const s of SUITES) {
 
   test(`new Child SA through IKE_FOLLOWUP_KE (${label})`, () => {
     const pair = new EnginePair({ ikeI: [s.ike], espI: [s.esp] });
-    const ids = established(pair);
+    const ids = pair.establish();
     assert.ok(pair.i.createChild(ids.i, 'net', pair.now));
     pair.run();
     assert.deepEqual(pair.errors(), []);
@@ -84,7 +75,7 @@ for (const s of SUITES) {
 
   test(`IKE SA rekey through IKE_FOLLOWUP_KE (${label}): Child SAs move, old IKE SA deleted`, () => {
     const pair = new EnginePair({ ikeI: [s.ike], espI: [s.esp] });
-    const ids = established(pair);
+    const ids = pair.establish();
     const before = pair.i.children(ids.i);
     assert.ok(pair.i.rekeyIke(ids.i, pair.now));
     pair.run();

@@ -105,6 +105,16 @@ export class EnginePair {
     return this.i.initiate('moon', this.now);
   }
 
+  /** Initiate and run until quiet; the IDs of the established IKE SA on each side (throws if none). */
+  establish(): { i: number; r: number } {
+    this.initiate();
+    this.run();
+    const i = this.i.list().find((s) => s.state === 'established');
+    const r = this.r.list().find((s) => s.state === 'established');
+    if (!i || !r) throw new Error(`IKE SA not established: ${JSON.stringify([...this.eventsI, ...this.eventsR].filter((e) => e.type === 'ike-failed'))}`);
+    return { i: i.id, r: r.id };
+  }
+
   /** Deliver until quiet; `maxSteps` guards against ping-pong loops. */
   run(maxSteps = 1000): void {
     for (let step = 0; step < maxSteps; step++) {
