@@ -33,7 +33,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareKernel, type KernelCache } from './setup.js';
+import { prepareKernel, repoRoot, type KernelCache } from './setup.js';
 
 /** Modules loaded in stage 2 by default: IPsec (XFRM netlink, ESP, generic crypto), veth, tun. */
 export const DEFAULT_VM_MODULES: readonly string[] = [
@@ -171,6 +171,17 @@ if [ -x "$L/usr/libexec/ipsec/pluto" ]; then
   [ -e /usr/sbin/ipsec ] || : >/usr/sbin/ipsec
   mount --bind "$L/usr/sbin/ipsec" /usr/sbin/ipsec
 fi
+# The guest's /tmp is a fresh tmpfs: a checkout under the host's /tmp (CI clones anywhere)
+# would vanish behind it. Mount the host root again and bind such paths back, read-only.
+for p in ${[...new Set([repoRoot(), cwd])].map(shq).join(' ')}; do
+  case "$p" in
+    /tmp/*)
+      mkdir -p /run/hostroot
+      mountpoint -q /run/hostroot || mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /run/hostroot
+      mkdir -p "$p" && mount --bind "/run/hostroot$p" "$p" || echo "PQIKE-VM: cannot bind $p"
+      ;;
+  esac
+done
 ip link set lo up
 ${modules.length > 0 ? `modprobe -a ${modules.map(shq).join(' ')} || echo "PQIKE-VM: modprobe failed"` : ''}
 ${env}
