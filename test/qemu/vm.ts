@@ -172,13 +172,14 @@ if [ -x "$L/usr/libexec/ipsec/pluto" ]; then
   mount --bind "$L/usr/sbin/ipsec" /usr/sbin/ipsec
 fi
 # The guest's /tmp is a fresh tmpfs: a checkout under the host's /tmp (CI clones anywhere)
-# would vanish behind it. Mount the host root again and bind such paths back, read-only.
+# would vanish behind it. A non-recursive bind of / still shows the overlay (host files)
+# under it; bind such paths back from there.
 for p in ${[...new Set([repoRoot(), cwd])].map(shq).join(' ')}; do
   case "$p" in
     /tmp/*)
-      mkdir -p /run/hostroot
-      mountpoint -q /run/hostroot || mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /run/hostroot
-      mkdir -p "$p" && mount --bind "/run/hostroot$p" "$p" || echo "PQIKE-VM: cannot bind $p"
+      mkdir -p /run/rootview
+      mountpoint -q /run/rootview || mount --bind / /run/rootview
+      mkdir -p "$p" && mount --bind "/run/rootview$p" "$p" || echo "PQIKE-VM: cannot bind $p"
       ;;
   esac
 done
