@@ -12,7 +12,7 @@
  *   with kernel-netlink as its IPsec backend: the guest kernel has ESP.
  * - XFRM: `parseXfrmState()` for `ip -s xfrm state` output.
  */
-import { charonPaths, renderStrongswanConf, renderSwanctlConf, type CharonPaths, type SwanctlConnParams } from '../interop/strongswan.js';
+import { DEFAULT_CHARON_PLUGINS, charonPaths, renderStrongswanConf, renderSwanctlConf, type CharonPaths, type SwanctlConnParams } from '../interop/strongswan.js';
 import { shq } from './vm.js';
 
 /* ------------------------------------------------------------------------- */
@@ -139,25 +139,7 @@ export function netnsPairSnippet(pair: GuestNetnsPair = guestNetnsPair()): strin
 /* ------------------------------------------------------------------------- */
 
 /** charon plugins for a kernel with ESP: kernel-netlink does IPsec (no kernel-libipsec). */
-export const KERNEL_NETLINK_CHARON_PLUGINS: readonly string[] = [
-  'random',
-  'nonce',
-  'aes',
-  'sha1',
-  'sha2',
-  'hmac',
-  'gcm',
-  'openssl',
-  'pem',
-  'pkcs1',
-  'pkcs8',
-  'x509',
-  'pubkey',
-  'kdf',
-  'kernel-netlink',
-  'socket-default',
-  'vici',
-];
+export const KERNEL_NETLINK_CHARON_PLUGINS: readonly string[] = DEFAULT_CHARON_PLUGINS.filter((p) => p !== 'kernel-libipsec');
 
 export interface GuestCharonOptions {
   readonly ns: string;
