@@ -4,6 +4,7 @@
  * file, never from the command line.
  */
 import { readFileSync } from 'node:fs';
+import { parseDuration as parseConfigDuration } from '../daemon/config.js';
 import { parseIdentity } from '../engine/identity.js';
 import { parseProposals } from '../engine/proposal-string.js';
 import { parseTrafficSelector } from '../engine/traffic-selectors.js';
@@ -97,10 +98,10 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
   return rid === undefined || rid === '%any' ? conn : { ...conn, remoteId: parseIdentity(rid) };
 }
 
+/** A command-line duration, in the configuration file's syntax (10s, 500ms, 4h, ...). */
 export function parseDuration(text: string | undefined, fallbackMs: number): number {
   if (text === undefined) return fallbackMs;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
-  if (!m) throw new UsageError(`bad duration '${text}' (e.g. 10s, 500ms, 4h)`);
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60000 : m[2] === 'h' ? n * 3600000 : n * 1000;
+  const ms = parseConfigDuration(text);
+  if (ms === undefined) throw new UsageError(`bad duration '${text}' (e.g. 10s, 500ms, 4h)`);
+  return ms;
 }

@@ -6,7 +6,8 @@
  * 7427). The probe logic is transport-free: `runProbe` takes a function that sends one
  * request and returns the answer, so it is tested against in-process engines as well.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { natDetectionHash } from '../engine/nat.js';
 import { keMethod } from '../crypto/ke.js';
 import { EncrId, ExchangeType, HashAlgorithm, IntegId, KeMethodId, NotifyType, PayloadType, PrfId, ProtocolId, TransformAttr, TransformType, nameOf } from '../wire/constants.js';
 import { decodeMessage, encodeMessage } from '../wire/index.js';
@@ -25,6 +26,9 @@ export const PROBED_KE = [
   KeMethodId.CURVE25519, KeMethodId.CURVE448, KeMethodId.ECP256, KeMethodId.ECP384, KeMethodId.ECP521,
   KeMethodId.MODP2048, KeMethodId.MODP3072, KeMethodId.MODP4096, KeMethodId.MLKEM512, KeMethodId.MLKEM768, KeMethodId.MLKEM1024,
 ] as const;
+
+/** SPIr is still zero when the request's NAT detection hashes are made (RFC 7296 §2.23). */
+const ZERO_SPI = new Uint8Array(8);
 
 const MLKEM = [KeMethodId.MLKEM512, KeMethodId.MLKEM768, KeMethodId.MLKEM1024] as const;
 
@@ -86,26 +90,6 @@ function proposals(ke: readonly number[], addke: readonly number[] = []): Propos
   ];
 }
 
-function natHash(spiI: Uint8Array, ep: { address: string; port: number }): Uint8Array {
-  const addr = ep.address.includes(':') ? addressBytes6(ep.address) : Uint8Array.from(ep.address.split('.').map(Number));
-  const port = Uint8Array.of(ep.port >> 8, ep.port & 0xff);
-  return createHash('sha1').update(spiI).update(new Uint8Array(8)).update(addr).update(port).digest();
-}
-
-function addressBytes6(a: string): Uint8Array {
-  const [head = '', tail] = a.split('::');
-  const h = head === '' ? [] : head.split(':');
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? h : [...h, ...new Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const out = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const n = parseInt(g, 16);
-    out[2 * i] = n >> 8;
-    out[2 * i + 1] = n & 0xff;
-  });
-  return out;
-}
-
 function notify(type: number, data: Uint8Array = new Uint8Array(0)): NotifyPayload {
   return { type: PayloadType.NOTIFY, critical: false, protocolId: 0, spi: new Uint8Array(0), notifyType: type, data };
 }
@@ -126,8 +110,8 @@ function initRequest(eps: ProbeEndpoints, offer: Proposal[], keGroup: number, wi
     { type: PayloadType.SA, critical: false, proposals: offer },
     { type: PayloadType.KE, critical: false, group: keGroup, data: fixed.ke },
     { type: PayloadType.NONCE, critical: false, data: fixed.nonce },
-    notify(NotifyType.NAT_DETECTION_SOURCE_IP, natHash(spiI, eps.local)),
-    notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natHash(spiI, eps.remote)),
+    notify(NotifyType.NAT_DETECTION_SOURCE_IP, natDetectionHash(spiI, ZERO_SPI, eps.local)),
+    notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(spiI, ZERO_SPI, eps.remote)),
     notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED),
     notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, Uint8Array.of(0, 2, 0, 3, 0, 4, 0, 5)),
   );
