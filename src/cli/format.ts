@@ -3,6 +3,7 @@ import { ExchangeType, nameOf, NotifyType } from '../wire/constants.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import { describeTransform } from '../engine/describe.js';
 import type { ChildSaInfo, EngineEvent } from '../engine/types.js';
+import { hex32 } from '../engine/util.js';
 
 export function exchangeName(t: number): string {
   return nameOf(ExchangeType, t);
@@ -23,9 +24,7 @@ export function formatChild(c: ChildSaInfo): string {
   return `Child SA '${c.name}' ${c.mode}: SPIs ${hex32(c.spiIn)}_i ${hex32(c.spiOut)}_o, ${encr}${integ}, ${ts}`;
 }
 
-export function hex32(n: number): string {
-  return n.toString(16).padStart(8, '0');
-}
+export { hex32 };
 
 export function notifyName(n: number | undefined): string {
   return n === undefined ? '' : nameOf(NotifyType, n);

@@ -7,12 +7,10 @@
 import { appendFileSync, closeSync, openSync } from 'node:fs';
 import { EncrId, IntegId } from '../wire/constants.js';
 import type { ChildSaInfo, EngineEvent } from '../engine/types.js';
+import { hex } from '../engine/util.js';
 
 type IkeKeys = Extract<EngineEvent, { type: 'ike-keys' }>;
 
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
 
 /** Wireshark's names for IKEv2 SK ciphers (packet-isakmp.c UAT); undefined if it has none. */
 function ikeEncrName(id: number, keyBits: number | undefined): string | undefined {

@@ -40,7 +40,6 @@ interface Waiter {
   readonly resolve: (r: ControlResponse) => void;
 }
 
-const hex32 = (n: number): string => n.toString(16).padStart(8, '0');
 
 /** Addresses to bind for a set of connections ('%any' → every address of this host). */
 function localAddresses(conns: readonly DaemonConnection[]): string[] {
@@ -365,4 +364,3 @@ export class Daemon {
   }
 }
 
-export { hex32 };

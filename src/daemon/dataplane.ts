@@ -3,6 +3,7 @@
  * data-plane work; until then the daemon uses a recording fake that keeps what it would have
  * installed, so tests and `pqike list-sas` can see it. No key material is recorded.
  */
+import { hex32 } from '../engine/util.js';
 import { appendFileSync } from 'node:fs';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import type { ChildSaInfo, Endpoint } from '../engine/types.js';
@@ -32,7 +33,6 @@ export interface DataPlane {
   close(): void;
 }
 
-const hex32 = (n: number): string => n.toString(16).padStart(8, '0');
 
 export class RecordingDataPlane implements DataPlane {
   readonly kind = 'fake';

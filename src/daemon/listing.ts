@@ -1,4 +1,5 @@
 /** JSON-safe views of SAs for the control socket and `--json` output (no key material). */
+import { hex32 } from '../engine/util.js';
 import { describeTransform } from '../engine/describe.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import type { SaListing } from '../engine/types.js';
@@ -44,7 +45,6 @@ export interface SaView {
   readonly children: readonly ChildView[];
 }
 
-const hex32 = (n: number): string => n.toString(16).padStart(8, '0');
 const ep = (e: { address: string; port: number }): string => `${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
 
 export function toView(l: SaListing, usage: (spiIn: number) => { bytes: number; packets: number } | undefined = () => undefined): SaView {

@@ -4,6 +4,11 @@ export function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
+/** A 32-bit SPI as 8 hex digits. */
+export function hex32(n: number): string {
+  return n.toString(16).padStart(8, '0');
+}
+
 export function u16(n: number): Uint8Array {
   return Uint8Array.of((n >> 8) & 0xff, n & 0xff);
 }
