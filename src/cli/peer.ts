@@ -35,7 +35,7 @@ function printer(a: PeerArgs, engine: IkeEngine): (e: EngineEvent) => void {
   const keys = a['export-keys'] === undefined ? undefined : new KeyExporter(a['export-keys']);
   return (e) => {
     if (keys && (e.type === 'ike-keys' || e.type === 'child-up')) {
-      const sa = engine.list().find((s) => s.id === e.sa);
+      const sa = engine.info(e.sa);
       if (sa) keys.onEvent(e, sa.local.address, sa.remote.address);
     }
     if (e.type === 'log' && e.level === 'debug' && a.verbose !== true) return;

@@ -126,7 +126,7 @@ export class Daemon {
   }
 
   private connOf(sa: number): string | undefined {
-    const conn = this.engine.list().find((s) => s.id === sa)?.connection ?? this.saConn.get(sa);
+    const conn = this.saConn.get(sa) ?? this.engine.info(sa)?.connection;
     if (conn !== undefined) this.saConn.set(sa, conn);
     return conn;
   }
@@ -138,7 +138,7 @@ export class Daemon {
     const ctx = { ...(conn ? { conn } : {}), ...(saId === undefined ? {} : { sa: saId }) };
     if (conn !== undefined && saId !== undefined) this.saConn.set(saId, conn);
     if (e.type === 'child-up' || e.type === 'ike-keys') {
-      const info = this.engine.list().find((s) => s.id === e.sa);
+      const info = this.engine.info(e.sa);
       if (this.keys && info) this.keys.onEvent(e, info.local.address, info.remote.address);
       if (e.type === 'child-up' && info) this.dataPlane.install(info.connection, e.child, info.local, info.remote);
     }

@@ -37,6 +37,8 @@ interface Opened {
 export class IkeEngine implements SaHost {
   private conns: ConnectionConfig[] = [];
   private readonly sas = new Map<string, IkeSa>();
+  /** The same SAs by their local number. */
+  private readonly ids = new Map<number, IkeSa>();
   /** Every SA's next deadline (retransmission, lifetimes, liveness, half-open timeout). */
   private readonly timers = new TimerHeap<IkeSa>();
   /** Responder SAs not yet established, by initiator SPI and peer (for COOKIE decisions, §2.6). */
@@ -99,6 +101,7 @@ export class IkeEngine implements SaHost {
 
   forget(sa: IkeSa): void {
     if (this.sas.get(hex(sa.localSpi)) === sa) this.sas.delete(hex(sa.localSpi));
+    if (this.ids.get(sa.id) === sa) this.ids.delete(sa.id);
     this.timers.remove(sa);
     this.fragments.delete(sa);
     const key = sa.initKey;
@@ -111,6 +114,7 @@ export class IkeEngine implements SaHost {
   /** A new IKE SA made by a rekey (RFC 7296 §2.18). */
   adopt(sa: IkeSa): void {
     this.sas.set(hex(sa.localSpi), sa);
+    this.ids.set(sa.id, sa);
     this.settle(sa, sa.createdAt);
   }
 
@@ -147,8 +151,12 @@ export class IkeEngine implements SaHost {
   }
 
   private byId(id: number): IkeSa | undefined {
-    for (const sa of this.sas.values()) if (sa.id === id) return sa;
-    return undefined;
+    return this.ids.get(id);
+  }
+
+  /** One IKE SA's information, by its local number (O(1), for per-event lookups). */
+  info(id: number): IkeSaInfo | undefined {
+    return this.ids.get(id)?.info();
   }
 
   /** After anything happened to an SA: start queued work, then re-arm its timer. */
@@ -179,6 +187,7 @@ export class IkeEngine implements SaHost {
     const sa = new IkeSa(this, 'initiator', spiI, local, remote, now);
     sa.connection = conn;
     this.sas.set(hex(spiI), sa);
+    this.ids.set(sa.id, sa);
     sendInitRequest(sa, now);
     this.settle(sa, now);
     return sa.id;
@@ -338,6 +347,7 @@ export class IkeEngine implements SaHost {
     if (!sa) return;
     sa.initKey = key;
     this.sas.set(hex(sa.spiR), sa);
+    this.ids.set(sa.id, sa);
     this.halfOpen.set(key, sa);
     this.byInitiator.set(key, sa);
     this.settle(sa, now);
