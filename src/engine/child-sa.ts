@@ -42,7 +42,7 @@ export function newEspSpi(random: (n: number) => Uint8Array): Uint8Array {
 
 /** Initiator: the SA/TS payloads offering the first Child SA in IKE_AUTH (no KE there). */
 export function offerChild(sa: IkeSa, config: ChildConfig): { pending: PendingChild; payloads: Payload[] } {
-  const spiIn = newEspSpi((n) => sa.host.random(n));
+  const spiIn = newEspSpi((n) => sa.host.random(n, 'esp-spi'));
   const offered = buildProposals(config.espProposals, { spi: spiIn, withoutKe: true });
   const pending: PendingChild = { config, spiIn, offered, tsi: config.localTs, tsr: config.remoteTs };
   return { pending, payloads: childPayloads(config.mode, offered, config.localTs, config.remoteTs) };
@@ -184,7 +184,7 @@ export function answerChild(sa: IkeSa, children: readonly ChildConfig[], inner: 
   if (!find(inner, PayloadType.SA) && !find(inner, PayloadType.TSi)) return { payloads: [] };
   const choice = chooseChild(children, inner, false);
   if (typeof choice === 'number') return { payloads: [notify(choice)] };
-  const spiIn = newEspSpi((n) => sa.host.random(n));
+  const spiIn = newEspSpi((n) => sa.host.random(n, 'esp-spi'));
   const child = makeChild(sa, choice.config, choice.suite, {
     ni: sa.ni,
     nr: sa.nr,

@@ -21,7 +21,9 @@ import type { SaHost } from './ike-sa.js';
 import { notify } from './payloads.js';
 import { FragmentCollector, decodeInner, openMessage } from './protection.js';
 import type { SkKeys } from '../crypto/sk-cipher.js';
-import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, IkeSaInfo } from './types.js';
+import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, IkeSaInfo, RandomPurpose } from './types.js';
+import { keMethod } from '../crypto/ke.js';
+import type { KeMethod } from '../crypto/ke.js';
 import { hex } from './util.js';
 import { runTimers, saDeadline } from './lifecycle.js';
 import { kick } from './task-runner.js';
@@ -48,7 +50,8 @@ export class IkeEngine implements SaHost {
   private readonly fragments = new Map<IkeSa, FragmentCollector>();
   private outputs: EngineOutput[] = [];
   readonly cookies: CookieJar;
-  readonly random: (n: number) => Uint8Array;
+  readonly random: (n: number, purpose: RandomPurpose) => Uint8Array;
+  readonly keMethod: (id: number) => KeMethod;
   readonly retransmitTimeoutMs: number;
   readonly retransmitTries: number;
   readonly natTraversalPort: number;
@@ -60,7 +63,8 @@ export class IkeEngine implements SaHost {
 
   constructor(opts: EngineOptions = {}) {
     this.random = opts.random ?? ((n) => randomBytes(n));
-    this.cookies = new CookieJar(this.random);
+    this.keMethod = opts.keMethod ?? keMethod;
+    this.cookies = new CookieJar((n) => this.random(n, 'cookie-secret'));
     this.retransmitTimeoutMs = opts.retransmitTimeoutMs ?? 1000;
     this.retransmitTries = opts.retransmitTries ?? 5;
     this.natTraversalPort = opts.natTraversalPort ?? 4500;
@@ -182,8 +186,8 @@ export class IkeEngine implements SaHost {
     if (!conn) throw new Error(`no connection named '${name}'`);
     const local = endpoints?.local ?? { address: conn.localAddress, port: 500 };
     const remote = endpoints?.remote ?? { address: conn.remoteAddress, port: 500 };
-    let spiI = this.random(8);
-    while (spiI.every((b) => b === 0) || this.sas.has(hex(spiI))) spiI = this.random(8);
+    let spiI = this.random(8, 'ike-spi');
+    while (spiI.every((b) => b === 0) || this.sas.has(hex(spiI))) spiI = this.random(8, 'ike-spi');
     const sa = new IkeSa(this, 'initiator', spiI, local, remote, now);
     sa.connection = conn;
     this.sas.set(hex(spiI), sa);

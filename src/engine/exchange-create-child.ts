@@ -6,7 +6,6 @@
  * IKE_FOLLOWUP_KE, and a request for an SA whose series is under way gets TEMPORARY_FAILURE.
  */
 import { CryptoError, attempt } from '../crypto/errors.js';
-import { keMethod } from '../crypto/ke.js';
 import { ExchangeType, KeMethodId, NotifyType, PayloadType, ProtocolId, TransformType, nameOf } from '../wire/constants.js';
 import type { Payload, Proposal } from '../wire/types.js';
 import { answerPayloads, chooseChild, makeChild, newEspSpi } from './child-sa.js';
@@ -64,9 +63,9 @@ export function startCcs(sa: IkeSa, task: Extract<Task, { kind: CcsKind }>, now:
   const conn = sa.connection;
   if (!conn) return false;
   let st: CcsInitiator;
-  const ni = sa.host.random(NONCE_LENGTH);
+  const ni = sa.host.random(NONCE_LENGTH, 'nonce');
   if (task.kind === 'rekey-ike') {
-    const spi = sa.host.random(8);
+    const spi = sa.host.random(8, 'ike-spi');
     const offered = task.preferConfigured === true ? buildProposals(conn.ikeProposals, { spi }) : rekeyProposals(sa.suite, ProtocolId.IKE, conn.ikeProposals, spi);
     // Reuse the Transform Type 4 method of the SA being replaced (RFC 7296 §2.18 needs a KE).
     const current = sa.suite ? keOf(sa.suite) : undefined;
@@ -77,7 +76,7 @@ export function startCcs(sa: IkeSa, task: Extract<Task, { kind: CcsKind }>, now:
     const old = task.kind === 'rekey-child' ? task.child : undefined;
     if (old && old.state !== 'installed') return false;
     const config = task.kind === 'rekey-child' ? task.child.config : task.config;
-    const spi = newEspSpi((n) => sa.host.random(n));
+    const spi = newEspSpi((n) => sa.host.random(n, 'esp-spi'));
     const reuse = old && old.info.keMethods.length > 0 ? old.suite : undefined;
     const offered = rekeyProposals(reuse, ProtocolId.ESP, config.espProposals, spi);
     const group = reuse ? keOf(reuse) : firstKeMethod(offered);
@@ -107,7 +106,7 @@ function sendCcsRequest(sa: IkeSa, st: CcsInitiator, now: number): void {
   if (st.old) payloads.push(notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, u32(st.old.info.spiIn)));
   const ke: Payload[] = [];
   if (st.keGroup !== KeMethodId.NONE) {
-    st.keState = keMethod(st.keGroup).initiate();
+    st.keState = sa.host.keMethod(st.keGroup).initiate();
     ke.push({ type: PayloadType.KE, critical: false, group: st.keGroup, data: st.keState.publicValue });
   }
   if (st.kind === 'rekey-ike') {
@@ -225,7 +224,7 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
 function sendFollowup(sa: IkeSa, st: CcsInitiator, now: number): void {
   const next = st.pending[0];
   if (!next || !st.link) return;
-  st.keState = keMethod(next.method).initiate();
+  st.keState = sa.host.keMethod(next.method).initiate();
   // RFC 9370 §2.2.4: KEi(n) and the link data echoed intact.
   sa.sendRequest(
     ExchangeType.IKE_FOLLOWUP_KE,
@@ -270,7 +269,7 @@ function onFollowupAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[]
 
 function retryLater(sa: IkeSa, st: CcsInitiator, now: number): void {
   // RFC 7296 §2.25: retry after a short random delay.
-  const delay = 1000 + ((sa.host.random(1)[0] ?? 0) / 255) * 4000;
+  const delay = 1000 + ((sa.host.random(1, 'jitter')[0] ?? 0) / 255) * 4000;
   if (st.kind === 'rekey-child' && st.old && st.old.state === 'installed') st.old.rekeyAt = now + delay;
   else if (st.kind === 'rekey-ike') sa.ikeRekeyAt = now + delay;
   else if (st.kind === 'create-child') sa.retryCreateAt = { at: now + delay, task: st.task };
@@ -381,15 +380,15 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
       new DataView(data.buffer).setUint16(0, group);
       return respondError(sa, messageId, ex, NotifyType.INVALID_KE_PAYLOAD, data);
     }
-    const reply = attempt(() => keMethod(group).respond(ke.data));
+    const reply = attempt(() => sa.host.keMethod(group).respond(ke.data));
     if (reply instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
     secrets.push(reply.sharedSecret);
     kePayload = [{ type: PayloadType.KE, critical: false, group, data: reply.publicValue }];
   } else if (kind === 'rekey-ike') {
     return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
   }
-  const nr = sa.host.random(NONCE_LENGTH);
-  const spiIn = kind === 'rekey-ike' ? sa.host.random(8) : newEspSpi((n) => sa.host.random(n));
+  const nr = sa.host.random(NONCE_LENGTH, 'nonce');
+  const spiIn = kind === 'rekey-ike' ? sa.host.random(8, 'ike-spi') : newEspSpi((n) => sa.host.random(n, 'esp-spi'));
   const series: ResponderSeries = {
     kind,
     ...(choice ? { choice } : {}),
@@ -426,7 +425,7 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
 
 /** Link data: opaque to the initiator, a random handle for us (RFC 9370 §2.2.4). */
 function newLink(sa: IkeSa): Uint8Array {
-  return sa.host.random(8);
+  return sa.host.random(8, 'link');
 }
 
 /** An IKE_FOLLOWUP_KE request: the next additional key exchange of a series. */
@@ -439,7 +438,7 @@ export function handleFollowupRequest(sa: IkeSa, messageId: number, inner: reado
   const next = series.pending[0];
   const ke = find(inner, PayloadType.KE);
   if (!next || !ke || ke.group !== next.method) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-  const reply = attempt(() => keMethod(next.method).respond(ke.data));
+  const reply = attempt(() => sa.host.keMethod(next.method).respond(ke.data));
   if (reply instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
   series.secrets.push(reply.sharedSecret);
   series.pending.shift();

@@ -5,7 +5,6 @@
  * COOKIE (§2.6), INVALID_KE_PAYLOAD (§1.3) and NO_PROPOSAL_CHOSEN.
  */
 import { CryptoError, attempt } from '../crypto/errors.js';
-import { keMethod } from '../crypto/ke.js';
 import { skeyseedInit } from '../crypto/keys.js';
 import { ExchangeType, HashAlgorithm, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
 import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
@@ -49,7 +48,7 @@ export function sendInitRequest(sa: IkeSa, now: number): void {
   if (sa.keGroup === 0) sa.keGroup = offeredKeMethods(conn)[0] ?? 0;
   // A COOKIE retry keeps the KE value (RFC 7296 §2.6: all other payloads unchanged).
   const ke = sa.keState ?? sa.startKe(sa.keGroup);
-  if (sa.ni.length === 0) sa.ni = sa.host.random(NONCE_LENGTH);
+  if (sa.ni.length === 0) sa.ni = sa.host.random(NONCE_LENGTH, 'nonce');
   sa.spiR = new Uint8Array(8);
   const payloads: Payload[] = [];
   if (sa.cookie) payloads.push(notify(NotifyType.COOKIE, sa.cookie));
@@ -235,19 +234,19 @@ export function handleInitRequest(
     plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_KE_PAYLOAD, u16(group)));
     return undefined;
   }
-  const reply = attempt(() => keMethod(group).respond(ke.data));
+  const reply = attempt(() => ctx.host.keMethod(group).respond(ke.data));
   if (reply instanceof CryptoError) {
     // RFC 6989 §2.5, ML-KEM draft "Recipient Tests": invalid public value → INVALID_SYNTAX.
     plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
     return undefined;
   }
-  let spiR = ctx.host.random(8);
-  while (spiR.every((b) => b === 0)) spiR = ctx.host.random(8);
+  let spiR = ctx.host.random(8, 'ike-spi');
+  while (spiR.every((b) => b === 0)) spiR = ctx.host.random(8, 'ike-spi');
   const sa = new IkeSa(ctx.host, 'responder', msg.header.spiI, local, remote, now);
   sa.spiR = spiR;
   sa.connection = conn;
   sa.ni = nonce.data;
-  sa.nr = ctx.host.random(NONCE_LENGTH);
+  sa.nr = ctx.host.random(NONCE_LENGTH, 'nonce');
   sa.initRequest = raw;
   sa.peerFragmentation = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
   sa.peerIntermediate = peerInt;

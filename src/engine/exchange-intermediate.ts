@@ -4,7 +4,6 @@
  * the keys derived afterwards protect the next exchange, not this round's response.
  */
 import { CryptoError, attempt } from '../crypto/errors.js';
-import { keMethod } from '../crypto/ke.js';
 import { ExchangeType, NotifyType, PayloadType, nameOf } from '../wire/constants.js';
 import type { Payload } from '../wire/types.js';
 import type { IkeSa } from './ike-sa.js';
@@ -55,7 +54,7 @@ export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: r
   }
   const ke = find(inner, PayloadType.KE);
   if (!ke || ke.group !== method) return reject(`IKE_INTERMEDIATE request must carry KE for method ${method}`);
-  const reply = attempt(() => keMethod(method).respond(ke.data));
+  const reply = attempt(() => sa.host.keMethod(method).respond(ke.data));
   if (reply instanceof CryptoError) return reject(`bad KE data in IKE_INTERMEDIATE: ${reply.message}`);
   const apResp = sa.sendResponse(
     ExchangeType.IKE_INTERMEDIATE,

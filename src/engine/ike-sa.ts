@@ -3,8 +3,7 @@
  * the outstanding request with its retransmission (§2.1), the cached last response, and the
  * sending/receiving of protected messages. The exchanges themselves live in exchange-*.ts.
  */
-import { keMethod } from '../crypto/ke.js';
-import type { KeInitiatorState } from '../crypto/ke.js';
+import type { KeInitiatorState, KeMethod } from '../crypto/ke.js';
 import { deriveIkeSaKeys, intAuthStep, skeyseedIntermediate } from '../crypto/keys.js';
 import type { IkeSaKeys } from '../crypto/keys.js';
 import { skCipher } from '../crypto/sk-cipher.js';
@@ -16,7 +15,7 @@ import { sealMessage, intAuthOctets } from './protection.js';
 import type { MessageFrame } from './protection.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { additionalMethods } from './proposal-select.js';
-import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName } from './types.js';
+import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName, RandomPurpose } from './types.js';
 import type { ChildSa } from './child-sa.js';
 import type { ActiveTask, ResponderSeries, Task } from './tasks.js';
 import type { Identity } from './identity.js';
@@ -28,7 +27,9 @@ import type { TrafficSelector } from '../wire/types.js';
 /** What an IKE SA needs from the engine that hosts it. */
 export interface SaHost {
   emit(out: EngineOutput): void;
-  random(length: number): Uint8Array;
+  random(length: number, purpose: RandomPurpose): Uint8Array;
+  /** The key exchange method for a transform ID (RFC 9370 §2.2.1: types 4 and 6-12 share them). */
+  keMethod(id: number): KeMethod;
   readonly retransmitTimeoutMs: number;
   readonly retransmitTries: number;
   /** Our UDP port for IKE and ESP after NAT detection (RFC 3948), normally 4500. */
@@ -162,6 +163,9 @@ export class IkeSa {
     return this.role === 'initiator';
   }
 
+  /** IVs of the SK/SKF payloads we seal (RFC 7296 §3.14, RFC 5282 §3.1). */
+  private readonly ivSource = (n: number): Uint8Array => this.host.random(n, 'iv');
+
   /** The SPI that identifies this SA on our side. */
   get localSpi(): Uint8Array {
     return this.isInitiator ? this.spiI : this.spiR;
@@ -256,7 +260,7 @@ export class IkeSa {
   /** Send a protected request; returns the A|P octets for IntAuth. */
   sendRequest(exchange: number, inner: Payload[], now: number): { messageId: number; ap: Uint8Array } {
     const messageId = this.nextRequestId++;
-    const sealed = sealMessage(this.frame(exchange, false, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage());
+    const sealed = sealMessage(this.frame(exchange, false, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage(), this.ivSource);
     this.emitMessageEvent('out', exchange, false, messageId, sealed.datagrams.map((d) => d.length), inner);
     this.track(messageId, exchange, sealed.datagrams, sealed.ap, now);
     this.sendRaw(sealed.datagrams);
@@ -265,7 +269,7 @@ export class IkeSa {
 
   /** Send a protected response to request `messageId`; caches it for retransmitted requests. */
   sendResponse(exchange: number, messageId: number, inner: Payload[], requestKeys?: SkKeys): Uint8Array {
-    const sealed = sealMessage(this.frame(exchange, true, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage());
+    const sealed = sealMessage(this.frame(exchange, true, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage(), this.ivSource);
     this.emitMessageEvent('out', exchange, true, messageId, sealed.datagrams.map((d) => d.length), inner);
     this.lastResponse = requestKeys ? { messageId, datagrams: sealed.datagrams, requestKeys } : { messageId, datagrams: sealed.datagrams };
     this.sendRaw(sealed.datagrams);
@@ -369,7 +373,7 @@ export class IkeSa {
   }
 
   startKe(method: number): KeInitiatorState {
-    this.keState = keMethod(method).initiate();
+    this.keState = this.host.keMethod(method).initiate();
     this.keGroup = method;
     return this.keState;
   }

@@ -16,7 +16,7 @@ const REKEYED_LINGER_MS = 30000;
 /** A random share of `randMs`, subtracted from soft lifetimes so both peers rarely rekey at once. */
 function jitter(sa: IkeSa, randMs: number | undefined): number {
   if (randMs === undefined || randMs <= 0) return 0;
-  const r = sa.host.random(2);
+  const r = sa.host.random(2, 'jitter');
   return Math.floor((((r[0] ?? 0) << 8) | (r[1] ?? 0)) / 65536 * randMs);
 }
 

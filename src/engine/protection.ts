@@ -74,6 +74,7 @@ export function sealMessage(
   cipher: SkCipher,
   keys: SkKeys,
   maxMessage: number | undefined,
+  iv: (length: number) => Uint8Array,
   wantAp = frame.exchangeType === ExchangeType.IKE_INTERMEDIATE,
 ): SealedMessage {
   const { firstType, bytes: plain } = encodePayloads([...inner]);
@@ -82,7 +83,7 @@ export function sealMessage(
   const whole = IKE_HEADER + SK_HEADER + cipher.sealedLength(plain.length);
   if (maxMessage === undefined || whole <= maxMessage) {
     const aad = concat([header(frame, PayloadType.SK, whole), genericPayloadHeader(firstType, false, whole - IKE_HEADER)]);
-    return { datagrams: [concat([aad, cipher.seal(keys, aad, plain)])], ap };
+    return { datagrams: [concat([aad, cipher.seal(keys, aad, plain, { iv: iv(cipher.ivLength) })])], ap };
   }
   // Largest plaintext chunk whose sealed fragment fits (RFC 7383 §2.5.1).
   let chunk = maxMessage - IKE_HEADER - SKF_HEADER;
@@ -102,7 +103,7 @@ export function sealMessage(
       genericPayloadHeader(i === 0 ? firstType : PayloadType.NONE, false, len - IKE_HEADER),
       fragHdr,
     ]);
-    datagrams.push(concat([aad, cipher.seal(keys, aad, part)]));
+    datagrams.push(concat([aad, cipher.seal(keys, aad, part, { iv: iv(cipher.ivLength) })]));
   }
   return { datagrams, ap };
 }

@@ -3,6 +3,7 @@
  * back (datagrams to send, events) and the events themselves. Sans-I/O: nothing here touches
  * a socket or a clock (see ARCHITECTURE.md).
  */
+import type { KeMethod } from '../crypto/ke.js';
 import type { TrafficSelector } from '../wire/types.js';
 import type { Identity } from './identity.js';
 import type { ProposalSpec } from './proposal-string.js';
@@ -61,9 +62,20 @@ export interface ConnectionConfig {
   readonly childless?: 'no' | 'pq';
 }
 
+/**
+ * What a random draw is for. A seeded or recorded source may serve each purpose from its own
+ * stream (the strongSwan replays feed recorded SPIs, nonces and IVs this way).
+ */
+export type RandomPurpose = 'ike-spi' | 'nonce' | 'esp-spi' | 'iv' | 'link' | 'jitter' | 'cookie-secret';
+
 export interface EngineOptions {
   /** Cryptographic randomness; tests pass a seeded source to make runs reproducible. */
-  readonly random?: (length: number) => Uint8Array;
+  readonly random?: (length: number, purpose: RandomPurpose) => Uint8Array;
+  /**
+   * The key exchange method for a transform ID (default: src/crypto's). Tests replaying a
+   * recorded exchange pass methods that answer with the recorded values and secrets.
+   */
+  readonly keMethod?: (id: number) => KeMethod;
   /** Demand a COOKIE (RFC 7296 §2.6) once this many IKE SAs are half-open. Default 50. */
   readonly cookieThreshold?: number;
   /** First retransmission after this many ms, doubling each time (RFC 7296 §2.1). Default 1000. */

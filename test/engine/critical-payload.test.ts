@@ -3,6 +3,7 @@
 // payload is skipped and the exchange goes on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { EnginePair } from '../helpers/engine-pair.js';
 import { decode, failures, isMessage, logs, notifies, onlySa, rewrite, ups } from '../helpers/engine-wire.js';
 import { sealMessage } from '../../src/engine/protection.js';
@@ -81,7 +82,7 @@ function editAuthRequest(pair: EnginePair, data: Uint8Array, extra: Payload): Ui
   const plain = cipher.open(sk, data.subarray(0, data.length - last.body.length), last.body).plain;
   const inner = decodePayloads(last.innerFirst, plain, { inner: true });
   const h = m.header;
-  return sealMessage({ spiI: h.spiI, spiR: h.spiR, exchangeType: h.exchangeType, flags: h.flags, messageId: h.messageId }, [...inner, extra], cipher, sk, undefined).datagrams[0] ?? new Uint8Array();
+  return sealMessage({ spiI: h.spiI, spiR: h.spiR, exchangeType: h.exchangeType, flags: h.flags, messageId: h.messageId }, [...inner, extra], cipher, sk, undefined, (n) => randomBytes(n)).datagrams[0] ?? new Uint8Array();
 }
 
 test('unknown critical payload inside the encrypted IKE_AUTH request → protected UNSUPPORTED_CRITICAL_PAYLOAD, SA not set up', () => {

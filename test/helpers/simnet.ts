@@ -12,7 +12,7 @@
  * when it is due). All randomness — the links' and, through `randomSource()`, the engines'
  * own (SPIs, nonces) — comes from xoshiro128** generators seeded from one 32-bit seed via
  * splitmix32, so a seed reproduces a run: the same datagram trace (times, endpoints, sizes,
- * IKE headers, fates) and the same event trace. (Key-exchange values and IVs still come from
+ * IKE headers, fates) and the same event trace. (Key-exchange values still come from
  * node:crypto, so encrypted bytes differ; nothing the network decides depends on them.)
  *
  * The seed is printed when a network is created; PQIKE_SIM_SEED overrides the default seed,

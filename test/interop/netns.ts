@@ -113,22 +113,29 @@ export function isRoot(): boolean {
 }
 
 /**
- * Decide whether an interop test can run.
- * Returns null when everything is there, or a reason string to skip with.
- * Throws when CI=true and a required tool is missing (interop tests must fail,
- * not skip, in CI). Not being root is always a skip.
+ * A reason not to run an interop or qemu test: returned (the test skips) on a developer's
+ * machine, thrown with CI=true, where a test that cannot run is a failure, whatever the
+ * reason (not root, not Linux, a tool missing): CI must not go green by skipping.
+ */
+export function skipOrFail(reason: string): string {
+  if (process.env['CI'] === 'true') throw new Error(`CI=true: ${reason}`);
+  return reason;
+}
+
+/**
+ * Decide whether an interop test can run: null when everything is there, else the reason to
+ * skip with (skipOrFail: with CI=true it throws instead).
  */
 export function interopSkipReason(requiredTools: readonly string[]): string | null {
-  if (process.platform !== 'linux') return 'interop tests need Linux network namespaces';
-  if (!isRoot()) return 'interop tests need root (network namespaces); skipped';
+  if (process.platform !== 'linux') return skipOrFail('interop tests need Linux network namespaces');
+  if (!isRoot()) return skipOrFail('interop tests need root (network namespaces)');
   const missing = requiredTools.filter((t) => which(t) === null);
   if (missing.length === 0) return null;
-  const msg =
+  return skipOrFail(
     `interop tools missing: ${missing.join(', ')} ` +
-    '(apt-get install strongswan-charon strongswan-swanctl libcharon-extra-plugins ' +
-    'libstrongswan-standard-plugins tshark iproute2; or run .ci/run)';
-  if (process.env['CI'] === 'true') throw new Error(`CI=true: ${msg}`);
-  return msg;
+      '(apt-get install strongswan-charon strongswan-swanctl libcharon-extra-plugins ' +
+      'libstrongswan-standard-plugins tshark iproute2; or run .ci/run)',
+  );
 }
 
 /* ------------------------------------------------------------------------- */

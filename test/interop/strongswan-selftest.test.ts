@@ -11,19 +11,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   cleanupStaleNamespaces,
-  interopSkipReason,
   nsExec,
   startCapture,
   startInNs,
   withNetnsPair,
   type NetnsPair,
 } from './netns.js';
-import { Charon, findCharon, missingCharonPlugins, type SwanctlConnParams } from './strongswan.js';
+import { Charon, charonSkipReason, type SwanctlConnParams } from './strongswan.js';
 import { assertNoMalformed, dissect, findMalformed, summary, truncateCapture } from './tshark.js';
 
 const PSK = 'pqike-selftest-psk-0123456789abcdef';
@@ -65,19 +64,9 @@ const CASES: readonly Case[] = [
   },
 ];
 
-const REQUIRED_TOOLS = ['ip', 'unshare', 'mount', 'swanctl', 'tshark', 'dumpcap', 'editcap', findCharon() ?? 'charon'];
-
+/** charon and swanctl plus what the capture checks need. */
 function preconditions(): string | null {
-  const reason = interopSkipReason(REQUIRED_TOOLS);
-  if (reason) return reason;
-  const problems: string[] = [];
-  const missingPlugins = missingCharonPlugins();
-  if (missingPlugins.length > 0) problems.push(`charon plugins missing: ${missingPlugins.join(', ')}`);
-  if (!existsSync('/dev/net/tun')) problems.push('/dev/net/tun missing (kernel-libipsec needs it)');
-  if (problems.length === 0) return null;
-  const msg = `${problems.join('; ')} (apt-get install libcharon-extra-plugins libstrongswan-standard-plugins)`;
-  if (process.env['CI'] === 'true') throw new Error(`CI=true: ${msg}`);
-  return msg;
+  return charonSkipReason(['tshark', 'dumpcap', 'editcap']);
 }
 
 function conn(pair: NetnsPair, side: 'a' | 'b', c: Case): SwanctlConnParams {
