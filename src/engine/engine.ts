@@ -21,7 +21,7 @@ import type { SaHost } from './ike-sa.js';
 import { notify } from './payloads.js';
 import { FragmentCollector, decodeInner, openMessage } from './protection.js';
 import type { SkKeys } from '../crypto/sk-cipher.js';
-import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, IkeSaInfo, RandomPurpose } from './types.js';
+import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, EngineResources, IkeSaInfo, RandomPurpose } from './types.js';
 import { keMethod } from '../crypto/ke.js';
 import type { KeMethod } from '../crypto/ke.js';
 import { hex } from './util.js';
@@ -147,6 +147,27 @@ export class IkeEngine implements SaHost {
       });
     }
     return out;
+  }
+
+  /**
+   * How much state the engine holds, by kind: every table a peer can make grow, so tests,
+   * fuzzers and benchmarks can check that each stays bounded.
+   */
+  resources(): EngineResources {
+    let children = 0;
+    let followups = 0;
+    for (const sa of this.sas.values()) {
+      children += sa.children.length;
+      followups += sa.followups.size;
+    }
+    return {
+      ikeSas: this.sas.size,
+      halfOpen: this.halfOpen.size,
+      initiatorIndex: this.byInitiator.size,
+      fragmentCollectors: this.fragments.size,
+      childSas: children,
+      followupSeries: followups,
+    };
   }
 
   /** Child SAs of an IKE SA (for listings and tests). */

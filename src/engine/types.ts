@@ -76,8 +76,26 @@ export interface EngineOptions {
    * recorded exchange pass methods that answer with the recorded values and secrets.
    */
   readonly keMethod?: (id: number) => KeMethod;
-  /** Demand a COOKIE (RFC 7296 §2.6) once this many IKE SAs are half-open. Default 50. */
+  /** Demand a COOKIE (RFC 7296 §2.6) once this many IKE SAs are half-open, from all peers. Default 30. */
   readonly cookieThreshold?: number;
+  /** Demand a COOKIE from an address that holds this many half-open IKE SAs. Default 3. */
+  readonly cookieThresholdIp?: number;
+  /** Drop IKE_SA_INIT requests from an address that holds this many half-open IKE SAs. Default 5. */
+  readonly blockThreshold?: number;
+  /**
+   * Half-open IKE SAs in all. When reached, a request that proved its address with a COOKIE
+   * replaces the oldest half-open SA (so a flood cannot lock legitimate peers out). Default 5000.
+   */
+  readonly halfOpenLimit?: number;
+  /** A new cookie secret this often; cookies of the previous secret stay valid as long again. Default 60000. */
+  readonly cookieSecretLifetimeMs?: number;
+  /** Child SAs one IKE SA may hold; a peer asking for more gets NO_ADDITIONAL_SAS. Default 64. */
+  readonly maxChildSas?: number;
+  /**
+   * After this many failed authentications from one address, new IKE_SA_INIT requests from it
+   * are dropped for a back-off that doubles with every further failure (1 s up to 64 s). Default 3.
+   */
+  readonly authFailuresBeforeBackoff?: number;
   /** First retransmission after this many ms, doubling each time (RFC 7296 §2.1). Default 1000. */
   readonly retransmitTimeoutMs?: number;
   /** Retransmissions before giving up. Default 5. */
@@ -92,6 +110,19 @@ export interface EngineOptions {
   readonly stateNotFoundRetries?: number;
   /** Emit 'ike-keys' events with the SK_e/SK_a keys of every key stage, for a key log. Default false. */
   readonly exportKeys?: boolean;
+}
+
+/** Counts of the engine's tables (IkeEngine.resources()). */
+export interface EngineResources {
+  readonly ikeSas: number;
+  /** Responder IKE SAs not yet authenticated (RFC 7296 §2.6 counts these for cookies). */
+  readonly halfOpen: number;
+  /** Responder IKE SAs by initiator SPI and peer, for retransmitted IKE_SA_INIT requests. */
+  readonly initiatorIndex: number;
+  readonly fragmentCollectors: number;
+  readonly childSas: number;
+  /** CREATE_CHILD_SA series waiting for IKE_FOLLOWUP_KE (RFC 9370 §2.2.4), as responder. */
+  readonly followupSeries: number;
 }
 
 export interface ChildSaKeys {
