@@ -11,7 +11,7 @@ import type { Node as YamlNode, YAMLMap } from 'yaml';
 import { IdentityError, parseIdentity } from '../engine/identity.js';
 import { ProposalSyntaxError, parseProposal } from '../engine/proposal-string.js';
 import { TrafficSelectorError, parseTrafficSelector } from '../engine/traffic-selectors.js';
-import type { ChildConfig, ConnectionConfig } from '../engine/types.js';
+import type { ChildConfig, ConnectionConfig, EngineOptions } from '../engine/types.js';
 
 export type StartAction = 'none' | 'start' | 'trap';
 export type DataPlaneKind = 'fake' | 'xfrm' | 'userspace';
@@ -26,6 +26,12 @@ export interface DaemonConnection {
   readonly fingerprint: string;
 }
 
+/** The engine's limits on what peers can make it hold (the `limits:` section); absent: engine default. */
+export type DaemonLimits = Pick<
+  EngineOptions,
+  'cookieThreshold' | 'cookieThresholdIp' | 'blockThreshold' | 'halfOpenLimit' | 'halfOpenTimeoutMs' | 'cookieSecretLifetimeMs' | 'maxChildSas' | 'authFailuresBeforeBackoff'
+>;
+
 export interface DaemonConfig {
   readonly file: string;
   readonly connections: readonly DaemonConnection[];
@@ -35,6 +41,7 @@ export interface DaemonConfig {
   readonly exportKeys?: string;
   /** Local UDP port for IKE (default 500; NAT-T on 4500). */
   readonly port: number;
+  readonly limits: DaemonLimits;
 }
 
 export class ConfigError extends Error {
@@ -229,7 +236,40 @@ function address(s: Section, key: string, p: Problems, allowAny: boolean): strin
   return a;
 }
 
-const TOP_KEYS = ['connections', 'secrets', 'log', 'control', 'metrics', 'export_keys', 'port'] as const;
+const TOP_KEYS = ['connections', 'secrets', 'log', 'control', 'metrics', 'export_keys', 'port', 'limits'] as const;
+
+/**
+ * `limits:` under strongSwan's names (charon.cookie_threshold, charon.init_limit_half_open,
+ * ...; RFC 7296 §2.6 cookies, half-open SAs) → EngineOptions. Whole numbers or durations ≥ 1.
+ */
+const LIMITS: readonly { readonly key: string; readonly option: keyof DaemonLimits; readonly duration: boolean; readonly example: string }[] = [
+  { key: 'cookie_threshold', option: 'cookieThreshold', duration: false, example: '30' },
+  { key: 'cookie_threshold_ip', option: 'cookieThresholdIp', duration: false, example: '3' },
+  { key: 'block_threshold', option: 'blockThreshold', duration: false, example: '5' },
+  { key: 'init_limit_half_open', option: 'halfOpenLimit', duration: false, example: '5000' },
+  { key: 'half_open_timeout', option: 'halfOpenTimeoutMs', duration: true, example: '30s' },
+  { key: 'cookie_lifetime', option: 'cookieSecretLifetimeMs', duration: true, example: '60s' },
+  { key: 'max_child_sas', option: 'maxChildSas', duration: false, example: '64' },
+  { key: 'auth_failures_before_backoff', option: 'authFailuresBeforeBackoff', duration: false, example: '3' },
+];
+
+function limitsFrom(s: Section | undefined, p: Problems): DaemonLimits {
+  const out: Partial<Record<keyof DaemonLimits, number>> = {};
+  if (!s) return out;
+  for (const { key, option, duration: isDuration, example } of LIMITS) {
+    const t = s.string(key, example);
+    if (t === undefined) continue;
+    const n = isDuration ? parseDuration(t) : /^\s*\d+\s*$/.test(t) ? Number(t) : undefined;
+    if (n === undefined || !Number.isSafeInteger(n) || n < 1) {
+      const what = isDuration ? `a duration of at least 1ms, e.g. ${key}: ${example} (units ms, s, m, h, d)` : `a whole number of at least 1, e.g. ${key}: ${example}`;
+      p.at(s.node_(key), `${s.path}.${key}: '${t}' is not allowed; write ${what}, or leave it out for the default`);
+      continue;
+    }
+    out[option] = n;
+  }
+  s.finish(LIMITS.map((l) => l.key));
+  return out;
+}
 const CONN_KEYS = [
   'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals', 'fragmentation',
   'fragment_size', 'dpd_delay', 'rekey_time', 'life_time', 'rand_time', 'childless', 'data_plane', 'children',
@@ -516,6 +556,7 @@ export function loadConfig(path: string): DaemonConfig {
     else metrics = { host, port: Number(m[2]) };
     metricsSection.finish(['listen']);
   }
+  const limits = limitsFrom(top.section('limits'), p);
   const exportKeys = top.string('export_keys', '/var/lib/pqike/keys');
   const portText = top.string('port', '500');
   const port = portText === undefined ? 500 : Number(portText);
@@ -530,5 +571,6 @@ export function loadConfig(path: string): DaemonConfig {
     ...(metrics ? { metrics } : {}),
     ...(exportKeys ? { exportKeys: resolve(dirname(file), exportKeys) } : {}),
     port,
+    limits,
   };
 }

@@ -82,7 +82,7 @@ export class Daemon {
     this.logger = new Logger(opts.logOut ?? process.stderr, this.config.log.level, format);
     const exportKeys = opts.exportKeys ?? this.config.exportKeys;
     if (exportKeys) this.keys = new KeyExporter(exportKeys);
-    this.engine = new IkeEngine({ exportKeys: exportKeys !== undefined });
+    this.engine = new IkeEngine({ ...this.config.limits, exportKeys: exportKeys !== undefined });
     this.dataPlane = new RecordingDataPlane(opts.dataPlaneJournal);
   }
 
@@ -334,6 +334,7 @@ export class Daemon {
     if (JSON.stringify(next.log) !== JSON.stringify(old_.log)) restart.push('log');
     if (JSON.stringify(next.metrics) !== JSON.stringify(old_.metrics)) restart.push('metrics');
     if (next.exportKeys !== old_.exportKeys) restart.push('export_keys');
+    if (JSON.stringify(next.limits) !== JSON.stringify(old_.limits)) restart.push('limits');
     if (restart.length > 0) this.logger.warn(`reload: changes to ${restart.join(', ')} take effect after a restart`);
     this.logger.info(`reloaded: ${added.length} added, ${changed.length} changed, ${removed.length} removed, ${unchanged.length} unchanged`);
     return { ok: true, data: { added, changed, removed, unchanged, needRestart: restart } };

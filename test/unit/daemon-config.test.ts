@@ -140,6 +140,14 @@ const CASES: readonly Case[] = [
   { name: 'wrong type: fragment_size', text: withLine(12, '    fragment_size: 100'), line: 12, says: [/fragment_size: write a datagram size between 576 and 65535/] },
   { name: 'wrong type: log section', text: `log: debug\n${GOOD}`, line: 1, says: [/log must be a mapping/] },
   { name: 'bad metrics.listen', text: `metrics:\n  listen: localhost:9464\n${GOOD}`, line: 2, says: [/metrics\.listen: write address:port on this host, e\.g\. 127\.0\.0\.1:9464/] },
+  { name: 'limits: zero', text: `limits:\n  cookie_threshold: 0\n${GOOD}`, line: 2, says: [/limits\.cookie_threshold: '0' is not allowed; write a whole number of at least 1, e\.g\. cookie_threshold: 30, or leave it out for the default/] },
+  { name: 'limits: not a whole number', text: `limits:\n  block_threshold: 5\n  max_child_sas: 1.5\n${GOOD}`, line: 3, says: [/limits\.max_child_sas: '1\.5' is not allowed; write a whole number of at least 1, e\.g\. max_child_sas: 64/] },
+  { name: 'limits: negative', text: `limits:\n  init_limit_half_open: -5\n${GOOD}`, line: 2, says: [/limits\.init_limit_half_open: '-5' is not allowed; write a whole number of at least 1/] },
+  { name: 'limits: bad duration', text: `limits:\n  half_open_timeout: soon\n${GOOD}`, line: 2, says: [/limits\.half_open_timeout: 'soon' is not allowed; write a duration of at least 1ms, e\.g\. half_open_timeout: 30s/] },
+  { name: 'limits: zero duration', text: `limits:\n  cookie_lifetime: 0\n${GOOD}`, line: 2, says: [/limits\.cookie_lifetime: '0' is not allowed; write a duration of at least 1ms, e\.g\. cookie_lifetime: 60s/] },
+  { name: 'limits: unknown key', text: `limits:\n  cookie_treshold: 10\n${GOOD}`, line: 2, says: [/unknown setting 'cookie_treshold' in config\.limits \(did you mean 'cookie_threshold'\?\)/] },
+  { name: 'limits: not a mapping', text: `limits: 5\n${GOOD}`, line: 1, says: [/config\.limits must be a mapping/] },
+  { name: 'fragment_size: not a number', text: withLine(12, '    fragment_size: 1280x'), line: 12, says: [/fragment_size: write a datagram size between 576 and 65535/] },
   { name: 'data plane not available yet', text: withLine(12, '    data_plane: xfrm'), line: 12, says: [/'xfrm' is not available yet; write data_plane: fake/] },
 ];
 
@@ -254,6 +262,35 @@ test('control.socket, metrics, export_keys and secrets resolve relative to the c
   assert.equal(cfg.exportKeys, join(dir, 'keys/ike'));
   assert.equal(cfg.port, 5000);
   assert.equal(Buffer.from(cfg.connections[0]?.config.psk ?? new Uint8Array()).toString(), 'a-long-random-test-key-0123456789');
+});
+
+test('limits: every setting maps to its engine option; none given = {} (the engine defaults)', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'pqike.yaml');
+  writeFileSync(file, `limits:
+  cookie_threshold: 10
+  cookie_threshold_ip: 2
+  block_threshold: 4
+  init_limit_half_open: 1000
+  half_open_timeout: 5s
+  cookie_lifetime: 2m
+  max_child_sas: 16
+  auth_failures_before_backoff: 7
+${GOOD}`);
+  assert.deepEqual(loadConfig(file).limits, {
+    cookieThreshold: 10,
+    cookieThresholdIp: 2,
+    blockThreshold: 4,
+    halfOpenLimit: 1000,
+    halfOpenTimeoutMs: 5000,
+    cookieSecretLifetimeMs: 120_000,
+    maxChildSas: 16,
+    authFailuresBeforeBackoff: 7,
+  });
+  writeFileSync(file, `limits:\n  half_open_timeout: 500ms\n${GOOD}`);
+  assert.deepEqual(loadConfig(file).limits, { halfOpenTimeoutMs: 500 });
+  writeFileSync(file, GOOD);
+  assert.deepEqual(loadConfig(file).limits, {});
 });
 
 const SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
