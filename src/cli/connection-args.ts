@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDuration as parseConfigDuration } from '../daemon/config.js';
+import { FRAGMENT_SIZE_ADVICE, parseFragmentSize, pskProblem } from '../daemon/value-checks.js';
 import { parseIdentity } from '../engine/identity.js';
 import { parseProposals } from '../engine/proposal-string.js';
 import { parseTrafficSelector } from '../engine/traffic-selectors.js';
@@ -61,9 +62,10 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
   if (!remote) throw new UsageError('--remote ADDRESS is required');
   const pskFile = a['psk-file'];
   if (!pskFile) throw new UsageError('--psk-file FILE is required (the key is never taken from the command line)');
-  const psk = readFileSync(pskFile);
-  const text = psk.toString('utf8').replace(/\r?\n$/, '');
-  const frag = a['fragment-size'] === undefined ? {} : { fragmentSize: Number(a['fragment-size']) };
+  const psk = new TextEncoder().encode(readFileSync(pskFile).toString('utf8').replace(/\r?\n$/, ''));
+  const weak = pskProblem(psk);
+  if (weak !== undefined) throw new UsageError(`--psk-file ${pskFile}: the key ${weak}`);
+  const frag = a['fragment-size'] === undefined ? {} : { fragmentSize: fragmentSizeArg(a['fragment-size']) };
   // Lifetimes and liveness (RFC 7296 §2.8, §2.4); absent: no automatic rekey, no liveness check.
   const duration = (opt: 'rekey-time' | 'ike-rekey-time' | 'dpd-delay'): number | undefined => {
     const v = a[opt];
@@ -77,7 +79,7 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
     localAddress: local,
     remoteAddress: remote,
     localId: parseIdentity(a['local-id'] ?? local),
-    psk: new TextEncoder().encode(text),
+    psk,
     ikeProposals: parseProposals(a.ike ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768'], 'ike'),
     children: [
       {
@@ -96,6 +98,13 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
   };
   const rid = a['remote-id'];
   return rid === undefined || rid === '%any' ? conn : { ...conn, remoteId: parseIdentity(rid) };
+}
+
+/** --fragment-size: the configuration file's fragment_size range. */
+export function fragmentSizeArg(text: string): number {
+  const n = parseFragmentSize(text);
+  if (n === undefined) throw new UsageError(`--fragment-size ${text}: ${FRAGMENT_SIZE_ADVICE}`);
+  return n;
 }
 
 /** A command-line duration, in the configuration file's syntax (10s, 500ms, 4h, ...). */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `pqike` command. */
 import { parseArgs } from 'node:util';
-import { CONNECTION_OPTIONS, UsageError } from './connection-args.js';
+import { CONNECTION_OPTIONS, UsageError, fragmentSizeArg } from './connection-args.js';
 import { DEMO_ESP, DEMO_PROPOSAL, runDemo } from './demo.js';
 import { runInitiator, runResponder } from './peer.js';
 import { runDaemon } from './daemon-cmd.js';
@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
       proposal: values.proposal ?? DEMO_PROPOSAL,
       esp: values.esp ?? DEMO_ESP,
       rekey: values['no-rekey'] !== true,
-      ...(values['fragment-size'] === undefined ? {} : { fragmentSize: Number(values['fragment-size']) }),
+      ...(values['fragment-size'] === undefined ? {} : { fragmentSize: fragmentSizeArg(values['fragment-size']) }),
       print: (l) => process.stdout.write(`${l}\n`),
     });
     return ok ? 0 : 1;

@@ -12,6 +12,7 @@ import { IdentityError, parseIdentity } from '../engine/identity.js';
 import { ProposalSyntaxError, parseProposal } from '../engine/proposal-string.js';
 import { TrafficSelectorError, parseTrafficSelector } from '../engine/traffic-selectors.js';
 import type { ChildConfig, ConnectionConfig, EngineOptions } from '../engine/types.js';
+import { FRAGMENT_SIZE_ADVICE, parseFragmentSize, pskProblem } from './value-checks.js';
 
 export type StartAction = 'none' | 'start' | 'trap';
 export type DataPlaneKind = 'fake' | 'xfrm' | 'userspace';
@@ -310,10 +311,19 @@ function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> | undef
           continue;
         }
         const secret = String(v.value);
+        let key: Uint8Array;
         if (secret.startsWith('0x')) {
-          if (!/^0x([0-9a-fA-F]{2})+$/.test(secret)) sp.at(v as YamlNode, `psk '${name}': 0x… must be hex bytes`);
-          else out.set(name, Uint8Array.from(Buffer.from(secret.slice(2), 'hex')));
-        } else out.set(name, new TextEncoder().encode(secret));
+          if (!/^0x([0-9a-fA-F]{2})+$/.test(secret)) {
+            sp.at(v as YamlNode, `psk '${name}': 0x… must be hex bytes`);
+            continue;
+          }
+          key = Uint8Array.from(Buffer.from(secret.slice(2), 'hex'));
+        } else key = new TextEncoder().encode(secret);
+        // Kept even when refused: the file is refused as a whole, and the connection naming it
+        // must not be told the key is missing.
+        const problem = pskProblem(key);
+        if (problem !== undefined) sp.at(v as YamlNode, `psk '${name}' ${problem}`);
+        out.set(name, key);
       }
     }
     top.finish(['psk']);
@@ -426,10 +436,8 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
   });
   const fragmentation = s.bool('fragmentation');
   const fragSizeText = s.string('fragment_size', '1280');
-  const fragmentSize = fragSizeText === undefined ? undefined : Number(fragSizeText);
-  if (fragmentSize !== undefined && (!Number.isInteger(fragmentSize) || fragmentSize < 576 || fragmentSize > 65535)) {
-    p.at(s.node_('fragment_size'), `${s.path}.fragment_size: write a datagram size between 576 and 65535 (1280 fits IPv6 and IPv4 paths)`);
-  }
+  const fragmentSize = fragSizeText === undefined ? undefined : parseFragmentSize(fragSizeText);
+  if (fragSizeText !== undefined && fragmentSize === undefined) p.at(s.node_('fragment_size'), `${s.path}.fragment_size: ${FRAGMENT_SIZE_ADVICE}`);
   const portText = s.string('remote_port', '500');
   const remotePort = portText === undefined ? 500 : Number(portText);
   if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) p.at(s.node_('remote_port'), `${s.path}.remote_port: write a UDP port, e.g. 500`);

@@ -172,7 +172,7 @@ test('a secrets file readable by others (0644) is refused once, with the chmod t
 test('secrets file problems name the secrets file and line; a missing one says so', (t) => {
   const dir = tempDir(t);
   const secrets = join(dir, 'secrets.yaml');
-  writeFileSync(secrets, 'psk:\n  k: "a-long-random-test-key-0123456789"\n  empty:\n  k: "again"\n', { mode: 0o600 });
+  writeFileSync(secrets, 'psk:\n  k: "a-long-random-test-key-0123456789"\n  empty:\n  k: "again-a-long-random-test-key"\n', { mode: 0o600 });
   const dup = problems(dir, GOOD).list;
   assert.equal(dup.length, 2, dup.join('\n'));
   assert.equal(dup[0], `${secrets}:3: psk 'empty' needs a value, e.g. empty: "a long random string"`);
@@ -291,6 +291,21 @@ ${GOOD}`);
   assert.deepEqual(loadConfig(file).limits, { halfOpenTimeoutMs: 500 });
   writeFileSync(file, GOOD);
   assert.deepEqual(loadConfig(file).limits, {});
+});
+
+test('a PSK shorter than 16 octets is refused at its line in the secrets file (RFC 7296 §2.15), with how to make a good one', (t) => {
+  const dir = tempDir(t);
+  const secrets = join(dir, 'secrets.yaml');
+  writeFileSync(secrets, 'psk:\n  k: "x"\n  k2: "0x00112233445566778899aabbccddee"\n  k3: "fifteen-octets!"\n  k4: "sixteen-octets!!"\n', { mode: 0o600 });
+  const { list } = problems(dir, GOOD);
+  assert.deepEqual(list, [
+    `${secrets}:2: psk 'k' is 1 octet long; a pre-shared key must be as hard to guess as a key (RFC 7296 §2.15): use at least 16 octets, better 32 random ones, e.g. openssl rand -base64 33`,
+    `${secrets}:3: psk 'k2' is 15 octets long; a pre-shared key must be as hard to guess as a key (RFC 7296 §2.15): use at least 16 octets, better 32 random ones, e.g. openssl rand -base64 33`,
+    `${secrets}:4: psk 'k3' is 15 octets long; a pre-shared key must be as hard to guess as a key (RFC 7296 §2.15): use at least 16 octets, better 32 random ones, e.g. openssl rand -base64 33`,
+  ]);
+  // 16 octets is enough (k4), as GOOD's 16-octet hex key k2 shows.
+  writeFileSync(secrets, 'psk:\n  k: "sixteen-octets!!"\n', { mode: 0o600 });
+  assert.deepEqual(problems(dir, GOOD).list, []);
 });
 
 const SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;

@@ -1,0 +1,68 @@
+/**
+ * `pqike initiate|respond` options are checked like the configuration file's settings: the
+ * --psk-file key needs 16 octets (RFC 7296 §2.15), --fragment-size the range of fragment_size.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError, connectionFromArgs } from '../../src/cli/connection-args.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+const ADVICE = 'use at least 16 octets, better 32 random ones, e.g. openssl rand -base64 33';
+
+/** A PSK file with `content`, removed after the test. */
+function pskFile(t: { after: (fn: () => void) => void }, content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pqike-args-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'psk');
+  writeFileSync(file, content, { mode: 0o600 });
+  return file;
+}
+
+test('--psk-file: a key shorter than 16 octets is refused (the trailing newline does not count); 16 are enough', (t) => {
+  for (const [content, octets] of [['x', 1], ['x\n', 1], ['', 0], ['fifteen-octets!\n', 15]] as const) {
+    const file = pskFile(t, content);
+    assert.throws(
+      () => connectionFromArgs('cli', { local: '127.0.0.1', remote: '127.0.0.1', 'psk-file': file }, 'initiator'),
+      (e: unknown) => e instanceof UsageError && e.message.startsWith(`--psk-file ${file}: the key is ${octets} octet`) && e.message.includes('RFC 7296 §2.15') && e.message.endsWith(ADVICE),
+    );
+  }
+  const ok = connectionFromArgs('cli', { local: '127.0.0.1', remote: '127.0.0.1', 'psk-file': pskFile(t, 'sixteen-octets!!\n') }, 'initiator');
+  assert.equal(Buffer.from(ok.psk).toString(), 'sixteen-octets!!');
+});
+
+test('--fragment-size takes 576..65535 only, as fragment_size does', (t) => {
+  const file = pskFile(t, 'a-long-random-test-key-0123456789');
+  const args = (size: string) => ({ local: '127.0.0.1', remote: '127.0.0.1', 'psk-file': file, 'fragment-size': size });
+  for (const bad of ['100', '0', '60', '-5', '575', '65536', '1280x', '', '1e3', '12.5']) {
+    assert.throws(
+      () => connectionFromArgs('cli', args(bad), 'initiator'),
+      (e: unknown) => e instanceof UsageError && e.message === `--fragment-size ${bad}: write a datagram size between 576 and 65535 (1280 fits IPv6 and IPv4 paths)`,
+      `--fragment-size ${bad}`,
+    );
+  }
+  for (const good of ['576', '1280', '65535']) assert.equal(connectionFromArgs('cli', args(good), 'responder').fragmentSize, Number(good));
+});
+
+test('pqike initiate/respond/demo with a bad --fragment-size or a short PSK exit 2 with the reason, before sending anything', (t) => {
+  const good = pskFile(t, 'a-long-random-test-key-0123456789');
+  const short = pskFile(t, 'x');
+  const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+  const base = ['--local', '127.0.0.1', '--remote', '127.0.0.1', '--port', '0', '--timeout', '1s'];
+  for (const [cmd, size] of [['initiate', '100'], ['respond', '0'], ['initiate', '-5']] as const) {
+    const r = run([cmd, ...base, '--psk-file', good, `--fragment-size=${size}`]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr, `pqike: --fragment-size ${size}: write a datagram size between 576 and 65535 (1280 fits IPv6 and IPv4 paths)\n`);
+  }
+  const demo = run(['demo', '--fragment-size', '60']);
+  assert.equal(demo.status, 2, demo.stderr);
+  assert.match(demo.stderr, /--fragment-size 60: write a datagram size between 576 and 65535/);
+  const r = run(['respond', ...base, '--psk-file', short]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.ok(r.stderr.startsWith(`pqike: --psk-file ${short}: the key is 1 octet long`), r.stderr);
+});
