@@ -32,17 +32,31 @@ export interface ChildSa {
   peerRekey?: { readonly nonces: readonly Uint8Array[]; replacement?: ChildSa };
 }
 
-/** A fresh inbound ESP SPI; values below 256 are reserved (RFC 4303 §2.1). */
-export function newEspSpi(random: (n: number) => Uint8Array): Uint8Array {
+/** A fresh inbound ESP SPI, unused on this host; values below 256 are reserved (RFC 4303 §2.1). */
+export function newEspSpi(sa: IkeSa): Uint8Array {
   for (;;) {
-    const spi = random(4);
-    if (readU32(spi) >= 256) return spi;
+    const spi = sa.host.random(4, 'esp-spi');
+    const v = readU32(spi);
+    if (v >= 256 && !sa.host.spis.inboundInUse(v)) return spi;
   }
+}
+
+/**
+ * Why the peer's ESP SPI cannot name a new Child SA, if it cannot: 0 is reserved for local use
+ * and 1-255 by IANA (RFC 4303 §2.1), and one already used by another of our Child SAs with this
+ * peer would make two SAs share it.
+ */
+export function peerSpiProblem(sa: IkeSa, spi: Uint8Array): string | undefined {
+  if (spi.length !== 4) return `ESP SPI of ${spi.length} bytes`;
+  const v = readU32(spi);
+  if (v < 256) return `reserved ESP SPI ${v}`;
+  if (sa.host.spis.outboundInUse(sa.remote.address, v)) return `ESP SPI ${v.toString(16).padStart(8, '0')} is already used by another Child SA`;
+  return undefined;
 }
 
 /** Initiator: the SA/TS payloads offering the first Child SA in IKE_AUTH (no KE there). */
 export function offerChild(sa: IkeSa, config: ChildConfig): { pending: PendingChild; payloads: Payload[] } {
-  const spiIn = newEspSpi((n) => sa.host.random(n, 'esp-spi'));
+  const spiIn = newEspSpi(sa);
   const offered = buildProposals(config.espProposals, { spi: spiIn, withoutKe: true });
   const pending: PendingChild = { config, spiIn, offered, tsi: config.localTs, tsr: config.remoteTs };
   return { pending, payloads: childPayloads(config.mode, offered, config.localTs, config.remoteTs) };
@@ -117,7 +131,8 @@ export function acceptChild(sa: IkeSa, pending: PendingChild, inner: readonly Pa
   if (!saPayload || !tsi || !tsr) return 'no SA/TSi/TSr for the Child SA';
   const suite = acceptSelection(pending.offered, saPayload.proposals, true);
   if (typeof suite === 'string') return `invalid ESP proposal answer: ${suite}`;
-  if (suite.spi.length !== 4) return 'ESP SPI must be 4 bytes';
+  const spiProblem = peerSpiProblem(sa, suite.spi);
+  if (spiProblem) return spiProblem;
   if (!isSubset(tsi.selectors, pending.tsi) || !isSubset(tsr.selectors, pending.tsr)) return 'responder widened the traffic selectors';
   const transport = findNotify(inner, NotifyType.USE_TRANSPORT_MODE) !== undefined;
   if (pending.config.mode === 'transport' && !transport) return 'responder refused transport mode';
@@ -184,7 +199,12 @@ export function answerChild(sa: IkeSa, children: readonly ChildConfig[], inner: 
   if (!find(inner, PayloadType.SA) && !find(inner, PayloadType.TSi)) return { payloads: [] };
   const choice = chooseChild(children, inner, false);
   if (typeof choice === 'number') return { payloads: [notify(choice)] };
-  const spiIn = newEspSpi((n) => sa.host.random(n, 'esp-spi'));
+  const spiProblem = peerSpiProblem(sa, choice.suite.spi);
+  if (spiProblem) {
+    sa.log('warn', `Child SA refused: ${spiProblem}`);
+    return { payloads: [notify(NotifyType.NO_PROPOSAL_CHOSEN)] };
+  }
+  const spiIn = newEspSpi(sa);
   const child = makeChild(sa, choice.config, choice.suite, {
     ni: sa.ni,
     nr: sa.nr,

@@ -5,11 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CryptoError } from '../crypto/errors.js';
-import { ExchangeType, HeaderFlags, NotifyType } from '../wire/constants.js';
+import { ExchangeType, HeaderFlags, NotifyType, nameOf } from '../wire/constants.js';
 import { ParseError } from '../wire/errors.js';
 import { decodeMessage } from '../wire/index.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
-import { CookieJar } from './cookie.js';
+import { DosGuard, dosLimits } from './dos-guard.js';
+import { SpiRegistry } from './spi-registry.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
 import { handleInitRequest, handleInitResponse, sendInitRequest } from './exchange-init.js';
 import { handleCcsRequest, handleCcsResponse, handleFollowupRequest } from './exchange-create-child.js';
@@ -19,7 +20,7 @@ import { continueHandshake } from './handshake.js';
 import { IkeSa } from './ike-sa.js';
 import type { SaHost } from './ike-sa.js';
 import { notify } from './payloads.js';
-import { FragmentCollector, decodeInner, openMessage } from './protection.js';
+import { FragmentCollector, MAX_REASSEMBLED, decodeInner, openMessage } from './protection.js';
 import type { SkKeys } from '../crypto/sk-cipher.js';
 import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, EngineResources, IkeSaInfo, RandomPurpose } from './types.js';
 import { keMethod } from '../crypto/ke.js';
@@ -43,13 +44,12 @@ export class IkeEngine implements SaHost {
   private readonly ids = new Map<number, IkeSa>();
   /** Every SA's next deadline (retransmission, lifetimes, liveness, half-open timeout). */
   private readonly timers = new TimerHeap<IkeSa>();
-  /** Responder SAs not yet established, by initiator SPI and peer (for COOKIE decisions, §2.6). */
-  private readonly halfOpen = new Map<string, IkeSa>();
+  /** Half-open SAs, cookies, per-address limits and the authentication back-off (RFC 7296 §2.6). */
+  readonly guard: DosGuard;
   /** Every responder SA by initiator SPI and peer, to recognise retransmitted or late IKE_SA_INIT requests (§2.1). */
   private readonly byInitiator = new Map<string, IkeSa>();
   private readonly fragments = new Map<IkeSa, FragmentCollector>();
   private outputs: EngineOutput[] = [];
-  readonly cookies: CookieJar;
   readonly random: (n: number, purpose: RandomPurpose) => Uint8Array;
   readonly keMethod: (id: number) => KeMethod;
   readonly retransmitTimeoutMs: number;
@@ -58,21 +58,22 @@ export class IkeEngine implements SaHost {
   readonly followupTimeoutMs: number;
   readonly stateNotFoundRetries: number;
   readonly exportKeys: boolean;
-  private readonly cookieThreshold: number;
   private readonly halfOpenTimeoutMs: number;
+  readonly maxChildSas: number;
+  readonly spis = new SpiRegistry();
 
   constructor(opts: EngineOptions = {}) {
     this.random = opts.random ?? ((n) => randomBytes(n));
     this.keMethod = opts.keMethod ?? keMethod;
-    this.cookies = new CookieJar((n) => this.random(n, 'cookie-secret'));
+    this.guard = new DosGuard(dosLimits(opts), (n) => this.random(n, 'cookie-secret'), 0);
     this.retransmitTimeoutMs = opts.retransmitTimeoutMs ?? 1000;
     this.retransmitTries = opts.retransmitTries ?? 5;
     this.natTraversalPort = opts.natTraversalPort ?? 4500;
-    this.cookieThreshold = opts.cookieThreshold ?? 50;
     this.halfOpenTimeoutMs = opts.halfOpenTimeoutMs ?? 30000;
     this.followupTimeoutMs = opts.followupTimeoutMs ?? 10000;
     this.stateNotFoundRetries = opts.stateNotFoundRetries ?? 2;
     this.exportKeys = opts.exportKeys === true;
+    this.maxChildSas = opts.maxChildSas ?? 64;
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -109,10 +110,21 @@ export class IkeEngine implements SaHost {
     this.timers.remove(sa);
     this.fragments.delete(sa);
     const key = sa.initKey;
-    if (key !== undefined) {
-      if (this.halfOpen.get(key) === sa) this.halfOpen.delete(key);
-      if (this.byInitiator.get(key) === sa) this.byInitiator.delete(key);
+    if (key !== undefined && this.byInitiator.get(key) === sa) {
+      this.guard.closed(key);
+      this.byInitiator.delete(key);
     }
+  }
+
+  freshIkeSpi(): Uint8Array {
+    for (;;) {
+      const spi = this.random(8, 'ike-spi');
+      if (!spi.every((b) => b === 0) && !this.sas.has(hex(spi))) return spi;
+    }
+  }
+
+  authFailed(sa: IkeSa, now: number): void {
+    this.guard.authFailed(sa.remote.address, now);
   }
 
   /** A new IKE SA made by a rekey (RFC 7296 §2.18). */
@@ -162,7 +174,9 @@ export class IkeEngine implements SaHost {
     }
     return {
       ikeSas: this.sas.size,
-      halfOpen: this.halfOpen.size,
+      halfOpen: this.guard.halfOpenCount,
+      spentCookies: this.guard.cookies.spentCount,
+      authFailureRecords: this.guard.authRecords,
       initiatorIndex: this.byInitiator.size,
       fragmentCollectors: this.fragments.size,
       childSas: children,
@@ -207,8 +221,7 @@ export class IkeEngine implements SaHost {
     if (!conn) throw new Error(`no connection named '${name}'`);
     const local = endpoints?.local ?? { address: conn.localAddress, port: 500 };
     const remote = endpoints?.remote ?? { address: conn.remoteAddress, port: 500 };
-    let spiI = this.random(8, 'ike-spi');
-    while (spiI.every((b) => b === 0) || this.sas.has(hex(spiI))) spiI = this.random(8, 'ike-spi');
+    const spiI = this.freshIkeSpi();
     const sa = new IkeSa(this, 'initiator', spiI, local, remote, now);
     sa.connection = conn;
     this.sas.set(hex(spiI), sa);
@@ -355,12 +368,10 @@ export class IkeEngine implements SaHost {
       if (Buffer.compare(existing.initRequest, data) === 0 && existing.lastResponse?.messageId === 0) existing.sendRaw(existing.lastResponse.datagrams);
       return;
     }
-    const sa = handleInitRequest(
+    const created = handleInitRequest(
       {
         host: this,
-        cookies: this.cookies,
-        cookieThreshold: this.cookieThreshold,
-        halfOpenCount: () => this.halfOpen.size,
+        admit: (facts) => this.guard.admit(facts, now),
         emit: (o) => this.emit(o),
       },
       msg,
@@ -369,12 +380,14 @@ export class IkeEngine implements SaHost {
       remote,
       now,
     );
-    if (!sa) return;
+    if (!created) return;
+    const { sa } = created;
     sa.initKey = key;
     this.sas.set(hex(sa.spiR), sa);
     this.ids.set(sa.id, sa);
-    this.halfOpen.set(key, sa);
     this.byInitiator.set(key, sa);
+    const evicted = this.guard.opened(key, sa, remote.address, created.spentCookie, now);
+    if (evicted) evicted.fail('replaced by a newer half-open IKE SA (init_limit_half_open reached)');
     this.settle(sa, now);
   }
 
@@ -404,6 +417,19 @@ export class IkeEngine implements SaHost {
         this.fragments.set(sa, fc);
       }
       const r = fc.add(part.fragment.number, part.fragment.total, part.innerFirst, part.plain, data.length);
+      if (r === 'overflow') {
+        // RFC 7383 §2.6: too large to reassemble. Every fragment is authenticated, so the peer
+        // did send this Message ID: answer it (a request) instead of leaving it stuck.
+        this.fragments.delete(sa);
+        const why = `fragments of ${response ? 'response' : 'request'} ${h.messageId} exceed ${MAX_REASSEMBLED} bytes`;
+        sa.log('warn', why);
+        if (!response) {
+          sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+          sa.expectedRequestId++;
+        }
+        if (sa.state !== 'established' && sa.state !== 'rekeyed') sa.fail(why, NotifyType.INVALID_SYNTAX);
+        return 'invalid';
+      }
       if (r === 'pending' || r === 'invalid') return undefined;
       this.fragments.delete(sa);
       plain = r.plain;
@@ -476,31 +502,57 @@ export class IkeEngine implements SaHost {
       sa.remote = remote;
       sa.local = local;
     }
-    const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
-    switch (h.exchangeType) {
-      case ExchangeType.IKE_INTERMEDIATE:
-        if (settingUp) handleIntermediateRequest(sa, h.messageId, opened.inner, opened.ap);
-        else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
-        break;
-      case ExchangeType.IKE_AUTH:
-        if (settingUp) {
-          handleAuthRequest(sa, h.messageId, opened.inner, now);
-          if (sa.state === 'established' && sa.initKey !== undefined) this.halfOpen.delete(sa.initKey);
-        } else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
-        break;
-      case ExchangeType.INFORMATIONAL:
-        handleInformationalRequest(sa, h.messageId, opened.inner);
-        break;
-      case ExchangeType.CREATE_CHILD_SA:
-        if (sa.state === 'established' || sa.state === 'rekeyed') handleCcsRequest(sa, h.messageId, opened.inner, now);
-        else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
-        break;
-      case ExchangeType.IKE_FOLLOWUP_KE:
-        if (sa.state === 'established' || sa.state === 'rekeyed') handleFollowupRequest(sa, h.messageId, opened.inner, now);
-        else sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
-        break;
-      default:
+    try {
+      this.answerRequest(sa, h.exchangeType, h.messageId, opened, keys, now);
+    } catch (e) {
+      // A bug, not the peer's fault: reported, and the request still gets its answer below.
+      this.emit({ kind: 'event', event: { type: 'log', level: 'error', sa: sa.id, message: `internal error handling ${nameOf(ExchangeType, h.exchangeType)} request ${h.messageId}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` } });
+    }
+    // RFC 7296 §2.2: a Message ID we consumed is answered, whatever happened above.
+    if (sa.lastResponse?.messageId !== h.messageId) {
+      const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
+      try {
         sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+      } catch (e) {
+        this.emit({ kind: 'event', event: { type: 'log', level: 'error', sa: sa.id, message: `cannot answer request ${h.messageId}: ${e instanceof Error ? e.message : String(e)}` } });
+      }
+      if (settingUp) sa.fail(`request ${h.messageId} could not be handled`, NotifyType.INVALID_SYNTAX);
+    }
+  }
+
+  /** Dispatch a decrypted request to its exchange (RFC 7296 §1.4: which exchange in which state). */
+  private answerRequest(sa: IkeSa, exchange: number, messageId: number, opened: Opened, keys: SkKeys, now: number): void {
+    const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
+    const up = sa.state === 'established' || sa.state === 'rekeyed';
+    const refuse = (): void => {
+      sa.sendResponse(exchange, messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+    };
+    switch (exchange) {
+      case ExchangeType.IKE_INTERMEDIATE:
+        if (settingUp) handleIntermediateRequest(sa, messageId, opened.inner, opened.ap);
+        else refuse();
+        return;
+      case ExchangeType.IKE_AUTH:
+        if (!settingUp) return refuse();
+        handleAuthRequest(sa, messageId, opened.inner, now);
+        if (sa.state === 'established' && sa.initKey !== undefined) this.guard.closed(sa.initKey);
+        return;
+      case ExchangeType.INFORMATIONAL:
+        // RFC 7296 §1.4: INFORMATIONAL only after the initial exchanges; an unauthenticated
+        // peer's Delete must not end the SA (nor its accounting) early.
+        if (up) handleInformationalRequest(sa, messageId, opened.inner);
+        else refuse();
+        return;
+      case ExchangeType.CREATE_CHILD_SA:
+        if (up) handleCcsRequest(sa, messageId, opened.inner, now);
+        else refuse();
+        return;
+      case ExchangeType.IKE_FOLLOWUP_KE:
+        if (up) handleFollowupRequest(sa, messageId, opened.inner, now);
+        else refuse();
+        return;
+      default:
+        refuse();
     }
   }
 

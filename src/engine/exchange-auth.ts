@@ -130,6 +130,7 @@ export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly 
   const requestKeys = sa.inKeys();
   const refuse = (code: number, why: string): void => {
     sa.sendResponse(ExchangeType.IKE_AUTH, messageId, [notify(code)], requestKeys);
+    if (code === NotifyType.AUTHENTICATION_FAILED) sa.host.authFailed(sa, now);
     sa.fail(why, code);
   };
   if (sa.pendingAddke.length > 0) {

@@ -8,7 +8,7 @@
 import { CryptoError, attempt } from '../crypto/errors.js';
 import { ExchangeType, KeMethodId, NotifyType, PayloadType, ProtocolId, TransformType, nameOf } from '../wire/constants.js';
 import type { Payload, Proposal } from '../wire/types.js';
-import { answerPayloads, chooseChild, makeChild, newEspSpi } from './child-sa.js';
+import { answerPayloads, chooseChild, makeChild, newEspSpi, peerSpiProblem } from './child-sa.js';
 import type { ChildChoice, ChildSa } from './child-sa.js';
 import type { IkeSa } from './ike-sa.js';
 import { armChild, finishIkeRekey } from './lifecycle.js';
@@ -23,6 +23,11 @@ import { hex, readU16, readU32, u32 } from './util.js';
 
 const NONCE_LENGTH = 32;
 const MAX_INVALID_KE_RETRIES = 2;
+/**
+ * CREATE_CHILD_SA series a peer may leave waiting for IKE_FOLLOWUP_KE at once. With window
+ * size 1 a peer runs one series at a time; a second covers a rekey collision.
+ */
+const MAX_PENDING_SERIES = 2;
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -65,7 +70,7 @@ export function startCcs(sa: IkeSa, task: Extract<Task, { kind: CcsKind }>, now:
   let st: CcsInitiator;
   const ni = sa.host.random(NONCE_LENGTH, 'nonce');
   if (task.kind === 'rekey-ike') {
-    const spi = sa.host.random(8, 'ike-spi');
+    const spi = sa.host.freshIkeSpi();
     const offered = task.preferConfigured === true ? buildProposals(conn.ikeProposals, { spi }) : rekeyProposals(sa.suite, ProtocolId.IKE, conn.ikeProposals, spi);
     // Reuse the Transform Type 4 method of the SA being replaced (RFC 7296 §2.18 needs a KE).
     const current = sa.suite ? keOf(sa.suite) : undefined;
@@ -76,7 +81,7 @@ export function startCcs(sa: IkeSa, task: Extract<Task, { kind: CcsKind }>, now:
     const old = task.kind === 'rekey-child' ? task.child : undefined;
     if (old && old.state !== 'installed') return false;
     const config = task.kind === 'rekey-child' ? task.child.config : task.config;
-    const spi = newEspSpi((n) => sa.host.random(n, 'esp-spi'));
+    const spi = newEspSpi(sa);
     const reuse = old && old.info.keMethods.length > 0 ? old.suite : undefined;
     const offered = rekeyProposals(reuse, ProtocolId.ESP, config.espProposals, spi);
     const group = reuse ? keOf(reuse) : firstKeMethod(offered);
@@ -168,8 +173,12 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
   if (!saPayload || !nonce) return endTask(sa, st, 'response lacks SA or Nonce');
   const suite = acceptSelection(st.offered, saPayload.proposals);
   if (typeof suite === 'string') return endTask(sa, st, suite);
-  const expectedSpi = st.kind === 'rekey-ike' ? 8 : 4;
-  if (suite.spi.length !== expectedSpi) return endTask(sa, st, `responder SPI of ${suite.spi.length} bytes`);
+  if (st.kind === 'rekey-ike') {
+    if (suite.spi.length !== 8 || suite.spi.every((b) => b === 0)) return endTask(sa, st, 'responder sent an invalid IKE SPI');
+  } else {
+    const spiProblem = peerSpiProblem(sa, suite.spi);
+    if (spiProblem) return endTask(sa, st, spiProblem);
+  }
   const group = keOf(suite);
   if (group !== st.keGroup && !(group === undefined && st.keGroup === KeMethodId.NONE)) {
     return endTask(sa, st, `responder chose key exchange method ${group ?? 'none'}, we sent ${st.keGroup}`);
@@ -338,6 +347,11 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
   }
   const rekeySa = findNotify(inner, NotifyType.REKEY_SA);
   const isIke = saPayload.proposals.some((p) => p.protocolId === ProtocolId.IKE);
+  // RFC 7296 §1.3: the proposals of one exchange are all for the IKE SA or all for a Child SA;
+  // an IKE SA rekey carries no REKEY_SA (§1.3.2).
+  if (isIke && (rekeySa || saPayload.proposals.some((p) => p.protocolId !== ProtocolId.IKE))) {
+    return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+  }
   let kind: CcsKind;
   let old: ChildSa | undefined;
   let choice: ChildChoice | undefined;
@@ -348,11 +362,15 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
     // nonces decide when our response arrives.
     suite = selectProposal(conn.ikeProposals, saPayload.proposals);
     if (!suite) return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
-    if (suite.spi.length !== 8) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+    if (suite.spi.length !== 8 || suite.spi.every((b) => b === 0)) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
   } else {
     if (rekeySa) {
       kind = 'rekey-child';
-      old = rekeySa.spi.length === 4 ? sa.findChildByOutboundSpi(readU32(rekeySa.spi)) : undefined;
+      // RFC 7296 §1.3.3: REKEY_SA names the SA by its protocol and the SPI its sender
+      // receives on. We run ESP only: an AH SPI names nothing, any other protocol is malformed.
+      if (rekeySa.protocolId !== ProtocolId.ESP && rekeySa.protocolId !== ProtocolId.AH) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+      if (rekeySa.spi.length !== 4) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+      old = rekeySa.protocolId === ProtocolId.ESP ? sa.findChildByOutboundSpi(readU32(rekeySa.spi)) : undefined;
       if (!old) return respondError(sa, messageId, ex, NotifyType.CHILD_SA_NOT_FOUND);
       // RFC 9370 §2.2.4: our own rekey of this SA is past CREATE_CHILD_SA (or done).
       if (old.state === 'rekeyed' || old.state === 'deleting' || (isCcs(active) && active.old === old && active.phase === 'followup')) {
@@ -363,11 +381,24 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
       choice = c;
     } else {
       kind = 'create-child';
+      const creating = [...sa.followups.values()].filter((f) => f.kind === 'create-child').length;
+      if (sa.children.length + creating >= sa.host.maxChildSas) {
+        sa.log('warn', `refusing a new Child SA: ${sa.children.length} already (max_child_sas)`);
+        return respondError(sa, messageId, ex, NotifyType.NO_ADDITIONAL_SAS);
+      }
       const c = chooseChild(conn.children, inner, true);
       if (typeof c === 'number') return respondError(sa, messageId, ex, c);
       choice = c;
     }
     suite = choice.suite;
+    const spiProblem = peerSpiProblem(sa, suite.spi);
+    if (spiProblem) {
+      sa.log('warn', `${kind} refused: ${spiProblem}`);
+      return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
+    }
+  }
+  if (additionalMethods(suite).length > 0 && sa.followups.size >= MAX_PENDING_SERIES) {
+    return respondError(sa, messageId, ex, NotifyType.TEMPORARY_FAILURE);
   }
   // Key exchange for Transform Type 4 (RFC 7296 §1.3, §1.3.2; INVALID_KE_PAYLOAD §1.2).
   const group = keOf(suite);
@@ -388,7 +419,7 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
     return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
   }
   const nr = sa.host.random(NONCE_LENGTH, 'nonce');
-  const spiIn = kind === 'rekey-ike' ? sa.host.random(8, 'ike-spi') : newEspSpi((n) => sa.host.random(n, 'esp-spi'));
+  const spiIn = kind === 'rekey-ike' ? sa.host.freshIkeSpi() : newEspSpi(sa);
   const series: ResponderSeries = {
     kind,
     ...(choice ? { choice } : {}),

@@ -9,7 +9,7 @@ import { skeyseedInit } from '../crypto/keys.js';
 import { ExchangeType, HashAlgorithm, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
 import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
 import { encodeMessage } from '../wire/index.js';
-import type { CookieJar } from './cookie.js';
+import type { Admission, InitRequestFacts } from './dos-guard.js';
 import { IkeSa } from './ike-sa.js';
 import type { SaHost } from './ike-sa.js';
 import { natDetectionHash } from './nat.js';
@@ -85,7 +85,7 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   if (invalidKe) {
     const group = readU16(invalidKe.data);
     if (group === undefined || !offeredKeMethods(conn).includes(group) || group === sa.keGroup) {
-      return sa.fail(`INVALID_KE_PAYLOAD asks for method ${group ?? '?'}, which we do not offer`, NotifyType.INVALID_KE_PAYLOAD);
+      return ignoreAnswer(sa, `INVALID_KE_PAYLOAD asks for method ${group ?? '?'}, which we do not offer`, now, NotifyType.INVALID_KE_PAYLOAD);
     }
     if (++sa.invalidKeRetries > MAX_INVALID_KE_RETRIES) return sa.fail('too many INVALID_KE_PAYLOAD answers');
     sa.log('info', `responder wants key exchange method ${group}, retrying`);
@@ -94,21 +94,22 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
     return sendInitRequest(sa, now);
   }
   const err = errorNotify(p);
-  if (err) return sa.fail(`IKE_SA_INIT failed: ${nameOf(NotifyType, err.notifyType)}`, err.notifyType);
+  if (err) return ignoreAnswer(sa, `IKE_SA_INIT failed: ${nameOf(NotifyType, err.notifyType)}`, now, err.notifyType);
   const saPayload = find(p, PayloadType.SA);
   const ke = find(p, PayloadType.KE);
   const nonce = find(p, PayloadType.NONCE);
-  if (!saPayload || !ke || !nonce) return sa.fail('IKE_SA_INIT response lacks SA, KE or Nonce', NotifyType.INVALID_SYNTAX);
+  if (!saPayload || !ke || !nonce) return ignoreAnswer(sa, 'IKE_SA_INIT response lacks SA, KE or Nonce', now, NotifyType.INVALID_SYNTAX);
   const offered = buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) });
   const suite = acceptSelection(offered, saPayload.proposals);
-  if (typeof suite === 'string') return sa.fail(`invalid SA in IKE_SA_INIT response: ${suite}`, NotifyType.NO_PROPOSAL_CHOSEN);
+  if (typeof suite === 'string') return ignoreAnswer(sa, `invalid SA in IKE_SA_INIT response: ${suite}`, now, NotifyType.NO_PROPOSAL_CHOSEN);
   if (suite.chosen.get(TransformType.KE)?.id !== sa.keGroup || ke.group !== sa.keGroup) {
-    return sa.fail('responder answered with another key exchange method', NotifyType.INVALID_SYNTAX);
+    return ignoreAnswer(sa, 'responder answered with another key exchange method', now, NotifyType.INVALID_SYNTAX);
   }
-  if (nonce.data.length < 16 || nonce.data.length > 256) return sa.fail('bad nonce length', NotifyType.INVALID_SYNTAX);
+  if (nonce.data.length < 16 || nonce.data.length > 256) return ignoreAnswer(sa, 'bad nonce length', now, NotifyType.INVALID_SYNTAX);
+  if (msg.header.spiR.every((b) => b === 0)) return ignoreAnswer(sa, 'responder SPI is zero', now, NotifyType.INVALID_SYNTAX);
   const keState = sa.keState;
   const secret = attempt(() => keState.finish(ke.data));
-  if (secret instanceof CryptoError) return sa.fail(`bad KE data from responder: ${secret.message}`, NotifyType.INVALID_SYNTAX);
+  if (secret instanceof CryptoError) return ignoreAnswer(sa, `bad KE data from responder: ${secret.message}`, now, NotifyType.INVALID_SYNTAX);
   sa.spiR = msg.header.spiR;
   sa.nr = nonce.data;
   sa.initResponse = raw;
@@ -125,7 +126,19 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   }
   sa.deriveKeys(skeyseedInit(sa.prfId, sa.ni, sa.nr, secret));
   sa.outstanding = undefined;
+  sa.initError = undefined;
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+}
+
+/**
+ * RFC 7296 §2.21.1: an IKE_SA_INIT response is not authenticated, so an error (or an answer we
+ * cannot use) may be forged by anyone on the path. Note it and keep waiting — the request is
+ * still retransmitted — for a usable answer; fail with the first error only if none comes
+ * within two retransmission intervals.
+ */
+function ignoreAnswer(sa: IkeSa, reason: string, now: number, notifyType: number): void {
+  sa.log('info', `${reason}; unauthenticated, so waiting for another answer (RFC 7296 §2.21.1)`);
+  sa.initError ??= { reason, notify: notifyType, at: now + 2 * sa.host.retransmitTimeoutMs };
 }
 
 function checkNat(sa: IkeSa, p: readonly Payload[]): void {
@@ -144,9 +157,8 @@ function checkNat(sa: IkeSa, p: readonly Payload[]): void {
 /** What the responder side of IKE_SA_INIT needs from the engine. */
 export interface InitResponderContext {
   readonly host: SaHost;
-  readonly cookies: CookieJar;
-  halfOpenCount(): number;
-  readonly cookieThreshold: number;
+  /** May this request create a half-open SA, or does it need a COOKIE, or is it dropped (RFC 7296 §2.6)? */
+  admit(facts: InitRequestFacts): Admission;
   emit(out: EngineOutput): void;
 }
 
@@ -185,8 +197,9 @@ function select(conns: readonly ConnectionConfig[], offered: readonly Proposal[]
 }
 
 /**
- * Responder: an IKE_SA_INIT request for a new SA. Returns the new half-open SA, or undefined
- * when the request was answered statelessly (COOKIE, INVALID_KE_PAYLOAD, errors) or dropped.
+ * Responder: an IKE_SA_INIT request for a new SA. Returns the new half-open SA (and the cookie
+ * that admitted it, now spent), or undefined when the request was answered statelessly
+ * (COOKIE, INVALID_KE_PAYLOAD, errors) or dropped.
  */
 export function handleInitRequest(
   ctx: InitResponderContext,
@@ -195,7 +208,7 @@ export function handleInitRequest(
   local: Endpoint,
   remote: Endpoint,
   now: number,
-): IkeSa | undefined {
+): { sa: IkeSa; spentCookie?: Uint8Array } | undefined {
   const p = msg.payloads;
   const saPayload = find(p, PayloadType.SA);
   const ke = find(p, PayloadType.KE);
@@ -204,14 +217,14 @@ export function handleInitRequest(
     plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
     return undefined;
   }
-  // RFC 7296 §2.6: under load, demand a cookie before keeping any state.
-  if (ctx.halfOpenCount() >= ctx.cookieThreshold) {
-    const c = findNotify(p, NotifyType.COOKIE);
-    if (!c || !ctx.cookies.check(c.data, nonce.data, remote.address, msg.header.spiI)) {
-      plainError(ctx, msg, local, remote, notify(NotifyType.COOKIE, ctx.cookies.make(nonce.data, remote.address, msg.header.spiI)));
-      return undefined;
-    }
+  // RFC 7296 §2.6: under load, demand a cookie before keeping any state; drop what the limits refuse.
+  const cookie = findNotify(p, NotifyType.COOKIE)?.data;
+  const admission = ctx.admit({ peer: remote, spiI: msg.header.spiI, ni: nonce.data, ...(cookie ? { cookie } : {}) });
+  if (admission.kind === 'cookie') {
+    plainError(ctx, msg, local, remote, notify(NotifyType.COOKIE, admission.cookie));
+    return undefined;
   }
+  if (admission.kind === 'drop') return undefined;
   const candidates = ctx.host
     .connections()
     .filter((c) => addressMatches(c.localAddress, local.address) && addressMatches(c.remoteAddress, remote.address));
@@ -240,8 +253,7 @@ export function handleInitRequest(
     plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
     return undefined;
   }
-  let spiR = ctx.host.random(8, 'ike-spi');
-  while (spiR.every((b) => b === 0)) spiR = ctx.host.random(8, 'ike-spi');
+  const spiR = ctx.host.freshIkeSpi();
   const sa = new IkeSa(ctx.host, 'responder', msg.header.spiI, local, remote, now);
   sa.spiR = spiR;
   sa.connection = conn;
@@ -271,5 +283,5 @@ export function handleInitRequest(
   sa.deriveKeys(skeyseedInit(sa.prfId, sa.ni, sa.nr, reply.sharedSecret));
   sa.expectedRequestId = 1;
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
-  return sa;
+  return admission.spend ? { sa, spentCookie: admission.spend } : { sa };
 }

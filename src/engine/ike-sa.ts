@@ -17,6 +17,7 @@ import type { SelectedSuite } from './proposal-select.js';
 import { additionalMethods } from './proposal-select.js';
 import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName, RandomPurpose } from './types.js';
 import type { ChildSa } from './child-sa.js';
+import type { SpiRegistry } from './spi-registry.js';
 import type { ActiveTask, ResponderSeries, Task } from './tasks.js';
 import type { Identity } from './identity.js';
 import { formatIdentity } from './identity.js';
@@ -44,6 +45,14 @@ export interface SaHost {
   readonly exportKeys: boolean;
   /** Responder: connections that may serve this SA, for the IKE_AUTH identity lookup. */
   connections(): readonly ConnectionConfig[];
+  /** Child SAs of every IKE SA, by SPI: ours must be unique, the peer's per peer address. */
+  readonly spis: SpiRegistry;
+  /** A fresh IKE SPI that no SA of ours uses (RFC 7296 §2.6: non-zero). */
+  freshIkeSpi(): Uint8Array;
+  /** A peer failed to authenticate (for the back-off, RFC 7296 §2.21.2). */
+  authFailed(sa: IkeSa, now: number): void;
+  /** Child SAs one IKE SA may hold. */
+  readonly maxChildSas: number;
 }
 
 interface OutstandingRequest {
@@ -98,6 +107,8 @@ export class IkeSa {
   keGroup = 0;
   cookie?: Uint8Array;
   cookieRetries = 0;
+  /** Initiator: an unusable IKE_SA_INIT answer, and when we give up if no usable one follows (RFC 7296 §2.21.1). */
+  initError?: { readonly reason: string; readonly notify: number; readonly at: number };
   invalidKeRetries = 0;
   peerFragmentation = false;
   peerIntermediate = false;
@@ -290,10 +301,16 @@ export class IkeSa {
 
   /** Retransmit the outstanding request if due; false once we have given up. */
   onTimer(now: number): boolean {
+    const e = this.initError;
+    if (e && now >= e.at && this.state === 'connecting') {
+      this.fail(e.reason, e.notify);
+      return false;
+    }
     const o = this.outstanding;
     if (!o || now < o.nextAt) return true;
     if (o.tries >= this.host.retransmitTries) {
-      this.fail(`no response to ${nameOf(ExchangeType, o.exchange)} request ${o.messageId} after ${o.tries} retransmissions`);
+      if (this.initError) this.fail(this.initError.reason, this.initError.notify);
+      else this.fail(`no response to ${nameOf(ExchangeType, o.exchange)} request ${o.messageId} after ${o.tries} retransmissions`);
       return false;
     }
     o.tries++;
@@ -306,7 +323,9 @@ export class IkeSa {
 
   /** When the outstanding request is retransmitted next. */
   retransmitDeadline(): number | undefined {
-    return this.outstanding?.nextAt;
+    const next = this.outstanding?.nextAt;
+    const e = this.initError?.at;
+    return e === undefined || (next !== undefined && next < e) ? next : e;
   }
 
   /** Install the negotiated suite and derive the first key stage (RFC 7296 §2.14). */
@@ -380,6 +399,7 @@ export class IkeSa {
 
   addChild(child: ChildSa): void {
     this.children.push(child);
+    this.host.spis.add(child, this.remote.address);
     this.event({ type: 'child-up', sa: this.id, child: child.info });
   }
 
@@ -388,6 +408,7 @@ export class IkeSa {
     const i = this.children.indexOf(child);
     if (i < 0) return;
     this.children.splice(i, 1);
+    this.host.spis.remove(child);
     this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
   }
 
@@ -399,6 +420,14 @@ export class IkeSa {
     return this.children.find((c) => c.info.spiIn === spiIn);
   }
 
+  private dropChildren(reason: string): void {
+    for (const child of this.children) {
+      this.host.spis.remove(child);
+      this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
+    }
+    this.children = [];
+  }
+
   /** The SA ends normally (deleted by us or the peer). */
   close(reason: string): void {
     if (this.state === 'failed') return;
@@ -406,8 +435,7 @@ export class IkeSa {
     this.outstanding = undefined;
     this.active = undefined;
     this.tasks = [];
-    for (const child of this.children) this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
-    this.children = [];
+    this.dropChildren(reason);
     this.event({ type: 'ike-down', sa: this.id, reason });
     this.host.forget(this);
   }
@@ -418,8 +446,7 @@ export class IkeSa {
     this.outstanding = undefined;
     this.active = undefined;
     this.tasks = [];
-    for (const child of this.children) this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
-    this.children = [];
+    this.dropChildren(reason);
     this.log('warn', `IKE SA failed: ${reason}`);
     this.event(notify === undefined ? { type: 'ike-failed', sa: this.id, reason } : { type: 'ike-failed', sa: this.id, reason, notify });
     this.host.forget(this);

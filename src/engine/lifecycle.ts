@@ -20,17 +20,34 @@ function jitter(sa: IkeSa, randMs: number | undefined): number {
   return Math.floor((((r[0] ?? 0) << 8) | (r[1] ?? 0)) / 65536 * randMs);
 }
 
+/**
+ * Lifetimes of a connection that sets none, as strongSwan's swanctl.conf: IKE SAs are rekeyed
+ * after 4 h, Child SAs after 1 h; the hard lifetime is 10 % above the soft one and the jitter
+ * 10 % of it. So no SA outlives its peer for ever, even without liveness checks (an IKE SA
+ * whose peer is gone fails its rekey). 0 turns a lifetime off.
+ */
+export const DEFAULT_IKE_REKEY_MS = 4 * 3_600_000;
+export const DEFAULT_CHILD_REKEY_MS = 3_600_000;
+
+/** Soft and hard lifetime and jitter, with the defaults for what is not set. */
+export function lifetimes(rekeyMs: number | undefined, lifeMs: number | undefined, randMs: number | undefined, defaultRekeyMs: number): { rekeyMs: number; lifeMs: number; randMs: number } {
+  const rekey = rekeyMs ?? defaultRekeyMs;
+  return { rekeyMs: rekey, lifeMs: lifeMs ?? Math.round(rekey * 1.1), randMs: randMs ?? Math.round(rekey * 0.1) };
+}
+
 export function armChild(sa: IkeSa, child: ChildSa, now: number): void {
   const c = child.config;
-  if (c.rekeyTimeMs !== undefined && c.rekeyTimeMs > 0) child.rekeyAt = now + Math.max(0, c.rekeyTimeMs - jitter(sa, c.randTimeMs));
-  if (c.lifeTimeMs !== undefined && c.lifeTimeMs > 0) child.expireAt = now + c.lifeTimeMs;
+  const t = lifetimes(c.rekeyTimeMs, c.lifeTimeMs, c.randTimeMs, DEFAULT_CHILD_REKEY_MS);
+  if (t.rekeyMs > 0) child.rekeyAt = now + Math.max(0, t.rekeyMs - jitter(sa, t.randMs));
+  if (t.lifeMs > 0) child.expireAt = now + t.lifeMs;
 }
 
 export function armIke(sa: IkeSa, now: number): void {
   const c = sa.connection;
   if (!c) return;
-  if (c.ikeRekeyTimeMs !== undefined && c.ikeRekeyTimeMs > 0) sa.ikeRekeyAt = now + Math.max(0, c.ikeRekeyTimeMs - jitter(sa, c.randTimeMs));
-  if (c.ikeLifeTimeMs !== undefined && c.ikeLifeTimeMs > 0) sa.ikeExpireAt = now + c.ikeLifeTimeMs;
+  const t = lifetimes(c.ikeRekeyTimeMs, c.ikeLifeTimeMs, c.randTimeMs, DEFAULT_IKE_REKEY_MS);
+  if (t.rekeyMs > 0) sa.ikeRekeyAt = now + Math.max(0, t.rekeyMs - jitter(sa, t.randMs));
+  if (t.lifeMs > 0) sa.ikeExpireAt = now + t.lifeMs;
 }
 
 export interface IkeRekeyKeys {

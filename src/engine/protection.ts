@@ -155,9 +155,10 @@ export class FragmentCollector {
   /**
    * Add a verified fragment. Returns the whole plaintext and first inner payload type once
    * all fragments are in, 'pending' while some are missing, 'invalid' for a fragment that
-   * must be dropped (RFC 7383 §2.6).
+   * must be dropped (RFC 7383 §2.6), 'overflow' when the message would pass MAX_REASSEMBLED
+   * (the caller discards the whole series, so that a later attempt starts afresh).
    */
-  add(number: number, total: number, innerFirst: number, plain: Uint8Array, datagramLength: number): { plain: Uint8Array; innerFirst: number; sizes: number[] } | 'pending' | 'invalid' {
+  add(number: number, total: number, innerFirst: number, plain: Uint8Array, datagramLength: number): { plain: Uint8Array; innerFirst: number; sizes: number[] } | 'pending' | 'invalid' | 'overflow' {
     if (total < 1 || total > MAX_FRAGMENTS || number < 1 || number > total) return 'invalid';
     if (this.total !== 0 && total !== this.total) {
       // A different fragmentation of the same message (RFC 7383 §2.6): a larger total wins.
@@ -168,9 +169,9 @@ export class FragmentCollector {
     }
     this.total = total;
     if (this.parts.has(number)) return 'pending';
+    if (this.bytes + plain.length > MAX_REASSEMBLED) return 'overflow';
     if (number === 1) this.innerFirst = innerFirst;
     this.bytes += plain.length;
-    if (this.bytes > MAX_REASSEMBLED) return 'invalid';
     this.parts.set(number, plain);
     this.sizes.set(number, datagramLength);
     if (this.parts.size < total) return 'pending';

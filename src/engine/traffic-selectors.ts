@@ -105,9 +105,13 @@ export function intersect(a: TrafficSelector, b: TrafficSelector): TrafficSelect
   return { tsType: a.tsType, ipProtocol: a.ipProtocol || b.ipProtocol, startPort, endPort, startAddr, endAddr };
 }
 
+/** A TS payload holds at most 255 selectors (RFC 7296 §3.13: Number of TSs is one octet). */
+export const MAX_SELECTORS = 255;
+
 /**
- * Narrow the peer's proposed selectors to our configured ones (RFC 7296 §2.9): every
- * non-empty intersection, in the peer's order. Empty result means TS_UNACCEPTABLE.
+ * Narrow the peer's proposed selectors to our configured ones (RFC 7296 §2.9): the non-empty
+ * intersections, in the peer's order, at most MAX_SELECTORS of them (a subset is a valid
+ * narrowing; more would not fit the answer). Empty result means TS_UNACCEPTABLE.
  */
 export function narrow(proposed: readonly TrafficSelector[], configured: readonly TrafficSelector[]): TrafficSelector[] {
   const out: TrafficSelector[] = [];
@@ -115,6 +119,7 @@ export function narrow(proposed: readonly TrafficSelector[], configured: readonl
     for (const c of configured) {
       const i = intersect(p, c);
       if (i && !out.some((o) => sameSelector(o, i))) out.push(i);
+      if (out.length === MAX_SELECTORS) return out;
     }
   }
   return out;

@@ -19,11 +19,11 @@ export interface ChildConfig {
   readonly localTs: readonly TrafficSelector[];
   readonly remoteTs: readonly TrafficSelector[];
   readonly mode: 'tunnel' | 'transport';
-  /** Soft lifetime: rekey this long after creation, minus up to randTimeMs (RFC 7296 §2.8). */
+  /** Soft lifetime: rekey this long after creation, minus up to randTimeMs (RFC 7296 §2.8). Default 1 h; 0: never. */
   readonly rekeyTimeMs?: number;
-  /** Hard lifetime: delete if still not rekeyed this long after creation. */
+  /** Hard lifetime: delete if still not rekeyed this long after creation. Default rekeyTimeMs + 10 %; 0: never. */
   readonly lifeTimeMs?: number;
-  /** Jitter subtracted from the rekey time, so that both peers rarely rekey at once. */
+  /** Jitter subtracted from the rekey time, so that both peers rarely rekey at once. Default 10 % of rekeyTimeMs. */
   readonly randTimeMs?: number;
   /** Rekey (soft) / delete (hard) after this many bytes or packets, once the data plane reports them. */
   readonly rekeyBytes?: number;
@@ -48,9 +48,9 @@ export interface ConnectionConfig {
   readonly fragmentation?: boolean;
   /** Largest IP datagram we send as one fragment, in bytes (RFC 7383 §2.5.1). Default 1280. */
   readonly fragmentSize?: number;
-  /** Rekey the IKE SA this long after creation, minus up to randTimeMs. */
+  /** Rekey the IKE SA this long after creation, minus up to randTimeMs. Default 4 h; 0: never. */
   readonly ikeRekeyTimeMs?: number;
-  /** Hard lifetime of the IKE SA. */
+  /** Hard lifetime of the IKE SA. Default ikeRekeyTimeMs + 10 %; 0: never. */
   readonly ikeLifeTimeMs?: number;
   readonly randTimeMs?: number;
   /** Liveness check (RFC 7296 §2.4) after this long without a message from the peer. */
@@ -117,6 +117,10 @@ export interface EngineResources {
   readonly ikeSas: number;
   /** Responder IKE SAs not yet authenticated (RFC 7296 §2.6 counts these for cookies). */
   readonly halfOpen: number;
+  /** Cookies that opened a half-open SA, remembered until their secret expires. */
+  readonly spentCookies: number;
+  /** Addresses with recent failed authentications (for the back-off). */
+  readonly authFailureRecords: number;
   /** Responder IKE SAs by initiator SPI and peer, for retransmitted IKE_SA_INIT requests. */
   readonly initiatorIndex: number;
   readonly fragmentCollectors: number;

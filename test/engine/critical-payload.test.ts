@@ -33,6 +33,7 @@ test('unknown critical payload in IKE_SA_INIT request → UNSUPPORTED_CRITICAL_P
   assert.deepEqual(pair.errors(), []);
   const answers = pair.wire.filter((d) => d.from === 'r');
   assert.equal(answers.length, 1);
+  pair.runFor(10_000); // the initiator waits for a better answer (RFC 7296 §2.21.1), then fails
   const m = decode(answers[0]?.data ?? new Uint8Array());
   assert.equal(m.header.exchangeType, ExchangeType.IKE_SA_INIT);
   assert.equal(m.header.flags, HeaderFlags.RESPONSE);

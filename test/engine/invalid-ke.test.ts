@@ -68,7 +68,7 @@ test('INVALID_KE_PAYLOAD for a hybrid proposal: the retry keeps the ADDKE rounds
   assert.deepEqual(ups(pair.eventsI)[0]?.sa.keMethods, [KeMethodId.ECP384, KeMethodId.MLKEM768]);
 });
 
-test('INVALID_KE_PAYLOAD naming a method the initiator did not offer fails the SA (notify 17)', () => {
+test('INVALID_KE_PAYLOAD naming a method the initiator did not offer: no retry with it; the SA fails with notify 17 when no better answer comes (RFC 7296 §2.21.1)', () => {
   const pair = new EnginePair({ ikeI: ['aes256gcm16-prfsha384-x25519'], ikeR: ['aes256gcm16-prfsha384-x25519'] });
   // A forged INVALID_KE_PAYLOAD asking for MODP2048, which was never offered.
   pair.filter = (d) => {
@@ -78,9 +78,13 @@ test('INVALID_KE_PAYLOAD naming a method the initiator did not offer fails the S
   };
   pair.initiate();
   pair.run();
+  assert.equal(failures(pair.eventsI).length, 0, 'an unauthenticated error alone does not end the attempt');
+  pair.runFor(10_000);
   assert.deepEqual(pair.errors(), []);
   const f = failures(pair.eventsI);
   assert.equal(f.length, 1);
   assert.equal(f[0]?.notify, NotifyType.INVALID_KE_PAYLOAD);
-  assert.equal(pair.wire.filter((d) => d.from === 'i').length, 1, 'no retry');
+  const requests = pair.wire.filter((d) => d.from === 'i').map((d) => decode(d.data));
+  assert.equal(requests.length, 2, 'the request and one retransmission');
+  assert.ok(requests.every((m) => m.payloads.some((p) => p.type === PayloadType.KE && p.group === KeMethodId.CURVE25519)), 'no retry with the method it names');
 });

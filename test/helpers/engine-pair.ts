@@ -29,6 +29,13 @@ export interface PairOptions {
 export const ADDR_I = '192.0.2.1';
 export const ADDR_R = '192.0.2.2';
 
+/**
+ * No lifetimes unless a test sets them (the engine's defaults would rekey every SA after hours
+ * of virtual time, so a run would never be quiet); the defaults have their own tests.
+ */
+const NO_LIFETIMES = { ikeRekeyTimeMs: 0, ikeLifeTimeMs: 0 } as const;
+const NO_CHILD_LIFETIMES = { rekeyTimeMs: 0, lifeTimeMs: 0 } as const;
+
 export function connections(o: PairOptions = {}): { initiator: ConnectionConfig; responder: ConnectionConfig } {
   const frag = o.fragmentSize === undefined ? {} : { fragmentSize: o.fragmentSize };
   const initiator: ConnectionConfig = {
@@ -46,9 +53,11 @@ export function connections(o: PairOptions = {}): { initiator: ConnectionConfig;
         localTs: [parseTrafficSelector('198.51.100.0/25')],
         remoteTs: [parseTrafficSelector('198.51.100.128/25')],
         mode: 'tunnel',
+        ...NO_CHILD_LIFETIMES,
         ...o.child,
       },
     ],
+    ...NO_LIFETIMES,
     ...frag,
     ...o.conn,
     ...o.connI,
@@ -67,9 +76,11 @@ export function connections(o: PairOptions = {}): { initiator: ConnectionConfig;
         localTs: [parseTrafficSelector('198.51.100.128/25')],
         remoteTs: [parseTrafficSelector('198.51.100.0/24')],
         mode: 'tunnel',
+        ...NO_CHILD_LIFETIMES,
         ...o.child,
       },
     ],
+    ...NO_LIFETIMES,
     ...frag,
     ...o.conn,
     ...o.connR,
@@ -133,6 +144,12 @@ export class EnginePair {
     throw new Error('engines did not settle');
   }
 
+  /** Hand `data` to the other engine as if `from` had sent it (a forged or crafted datagram), then run. */
+  inject(from: 'i' | 'r', data: Uint8Array): void {
+    this.deliver({ from, data });
+    this.run();
+  }
+
   private deliver(d: Delivered): void {
     const index = this.wire.length;
     this.wire.push(d);
@@ -151,6 +168,19 @@ export class EnginePair {
     this.r.tick(this.now);
     this.run();
     return true;
+  }
+
+  /** Deliver, then follow the deadlines of both engines for `ms` of virtual time. */
+  runFor(ms: number): void {
+    this.run();
+    const end = this.now + ms;
+    for (;;) {
+      const t = [this.i.nextDeadline(), this.r.nextDeadline()].filter((x): x is number => x !== undefined);
+      const next = t.length === 0 ? undefined : Math.min(...t);
+      if (next === undefined || next > end) break;
+      this.advance();
+    }
+    this.now = Math.max(this.now, end);
   }
 
   errors(): EngineEvent[] {

@@ -2,8 +2,10 @@
  * Helpers for engine tests that look at (and rewrite) the datagrams two engines exchange,
  * plus narrow access to an engine's IKE SAs for tests that need key material.
  */
+import { randomBytes } from 'node:crypto';
 import { IkeEngine } from '../../src/engine/engine.js';
 import type { IkeSa } from '../../src/engine/ike-sa.js';
+import { sealMessage } from '../../src/engine/protection.js';
 import type { EngineEvent } from '../../src/engine/types.js';
 import { ExchangeType, HeaderFlags, PayloadType, decodeMessage, encodeMessage, nameOf } from '../../src/wire/index.js';
 import type { IkeMessage, NotifyPayload, Payload } from '../../src/wire/index.js';
@@ -87,4 +89,12 @@ export function logs(events: readonly EngineEvent[]): string {
     .filter((e) => e.type === 'log' || e.type === 'ike-failed')
     .map((e) => (e.type === 'log' ? `${e.level}: ${e.message}` : e.type === 'ike-failed' ? `failed: ${e.reason}` : ''))
     .join('\n');
+}
+
+/**
+ * A protected message as `sa` would send it (its SPIs, role flags and current keys), with any
+ * Message ID and payloads: a hostile or buggy peer that holds the keys.
+ */
+export function sealAs(sa: IkeSa, exchange: number, messageId: number, payloads: readonly Payload[], response = false): Uint8Array[] {
+  return sealMessage(sa.frame(exchange, response, messageId), payloads, sa.requireCipher(), sa.outKeys(), sa.maxMessage(), (n) => randomBytes(n)).datagrams;
 }

@@ -1,0 +1,166 @@
+/**
+ * The responder's defences before it keeps any state for a peer (RFC 7296 §2.6, RFC 8019 §4):
+ * the table of half-open IKE SAs with a count per peer address, when to demand a COOKIE, when
+ * to drop a request, and the back-off after failed authentications. strongSwan's knobs, same
+ * names in the daemon's `limits:` section: cookie_threshold, cookie_threshold_ip,
+ * block_threshold, init_limit_half_open.
+ *
+ * One difference from strongSwan: at the total limit, strongSwan drops every new request,
+ * which lets a flood of half-open SAs lock legitimate peers out for the half-open timeout. Here
+ * a request that proved its address with a COOKIE replaces the oldest half-open SA instead, so
+ * the table stays bounded and a legitimate handshake only has to finish before the flood has
+ * cycled through the whole table.
+ */
+import { CookieJar } from './cookie.js';
+import type { IkeSa } from './ike-sa.js';
+import type { Endpoint, EngineOptions } from './types.js';
+
+/** After this long at or above a threshold, cookies stay on (no jitter between modes, as strongSwan). */
+const COOKIE_CALMDOWN_MS = 10_000;
+/** Back-off after failed authentications: 1 s, doubling, at most 64 s; forgotten after 10 min. */
+const AUTH_BACKOFF_BASE_MS = 1000;
+const AUTH_BACKOFF_MAX_MS = 64_000;
+const AUTH_FAILURE_MEMORY_MS = 600_000;
+/** Addresses with recent authentication failures remembered at most. */
+const MAX_AUTH_RECORDS = 10_000;
+
+export interface DosLimits {
+  readonly cookieThreshold: number;
+  readonly cookieThresholdIp: number;
+  readonly blockThreshold: number;
+  readonly halfOpenLimit: number;
+  readonly cookieSecretLifetimeMs: number;
+  readonly authFailuresBeforeBackoff: number;
+}
+
+export function dosLimits(o: EngineOptions): DosLimits {
+  return {
+    cookieThreshold: o.cookieThreshold ?? 30,
+    cookieThresholdIp: o.cookieThresholdIp ?? 3,
+    blockThreshold: o.blockThreshold ?? 5,
+    halfOpenLimit: o.halfOpenLimit ?? 5000,
+    cookieSecretLifetimeMs: o.cookieSecretLifetimeMs ?? 60_000,
+    authFailuresBeforeBackoff: o.authFailuresBeforeBackoff ?? 3,
+  };
+}
+
+/** What to do with an IKE_SA_INIT request that would create a half-open SA. */
+export type Admission =
+  | { readonly kind: 'accept'; readonly spend?: Uint8Array }
+  | { readonly kind: 'cookie'; readonly cookie: Uint8Array }
+  | { readonly kind: 'drop'; readonly reason: string };
+
+interface AuthRecord {
+  failures: number;
+  blockedUntil: number;
+  lastAt: number;
+}
+
+export interface InitRequestFacts {
+  readonly peer: Endpoint;
+  readonly spiI: Uint8Array;
+  readonly ni: Uint8Array;
+  /** The COOKIE notify data, if the request carries one. */
+  readonly cookie?: Uint8Array;
+}
+
+export class DosGuard {
+  readonly cookies: CookieJar;
+  /** Half-open responder SAs by initiator SPI and peer endpoint, with the peer address they count for; insertion order = age. */
+  private readonly halfOpen = new Map<string, { readonly sa: IkeSa; readonly address: string }>();
+  private readonly perAddress = new Map<string, number>();
+  private cookiesUntil = -Infinity;
+  private readonly auth = new Map<string, AuthRecord>();
+
+  constructor(
+    readonly limits: DosLimits,
+    random: (n: number) => Uint8Array,
+    now: number,
+  ) {
+    this.cookies = new CookieJar(random, limits.cookieSecretLifetimeMs, now, 2 * limits.halfOpenLimit);
+  }
+
+  get halfOpenCount(): number {
+    return this.halfOpen.size;
+  }
+
+  halfOpenFrom(address: string): number {
+    return this.perAddress.get(address) ?? 0;
+  }
+
+  /**
+   * Decide on a request before any state is kept (RFC 7296 §2.6): a back-off after failed
+   * authentications and the per-address limit drop it; under load it needs a valid cookie.
+   */
+  admit(req: InitRequestFacts, now: number): Admission {
+    const a = this.auth.get(req.peer.address);
+    if (a && a.blockedUntil > now) return { kind: 'drop', reason: `authentication back-off for ${req.peer.address}` };
+    const fromPeer = this.halfOpenFrom(req.peer.address);
+    const loaded = this.halfOpen.size >= this.limits.cookieThreshold || fromPeer >= this.limits.cookieThresholdIp;
+    if (loaded) this.cookiesUntil = now + COOKIE_CALMDOWN_MS;
+    let spend: Uint8Array | undefined;
+    if (loaded || now < this.cookiesUntil) {
+      const c = req.cookie;
+      if (!c || !this.cookies.check(c, req.ni, req.peer, req.spiI, now)) {
+        return { kind: 'cookie', cookie: this.cookies.make(req.ni, req.peer, req.spiI, now) };
+      }
+      spend = c;
+    }
+    if (fromPeer >= this.limits.blockThreshold) return { kind: 'drop', reason: `${req.peer.address} holds ${fromPeer} half-open IKE SAs (block_threshold)` };
+    if (this.halfOpen.size >= this.limits.halfOpenLimit && spend === undefined) {
+      return { kind: 'drop', reason: `${this.halfOpen.size} half-open IKE SAs (init_limit_half_open) and no cookie` };
+    }
+    return spend === undefined ? { kind: 'accept' } : { kind: 'accept', spend };
+  }
+
+  /**
+   * A half-open SA was created. Returns the SA it replaces when the table was full (the
+   * caller drops it).
+   */
+  opened(key: string, sa: IkeSa, address: string, spentCookie: Uint8Array | undefined, now: number): IkeSa | undefined {
+    if (spentCookie) this.cookies.spend(spentCookie, now);
+    let evicted: IkeSa | undefined;
+    if (this.halfOpen.size >= this.limits.halfOpenLimit) {
+      const first = this.halfOpen.entries().next();
+      if (!first.done) {
+        evicted = first.value[1].sa;
+        this.closed(first.value[0]);
+      }
+    }
+    this.halfOpen.set(key, { sa, address });
+    this.perAddress.set(address, this.halfOpenFrom(address) + 1);
+    return evicted;
+  }
+
+  /** The SA is no longer half-open (authenticated, failed or gone). */
+  closed(key: string): void {
+    const entry = this.halfOpen.get(key);
+    if (!entry) return;
+    this.halfOpen.delete(key);
+    const n = this.halfOpenFrom(entry.address) - 1;
+    if (n > 0) this.perAddress.set(entry.address, n);
+    else this.perAddress.delete(entry.address);
+  }
+
+  /** A peer at this address failed to authenticate (RFC 7296 §2.21.2 AUTHENTICATION_FAILED). */
+  authFailed(address: string, now: number): void {
+    for (const [addr, r] of this.auth) {
+      if (now - r.lastAt < AUTH_FAILURE_MEMORY_MS && this.auth.size < MAX_AUTH_RECORDS) break;
+      this.auth.delete(addr);
+    }
+    const r = this.auth.get(address) ?? { failures: 0, blockedUntil: 0, lastAt: now };
+    if (now - r.lastAt >= AUTH_FAILURE_MEMORY_MS) r.failures = 0;
+    r.failures++;
+    r.lastAt = now;
+    const over = r.failures - this.limits.authFailuresBeforeBackoff;
+    if (over >= 0) r.blockedUntil = now + Math.min(AUTH_BACKOFF_MAX_MS, AUTH_BACKOFF_BASE_MS * 2 ** Math.min(over, 16));
+    // Re-inserted so that the table stays ordered by the latest failure.
+    this.auth.delete(address);
+    this.auth.set(address, r);
+  }
+
+  /** Addresses with recorded authentication failures (bounded). */
+  get authRecords(): number {
+    return this.auth.size;
+  }
+}

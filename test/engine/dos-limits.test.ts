@@ -1,0 +1,156 @@
+/**
+ * The responder's limits on state an unauthenticated peer can create (RFC 7296 §2.6, RFC 8019
+ * §4; strongSwan's cookie_threshold, cookie_threshold_ip, block_threshold,
+ * init_limit_half_open): cookies cover the port, admit one half-open SA each and expire with a
+ * rotating secret; per-address and total limits hold; failed authentications back off.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADDR_R, EnginePair, connections } from '../helpers/engine-pair.js';
+import { decode, failures, notifies, rewrite } from '../helpers/engine-wire.js';
+import { IkeEngine } from '../../src/engine/engine.js';
+import type { Endpoint, EngineOptions } from '../../src/engine/types.js';
+import { ExchangeType, HeaderFlags, NotifyType, PayloadType } from '../../src/wire/index.js';
+
+const R: Endpoint = { address: ADDR_R, port: 500 };
+const source = new IkeEngine();
+source.addConnection(connections({ ikeI: ['aes256gcm16-prfsha384-x25519'] }).initiator);
+
+/** A fresh, valid IKE_SA_INIT request (new SPIi, nonce and KE each time). */
+function request(): Uint8Array {
+  source.initiate('moon', 0);
+  const out = source.drain().find((o) => o.kind === 'send');
+  assert.ok(out && out.kind === 'send');
+  return out.data;
+}
+
+function withCookie(req: Uint8Array, cookie: Uint8Array): Uint8Array {
+  return rewrite(req, (ps) => [{ type: PayloadType.NOTIFY, critical: false, protocolId: 0, spi: new Uint8Array(0), notifyType: NotifyType.COOKIE, data: cookie }, ...ps.filter((p) => !(p.type === PayloadType.NOTIFY && p.notifyType === NotifyType.COOKIE))]);
+}
+
+/** A responder engine and a way to send it a request and read what it answers. */
+function responder(opts: EngineOptions): { engine: IkeEngine; send: (data: Uint8Array, from: Endpoint, now?: number) => 'sa' | 'cookie' | 'drop' | string; cookie: () => Uint8Array } {
+  const engine = new IkeEngine(opts);
+  engine.addConnection(connections({ ikeI: ['aes256gcm16-prfsha384-x25519'] }).responder);
+  let last: Uint8Array = new Uint8Array(0);
+  const send = (data: Uint8Array, from: Endpoint, now = 0): 'sa' | 'cookie' | 'drop' | string => {
+    engine.receive(data, from, R, now);
+    const sent = engine.drain().filter((o) => o.kind === 'send');
+    const o = sent[0];
+    if (!o || o.kind !== 'send') return 'drop';
+    const m = decode(o.data);
+    assert.ok((m.header.flags & HeaderFlags.RESPONSE) !== 0 && m.header.exchangeType === ExchangeType.IKE_SA_INIT);
+    if (m.payloads.some((p) => p.type === PayloadType.SA)) return 'sa';
+    const c = notifies(m.payloads).find((n) => n.notifyType === NotifyType.COOKIE);
+    if (c) {
+      last = c.data;
+      return 'cookie';
+    }
+    return notifies(m.payloads).map((n) => String(n.notifyType)).join(',');
+  };
+  return { engine, send, cookie: () => last };
+}
+
+const peer = (address: string, port = 500): Endpoint => ({ address, port });
+
+test('a cookie is bound to the source port: the same request and cookie from another port get a fresh COOKIE', () => {
+  const r = responder({ cookieThreshold: 0 });
+  const req = request();
+  assert.equal(r.send(req, peer('192.0.2.1')), 'cookie');
+  const c = r.cookie();
+  assert.equal(r.send(withCookie(req, c), peer('192.0.2.1', 4501)), 'cookie');
+  assert.equal(r.engine.resources().halfOpen, 0);
+  assert.equal(r.send(withCookie(req, c), peer('192.0.2.1')), 'sa');
+  assert.equal(r.engine.resources().halfOpen, 1);
+});
+
+test('a cookie admits one half-open SA: replayed after that SA is gone, it gets a fresh COOKIE', () => {
+  const r = responder({ cookieThreshold: 0, halfOpenTimeoutMs: 1000 });
+  const req = request();
+  r.send(req, peer('192.0.2.1'));
+  const c = r.cookie();
+  assert.equal(r.send(withCookie(req, c), peer('192.0.2.1'), 10), 'sa');
+  r.engine.tick(1500);
+  r.engine.drain();
+  assert.equal(r.engine.resources().halfOpen, 0, 'the half-open SA timed out');
+  assert.equal(r.send(withCookie(req, c), peer('192.0.2.1'), 1600), 'cookie');
+  assert.equal(r.engine.resources().halfOpen, 0);
+});
+
+test('cookies expire with their secret: valid for one more secret lifetime after it is replaced, then refused', () => {
+  const life = 60_000;
+  const r = responder({ cookieThreshold: 0, cookieSecretLifetimeMs: life });
+  const a = request();
+  const b = request();
+  r.send(a, peer('192.0.2.1'), 1);
+  const ca = r.cookie();
+  r.send(b, peer('192.0.2.1'), 1);
+  const cb = r.cookie();
+  // After one rotation the previous secret still verifies...
+  assert.equal(r.send(withCookie(a, ca), peer('192.0.2.1'), life + 10), 'sa');
+  // ...after two it does not (a cookie recorded now and replayed a day later: refused).
+  assert.equal(r.send(withCookie(b, cb), peer('192.0.2.1'), 2 * life + 10), 'cookie');
+  assert.equal(r.send(withCookie(b, cb), peer('192.0.2.1'), 24 * 3_600_000), 'cookie');
+});
+
+test('cookie_threshold_ip: an address with that many half-open SAs must send a cookie; other addresses need none', () => {
+  const r = responder({ cookieThreshold: 1000, cookieThresholdIp: 2, blockThreshold: 100 });
+  assert.equal(r.send(request(), peer('192.0.2.1')), 'sa');
+  assert.equal(r.send(request(), peer('192.0.2.1')), 'sa');
+  const req = request();
+  assert.equal(r.send(req, peer('192.0.2.1')), 'cookie');
+  assert.equal(r.send(withCookie(req, r.cookie()), peer('192.0.2.1')), 'sa');
+  assert.equal(r.send(request(), peer('192.0.2.9')), 'cookie', 'cookies stay on for a while once demanded (no flapping)');
+  assert.equal(r.engine.resources().halfOpen, 3);
+});
+
+test('block_threshold: requests from an address that holds that many half-open SAs are dropped', () => {
+  const r = responder({ cookieThreshold: 1000, cookieThresholdIp: 1000, blockThreshold: 3 });
+  for (let k = 0; k < 3; k++) assert.equal(r.send(request(), peer('192.0.2.1', 1000 + k)), 'sa');
+  assert.equal(r.send(request(), peer('192.0.2.1', 2000)), 'drop');
+  assert.equal(r.send(request(), peer('192.0.2.7')), 'sa');
+  assert.equal(r.engine.resources().halfOpen, 4);
+});
+
+test('init_limit_half_open: at the limit, a request with a valid cookie replaces the oldest half-open SA; the table never grows past it', () => {
+  const r = responder({ cookieThreshold: 3, cookieThresholdIp: 1000, blockThreshold: 1000, halfOpenLimit: 5 });
+  const failed: number[] = [];
+  let n = 0;
+  for (let k = 0; k < 40; k++) {
+    const req = request();
+    const from = peer(`198.18.${k >> 8}.${k & 0xff}`);
+    let v = r.send(req, from, k);
+    if (v === 'cookie') v = r.send(withCookie(req, r.cookie()), from, k);
+    assert.equal(v, 'sa', `request ${k}`);
+    n++;
+    for (const o of r.engine.drain()) if (o.kind === 'event' && o.event.type === 'ike-failed') failed.push(o.event.sa);
+    assert.ok(r.engine.resources().halfOpen <= 5);
+  }
+  assert.equal(n, 40);
+  assert.equal(r.engine.resources().halfOpen, 5);
+  assert.equal(r.engine.resources().ikeSas, 5);
+  // Without a cookie nothing is displaced: the full table demands one.
+  assert.equal(r.send(request(), peer('198.19.0.1'), 100), 'cookie');
+  assert.ok(r.engine.resources().spentCookies <= 10);
+});
+
+test('failed authentications from an address back off: after three, its IKE_SA_INIT requests are dropped for 1 s, then 2 s', () => {
+  const pair = new EnginePair({ ikeI: ['aes256gcm16-prfsha384-x25519'], pskI: 'a-wrong-pre-shared-key-0123456789', pskR: 'the-right-pre-shared-key-0123456789' });
+  const attempt = (at: number): 'answered' | 'dropped' => {
+    pair.now = at;
+    const before = pair.wire.filter((d) => d.from === 'r').length;
+    pair.initiate();
+    pair.run();
+    return pair.wire.filter((d) => d.from === 'r').length > before ? 'answered' : 'dropped';
+  };
+  for (let k = 0; k < 3; k++) assert.equal(attempt(0), 'answered', `attempt ${k + 1}`);
+  assert.equal(failures(pair.eventsR).filter((f) => f.notify === NotifyType.AUTHENTICATION_FAILED).length, 3);
+  assert.equal(attempt(500), 'dropped', 'within 1 s of the third failure');
+  assert.equal(attempt(1001), 'answered', 'after the back-off (and fails again: the fourth failure)');
+  assert.equal(attempt(2500), 'dropped', 'within 2 s of the fourth');
+  assert.equal(attempt(3002), 'answered');
+  assert.equal(pair.r.resources().authFailureRecords, 1);
+  // Another address is not affected.
+  const r = responder({});
+  assert.equal(r.send(request(), peer('192.0.2.77'), 0), 'sa');
+});
