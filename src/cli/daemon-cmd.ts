@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
+import { KeyExportError } from './key-export.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -29,7 +30,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.stdout.write(`${configPath}: configuration is valid (${daemon.configuration.connections.length} connections)\n`);
     return 0;
   }
-  await daemon.start();
+  try {
+    await daemon.start();
+  } catch (e) {
+    if (e instanceof KeyExportError) {
+      process.stderr.write(`pqike: key export refused: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off('SIGHUP', hup);

@@ -2,9 +2,14 @@
  * The explicit key-export option: IKE and ESP keys in Wireshark's `ikev2_decryption_table`
  * and `esp_sa` formats, one line per key stage (RFC 9370 changes the keys of one SPI pair
  * after every IKE_INTERMEDIATE, Wireshark keeps one line per SPI pair: a later line replaces an
- * earlier one when loaded). The file is created with mode 0600.
+ * earlier one when loaded).
+ *
+ * The files hold every SK_e/SK_a (RFC 7296 §2.14) and ESP key: they are written only to a file
+ * created here with mode 0600 or to an existing regular file of ours that nobody else may read,
+ * never through a symbolic link, and kept open, so that running out of file descriptors later
+ * cannot stop the export. A failed write never throws: it is reported once and exporting stops.
  */
-import { appendFileSync, closeSync, openSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { EncrId, IntegId } from '../wire/constants.js';
 import type { ChildSaInfo, EngineEvent } from '../engine/types.js';
 import { hex } from '../engine/util.js';
@@ -68,20 +73,126 @@ export function espSaLines(c: ChildSaInfo, local: string, remote: string): strin
   return [line(local, remote, c.spiOut, outKeys), line(remote, local, c.spiIn, inKeys)];
 }
 
-/** Appends key lines to `<path>` (IKE) and `<path>.esp_sa` (ESP), files created 0600. */
+/** A key file that cannot be used safely; refused before anything is exported. */
+export class KeyExportError extends Error {
+  override readonly name = 'KeyExportError';
+}
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Open `path` for appending keys: a new file (O_CREAT|O_EXCL|O_NOFOLLOW, then fchmod 0600 so the
+ * umask does not matter), or an existing one that fstat shows to be a regular file of the
+ * effective uid with no group/other permission bits. Anything else is refused with what to do.
+ */
+export function openKeyFile(path: string): number {
+  const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
+  try {
+    const fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    try {
+      fchmodSync(fd, 0o600);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+    return fd;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyExportError(`cannot create the key file ${path} (${errorText(e)})`);
+  }
+  // It exists. O_NONBLOCK: a FIFO without a reader must not hang the start (it fails, ENXIO).
+  let fd: number;
+  try {
+    fd = openSync(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new KeyExportError(`key file ${path} is a symbolic link, which is never followed; remove it (rm ${path}) or export to another path`);
+    if (code === 'ENXIO' || code === 'EISDIR') throw new KeyExportError(`key file ${path} is not a regular file; export to another path`);
+    throw new KeyExportError(`cannot open the key file ${path} (${errorText(e)})`);
+  }
+  const st = fstatSync(fd);
+  const euid = process.geteuid?.();
+  const problem = !st.isFile()
+    ? `is not a regular file; export to another path`
+    : euid !== undefined && st.uid !== euid
+      ? `belongs to uid ${st.uid}, not to this process (uid ${euid}); remove it (rm ${path}) or export to another path`
+      : (st.mode & 0o077) !== 0
+        ? `has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, so others may read the keys; run chmod 600 ${path} (or remove it) first`
+        : undefined;
+  if (problem !== undefined) {
+    closeSync(fd);
+    throw new KeyExportError(`key file ${path} ${problem}`);
+  }
+  return fd;
+}
+
+export interface KeyExporterOptions {
+  /** Told once, when a write fails (disk full, EIO, ...); nothing is exported after it. */
+  readonly onFailure?: (message: string) => void;
+  /** The write call (fs.writeSync); tests pass a failing one. */
+  readonly write?: (fd: number, data: Uint8Array) => number;
+}
+
+/** Appends key lines to `<path>` (IKE) and `<path>.esp_sa` (ESP), both opened by openKeyFile. */
 export class KeyExporter {
-  constructor(private readonly path: string) {
-    for (const p of [path, `${path}.esp_sa`]) closeSync(openSync(p, 'a', 0o600));
+  private files: { readonly ike: number; readonly esp: number } | undefined;
+  private readonly write: (fd: number, data: Uint8Array) => number;
+
+  /** Throws KeyExportError if either file cannot be used safely. */
+  constructor(
+    private readonly path: string,
+    private readonly opts: KeyExporterOptions = {},
+  ) {
+    const ike = openKeyFile(path);
+    try {
+      this.files = { ike, esp: openKeyFile(`${path}.esp_sa`) };
+    } catch (e) {
+      closeSync(ike);
+      throw e;
+    }
+    this.write = opts.write ?? ((fd, data) => writeSync(fd, data));
   }
 
-  /** Feed every engine event; writes the ones that carry keys. */
+  /** False once a write failed (or after close). */
+  get active(): boolean {
+    return this.files !== undefined;
+  }
+
+  /** Feed every engine event; writes the ones that carry keys. Never throws. */
   onEvent(e: EngineEvent, local: string, remote: string): void {
+    const files = this.files;
+    if (!files) return;
     if (e.type === 'ike-keys') {
       const line = ikeDecryptionLine(e);
-      if (line) appendFileSync(this.path, `${line}\n`, { mode: 0o600 });
+      if (line) this.append(files.ike, this.path, `${line}\n`);
     } else if (e.type === 'child-up') {
       const lines = espSaLines(e.child, local, remote);
-      if (lines.length > 0) appendFileSync(`${this.path}.esp_sa`, `${lines.join('\n')}\n`, { mode: 0o600 });
+      if (lines.length > 0) this.append(files.esp, `${this.path}.esp_sa`, `${lines.join('\n')}\n`);
+    }
+  }
+
+  private append(fd: number, file: string, text: string): void {
+    const data = Buffer.from(text, 'utf8');
+    try {
+      for (let off = 0; off < data.length; ) {
+        const n = this.write(fd, data.subarray(off));
+        if (n <= 0) throw new Error('nothing written');
+        off += n;
+      }
+    } catch (e) {
+      this.close();
+      this.opts.onFailure?.(`key export stopped: cannot write to ${file} (${errorText(e)}); no more keys are exported until a restart`);
+    }
+  }
+
+  close(): void {
+    const files = this.files;
+    this.files = undefined;
+    for (const fd of files ? [files.ike, files.esp] : []) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* nothing left to do with it */
+      }
     }
   }
 }

@@ -32,7 +32,7 @@ export interface PeerArgs extends ConnectionArgs {
 
 function printer(a: PeerArgs, engine: IkeEngine): (e: EngineEvent) => void {
   // --export-keys: Wireshark key tables, only on explicit request (never in the event output).
-  const keys = a['export-keys'] === undefined ? undefined : new KeyExporter(a['export-keys']);
+  const keys = a['export-keys'] === undefined ? undefined : new KeyExporter(a['export-keys'], { onFailure: (m) => process.stderr.write(`pqike: ${m}\n`) });
   return (e) => {
     if (keys && (e.type === 'ike-keys' || e.type === 'child-up')) {
       const sa = engine.info(e.sa);

@@ -80,9 +80,7 @@ export class Daemon {
     const tty = opts.isTty ?? false;
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
     this.logger = new Logger(opts.logOut ?? process.stderr, this.config.log.level, format);
-    const exportKeys = opts.exportKeys ?? this.config.exportKeys;
-    if (exportKeys) this.keys = new KeyExporter(exportKeys);
-    this.engine = new IkeEngine({ ...this.config.limits, exportKeys: exportKeys !== undefined });
+    this.engine = new IkeEngine({ ...this.config.limits, exportKeys: this.exportKeysPath !== undefined });
     this.dataPlane = new RecordingDataPlane(opts.dataPlaneJournal);
   }
 
@@ -90,7 +88,21 @@ export class Daemon {
     return this.config;
   }
 
+  private get exportKeysPath(): string | undefined {
+    return this.opts.exportKeys ?? this.config.exportKeys;
+  }
+
+  /** Throws KeyExportError (before anything is bound) if the key files are not safe to use. */
   async start(): Promise<void> {
+    const exportKeys = this.exportKeysPath;
+    if (exportKeys !== undefined) {
+      this.keys = new KeyExporter(exportKeys, {
+        onFailure: (message) => {
+          this.logger.error(message);
+          this.metrics.noteKeyExportFailure();
+        },
+      });
+    }
     for (const c of this.config.connections) this.engine.addConnection(c.config);
     const addresses = localAddresses(this.config.connections);
     if (addresses.length === 0) throw new Error('no local address to listen on');
@@ -103,7 +115,7 @@ export class Daemon {
       this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.describe(Date.now()));
       this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
     }
-    if (this.keys) this.logger.warn(`exporting IKE and ESP keys to ${this.opts.exportKeys ?? this.config.exportKeys ?? ''} (debugging only)`);
+    if (exportKeys !== undefined) this.logger.warn(`exporting IKE and ESP keys to ${exportKeys} (debugging only)`);
     for (const c of this.config.connections) this.applyStartActions(c);
   }
 
@@ -353,6 +365,7 @@ export class Daemon {
       await gone;
     }
     this.dataPlane.close();
+    this.keys?.close();
     await this.driver?.close();
     await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
     try {

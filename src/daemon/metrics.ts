@@ -16,6 +16,7 @@ export class Metrics {
   private ikeUp = 0;
   private childUp = 0;
   private rekeys = 0;
+  private keyExportFailures = 0;
   private readonly started = new Map<number, number>();
   private readonly histogram = new Array<number>(BUCKETS.length + 1).fill(0);
   private histogramSum = 0;
@@ -63,6 +64,11 @@ export class Metrics {
     }
   }
 
+  /** The key export stopped after a failed write (src/cli/key-export.ts). */
+  noteKeyExportFailure(): void {
+    this.keyExportFailures++;
+  }
+
   /** Counters as a plain object (`pqike stats`). */
   snapshot(listing: readonly SaListing[]): Record<string, unknown> {
     const byState: Record<string, number> = {};
@@ -74,6 +80,7 @@ export class Metrics {
       childSasEstablishedTotal: this.childUp,
       childSaRekeysTotal: this.rekeys,
       retransmissionsTotal: this.retransmissions,
+      keyExportFailuresTotal: this.keyExportFailures,
       exchanges: Object.fromEntries(this.exchanges),
       failuresByNotify: Object.fromEntries(this.failures),
       handshakeSeconds: { count: this.histogramCount, sum: Number(this.histogramSum.toFixed(6)) },
@@ -98,6 +105,7 @@ export class Metrics {
     counter('pqike_child_sas_established_total', 'Child SAs established (incl. rekeys)', [[{}, this.childUp]]);
     counter('pqike_child_sa_rekeys_total', 'Child SA rekeys', [[{}, this.rekeys]]);
     counter('pqike_retransmissions_total', 'Requests retransmitted', [[{}, this.retransmissions]]);
+    counter('pqike_key_export_failures_total', 'Key export writes that failed (exporting stops after the first)', [[{}, this.keyExportFailures]]);
     counter(
       'pqike_messages_total',
       'IKE messages by exchange, direction and kind',

@@ -1,13 +1,16 @@
 /**
  * The key-export formats reproduce, line for line, the Wireshark key tables that came with the
- * strongSwan 6.0.6 recordings (test/vectors/data).
+ * strongSwan 6.0.6 recordings (test/vectors/data); the key files are only ever ours (0600, no
+ * symlink followed), and a failed write is reported once without throwing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { espSaLines, ikeDecryptionLine } from '../../src/cli/key-export.js';
+import { KeyExportError, KeyExporter, espSaLines, ikeDecryptionLine } from '../../src/cli/key-export.js';
+import type { EngineEvent } from '../../src/engine/types.js';
 import { EncrId, IntegId } from '../../src/wire/constants.js';
 import type { ChildSaInfo } from '../../src/engine/types.js';
 
@@ -58,4 +61,122 @@ test('esp_sa lines equal the recorded ones (both directions of both Child SAs)',
     };
     assert.deepEqual(espSaLines(child, field(out, 1), field(out, 2)), [out, back]);
   }
+});
+
+/** A temp dir, removed after the test. */
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pqike-keys-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const KEYS: Extract<EngineEvent, { type: 'ike-keys' }> = {
+  type: 'ike-keys',
+  sa: 1,
+  spiI: '0011223344556677',
+  spiR: '8899aabbccddeeff',
+  encr: { id: EncrId.AES_GCM_16, keyBits: 256 },
+  integ: IntegId.NONE,
+  skEi: new Uint8Array(36).fill(1),
+  skEr: new Uint8Array(36).fill(2),
+  skAi: new Uint8Array(0),
+  skAr: new Uint8Array(0),
+};
+
+test('key export refuses a symbolic link at the path (and at .esp_sa) and leaves its target alone', (t) => {
+  const dir = tempDir(t);
+  const target = join(dir, 'target');
+  writeFileSync(target, 'precious\n', { mode: 0o600 });
+  const path = join(dir, 'keys');
+  symlinkSync(target, path);
+  assert.throws(() => new KeyExporter(path), (e: unknown) => e instanceof KeyExportError && /is a symbolic link, which is never followed; remove it \(rm /.test(e.message));
+  // A dangling link too: nothing may be created through it.
+  const dangling = join(dir, 'dangling');
+  symlinkSync(join(dir, 'nowhere'), dangling);
+  assert.throws(() => new KeyExporter(dangling), KeyExportError);
+  assert.equal(existsSync(join(dir, 'nowhere')), false);
+  // The .esp_sa file is checked the same way.
+  const other = join(dir, 'other');
+  symlinkSync(target, `${other}.esp_sa`);
+  assert.throws(() => new KeyExporter(other), (e: unknown) => e instanceof KeyExportError && e.message.includes(`${other}.esp_sa is a symbolic link`));
+  assert.equal(readFileSync(target, 'utf8'), 'precious\n');
+  assert.ok(lstatSync(path).isSymbolicLink());
+});
+
+test('key export refuses an existing file others may read (0644), saying to chmod 600 it; accepts it at 0600', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'keys');
+  writeFileSync(path, '', { mode: 0o644 });
+  chmodSync(path, 0o644);
+  assert.throws(() => new KeyExporter(path), (e: unknown) => e instanceof KeyExportError && e.message === `key file ${path} has mode 0644, so others may read the keys; run chmod 600 ${path} (or remove it) first`);
+  assert.equal(statSync(path).mode & 0o777, 0o644);
+  assert.equal(readFileSync(path, 'utf8'), '');
+  chmodSync(path, 0o600);
+  const k = new KeyExporter(path);
+  k.onEvent(KEYS, '192.0.2.1', '192.0.2.2');
+  k.close();
+  assert.equal(readFileSync(path, 'utf8'), `${ikeDecryptionLine(KEYS) ?? ''}\n`);
+});
+
+const ROOT_USER = process.geteuid?.() === 0;
+
+test('key export refuses an existing 0600 file of another user', { skip: ROOT_USER ? false : 'needs root to chown' }, (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'keys');
+  writeFileSync(path, '', { mode: 0o600 });
+  chownSync(path, 65534, 65534);
+  assert.throws(() => new KeyExporter(path), (e: unknown) => e instanceof KeyExportError && e.message === `key file ${path} belongs to uid 65534, not to this process (uid 0); remove it (rm ${path}) or export to another path`);
+});
+
+test('key export refuses what is not a regular file (a directory)', (t) => {
+  const dir = tempDir(t);
+  assert.throws(() => new KeyExporter(dir), (e: unknown) => e instanceof KeyExportError && e.message.includes('is not a regular file'));
+});
+
+test('key export creates both files with mode 0600 even with umask 0', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'keys');
+  const old = process.umask(0);
+  try {
+    new KeyExporter(path).close();
+  } finally {
+    process.umask(old);
+  }
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  assert.equal(statSync(`${path}.esp_sa`).mode & 0o777, 0o600);
+  // And with a umask that would take the owner's write bit away: still exactly 0600.
+  const other = join(dir, 'other');
+  const old2 = process.umask(0o277);
+  try {
+    new KeyExporter(other).close();
+  } finally {
+    process.umask(old2);
+  }
+  assert.equal(statSync(other).mode & 0o777, 0o600);
+});
+
+test('a failed write is reported once, exporting stops, and nothing throws', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'keys');
+  const failures: string[] = [];
+  let writes = 0;
+  const k = new KeyExporter(path, {
+    onFailure: (m) => failures.push(m),
+    write: () => {
+      writes++;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    },
+  });
+  assert.equal(k.active, true);
+  for (let i = 0; i < 5; i++) assert.doesNotThrow(() => k.onEvent(KEYS, '192.0.2.1', '192.0.2.2'));
+  assert.equal(writes, 1, 'no write after the first failure');
+  assert.equal(failures.length, 1);
+  assert.equal(failures[0], `key export stopped: cannot write to ${path} (ENOSPC: no space left on device, write); no more keys are exported until a restart`);
+  assert.equal(k.active, false);
+  // A short write is continued, not dropped.
+  const other = join(dir, 'other');
+  const short = new KeyExporter(other, { write: (fd, data) => writeSync(fd, data, 0, Math.min(7, data.length)) });
+  short.onEvent(KEYS, '192.0.2.1', '192.0.2.2');
+  short.close();
+  assert.equal(readFileSync(other, 'utf8'), `${ikeDecryptionLine(KEYS) ?? ''}\n`);
 });
