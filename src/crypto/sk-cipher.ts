@@ -183,12 +183,25 @@ function aeadCipher(
   return c;
 }
 
+/** The ciphers hold no state of their own (keys come with every call): one per suite is shared. */
+const ciphers = new Map<string, SkCipher>();
+
 /**
  * The SK payload cipher for a negotiated ENCR/INTEG pair. `keyBits` is the Key Length
  * attribute (RFC 7296 §3.3.5); required for AES, optional (must be 256) for ChaCha20.
  * AEAD ciphers require integId 0 (RFC 5282 §8: no INTEG transform with AEAD).
  */
 export function skCipher(encrId: number, keyBits: number | undefined, integId: number): SkCipher {
+  const key = `${encrId}/${keyBits ?? '-'}/${integId}`;
+  let c = ciphers.get(key);
+  if (!c) {
+    c = makeSkCipher(encrId, keyBits, integId);
+    ciphers.set(key, c);
+  }
+  return c;
+}
+
+function makeSkCipher(encrId: number, keyBits: number | undefined, integId: number): SkCipher {
   const aesBits = (): number => {
     if (keyBits !== 128 && keyBits !== 192 && keyBits !== 256) {
       throw new CryptoError('UNSUPPORTED', `AES key length ${String(keyBits)} not supported`);

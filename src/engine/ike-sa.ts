@@ -82,12 +82,15 @@ export interface PendingChild {
 
 let nextSaId = 1;
 
+/** The empty value of every octet-string field until it is set (never written to). */
+const EMPTY = new Uint8Array(0);
+
 export class IkeSa {
   readonly id = nextSaId++;
   state: IkeSaStateName = 'connecting';
   spiR: Uint8Array = new Uint8Array(8);
-  ni: Uint8Array = new Uint8Array(0);
-  nr: Uint8Array = new Uint8Array(0);
+  ni: Uint8Array = EMPTY;
+  nr: Uint8Array = EMPTY;
   suite?: SelectedSuite;
   prfId = 0;
   cipher?: SkCipher;
@@ -96,12 +99,12 @@ export class IkeSa {
   pendingAddke: { type: number; method: number }[] = [];
   /** Key exchange methods completed so far, for listings. */
   keMethodsDone: number[] = [];
-  intAuthI: Uint8Array = new Uint8Array(0);
-  intAuthR: Uint8Array = new Uint8Array(0);
+  intAuthI: Uint8Array = EMPTY;
+  intAuthR: Uint8Array = EMPTY;
   intermediateRan = false;
   /** RealMsg1 / RealMsg2 of RFC 7296 §2.15: the IKE_SA_INIT messages as sent. */
-  initRequest: Uint8Array = new Uint8Array(0);
-  initResponse: Uint8Array = new Uint8Array(0);
+  initRequest: Uint8Array = EMPTY;
+  initResponse: Uint8Array = EMPTY;
   /** Initiator: the KE state of the exchange in flight. */
   keState?: KeInitiatorState;
   keGroup = 0;
@@ -173,9 +176,6 @@ export class IkeSa {
   get isInitiator(): boolean {
     return this.role === 'initiator';
   }
-
-  /** IVs of the SK/SKF payloads we seal (RFC 7296 §3.14, RFC 5282 §3.1). */
-  private readonly ivSource = (n: number): Uint8Array => this.host.random(n, 'iv');
 
   /** The SPI that identifies this SA on our side. */
   get localSpi(): Uint8Array {
@@ -263,7 +263,7 @@ export class IkeSa {
     );
     this.emitMessageEvent('out', exchange, response, messageId, [bytes.length], payloads);
     if (response) this.lastResponse = { messageId, datagrams: [bytes] };
-    else this.track(messageId, exchange, [bytes], new Uint8Array(0), now);
+    else this.track(messageId, exchange, [bytes], EMPTY, now);
     this.sendRaw([bytes]);
     return bytes;
   }
@@ -271,7 +271,7 @@ export class IkeSa {
   /** Send a protected request; returns the A|P octets for IntAuth. */
   sendRequest(exchange: number, inner: Payload[], now: number): { messageId: number; ap: Uint8Array } {
     const messageId = this.nextRequestId++;
-    const sealed = sealMessage(this.frame(exchange, false, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage(), this.ivSource);
+    const sealed = sealMessage(this.frame(exchange, false, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage(), (n) => this.host.random(n, 'iv'));
     this.emitMessageEvent('out', exchange, false, messageId, sealed.datagrams.map((d) => d.length), inner);
     this.track(messageId, exchange, sealed.datagrams, sealed.ap, now);
     this.sendRaw(sealed.datagrams);
@@ -280,7 +280,7 @@ export class IkeSa {
 
   /** Send a protected response to request `messageId`; caches it for retransmitted requests. */
   sendResponse(exchange: number, messageId: number, inner: Payload[], requestKeys?: SkKeys): Uint8Array {
-    const sealed = sealMessage(this.frame(exchange, true, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage(), this.ivSource);
+    const sealed = sealMessage(this.frame(exchange, true, messageId), inner, this.requireCipher(), this.outKeys(), this.maxMessage(), (n) => this.host.random(n, 'iv'));
     this.emitMessageEvent('out', exchange, true, messageId, sealed.datagrams.map((d) => d.length), inner);
     this.lastResponse = requestKeys ? { messageId, datagrams: sealed.datagrams, requestKeys } : { messageId, datagrams: sealed.datagrams };
     this.sendRaw(sealed.datagrams);
