@@ -7,9 +7,9 @@ import { childKeymat } from '../crypto/keys.js';
 import { espKeyLengths } from '../crypto/esp-algs.js';
 import { EsnId, NotifyType, PayloadType, ProtocolId, TransformType } from '../wire/constants.js';
 import type { Payload, Proposal, TrafficSelector } from '../wire/types.js';
-import type { IkeSa, PendingChild } from './ike-sa.js';
+import type { IkeSa, PendingChild, SharedSecret } from './ike-sa.js';
 import { find, findNotify, notify } from './payloads.js';
-import { acceptSelection, buildProposals, proposalForSelection, selectProposal, suiteMethods } from './proposal-select.js';
+import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { isSubset, narrow } from './traffic-selectors.js';
 import type { ChildConfig, ChildSaInfo } from './types.js';
@@ -79,8 +79,8 @@ export interface ChildKeying {
   /** Nonces of the exchange: the IKE SA's for IKE_AUTH, the CREATE_CHILD_SA's otherwise. */
   readonly ni: Uint8Array;
   readonly nr: Uint8Array;
-  /** SK(0) .. SK(n), empty without a key exchange (RFC 9370 §2.2.4). */
-  readonly secrets: readonly Uint8Array[];
+  /** SK(0) .. SK(n) with their methods, empty without a key exchange (RFC 9370 §2.2.4). */
+  readonly secrets: readonly SharedSecret[];
   /** Did we initiate the exchange that created the SA? Decides which keys are outbound. */
   readonly weInitiated: boolean;
   readonly spiIn: Uint8Array;
@@ -97,13 +97,14 @@ export function makeChild(sa: IkeSa, config: ChildConfig, suite: SelectedSuite, 
   if (!encr) throw new Error('ESP suite without ENCR');
   const integ = suite.chosen.get(TransformType.INTEG)?.id;
   const lengths = espKeyLengths(encr.id, encr.keyBits, integ ?? 0);
-  const keymat = childKeymat(sa.prfId, sa.requireKeys().skD, k.secrets, k.ni, k.nr, 2 * (lengths.encr + lengths.integ));
+  const keymat = childKeymat(sa.prfId, sa.requireKeys().skD, k.secrets.map((s) => s.secret), k.ni, k.nr, 2 * (lengths.encr + lengths.integ));
   // RFC 7296 §2.17: the keys of the exchange initiator's outbound direction come first,
   // encryption before integrity.
   let o = 0;
   const take = (n: number): Uint8Array => keymat.slice(o, (o += n));
   const keys = { encrI: take(lengths.encr), integI: take(lengths.integ), encrR: take(lengths.encr), integR: take(lengths.integ) };
-  const keMethods = k.secrets.length > 0 ? suiteMethods(suite) : [];
+  // What went into the KEYMAT, not what the proposal named.
+  const keMethods = k.secrets.map((s) => s.method);
   const base: ChildSaInfo = {
     name: config.name,
     spiIn: readU32(k.spiIn),

@@ -10,7 +10,7 @@ import { ExchangeType, KeMethodId, NotifyType, PayloadType, ProtocolId, Transfor
 import type { Payload, Proposal } from '../wire/types.js';
 import { answerPayloads, chooseChild, makeChild, newEspSpi, peerSpiProblem } from './child-sa.js';
 import type { ChildChoice, ChildSa } from './child-sa.js';
-import type { IkeSa } from './ike-sa.js';
+import type { IkeSa, SharedSecret } from './ike-sa.js';
 import { armChild, finishIkeRekey } from './lifecycle.js';
 import { errorNotify, find, findNotify, notify } from './payloads.js';
 import { acceptSelection, additionalMethods, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
@@ -192,7 +192,7 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
     const keState = st.keState;
     const secret = attempt(() => keState.finish(ke.data));
     if (secret instanceof CryptoError) return endTask(sa, st, `bad KE data: ${secret.message}`);
-    st.secrets.push(secret);
+    st.secrets.push({ method: st.keGroup, secret });
     st.keState = undefined;
   }
   if (st.kind !== 'rekey-ike') {
@@ -263,7 +263,7 @@ function onFollowupAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[]
   const keState = st.keState;
   const secret = attempt(() => keState.finish(ke.data));
   if (secret instanceof CryptoError) return endTask(sa, st, `bad KE data: ${secret.message}`);
-  st.secrets.push(secret);
+  st.secrets.push({ method: next.method, secret });
   st.keState = undefined;
   st.pending.shift();
   if (st.pending.length > 0) {
@@ -403,7 +403,7 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
   // Key exchange for Transform Type 4 (RFC 7296 §1.3, §1.3.2; INVALID_KE_PAYLOAD §1.2).
   const group = keOf(suite);
   const ke = find(inner, PayloadType.KE);
-  const secrets: Uint8Array[] = [];
+  const secrets: SharedSecret[] = [];
   let kePayload: Payload[] = [];
   if (group !== undefined) {
     if (!ke || ke.group !== group) {
@@ -413,7 +413,7 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
     }
     const reply = attempt(() => sa.host.keMethod(group).respond(ke.data));
     if (reply instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-    secrets.push(reply.sharedSecret);
+    secrets.push({ method: group, secret: reply.sharedSecret });
     kePayload = [{ type: PayloadType.KE, critical: false, group, data: reply.publicValue }];
   } else if (kind === 'rekey-ike') {
     return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
@@ -471,7 +471,7 @@ export function handleFollowupRequest(sa: IkeSa, messageId: number, inner: reado
   if (!next || !ke || ke.group !== next.method) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
   const reply = attempt(() => sa.host.keMethod(next.method).respond(ke.data));
   if (reply instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-  series.secrets.push(reply.sharedSecret);
+  series.secrets.push({ method: next.method, secret: reply.sharedSecret });
   series.pending.shift();
   const out: Payload[] = [{ type: PayloadType.KE, critical: false, group: next.method, data: reply.publicValue }];
   if (series.pending.length > 0) {

@@ -5,7 +5,6 @@
  * COOKIE (§2.6), INVALID_KE_PAYLOAD (§1.3) and NO_PROPOSAL_CHOSEN.
  */
 import { CryptoError, attempt } from '../crypto/errors.js';
-import { skeyseedInit } from '../crypto/keys.js';
 import { ExchangeType, HashAlgorithm, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
 import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
 import { encodeMessage } from '../wire/index.js';
@@ -118,13 +117,12 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   checkNat(sa, p);
   if (sa.behindNat) sa.floatToNatT(sa.host.natTraversalPort);
   sa.setSuite(suite);
-  sa.keMethodsDone.push(sa.keGroup);
   sa.keState = undefined;
   if (sa.pendingAddke.length > 0 && !sa.peerIntermediate) {
     // RFC 9370 §2.2.1 needs IKE_INTERMEDIATE; a responder that did not announce it cannot run ADDKE.
     return sa.fail('responder chose additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED', NotifyType.NO_PROPOSAL_CHOSEN);
   }
-  sa.deriveKeys(skeyseedInit(sa.prfId, sa.ni, sa.nr, secret));
+  sa.keyFromInit({ method: sa.keGroup, secret });
   sa.outstanding = undefined;
   sa.initError = undefined;
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
@@ -266,7 +264,6 @@ export function handleInitRequest(
   checkNat(sa, p);
   sa.setSuite(suite);
   sa.keGroup = group;
-  sa.keMethodsDone.push(group);
   const out: Payload[] = [
     { type: PayloadType.SA, critical: false, proposals: [proposalForSelection(suite, saPayload.proposals[0]?.protocolId ?? 1, new Uint8Array(0))] },
     { type: PayloadType.KE, critical: false, group, data: reply.publicValue },
@@ -280,7 +277,7 @@ export function handleInitRequest(
   // RFC 6023: we accept an IKE_AUTH without a Child SA.
   out.push(notify(NotifyType.CHILDLESS_IKEV2_SUPPORTED));
   sa.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
-  sa.deriveKeys(skeyseedInit(sa.prfId, sa.ni, sa.nr, reply.sharedSecret));
+  sa.keyFromInit({ method: group, secret: reply.sharedSecret });
   sa.expectedRequestId = 1;
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
   return admission.spend ? { sa, spentCookie: admission.spend } : { sa };

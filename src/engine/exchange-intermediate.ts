@@ -32,7 +32,7 @@ export function handleIntermediateResponse(sa: IkeSa, inner: readonly Payload[],
   const secret = attempt(() => keState.finish(ke.data));
   if (secret instanceof CryptoError) return sa.fail(`bad KE data in IKE_INTERMEDIATE: ${secret.message}`, NotifyType.INVALID_SYNTAX);
   sa.keState = undefined;
-  sa.completeIntermediate(req.ap, ap, secret, method);
+  sa.completeIntermediate(req.ap, ap, { method, secret });
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
 }
 
@@ -62,6 +62,6 @@ export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: r
     [{ type: PayloadType.KE, critical: false, group: method, data: reply.publicValue }],
     requestKeys,
   );
-  sa.completeIntermediate(ap, apResp, reply.sharedSecret, method);
+  sa.completeIntermediate(ap, apResp, { method, secret: reply.sharedSecret });
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
 }

@@ -4,7 +4,7 @@
  * sending/receiving of protected messages. The exchanges themselves live in exchange-*.ts.
  */
 import type { KeInitiatorState, KeMethod } from '../crypto/ke.js';
-import { deriveIkeSaKeys, intAuthStep, skeyseedIntermediate } from '../crypto/keys.js';
+import { deriveIkeSaKeys, intAuthStep, skeyseedInit, skeyseedIntermediate, skeyseedRekey } from '../crypto/keys.js';
 import type { IkeSaKeys } from '../crypto/keys.js';
 import { skCipher } from '../crypto/sk-cipher.js';
 import type { SkCipher, SkKeys } from '../crypto/sk-cipher.js';
@@ -80,6 +80,12 @@ export interface PendingChild {
   readonly tsr: readonly TrafficSelector[];
 }
 
+/** A completed key exchange: its method and the shared secret it produced. */
+export interface SharedSecret {
+  readonly method: number;
+  readonly secret: Uint8Array;
+}
+
 let nextSaId = 1;
 
 /** The empty value of every octet-string field until it is set (never written to). */
@@ -97,7 +103,11 @@ export class IkeSa {
   keys?: IkeSaKeys;
   /** ADDKE methods still to run, in transform-type order (RFC 9370 §2.2.1). */
   pendingAddke: { type: number; method: number }[] = [];
-  /** Key exchange methods completed so far, for listings. */
+  /**
+   * Key exchange methods whose shared secrets went into the current keys, in order: recorded
+   * where each secret is mixed in (keyFromInit, completeIntermediate, the rekey), never
+   * taken from the proposal.
+   */
   keMethodsDone: number[] = [];
   intAuthI: Uint8Array = EMPTY;
   intAuthR: Uint8Array = EMPTY;
@@ -340,7 +350,7 @@ export class IkeSa {
     this.pendingAddke = additionalMethods(suite);
   }
 
-  deriveKeys(skeyseed: Uint8Array): void {
+  private deriveKeys(skeyseed: Uint8Array): void {
     const c = this.requireCipher();
     const keys = deriveIkeSaKeys(this.prfId, skeyseed, this.ni, this.nr, this.spiI, this.spiR, {
       encr: c.encrKeyLength,
@@ -365,17 +375,32 @@ export class IkeSa {
     }
   }
 
+  /** The first key stage from the IKE_SA_INIT key exchange: SKEYSEED = prf(Ni | Nr, g^ir) (RFC 7296 §2.14). */
+  keyFromInit(ss: SharedSecret): void {
+    this.deriveKeys(skeyseedInit(this.prfId, this.ni, this.nr, ss.secret));
+    this.keMethodsDone = [ss.method];
+  }
+
   /**
    * After an IKE_INTERMEDIATE exchange: fold both messages into IntAuth with the keys that
    * protected them (RFC 9242 §3.3.2), then SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr)
    * and new SK_* (RFC 9370 §2.2.2), used from the next exchange on.
    */
-  completeIntermediate(apRequest: Uint8Array, apResponse: Uint8Array, secret: Uint8Array, method: number): void {
+  completeIntermediate(apRequest: Uint8Array, apResponse: Uint8Array, ss: SharedSecret): void {
     const k = this.requireKeys();
     this.foldIntermediate(apRequest, apResponse);
-    this.deriveKeys(skeyseedIntermediate(this.prfId, k.skD, secret, this.ni, this.nr));
-    this.keMethodsDone.push(method);
+    this.deriveKeys(skeyseedIntermediate(this.prfId, k.skD, ss.secret, this.ni, this.nr));
+    this.keMethodsDone.push(ss.method);
     this.pendingAddke.shift();
+  }
+
+  /**
+   * A new IKE SA's keys from the one it rekeys: SKEYSEED = prf(SK_d (old), SK(0) | Ni | Nr |
+   * SK(1) | ... | SK(n)) with the old SA's PRF (RFC 7296 §2.18, RFC 9370 §2.2.4).
+   */
+  keyFromRekey(old: IkeSa, secrets: readonly SharedSecret[]): void {
+    this.deriveKeys(skeyseedRekey(old.prfId, old.requireKeys().skD, secrets.map((s) => s.secret), this.ni, this.nr));
+    this.keMethodsDone = secrets.map((s) => s.method);
   }
 
   /** Fold one IKE_INTERMEDIATE exchange into IntAuth_i / IntAuth_r (RFC 9242 §3.3.2). */

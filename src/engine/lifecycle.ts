@@ -3,10 +3,9 @@
  * checks (§2.4), expiry of stalled IKE_FOLLOWUP_KE series (RFC 9370 §2.2.4), and the hand-over
  * from an IKE SA to the one that rekeys it (RFC 7296 §2.18, collisions §2.8.2).
  */
-import { skeyseedRekey } from '../crypto/keys.js';
 import type { ChildSa } from './child-sa.js';
 import { IkeSa } from './ike-sa.js';
-import { suiteMethods } from './proposal-select.js';
+import type { SharedSecret } from './ike-sa.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { enqueue } from './tasks.js';
 
@@ -57,7 +56,8 @@ export interface IkeRekeyKeys {
   readonly nr: Uint8Array;
   readonly spiI: Uint8Array;
   readonly spiR: Uint8Array;
-  readonly secrets: readonly Uint8Array[];
+  /** SK(0) .. SK(n) with their methods, in the order they were exchanged. */
+  readonly secrets: readonly SharedSecret[];
   /** We lost a rekey collision: the new SA is created only to be deleted by us. */
   readonly redundant: boolean;
 }
@@ -85,8 +85,7 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   sa.natRemote = old.natRemote;
   sa.setSuite(r.suite);
   sa.pendingAddke = [];
-  sa.deriveKeys(skeyseedRekey(old.prfId, old.requireKeys().skD, r.secrets, r.ni, r.nr));
-  sa.keMethodsDone = suiteMethods(r.suite);
+  sa.keyFromRekey(old, r.secrets);
   sa.state = 'established';
   sa.establishedAt = now;
   armIke(sa, now);

@@ -209,13 +209,3 @@ export function additionalMethods(sel: SelectedSuite): { type: number; method: n
   }
   return out;
 }
-
-/** Key exchange methods of a suite: Transform Type 4, then ADDKE in type order. */
-export function suiteMethods(sel: SelectedSuite): number[] {
-  const out: number[] = [];
-  for (const t of KE_TYPES) {
-    const c = sel.chosen.get(t);
-    if (c !== undefined && c.id !== KeMethodId.NONE) out.push(c.id);
-  }
-  return out;
-}

@@ -6,7 +6,7 @@
 import type { KeInitiatorState } from '../crypto/ke.js';
 import type { Proposal } from '../wire/types.js';
 import type { ChildChoice, ChildSa } from './child-sa.js';
-import type { IkeSa } from './ike-sa.js';
+import type { IkeSa, SharedSecret } from './ike-sa.js';
 import type { SelectedSuite } from './proposal-select.js';
 import type { ChildConfig } from './types.js';
 
@@ -37,7 +37,7 @@ export interface CcsInitiator {
   suite?: SelectedSuite;
   peerSpi?: Uint8Array;
   choiceTs?: { tsi: ChildChoice['tsi']; tsr: ChildChoice['tsr']; mode: 'tunnel' | 'transport' };
-  secrets: Uint8Array[];
+  secrets: SharedSecret[];
   pending: { type: number; method: number }[];
   link?: Uint8Array;
   invalidKeRetries: number;
@@ -61,7 +61,7 @@ export interface ResponderSeries {
   readonly nr: Uint8Array;
   readonly spiIn: Uint8Array;
   readonly spiPeer: Uint8Array;
-  readonly secrets: Uint8Array[];
+  readonly secrets: SharedSecret[];
   pending: { type: number; method: number }[];
   expiresAt: number;
 }
