@@ -9,7 +9,9 @@
  * never through a symbolic link, and kept open, so that running out of file descriptors later
  * cannot stop the export. A failed write never throws: it is reported once and exporting stops.
  */
-import { closeSync, constants, fchmodSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, openSync } from 'node:fs';
+import { Appender } from '../daemon/appender.js';
+import type { WriteFn } from '../daemon/appender.js';
 import { EncrId, IntegId } from '../wire/constants.js';
 import type { ChildSaInfo, EngineEvent } from '../engine/types.js';
 import { hex } from '../engine/util.js';
@@ -129,70 +131,52 @@ export interface KeyExporterOptions {
   /** Told once, when a write fails (disk full, EIO, ...); nothing is exported after it. */
   readonly onFailure?: (message: string) => void;
   /** The write call (fs.writeSync); tests pass a failing one. */
-  readonly write?: (fd: number, data: Uint8Array) => number;
+  readonly write?: WriteFn;
 }
 
 /** Appends key lines to `<path>` (IKE) and `<path>.esp_sa` (ESP), both opened by openKeyFile. */
 export class KeyExporter {
-  private files: { readonly ike: number; readonly esp: number } | undefined;
-  private readonly write: (fd: number, data: Uint8Array) => number;
+  private readonly ike: Appender;
+  private readonly esp: Appender;
 
   /** Throws KeyExportError if either file cannot be used safely. */
-  constructor(
-    private readonly path: string,
-    private readonly opts: KeyExporterOptions = {},
-  ) {
-    const ike = openKeyFile(path);
+  constructor(path: string, opts: KeyExporterOptions = {}) {
+    const ikeFd = openKeyFile(path);
+    let espFd: number;
     try {
-      this.files = { ike, esp: openKeyFile(`${path}.esp_sa`) };
+      espFd = openKeyFile(`${path}.esp_sa`);
     } catch (e) {
-      closeSync(ike);
+      closeSync(ikeFd);
       throw e;
     }
-    this.write = opts.write ?? ((fd, data) => writeSync(fd, data));
+    // One failure stops both: a later line would follow a partial one.
+    const failed = (file: string) => (e: unknown): void => {
+      this.close();
+      opts.onFailure?.(`key export stopped: cannot write to ${file} (${errorText(e)}); no more keys are exported until a restart`);
+    };
+    this.ike = new Appender(ikeFd, failed(path), opts.write);
+    this.esp = new Appender(espFd, failed(`${path}.esp_sa`), opts.write);
   }
 
   /** False once a write failed (or after close). */
   get active(): boolean {
-    return this.files !== undefined;
+    return this.ike.active && this.esp.active;
   }
 
   /** Feed every engine event; writes the ones that carry keys. Never throws. */
   onEvent(e: EngineEvent, local: string, remote: string): void {
-    const files = this.files;
-    if (!files) return;
+    if (!this.active) return;
     if (e.type === 'ike-keys') {
       const line = ikeDecryptionLine(e);
-      if (line) this.append(files.ike, this.path, `${line}\n`);
+      if (line) this.ike.append(`${line}\n`);
     } else if (e.type === 'child-up') {
       const lines = espSaLines(e.child, local, remote);
-      if (lines.length > 0) this.append(files.esp, `${this.path}.esp_sa`, `${lines.join('\n')}\n`);
-    }
-  }
-
-  private append(fd: number, file: string, text: string): void {
-    const data = Buffer.from(text, 'utf8');
-    try {
-      for (let off = 0; off < data.length; ) {
-        const n = this.write(fd, data.subarray(off));
-        if (n <= 0) throw new Error('nothing written');
-        off += n;
-      }
-    } catch (e) {
-      this.close();
-      this.opts.onFailure?.(`key export stopped: cannot write to ${file} (${errorText(e)}); no more keys are exported until a restart`);
+      if (lines.length > 0) this.esp.append(`${lines.join('\n')}\n`);
     }
   }
 
   close(): void {
-    const files = this.files;
-    this.files = undefined;
-    for (const fd of files ? [files.ike, files.esp] : []) {
-      try {
-        closeSync(fd);
-      } catch {
-        /* nothing left to do with it */
-      }
-    }
+    this.ike.close();
+    this.esp.close();
   }
 }

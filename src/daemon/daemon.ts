@@ -81,7 +81,7 @@ export class Daemon {
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
     this.logger = new Logger(opts.logOut ?? process.stderr, this.config.log.level, format);
     this.engine = new IkeEngine({ ...this.config.limits, exportKeys: this.exportKeysPath !== undefined });
-    this.dataPlane = new RecordingDataPlane(opts.dataPlaneJournal);
+    this.dataPlane = new RecordingDataPlane(opts.dataPlaneJournal, (m) => this.logger.error(m));
   }
 
   get configuration(): DaemonConfig {

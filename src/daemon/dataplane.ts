@@ -4,7 +4,8 @@
  * installed, so tests and `pqike list-sas` can see it. No key material is recorded.
  */
 import { hex32 } from '../engine/util.js';
-import { appendFileSync } from 'node:fs';
+import { openSync } from 'node:fs';
+import { Appender } from './appender.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import type { ChildSaInfo, Endpoint } from '../engine/types.js';
 
@@ -39,11 +40,24 @@ export class RecordingDataPlane implements DataPlane {
   private readonly sas = new Map<number, InstalledSa>();
   private readonly traps = new Map<string, { child: string; localTs: readonly string[]; remoteTs: readonly string[] }[]>();
 
-  /** `journal`: optional file receiving one JSON line per operation (for tests). */
-  constructor(private readonly journal?: string) {}
+  private readonly journal?: Appender;
+
+  /**
+   * `journal`: optional file receiving one JSON line per operation (for tests), opened now and
+   * kept open; a failure to open or write it is reported once and never thrown.
+   */
+  constructor(journal?: string, onJournalFailure: (message: string) => void = () => undefined) {
+    if (journal === undefined) return;
+    const failed = (e: unknown): void => onJournalFailure(`data plane journal ${journal} stopped: ${e instanceof Error ? e.message : String(e)}`);
+    try {
+      this.journal = new Appender(openSync(journal, 'a'), failed);
+    } catch (e) {
+      failed(e);
+    }
+  }
 
   private note(op: string, data: object): void {
-    if (this.journal) appendFileSync(this.journal, `${JSON.stringify({ op, ...data })}\n`);
+    this.journal?.append(`${JSON.stringify({ op, ...data })}\n`);
   }
 
   install(conn: string, child: ChildSaInfo, local: Endpoint, remote: Endpoint): void {
@@ -92,5 +106,6 @@ export class RecordingDataPlane implements DataPlane {
     for (const sa of this.sas.values()) this.note('remove', { conn: sa.conn, spiIn: sa.spiIn, spiOut: sa.spiOut });
     this.sas.clear();
     for (const conn of [...this.traps.keys()]) this.untrap(conn);
+    this.journal?.close();
   }
 }
