@@ -23,6 +23,7 @@ import { RecordingDataPlane } from './dataplane.js';
 import type { DataPlane } from './dataplane.js';
 import { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { throttled } from './throttle.js';
 import { toView } from './listing.js';
 import type { SaView } from './listing.js';
 
@@ -109,10 +110,10 @@ export class Daemon {
     this.driver = new UdpDriver(this.engine, { addresses, port: this.config.port, onEvent: (e) => this.onEvent(e) });
     await this.driver.start();
     this.logger.info(`listening for IKE on ${addresses.map((a) => `${a.includes(':') ? `[${a}]` : a}:${this.config.port}`).join(', ')}${this.config.port === 500 ? ' (NAT-T 4500)' : ''}`);
-    this.control = await serveControl(this.config.control.socket, (req) => this.handle(req));
+    this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)) });
     this.logger.info(`control socket ${this.config.control.socket}`);
     if (this.config.metrics) {
-      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.describe(Date.now()));
+      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.describe(Date.now()), throttled((m) => this.logger.error(m)));
       this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
     }
     if (exportKeys !== undefined) this.logger.warn(`exporting IKE and ESP keys to ${exportKeys} (debugging only)`);

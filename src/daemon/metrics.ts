@@ -4,10 +4,18 @@
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { ExchangeType, NotifyType, nameOf } from '../wire/constants.js';
 import type { EngineEvent, SaListing } from '../engine/types.js';
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Bounds of the metrics listener, so that local users holding connections cannot take the
+ * daemon's file descriptors: connections at once (more are closed on accept), time to send
+ * the request headers / the whole request, idle time of a kept-alive or silent connection.
+ */
+export const METRICS_LIMITS = { maxConnections: 16, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, socketTimeoutMs: 10_000 } as const;
 
 export class Metrics {
   private readonly exchanges = new Map<string, number>();
@@ -126,18 +134,31 @@ export class Metrics {
     return `${lines.join('\n')}\n`;
   }
 
-  /** Serve /metrics on host:port (keep it on a local address). */
-  serve(host: string, port: number, listing: () => readonly SaListing[]): Promise<Server> {
-    const server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end('see /metrics\n');
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(listing()));
-    });
+  /** Serve /metrics on host:port (keep it on a local address); server errors go to onError. */
+  serve(host: string, port: number, listing: () => readonly SaListing[], onError?: (message: string) => void): Promise<Server> {
+    const L = METRICS_LIMITS;
+    const server = createServer(
+      // The header and request timeouts are checked this often (Node's default is 30 s).
+      { headersTimeout: L.headersTimeoutMs, requestTimeout: L.requestTimeoutMs, keepAliveTimeout: L.keepAliveTimeoutMs, connectionsCheckingInterval: 1000 },
+      (req, res) => {
+        if (req.url !== '/metrics') {
+          res.writeHead(404).end('see /metrics\n');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(listing()));
+      },
+    );
+    server.maxConnections = L.maxConnections;
+    server.setTimeout(L.socketTimeoutMs, (sock: Socket) => sock.destroy());
+    server.on('connection', (sock: Socket) => sock.on('error', () => sock.destroy()));
+    server.on('clientError', (_e, sock) => sock.destroy());
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => resolve(server));
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.on('error', (e) => onError?.(`metrics listener ${host}:${port}: ${e.message}`));
+        resolve(server);
+      });
     });
   }
 }
