@@ -11,6 +11,8 @@ import { decodeMessage } from '../wire/index.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
 import { DosGuard, dosLimits } from './dos-guard.js';
 import { SpiRegistry } from './spi-registry.js';
+import { Restarts } from './restart.js';
+import type { EndCause, InitiateEndpoints, RestartPlan } from './restart.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
 import { handleInitRequest, handleInitResponse, sendInitRequest } from './exchange-init.js';
 import { handleCcsRequest, handleCcsResponse, handleFollowupRequest } from './exchange-create-child.js';
@@ -61,6 +63,11 @@ export class IkeEngine implements SaHost {
   private readonly halfOpenTimeoutMs: number;
   readonly maxChildSas: number;
   readonly spis = new SpiRegistry();
+  /** keyingtries, dpd_action and close_action: attempts scheduled per connection. */
+  readonly restarts: Restarts;
+  private readonly localPort: number;
+  /** The time of the input being handled (every entry point takes `now`). */
+  private clock = 0;
 
   constructor(opts: EngineOptions = {}) {
     this.random = opts.random ?? ((n) => randomBytes(n));
@@ -74,6 +81,8 @@ export class IkeEngine implements SaHost {
     this.stateNotFoundRetries = opts.stateNotFoundRetries ?? 2;
     this.exportKeys = opts.exportKeys === true;
     this.maxChildSas = opts.maxChildSas ?? 64;
+    this.localPort = opts.localPort ?? 500;
+    this.restarts = new Restarts(() => (this.random(1, 'jitter')[0] ?? 0) / 255);
   }
 
   // ---- configuration -------------------------------------------------------------------
@@ -89,6 +98,7 @@ export class IkeEngine implements SaHost {
   /** Forget a connection; its SAs are not touched (the caller deletes them first). */
   removeConnection(name: string): void {
     this.conns = this.conns.filter((c) => c.name !== name);
+    this.restarts.cancel(name);
   }
 
   // ---- outputs ---------------------------------------------------------------------------
@@ -216,14 +226,17 @@ export class IkeEngine implements SaHost {
   // ---- commands --------------------------------------------------------------------------
 
   /** Start an IKE SA for a configured connection; returns the SA's local ID. */
-  initiate(name: string, now: number, endpoints?: { local?: Endpoint; remote?: Endpoint }): number {
+  initiate(name: string, now: number, endpoints?: InitiateEndpoints, attempt = 1): number {
+    this.clock = now;
     const conn = this.conns.find((c) => c.name === name);
     if (!conn) throw new Error(`no connection named '${name}'`);
-    const local = endpoints?.local ?? { address: conn.localAddress, port: 500 };
-    const remote = endpoints?.remote ?? { address: conn.remoteAddress, port: 500 };
+    this.restarts.initiated(name, endpoints);
+    const local = endpoints?.local ?? { address: conn.localAddress, port: this.localPort };
+    const remote = endpoints?.remote ?? { address: conn.remoteAddress, port: conn.remotePort ?? 500 };
     const spiI = this.freshIkeSpi();
     const sa = new IkeSa(this, 'initiator', spiI, local, remote, now);
     sa.connection = conn;
+    sa.attempt = attempt;
     this.sas.set(hex(spiI), sa);
     this.ids.set(sa.id, sa);
     sendInitRequest(sa, now);
@@ -231,8 +244,20 @@ export class IkeEngine implements SaHost {
     return sa.id;
   }
 
+  /**
+   * Take a connection down: no further attempts (keyingtries, restarts), and every IKE SA of
+   * it deleted. Returns the IDs of the IKE SAs being deleted.
+   */
+  down(name: string, now: number): number[] {
+    this.restarts.cancel(name);
+    const ids = [...this.sas.values()].filter((s) => s.connection?.name === name).map((s) => s.id);
+    for (const id of ids) this.terminate(id, now);
+    return ids;
+  }
+
   /** Delete an IKE SA (RFC 7296 §1.4.1); one not yet established is dropped at once. */
   terminate(id: number, now: number): boolean {
+    this.clock = now;
     const sa = this.byId(id);
     if (!sa) return false;
     if (sa.state !== 'established' && sa.state !== 'rekeyed') {
@@ -277,6 +302,7 @@ export class IkeEngine implements SaHost {
   }
 
   private command(sa: IkeSa, task: import('./tasks.js').Task, now: number): boolean {
+    this.clock = now;
     if (sa.state !== 'established' && !(sa.state === 'rekeyed' && task.kind === 'delete-ike')) return false;
     enqueue(sa, task);
     this.settle(sa, now);
@@ -286,6 +312,8 @@ export class IkeEngine implements SaHost {
   // ---- time ------------------------------------------------------------------------------
 
   tick(now: number): void {
+    this.clock = now;
+    for (const { name, attempt } of this.restarts.popDue(now)) this.restart(name, attempt, now);
     for (const sa of this.timers.popDue(now)) {
       if (sa.onTimer(now)) {
         if (sa.role === 'responder' && sa.state !== 'established' && sa.state !== 'rekeyed' && now - sa.createdAt >= this.halfOpenTimeoutMs) {
@@ -297,13 +325,47 @@ export class IkeEngine implements SaHost {
   }
 
   nextDeadline(): number | undefined {
-    return this.timers.peek();
+    const a = this.timers.peek();
+    const b = this.restarts.nextDeadline();
+    return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  }
+
+  /**
+   * An IKE SA is ending: keyingtries for a failed setup, dpd_action after a dead peer,
+   * close_action after the peer's delete (see restart.ts). Trap actions are reported now.
+   */
+  ended(sa: IkeSa, cause: EndCause): RestartPlan | undefined {
+    const conn = sa.connection;
+    if (!conn || cause === 'other' || this.conns.find((c) => c.name === conn.name) !== conn) return undefined;
+    const action = (c: (typeof conn.children)[number]): string => (cause === 'dead-peer' ? c.dpdAction ?? 'clear' : cause === 'peer-deleted' ? c.closeAction ?? 'none' : 'none');
+    if (cause !== 'setup-failed') {
+      for (const c of conn.children) {
+        if (action(c) === 'trap') this.emit({ kind: 'event', event: { type: 'trap', connection: conn.name, child: c.name, reason: cause === 'dead-peer' ? 'dead peer (dpd_action trap)' : 'deleted by the peer (close_action trap)' } });
+      }
+    }
+    const wanted = conn.children.some((c) => action(c) === 'restart' || action(c) === 'start');
+    const plan = this.restarts.ended(conn, cause, sa.attempt, sa.isInitiator, wanted, this.clock);
+    if (plan) sa.log('info', `connection '${conn.name}': attempt ${plan.attempt}${conn.keyingTries === 0 ? '' : ` of ${conn.keyingTries ?? 1}`} in ${plan.inMs} ms (${cause === 'setup-failed' ? 'keyingtries' : cause === 'dead-peer' ? 'dpd_action restart' : 'close_action start'})`);
+    return plan;
+  }
+
+  /** A scheduled attempt is due: initiate the connection the way it was last initiated. */
+  private restart(name: string, attempt: number, now: number): void {
+    const conn = this.conns.find((c) => c.name === name);
+    if (!conn) return;
+    const endpoints = this.restarts.endpointsOf(name);
+    if (!endpoints?.local && conn.localAddress === '%any') {
+      this.emit({ kind: 'event', event: { type: 'log', level: 'warn', message: `connection '${name}': cannot restart with local_addrs %any before a first initiation` } });
+      return;
+    }
+    this.initiate(name, now, endpoints, attempt);
   }
 
   // ---- input -----------------------------------------------------------------------------
 
   /** A datagram arrived from `remote` at our `local` endpoint. Never throws. */
   receive(data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
+    this.clock = now;
     try {
       this.dispatch(data, remote, local, now);
     } catch (e) {

@@ -6,6 +6,7 @@ import { ExchangeType, PayloadType, ProtocolId } from '../wire/constants.js';
 import type { Payload } from '../wire/types.js';
 import type { ChildSa } from './child-sa.js';
 import type { IkeSa } from './ike-sa.js';
+import { enqueue } from './tasks.js';
 import { readU32, u32 } from './util.js';
 
 /** Responder side of an INFORMATIONAL request. */
@@ -14,7 +15,8 @@ export function handleInformationalRequest(sa: IkeSa, messageId: number, inner: 
   if (inner.some((p) => p.type === PayloadType.DELETE && p.protocolId === ProtocolId.IKE)) {
     // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL response, then the SA is gone.
     sa.sendResponse(ExchangeType.INFORMATIONAL, messageId, [], requestKeys);
-    sa.close(sa.state === 'rekeyed' ? 'replaced by rekey' : 'deleted by peer');
+    if (sa.state === 'rekeyed') sa.close('replaced by rekey');
+    else sa.close('deleted by peer', 'peer-deleted');
     return;
   }
   const answer: Payload[] = [];
@@ -27,11 +29,24 @@ export function handleInformationalRequest(sa: IkeSa, messageId: number, inner: 
       const child = sa.findChildByOutboundSpi(readU32(spi));
       if (!child) continue;
       if (child.state !== 'deleting') ours.push(u32(child.info.spiIn));
+      const closed = child.state === 'installed'; // not the old SA of a rekey, not one we delete too
       sa.removeChild(child, 'deleted by peer');
+      if (closed) afterPeerClosed(sa, child);
     }
     if (ours.length > 0) answer.push({ type: PayloadType.DELETE, critical: false, protocolId: ProtocolId.ESP, spiSize: 4, spis: ours });
   }
   sa.sendResponse(ExchangeType.INFORMATIONAL, messageId, answer, requestKeys);
+}
+
+/** The peer deleted a Child SA on its own: its close_action (strongSwan swanctl.conf). */
+function afterPeerClosed(sa: IkeSa, child: ChildSa): void {
+  const action = child.config.closeAction ?? 'none';
+  if (action === 'start') {
+    sa.log('info', `Child SA '${child.config.name}' closed by the peer: close_action start, creating it again`);
+    enqueue(sa, { kind: 'create-child', config: child.config });
+  } else if (action === 'trap') {
+    sa.event({ type: 'trap', connection: sa.connection?.name ?? '', child: child.config.name, reason: 'closed by the peer (close_action trap)' });
+  }
 }
 
 /** Initiator side: the response to our INFORMATIONAL request. */

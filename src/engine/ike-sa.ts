@@ -18,6 +18,7 @@ import { additionalMethods } from './proposal-select.js';
 import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName, RandomPurpose } from './types.js';
 import type { ChildSa } from './child-sa.js';
 import type { SpiRegistry } from './spi-registry.js';
+import type { EndCause, RestartPlan } from './restart.js';
 import type { ActiveTask, ResponderSeries, Task } from './tasks.js';
 import type { Identity } from './identity.js';
 import { formatIdentity } from './identity.js';
@@ -53,6 +54,11 @@ export interface SaHost {
   authFailed(sa: IkeSa, now: number): void;
   /** Child SAs one IKE SA may hold. */
   readonly maxChildSas: number;
+  /**
+   * The SA is ending (its Child SAs still listed): schedule what keyingtries, dpd_action and
+   * close_action ask for, and say what was scheduled.
+   */
+  ended(sa: IkeSa, cause: EndCause): RestartPlan | undefined;
 }
 
 interface OutstandingRequest {
@@ -149,6 +155,8 @@ export class IkeSa {
   ikeExpireAt?: number;
   /** Responder: the engine's key for the IKE_SA_INIT request that created this SA. */
   initKey?: string;
+  /** Initiator: which attempt of its connection's keyingtries this is (1 = the first). */
+  attempt = 1;
   /** Set once this SA was replaced by a rekey (RFC 7296 §2.18); it only waits for its delete. */
   rekeyedInto?: IkeSa;
   /** An IKE SA rekey the peer started and we answered, for collision checks (RFC 7296 §2.8.2). */
@@ -320,7 +328,8 @@ export class IkeSa {
     if (!o || now < o.nextAt) return true;
     if (o.tries >= this.host.retransmitTries) {
       if (this.initError) this.fail(this.initError.reason, this.initError.notify);
-      else this.fail(`no response to ${nameOf(ExchangeType, o.exchange)} request ${o.messageId} after ${o.tries} retransmissions`);
+      // RFC 7296 §2.4: no answer after all retransmissions on an established SA = a dead peer.
+      else this.fail(`no response to ${nameOf(ExchangeType, o.exchange)} request ${o.messageId} after ${o.tries} retransmissions`, undefined, this.state === 'established' && this.active?.kind !== 'delete-ike' ? 'dead-peer' : undefined);
       return false;
     }
     o.tries++;
@@ -453,27 +462,31 @@ export class IkeSa {
     this.children = [];
   }
 
-  /** The SA ends normally (deleted by us or the peer). */
-  close(reason: string): void {
-    if (this.state === 'failed') return;
+  /** The SA ends normally (deleted by us or the peer: cause 'peer-deleted'). */
+  close(reason: string, cause: EndCause = 'other'): void {
+    if (this.state === 'failed' || this.state === 'deleted') return;
+    const restart = this.host.ended(this, cause);
     this.state = 'deleted';
     this.outstanding = undefined;
     this.active = undefined;
     this.tasks = [];
     this.dropChildren(reason);
-    this.event({ type: 'ike-down', sa: this.id, reason });
+    this.event({ type: 'ike-down', sa: this.id, reason, ...(restart ? { restart } : {}) });
     this.host.forget(this);
   }
 
-  fail(reason: string, notify?: number): void {
+  /** The SA ends in failure; before it was established, that is a failed setup (keyingtries). */
+  fail(reason: string, notify?: number, cause?: EndCause): void {
     if (this.state === 'failed' || this.state === 'deleted') return;
+    const restart = this.host.ended(this, cause ?? (this.state === 'established' || this.state === 'rekeyed' ? 'other' : 'setup-failed'));
     this.state = 'failed';
     this.outstanding = undefined;
     this.active = undefined;
     this.tasks = [];
     this.dropChildren(reason);
-    this.log('warn', `IKE SA failed: ${reason}`);
-    this.event(notify === undefined ? { type: 'ike-failed', sa: this.id, reason } : { type: 'ike-failed', sa: this.id, reason, notify });
+    // A responder's half-open SA failing is routine under load: not worth a warning each.
+    this.log(this.isInitiator || this.establishedAt !== undefined ? 'warn' : 'debug', `IKE SA failed: ${reason}`);
+    this.event({ type: 'ike-failed', sa: this.id, reason, ...(notify === undefined ? {} : { notify }), ...(restart ? { restart } : {}) });
     this.host.forget(this);
   }
 

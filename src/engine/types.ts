@@ -4,6 +4,7 @@
  * a socket or a clock (see ARCHITECTURE.md).
  */
 import type { KeMethod } from '../crypto/ke.js';
+import type { RestartPlan } from './restart.js';
 import type { TrafficSelector } from '../wire/types.js';
 import type { Identity } from './identity.js';
 import type { ProposalSpec } from './proposal-string.js';
@@ -30,6 +31,10 @@ export interface ChildConfig {
   readonly rekeyPackets?: number;
   readonly lifeBytes?: number;
   readonly lifePackets?: number;
+  /** When the peer is found dead (RFC 7296 §2.4): nothing, a trap policy, or initiate again. Default 'clear'. */
+  readonly dpdAction?: 'clear' | 'trap' | 'restart';
+  /** When the peer deletes this Child SA or its IKE SA: nothing, a trap policy, or bring it up again. Default 'none'. */
+  readonly closeAction?: 'none' | 'trap' | 'start';
 }
 
 export interface ConnectionConfig {
@@ -38,6 +43,8 @@ export interface ConnectionConfig {
   readonly localAddress: string;
   /** The peer's address; '%any' for a responder that accepts any peer. */
   readonly remoteAddress: string;
+  /** The peer's IKE port when the engine initiates by itself (a restart). Default 500. */
+  readonly remotePort?: number;
   readonly localId: Identity;
   /** undefined: accept any peer identity. */
   readonly remoteId?: Identity;
@@ -60,6 +67,12 @@ export interface ConnectionConfig {
    * at once with the additional key exchanges, then the Child SAs are created with them.
    */
   readonly childless?: 'no' | 'pq';
+  /** Attempts to establish the IKE SA before giving up (strongSwan's keyingtries); 0: for ever. Default 1. */
+  readonly keyingTries?: number;
+  /** Delay before the second attempt, doubling with each further one. Default 2000. */
+  readonly retryDelayMs?: number;
+  /** Longest delay between attempts. Default 120000. */
+  readonly retryDelayMaxMs?: number;
 }
 
 /**
@@ -110,6 +123,8 @@ export interface EngineOptions {
   readonly stateNotFoundRetries?: number;
   /** Emit 'ike-keys' events with the SK_e/SK_a keys of every key stage, for a key log. Default false. */
   readonly exportKeys?: boolean;
+  /** Our IKE port when the engine initiates by itself (a restart) with no earlier initiation to copy. Default 500. */
+  readonly localPort?: number;
 }
 
 /** Counts of the engine's tables (IkeEngine.resources()). */
@@ -226,8 +241,10 @@ export type EngineEvent =
     }
   | { readonly type: 'child-up'; readonly sa: number; readonly child: ChildSaInfo }
   | { readonly type: 'child-down'; readonly sa: number; readonly child: ChildSaInfo; readonly reason: string }
-  | { readonly type: 'ike-failed'; readonly sa: number; readonly reason: string; readonly notify?: number }
-  | { readonly type: 'ike-down'; readonly sa: number; readonly reason: string }
+  | { readonly type: 'ike-failed'; readonly sa: number; readonly reason: string; readonly notify?: number; readonly restart?: RestartPlan }
+  | { readonly type: 'ike-down'; readonly sa: number; readonly reason: string; readonly restart?: RestartPlan }
+  /** A child's dpd_action or close_action (or start action) asks for a trap policy: traffic matching it starts the connection. */
+  | { readonly type: 'trap'; readonly connection: string; readonly child: string; readonly reason: string }
   | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly sa?: number; readonly message: string };
 
 export type EngineOutput =

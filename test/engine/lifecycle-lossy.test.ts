@@ -114,6 +114,50 @@ test('lifecycle under 30 % loss, duplication and reordering: agreement or a clea
     { label: 'lifecycle', baseSeed: 7_700_001 },
   );
   console.log(`lifecycle under loss: ${tally.up} seeds ended with both sides up and agreeing, ${tally.gone} with both sides cleanly gone; ${tally.rekeys} Child SA rekeys completed`);
-  assert.ok(tally.up >= n / 3, 'a good share of runs survive the loss');
+  // Without restarts a lost SA stays lost: 2000 seeds gave 35.5 % gone (710), 200 seeds 37 %,
+  // this 24-seed family 11. More than 60 % means the engine got worse at surviving loss.
+  assert.ok(tally.gone <= 0.6 * n, `${tally.gone} of ${n} seeds ended with both sides gone`);
   assert.ok(tally.rekeys >= n, 'the rekey paths ran');
+});
+
+test('lifecycle under loss with keyingtries 0 and dpd_action restart: every seed ends with the tunnel up again', async () => {
+  let n = 0;
+  let restarted = 0;
+  await forEachSeed(
+    12,
+    (seed) => {
+      n++;
+      const net = new SimNet({ seed, link: BAD, quiet: true, label: 'lifecycle+restart' });
+      const c = connections({ ikeI: [HYBRID_IKE], espI: [HYBRID_ESP], conn: { dpdDelayMs: 60_000 } });
+      const i = new IkeEngine({ random: net.randomSource('moon') });
+      const r = new IkeEngine({ random: net.randomSource('sun') });
+      i.addConnection({ ...c.initiator, keyingTries: 0, retryDelayMs: 2000, retryDelayMaxMs: 30_000, children: c.initiator.children.map((ch) => ({ ...ch, dpdAction: 'restart' as const, closeAction: 'start' as const })) });
+      r.addConnection(c.responder);
+      net.addNode('moon', i, ['192.0.2.1']);
+      net.addNode('sun', r, ['192.0.2.2']);
+      net.initiate('moon', 'moon');
+      // The same steps as above, then time for every failure to be found and repaired.
+      net.runUntil(120_000);
+      const id = (): number | undefined => net.ike('moon').list().find((s) => s.state === 'established')?.id;
+      net.act('moon', (_e, now) => { const k = id(); const ch = k === undefined ? undefined : net.ike('moon').children(k)[0]; if (k !== undefined && ch) net.ike('moon').rekeyChild(k, ch.spiIn, now); });
+      net.runUntil(270_000);
+      net.act('sun', (_e, now) => { const k = net.ike('sun').list().find((s) => s.state === 'established')?.id; if (k !== undefined) net.ike('sun').rekeyIke(k, now); });
+      net.runUntil(420_000);
+      // Loss stops: whatever broke must come back within a DPD delay, its retransmissions and a back-off.
+      net.setGlobalLink({ delayMs: 20 });
+      let r2: 'up' | 'gone' | undefined;
+      for (let k = 0; r2 !== 'up'; k++) {
+        net.runUntil(net.now + 130_000);
+        try {
+          r2 = check(net);
+        } catch (e) {
+          if (k >= 4) throw e;
+        }
+        if (k >= 4 && r2 !== 'up') assert.fail(`seed ${seed}: the tunnel did not come back (${r2 ?? 'disagreement'})`);
+      }
+      if (net.events('moon', 'ike-up').length > 1) restarted++;
+    },
+    { label: 'lifecycle+restart', baseSeed: 7_700_001 },
+  );
+  console.log(`lifecycle under loss with restarts: ${n} of ${n} seeds ended up; ${restarted} needed a new IKE SA`);
 });

@@ -276,7 +276,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 interface SimNode {
   readonly name: string;
-  readonly engine: SimEngine;
+  engine: SimEngine;
   readonly addresses: readonly string[];
   timerAt: number | undefined;
   timerGen: number;
@@ -433,6 +433,18 @@ export class SimNet {
 
   engine(name: string): SimEngine {
     return this.node(name).engine;
+  }
+
+  /**
+   * The node's process restarts: a new engine takes over its addresses, with none of the old
+   * one's state (what a crashed or restarted peer looks like from the other side).
+   */
+  replaceEngine(name: string, engine: SimEngine): void {
+    const node = this.node(name);
+    node.engine = engine;
+    node.timerAt = undefined;
+    node.timerGen++;
+    this.flush(name);
   }
 
   /** The node's engine as an IkeEngine (throws if it is some other SimEngine). */
