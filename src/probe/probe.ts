@@ -129,11 +129,12 @@ function notifies(m: IkeMessage): NotifyPayload[] {
   return m.payloads.filter((p): p is NotifyPayload => p.type === PayloadType.NOTIFY);
 }
 
-/** Send one probe; follows a COOKIE once (RFC 7296 §2.6), and INVALID_KE_PAYLOAD never (we offer one method). */
+/** Send one probe; follows COOKIEs (RFC 7296 §2.6), and INVALID_KE_PAYLOAD never (we offer one method). */
 async function ask(send: ProbeTransport, eps: ProbeEndpoints, offer: Proposal[], keGroup: number, withIntermediate: boolean, count: { n: number }): Promise<Answer> {
   let cookie: Uint8Array | undefined;
   const fixed: Fixed = { spiI: randomBytes(8), ke: keMethod(keGroup).initiate().publicValue, nonce: randomBytes(32) };
-  for (let attempt = 0; attempt < 2; attempt++) {
+  // A responder may replace its cookie secret between our two requests: follow up to two COOKIEs.
+  for (let attempt = 0; attempt < 3; attempt++) {
     count.n++;
     const raw = await send(initRequest(eps, offer, keGroup, withIntermediate, fixed, cookie));
     if (!raw) return { verdict: 'no-answer' };
@@ -145,7 +146,7 @@ async function ask(send: ProbeTransport, eps: ProbeEndpoints, offer: Proposal[],
     }
     const ns = notifies(msg);
     const c = ns.find((n) => n.notifyType === NotifyType.COOKIE);
-    if (c && !cookie) {
+    if (c) {
       cookie = c.data;
       continue;
     }
