@@ -24,6 +24,7 @@ import type { DataPlane } from './dataplane.js';
 import { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { throttled } from './throttle.js';
+import { endedSa } from './sa-events.js';
 import { toView } from './listing.js';
 import type { SaView } from './listing.js';
 
@@ -71,9 +72,14 @@ export class Daemon {
   private control?: Server;
   private http?: HttpServer;
   private keys?: KeyExporter;
+  /** Commands waiting for events; each leaves when done, when its IKE SA ends, or at its timeout. */
   private waiters: Waiter[] = [];
   private stopping = false;
-  /** Connection of each IKE SA, kept until its last event (the engine forgets it first). */
+  /**
+   * Connection of each IKE SA, kept until its last event (the engine forgets it first): the
+   * entry goes with 'ike-down' or 'ike-failed'. An SA replaced by a rekey keeps it until its
+   * delete, whose events still need their connection.
+   */
   private readonly saConn = new Map<number, string>();
 
   constructor(private readonly opts: DaemonOptions) {
@@ -87,6 +93,11 @@ export class Daemon {
 
   get configuration(): DaemonConfig {
     return this.config;
+  }
+
+  /** Sizes of the daemon's per-SA tables (each bounded by the IKE SAs that exist), for tests. */
+  tables(): { readonly saConnections: number; readonly waiters: number; readonly handshakesTimed: number } {
+    return { saConnections: this.saConn.size, waiters: this.waiters.length, handshakesTimed: this.metrics.handshakesTimed };
   }
 
   private get exportKeysPath(): string | undefined {
@@ -167,7 +178,8 @@ export class Daemon {
         this.logger.log(level, formatEvent(e), ctx, e.type === 'log' ? {} : { event: e.type, ...json });
       }
     }
-    if (e.type === 'ike-down' || e.type === 'ike-failed') this.saConn.delete(e.sa);
+    const end = endedSa(e);
+    if (end) this.saConn.delete(end.sa);
     this.waiters = this.waiters.filter((w) => {
       const r = w.done(e);
       if (r === undefined) return true;
@@ -224,7 +236,8 @@ export class Daemon {
     let ikeUp = false;
     const res = await this.wait(
       (e) => {
-        if (e.type === 'ike-failed' && e.sa === id) return `IKE SA failed: ${e.reason}`;
+        const end = endedSa(e);
+        if (end?.sa === id) return `IKE SA ${end.reason}`;
         if (e.type === 'ike-up' && e.sa.id === id) {
           ikeUp = true;
           if (!wantChild) return 'ok';
@@ -248,7 +261,8 @@ export class Daemon {
     const ids = new Set(sas.map((s) => s.id));
     const gone = this.wait(
       (e) => {
-        if ((e.type === 'ike-down' || e.type === 'ike-failed') && ids.delete(e.sa) && ids.size === 0) return 'ok';
+        const end = endedSa(e);
+        if (end && ids.delete(end.sa) && ids.size === 0) return 'ok';
         return undefined;
       },
       15_000,
@@ -266,11 +280,30 @@ export class Daemon {
       const spi = parseInt(childSpi.replace(/_i$/, ''), 16);
       const ok = this.driver.apply((e, now) => e.rekeyChild(sa.id, spi, now));
       if (!ok) return { ok: false, error: `IKE SA #${sa.id} has no Child SA with inbound SPI ${childSpi}` };
-      return this.wait((e) => (e.type === 'child-up' && e.child.rekeyOf === spi ? 'ok' : undefined), 30_000, 'Child SA rekey timed out');
+      // The Child SA moves along if its IKE SA is rekeyed meanwhile (RFC 7296 §2.18).
+      let on = sa.id;
+      return this.wait(
+        (e) => {
+          if (e.type === 'child-up' && e.child.rekeyOf === spi) return 'ok';
+          if (e.type === 'ike-rekeyed' && e.old === on) on = e.sa.id;
+          const end = endedSa(e);
+          return end?.sa === on ? `IKE SA #${on} ${end.reason} before the Child SA was rekeyed` : undefined;
+        },
+        30_000,
+        'Child SA rekey timed out',
+      );
     }
     const ok = this.driver.apply((e, now) => e.rekeyIke(sa.id, now));
     if (!ok) return { ok: false, error: `IKE SA #${sa.id} cannot be rekeyed now (state ${sa.state})` };
-    return this.wait((e) => (e.type === 'ike-rekeyed' && e.old === sa.id ? 'ok' : undefined), 30_000, 'IKE SA rekey timed out');
+    return this.wait(
+      (e) => {
+        if (e.type === 'ike-rekeyed' && e.old === sa.id) return 'ok';
+        const end = endedSa(e);
+        return end?.sa === sa.id ? `IKE SA #${sa.id} ${end.reason} before it was rekeyed` : undefined;
+      },
+      30_000,
+      'IKE SA rekey timed out',
+    );
   }
 
   listSas(): SaView[] {
@@ -361,7 +394,14 @@ export class Daemon {
     if (sas.length > 0 && this.driver) {
       this.logger.info(`shutting down: deleting ${sas.length} IKE SA(s)`);
       const ids = new Set(sas.map((s) => s.id));
-      const gone = this.wait((e) => ((e.type === 'ike-down' || e.type === 'ike-failed') && ids.delete(e.sa) && ids.size === 0 ? 'ok' : undefined), 3000, 'peers did not confirm');
+      const gone = this.wait(
+        (e) => {
+          const end = endedSa(e);
+          return end && ids.delete(end.sa) && ids.size === 0 ? 'ok' : undefined;
+        },
+        3000,
+        'peers did not confirm',
+      );
       for (const s of sas) this.driver.terminate(s.id);
       await gone;
     }

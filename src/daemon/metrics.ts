@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ExchangeType, NotifyType, nameOf } from '../wire/constants.js';
 import type { EngineEvent, SaListing } from '../engine/types.js';
+import { endedSa } from './sa-events.js';
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -25,6 +26,7 @@ export class Metrics {
   private childUp = 0;
   private rekeys = 0;
   private keyExportFailures = 0;
+  /** IKE_SA_INIT time of each IKE SA not yet up; it leaves when the SA is up, ends or is rekeyed. */
   private readonly started = new Map<number, number>();
   private readonly histogram = new Array<number>(BUCKETS.length + 1).fill(0);
   private histogramSum = 0;
@@ -32,7 +34,15 @@ export class Metrics {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** IKE SAs whose handshake time is being measured (bounded by the SAs that exist). */
+  get handshakesTimed(): number {
+    return this.started.size;
+  }
+
   onEvent(e: EngineEvent): void {
+    const end = endedSa(e);
+    if (end) this.started.delete(end.sa);
+    if (e.type === 'ike-rekeyed') this.started.delete(e.old);
     switch (e.type) {
       case 'message': {
         if (e.direction === 'out' && !e.response && e.exchange === ExchangeType.IKE_SA_INIT && e.messageId === 0 && !this.started.has(e.sa)) this.started.set(e.sa, this.now());
@@ -62,7 +72,6 @@ export class Metrics {
         if (e.child.rekeyOf !== undefined) this.rekeys++;
         break;
       case 'ike-failed': {
-        this.started.delete(e.sa);
         const key = e.notify === undefined ? 'none' : nameOf(NotifyType, e.notify);
         this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
         break;
