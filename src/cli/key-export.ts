@@ -85,7 +85,8 @@ const errorText = (e: unknown): string => (e instanceof Error ? e.message : Stri
 /**
  * Open `path` for appending keys: a new file (O_CREAT|O_EXCL|O_NOFOLLOW, then fchmod 0600 so the
  * umask does not matter), or an existing one that fstat shows to be a regular file of the
- * effective uid with no group/other permission bits. Anything else is refused with what to do.
+ * effective uid with no group/other permission bits and no other hard link. Anything else is
+ * refused with what to do.
  */
 export function openKeyFile(path: string): number {
   const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
@@ -119,7 +120,9 @@ export function openKeyFile(path: string): number {
       ? `belongs to uid ${st.uid}, not to this process (uid ${euid}); remove it (rm ${path}) or export to another path`
       : (st.mode & 0o077) !== 0
         ? `has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, so others may read the keys; run chmod 600 ${path} (or remove it) first`
-        : undefined;
+        : st.nlink !== 1
+          ? `has ${st.nlink} hard links, so the keys would also land in another file; remove it (rm ${path}) or export to another path`
+          : undefined;
   if (problem !== undefined) {
     closeSync(fd);
     throw new KeyExportError(`key file ${path} ${problem}`);

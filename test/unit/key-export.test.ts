@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,6 +126,16 @@ test('key export refuses an existing 0600 file of another user', { skip: ROOT_US
   writeFileSync(path, '', { mode: 0o600 });
   chownSync(path, 65534, 65534);
   assert.throws(() => new KeyExporter(path), (e: unknown) => e instanceof KeyExportError && e.message === `key file ${path} belongs to uid 65534, not to this process (uid 0); remove it (rm ${path}) or export to another path`);
+});
+
+test('key export refuses an existing 0600 file with a second hard link (the keys would land in the other name too)', (t) => {
+  const dir = tempDir(t);
+  const other = join(dir, 'somewhere-else');
+  writeFileSync(other, '', { mode: 0o600 });
+  const path = join(dir, 'keys');
+  linkSync(other, path);
+  assert.throws(() => new KeyExporter(path), (e: unknown) => e instanceof KeyExportError && e.message === `key file ${path} has 2 hard links, so the keys would also land in another file; remove it (rm ${path}) or export to another path`);
+  assert.equal(readFileSync(other, 'utf8'), '');
 });
 
 test('key export refuses what is not a regular file (a directory)', (t) => {
