@@ -53,11 +53,12 @@ Connection options (initiate/respond):
   --local ADDR --remote ADDR   addresses (respond: --remote defaults to %any)
   --port N --remote-port N     UDP ports (default 500)
   --local-id ID --remote-id ID identities: host name, address, user@host, keyid:#hex
-  --psk-file FILE              pre-shared key (file content; never on the command line)
+  --psk-file FILE              pre-shared key (file content, at least 16 octets; never on
+                               the command line)
   --ike P --esp P              proposals (repeat to offer several)
   --local-ts TS --remote-ts TS traffic selectors, e.g. 10.1.0.0/16 (repeatable)
   --mode tunnel|transport      Child SA mode (default tunnel)
-  --fragment-size N            largest IKE fragment datagram (default 1280)
+  --fragment-size N            largest IKE fragment datagram, 576..65535 (default 1280)
   --no-fragmentation           do not offer IKE fragmentation
   --rekey-time DURATION        rekey the Child SA this long after it is created (e.g. 1h)
   --ike-rekey-time DURATION    rekey the IKE SA this long after it is created (e.g. 4h)
