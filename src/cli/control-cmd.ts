@@ -101,9 +101,11 @@ export async function runControl(command: string, argv: string[]): Promise<numbe
       process.stdout.write(`connection '${positionals[0] ?? ''}' established (IKE SA #${d.sa})\n${formatListing(d.listing)}`);
       break;
     }
-    case 'down':
-      process.stdout.write(`deleted IKE SA(s) ${(res.data as { deleted: number[] }).deleted.map((n) => `#${n}`).join(', ')}\n`);
+    case 'down': {
+      const d = res.data as { deleted: number[]; cancelledAttempt?: boolean };
+      process.stdout.write(d.deleted.length > 0 ? `deleted IKE SA(s) ${d.deleted.map((n) => `#${n}`).join(', ')}\n` : 'no IKE SA; the pending attempt (keyingtries) was cancelled\n');
       break;
+    }
     case 'reload': {
       const d = res.data as Record<string, string[]>;
       process.stdout.write(`reloaded: added [${(d['added'] ?? []).join(', ')}], changed [${(d['changed'] ?? []).join(', ')}], removed [${(d['removed'] ?? []).join(', ')}], unchanged [${(d['unchanged'] ?? []).join(', ')}]\n`);

@@ -30,6 +30,10 @@ export function notifyName(n: number | undefined): string {
   return n === undefined ? '' : nameOf(NotifyType, n);
 }
 
+function restartNote(r: { readonly attempt: number; readonly inMs: number } | undefined): string {
+  return r === undefined ? '' : `; attempt ${r.attempt} in ${(r.inMs / 1000).toFixed(1)} s`;
+}
+
 /** A generic one-liner for any event. */
 export function formatEvent(e: EngineEvent): string {
   switch (e.type) {
@@ -48,9 +52,11 @@ export function formatEvent(e: EngineEvent): string {
     case 'child-down':
       return `Child SA '${e.child.name}' ${hex32(e.child.spiIn)}_i closed: ${e.reason}`;
     case 'ike-failed':
-      return `IKE SA #${e.sa} failed: ${e.reason}${e.notify === undefined ? '' : ` (${notifyName(e.notify)})`}`;
+      return `IKE SA #${e.sa} failed: ${e.reason}${e.notify === undefined ? '' : ` (${notifyName(e.notify)})`}${restartNote(e.restart)}`;
     case 'ike-down':
-      return `IKE SA #${e.sa} closed: ${e.reason}`;
+      return `IKE SA #${e.sa} closed: ${e.reason}${restartNote(e.restart)}`;
+    case 'trap':
+      return `connection '${e.connection}' child '${e.child}' trapped: ${e.reason}`;
     case 'log':
       return `[${e.level}]${e.sa === undefined ? '' : ` <#${e.sa}>`} ${e.message}`;
   }

@@ -12,6 +12,7 @@ import { IdentityError, parseIdentity } from '../engine/identity.js';
 import { ProposalSyntaxError, parseProposal } from '../engine/proposal-string.js';
 import { TrafficSelectorError, parseTrafficSelector } from '../engine/traffic-selectors.js';
 import type { ChildConfig, ConnectionConfig, EngineOptions } from '../engine/types.js';
+import { DEFAULT_CHILD_REKEY_MS, DEFAULT_IKE_REKEY_MS, lifetimes } from '../engine/lifecycle.js';
 import { FRAGMENT_SIZE_ADVICE, parseFragmentSize, pskProblem } from './value-checks.js';
 
 export type StartAction = 'none' | 'start' | 'trap';
@@ -274,8 +275,20 @@ function limitsFrom(s: Section | undefined, p: Problems): DaemonLimits {
 const CONN_KEYS = [
   'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals', 'fragmentation',
   'fragment_size', 'dpd_delay', 'rekey_time', 'life_time', 'rand_time', 'childless', 'data_plane', 'children',
+  'keyingtries', 'retry_delay', 'retry_delay_max',
 ] as const;
-const CHILD_KEYS = ['local_ts', 'remote_ts', 'esp_proposals', 'mode', 'start_action', 'rekey_time', 'life_time', 'rand_time', 'rekey_bytes', 'rekey_packets', 'life_bytes', 'life_packets'] as const;
+const CHILD_KEYS = [
+  'local_ts', 'remote_ts', 'esp_proposals', 'mode', 'start_action', 'dpd_action', 'close_action', 'rekey_time', 'life_time', 'rand_time',
+  'rekey_bytes', 'rekey_packets', 'life_bytes', 'life_packets',
+] as const;
+
+/** A setting that takes one of a few words; reports anything else with the choices. */
+function choice<T extends string>(s: Section, p: Problems, key: string, choices: readonly T[], fallback: T, meaning: string): T {
+  const t = s.string(key, fallback) ?? fallback;
+  if ((choices as readonly string[]).includes(t)) return t as T;
+  p.at(s.node_(key), `${s.path}.${key}: write ${choices.slice(0, -1).join(', ')} or ${choices.at(-1) ?? ''} (${meaning})`);
+  return fallback;
+}
 
 /**
  * Read the secrets file: `psk: { name: "secret" }`. It must not be readable by others.
@@ -362,8 +375,9 @@ function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig;
   });
   const mode = s.string('mode', 'tunnel') ?? 'tunnel';
   if (mode !== 'tunnel' && mode !== 'transport') p.at(s.node_('mode'), `${s.path}.mode: write tunnel or transport`);
-  const start = s.string('start_action', 'none') ?? 'none';
-  if (start !== 'none' && start !== 'start' && start !== 'trap') p.at(s.node_('start_action'), `${s.path}.start_action: write none, start or trap`);
+  const start = choice(s, p, 'start_action', ['none', 'start', 'trap'] as const, 'none', 'what the daemon does with the child when it starts');
+  const dpdAction = choice(s, p, 'dpd_action', ['clear', 'trap', 'restart'] as const, 'clear', 'when the peer is found dead');
+  const closeAction = choice(s, p, 'close_action', ['none', 'trap', 'start'] as const, 'none', 'when the peer deletes the Child SA or its IKE SA');
   const num = (key: string): number | undefined => {
     const t = s.string(key, '1000000');
     if (t === undefined) return undefined;
@@ -371,9 +385,7 @@ function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig;
     if (!Number.isInteger(n) || n < 0) p.at(s.node_(key), `${s.path}.${key}: write a whole number`);
     return n;
   };
-  const rekeyTimeMs = duration(s, 'rekey_time', p) ?? 3_600_000;
-  const lifeTimeMs = duration(s, 'life_time', p);
-  const randTimeMs = duration(s, 'rand_time', p);
+  const lives = lifetimes(duration(s, 'rekey_time', p), duration(s, 'life_time', p), duration(s, 'rand_time', p), DEFAULT_CHILD_REKEY_MS);
   const extra = {
     rekeyBytes: num('rekey_bytes'),
     rekeyPackets: num('rekey_packets'),
@@ -388,13 +400,14 @@ function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig;
     localTs,
     remoteTs,
     mode: mode === 'transport' ? 'transport' : 'tunnel',
-    rekeyTimeMs,
-    // strongSwan's default: the hard lifetime is 10 % above the soft one.
-    lifeTimeMs: lifeTimeMs ?? Math.round(rekeyTimeMs * 1.1),
-    randTimeMs: randTimeMs ?? Math.round(rekeyTimeMs * 0.1),
+    rekeyTimeMs: lives.rekeyMs,
+    lifeTimeMs: lives.lifeMs,
+    randTimeMs: lives.randMs,
+    dpdAction,
+    closeAction,
     ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)),
   };
-  return { child, start: start === 'start' || start === 'trap' ? start : 'none' };
+  return { child, start };
 }
 
 /** `secrets`: undefined when the file was refused, null when the configuration names none. */
@@ -442,9 +455,15 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
   const remotePort = portText === undefined ? 500 : Number(portText);
   if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) p.at(s.node_('remote_port'), `${s.path}.remote_port: write a UDP port, e.g. 500`);
   const dpd = duration(s, 'dpd_delay', p);
-  const rekey = duration(s, 'rekey_time', p) ?? 14_400_000;
-  const life = duration(s, 'life_time', p);
-  const rand = duration(s, 'rand_time', p);
+  const lives = lifetimes(duration(s, 'rekey_time', p), duration(s, 'life_time', p), duration(s, 'rand_time', p), DEFAULT_IKE_REKEY_MS);
+  const triesText = s.string('keyingtries', '3');
+  const keyingTries = triesText === undefined ? undefined : Number(triesText);
+  if (keyingTries !== undefined && (!Number.isInteger(keyingTries) || keyingTries < 0)) {
+    p.at(s.node_('keyingtries'), `${s.path}.keyingtries: write how many attempts to make, e.g. 3, or 0 to keep trying for ever`);
+  }
+  const retryDelay = duration(s, 'retry_delay', p);
+  const retryDelayMax = duration(s, 'retry_delay_max', p);
+  if (retryDelay === 0 || retryDelayMax === 0) p.at(s.node_(retryDelay === 0 ? 'retry_delay' : 'retry_delay_max'), `${s.path}: a retry delay must be longer than 0, e.g. 2s`);
   const childless = s.string('childless', 'no') ?? 'no';
   if (childless !== 'no' && childless !== 'pq') p.at(s.node_('childless'), `${s.path}.childless: write no, or pq (no Child SA in IKE_AUTH; IKE SA rekeyed with the additional key exchanges first)`);
   const dp = s.string('data_plane', 'fake') ?? 'fake';
@@ -480,11 +499,15 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
     children,
     fragmentation: fragmentation ?? true,
     ...(fragmentSize === undefined ? {} : { fragmentSize }),
-    ikeRekeyTimeMs: rekey,
-    ikeLifeTimeMs: life ?? Math.round(rekey * 1.1),
-    randTimeMs: rand ?? Math.round(rekey * 0.1),
+    ikeRekeyTimeMs: lives.rekeyMs,
+    ikeLifeTimeMs: lives.lifeMs,
+    randTimeMs: lives.randMs,
     ...(dpd ? { dpdDelayMs: dpd } : {}),
     childless: childless === 'pq' ? 'pq' : 'no',
+    remotePort,
+    ...(keyingTries === undefined ? {} : { keyingTries }),
+    ...(retryDelay === undefined ? {} : { retryDelayMs: retryDelay }),
+    ...(retryDelayMax === undefined ? {} : { retryDelayMaxMs: retryDelayMax }),
   };
   const fingerprint = JSON.stringify({
     ...config,

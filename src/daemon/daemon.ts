@@ -87,7 +87,7 @@ export class Daemon {
     const tty = opts.isTty ?? false;
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
     this.logger = new Logger(opts.logOut ?? process.stderr, this.config.log.level, format);
-    this.engine = new IkeEngine({ ...this.config.limits, exportKeys: this.exportKeysPath !== undefined });
+    this.engine = new IkeEngine({ ...this.config.limits, exportKeys: this.exportKeysPath !== undefined, localPort: this.config.port });
     this.dataPlane = new RecordingDataPlane(opts.dataPlaneJournal, (m) => this.logger.error(m));
   }
 
@@ -131,11 +131,14 @@ export class Daemon {
     for (const c of this.config.connections) this.applyStartActions(c);
   }
 
+  /** A trap policy for a child of a connection (start_action, dpd_action or close_action trap). */
+  private trap(conn: string, child: string): void {
+    const cfg = this.config.connections.find((c) => c.config.name === conn)?.config.children.find((x) => x.name === child);
+    if (cfg) this.dataPlane.trap(conn, child, cfg.localTs.map(formatSelector), cfg.remoteTs.map(formatSelector));
+  }
+
   private applyStartActions(c: DaemonConnection): void {
-    for (const [child, action] of c.startActions) {
-      const cfg = c.config.children.find((x) => x.name === child);
-      if (action === 'trap' && cfg) this.dataPlane.trap(c.config.name, child, cfg.localTs.map(formatSelector), cfg.remoteTs.map(formatSelector));
-    }
+    for (const [child, action] of c.startActions) if (action === 'trap') this.trap(c.config.name, child);
     if ([...c.startActions.values()].includes('start')) {
       if (c.config.remoteAddress === '%any') this.logger.warn(`start_action start needs remote_addrs`, { conn: c.config.name });
       else this.initiate(c);
@@ -167,6 +170,7 @@ export class Daemon {
       if (e.type === 'child-up' && info) this.dataPlane.install(info.connection, e.child, info.local, info.remote);
     }
     if (e.type === 'child-down') this.dataPlane.remove(e.child);
+    if (e.type === 'trap') this.trap(e.connection, e.child);
     if (e.type !== 'ike-keys') {
       const level = e.type === 'log' ? e.level : e.type === 'message' || e.type === 'retransmit' ? 'debug' : e.type === 'ike-failed' ? 'warn' : 'info';
       if (this.logger.enabled(level)) {
@@ -230,14 +234,30 @@ export class Daemon {
     const c = this.config.connections.find((x) => x.config.name === name);
     if (!c) return { ok: false, error: `no connection '${name ?? ''}' (see pqike list-conns)` };
     if (c.config.remoteAddress === '%any') return { ok: false, error: `connection '${c.config.name}' has remote_addrs %any: it only responds` };
-    const id = this.initiate(c);
-    if (id === undefined) return { ok: false, error: 'daemon not started' };
+    if (!this.driver) return { ok: false, error: 'daemon not started' };
     const wantChild = c.config.children.length > 0 && c.config.childless !== 'pq';
+    const name_ = c.config.name;
     let ikeUp = false;
-    const res = await this.wait(
+    /**
+     * The attempt being followed: the first new IKE SA of this connection (SA numbers only
+     * grow), then each later one that keyingtries starts after a failed attempt.
+     */
+    let id = this.engine.list().reduce((m, s) => Math.max(m, s.id), 0);
+    let retrying = true;
+    const res = this.wait(
       (e) => {
+        if (retrying && e.type === 'message' && e.sa > id && this.connOf(e.sa) === name_) {
+          id = e.sa;
+          retrying = false;
+        }
         const end = endedSa(e);
-        if (end?.sa === id) return `IKE SA ${end.reason}`;
+        if (end?.sa === id) {
+          if ((e.type === 'ike-failed' || e.type === 'ike-down') && e.restart && !ikeUp) {
+            retrying = true;
+            return undefined;
+          }
+          return `IKE SA ${end.reason}`;
+        }
         if (e.type === 'ike-up' && e.sa.id === id) {
           ikeUp = true;
           if (!wantChild) return 'ok';
@@ -249,7 +269,10 @@ export class Daemon {
       30_000,
       'timed out after 30 s',
     );
-    if (!res.ok) return ikeUp ? { ok: false, error: `IKE SA #${id} established, but ${res.error}` } : res;
+    // The waiter is in place before the first datagram goes out: nothing it says is missed.
+    this.initiate(c);
+    const r = await res;
+    if (!r.ok) return ikeUp ? { ok: false, error: `IKE SA #${id} established, but ${r.error}` } : { ok: false, error: retrying ? `${r.error}; still retrying (keyingtries)` : r.error };
     return { ok: true, data: { sa: id, listing: this.listSas().filter((l) => l.id === id) } };
   }
 
@@ -257,7 +280,11 @@ export class Daemon {
   private async down(target: string | undefined): Promise<ControlResponse> {
     if (target === undefined) return { ok: false, error: 'down needs a connection name or an IKE SA number' };
     const sas = this.engine.list().filter((s) => s.connection === target || String(s.id) === target || `#${s.id}` === target);
-    if (sas.length === 0) return { ok: false, error: `no IKE SA for '${target}' (see pqike list-sas)` };
+    const isConn = this.config.connections.some((c) => c.config.name === target);
+    // Down on a connection also stops its keyingtries and restarts, SAs or not.
+    const pending = isConn && this.engine.restarts.pendingFor(target) !== undefined;
+    if (isConn) this.engine.restarts.cancel(target);
+    if (sas.length === 0) return pending ? { ok: true, data: { deleted: [], cancelledAttempt: true } } : { ok: false, error: `no IKE SA for '${target}' (see pqike list-sas)` };
     const ids = new Set(sas.map((s) => s.id));
     const gone = this.wait(
       (e) => {

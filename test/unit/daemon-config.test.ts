@@ -102,6 +102,26 @@ test('the reference config of this table loads', (t) => {
   assert.deepEqual(problems(dir, GOOD).list, []);
 });
 
+test('keyingtries, retry delays, dpd_action and close_action reach the engine configuration; left out, the engine defaults apply', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'pqike.yaml');
+  writeFileSync(file, GOOD.replace('    dpd_delay: 30s\n', '    dpd_delay: 30s\n    keyingtries: 0\n    retry_delay: 5s\n    retry_delay_max: 2m\n').replace('        start_action: start\n', '        start_action: start\n        dpd_action: restart\n        close_action: trap\n'));
+  const c = loadConfig(file).connections[0]?.config;
+  assert.ok(c);
+  assert.equal(c.keyingTries, 0);
+  assert.equal(c.retryDelayMs, 5000);
+  assert.equal(c.retryDelayMaxMs, 120_000);
+  assert.equal(c.remotePort, 500);
+  assert.equal(c.children[0]?.dpdAction, 'restart');
+  assert.equal(c.children[0]?.closeAction, 'trap');
+  writeFileSync(file, GOOD);
+  const d = loadConfig(file).connections[0]?.config;
+  assert.equal(d?.keyingTries, undefined);
+  assert.equal(d?.retryDelayMs, undefined);
+  assert.equal(d?.children[0]?.dpdAction, 'clear');
+  assert.equal(d?.children[0]?.closeAction, 'none');
+});
+
 interface Case {
   readonly name: string;
   readonly text: string;
@@ -127,6 +147,11 @@ const CASES: readonly Case[] = [
   { name: 'psk missing (points at the connection name)', text: withLine(8, '    auth: psk'), line: 3, says: [/connections\.gw needs psk: <name of a key in the secrets file>/] },
   { name: 'child without local_ts (points at the child name)', text: withLine(15, '        mode: tunnel'), line: 14, says: [/children\.net needs local_ts, e\.g\. local_ts: \[10\.1\.0\.0\/16\]/] },
   { name: 'bad start_action', text: withLine(19, '        start_action: begin'), line: 19, says: [/start_action: write none, start or trap/] },
+  { name: 'bad dpd_action', text: withLine(19, '        dpd_action: reconnect'), line: 19, says: [/dpd_action: write clear, trap or restart \(when the peer is found dead\)/] },
+  { name: 'bad close_action', text: withLine(19, '        close_action: restart'), line: 19, says: [/close_action: write none, trap or start/] },
+  { name: 'bad keyingtries', text: withLine(12, '    keyingtries: -1'), line: 12, says: [/keyingtries: write how many attempts to make, e\.g\. 3, or 0 to keep trying for ever/] },
+  { name: 'retry_delay of 0', text: withLine(12, '    retry_delay: 0'), line: 12, says: [/a retry delay must be longer than 0, e\.g\. 2s/] },
+  { name: 'bad retry_delay_max', text: withLine(12, '    retry_delay_max: soon'), line: 12, says: [/retry_delay_max: 'soon' is not a duration/] },
   { name: 'YAML syntax error (bad indentation)', text: withLine(6, '   local_id: moon.example.org'), line: 6, says: [/YAML: /] },
   { name: 'YAML syntax error (unclosed flow list)', text: withLine(15, '        local_ts: [10.1.0.0/16\n        remote_ts: [10.2.0.0/16]'), line: 16, says: [/YAML: /] },
   { name: 'duplicate key', text: withLine(7, '    remote_id: sun.example.org\n    remote_id: sun2.example.org'), line: 8, says: [/YAML: Map keys must be unique/, /remove or rename one of them/] },
