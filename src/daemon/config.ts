@@ -31,7 +31,8 @@ export interface DaemonConnection {
 /** The engine's limits on what peers can make it hold (the `limits:` section); absent: engine default. */
 export type DaemonLimits = Pick<
   EngineOptions,
-  'cookieThreshold' | 'cookieThresholdIp' | 'blockThreshold' | 'halfOpenLimit' | 'halfOpenTimeoutMs' | 'cookieSecretLifetimeMs' | 'maxChildSas' | 'authFailuresBeforeBackoff'
+  | 'cookieThreshold' | 'cookieThresholdIp' | 'blockThreshold' | 'halfOpenLimit' | 'halfOpenTimeoutMs' | 'cookieSecretLifetimeMs' | 'maxChildSas' | 'authFailuresBeforeBackoff'
+  | 'retransmitTimeoutMs' | 'retransmitTries'
 >;
 
 export interface DaemonConfig {
@@ -253,6 +254,10 @@ const LIMITS: readonly { readonly key: string; readonly option: keyof DaemonLimi
   { key: 'cookie_lifetime', option: 'cookieSecretLifetimeMs', duration: true, example: '60s' },
   { key: 'max_child_sas', option: 'maxChildSas', duration: false, example: '64' },
   { key: 'auth_failures_before_backoff', option: 'authFailuresBeforeBackoff', duration: false, example: '3' },
+  // RFC 7296 §2.1, §2.4: how long a request waits for its answer (doubling) and how often it is
+  // sent again before the peer counts as dead (charon.retransmit_timeout, retransmit_tries).
+  { key: 'retransmit_timeout', option: 'retransmitTimeoutMs', duration: true, example: '1s' },
+  { key: 'retransmit_tries', option: 'retransmitTries', duration: false, example: '5' },
 ];
 
 function limitsFrom(s: Section | undefined, p: Problems): DaemonLimits {

@@ -301,6 +301,8 @@ test('limits: every setting maps to its engine option; none given = {} (the engi
   cookie_lifetime: 2m
   max_child_sas: 16
   auth_failures_before_backoff: 7
+  retransmit_timeout: 500ms
+  retransmit_tries: 3
 ${GOOD}`);
   assert.deepEqual(loadConfig(file).limits, {
     cookieThreshold: 10,
@@ -311,6 +313,8 @@ ${GOOD}`);
     cookieSecretLifetimeMs: 120_000,
     maxChildSas: 16,
     authFailuresBeforeBackoff: 7,
+    retransmitTimeoutMs: 500,
+    retransmitTries: 3,
   });
   writeFileSync(file, `limits:\n  half_open_timeout: 500ms\n${GOOD}`);
   assert.deepEqual(loadConfig(file).limits, { halfOpenTimeoutMs: 500 });
