@@ -176,6 +176,22 @@ const SCENARIOS: readonly Scenario[] = [
       pair.run();
     },
   },
+  {
+    // A responder under load (cookie threshold 0): the first IKE_SA_INIT request gets a COOKIE
+    // (RFC 7296 §2.6), the second carries it.
+    name: 'cookie',
+    options: {
+      ikeI: ['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-x25519'],
+      espI: HYBRID_ESP,
+      engineOptions: ENGINE_OPTIONS,
+      responderEngineOptions: { ...ENGINE_OPTIONS, cookieThreshold: 0 },
+      connR: responderChild(HYBRID_ESP),
+    },
+    drive(pair) {
+      pair.initiate();
+      pair.run();
+    },
+  },
 ];
 
 const X = ExchangeType;
@@ -197,6 +213,7 @@ export const STREAMS: readonly StreamDef[] = [
   ...both('ike_followup_ke', 'hybrid', X.IKE_FOLLOWUP_KE, 1, 'IKE_FOLLOWUP_KE (ML-KEM-768, new Child SA series)'),
   ...both('ike_followup_ke_ike', 'hybrid', X.IKE_FOLLOWUP_KE, 3, 'IKE_FOLLOWUP_KE (ML-KEM-768, IKE SA rekey series)'),
   ...both('informational', 'hybrid', X.INFORMATIONAL, 1, 'INFORMATIONAL (Delete of the rekeyed Child SA)'),
+  { name: 'ike_sa_init_cookie.req', scenario: 'cookie', from: 'i', exchange: X.IKE_SA_INIT, response: false, occurrence: 2, description: 'IKE_SA_INIT request with a COOKIE, to a responder under load, as it sees it' },
 ];
 
 // ---- capture ---------------------------------------------------------------------------------
@@ -243,8 +260,10 @@ interface Captured {
   datagrams: Uint8Array[];
 }
 
+/** One message (all its fragments); IKE_SA_INIT is never fragmented, but is resent with a COOKIE. */
 function messageKey(from: Side, d: Uint8Array): string {
-  return `${from}/${hex(d.subarray(0, 16))}/${d[18]}/${(d[19] ?? 0) & HeaderFlags.RESPONSE}/${hex(d.subarray(20, 24))}`;
+  const id = d[18] === X.IKE_SA_INIT ? hex(d) : hex(d.subarray(20, 24));
+  return `${from}/${hex(d.subarray(0, 16))}/${d[18]}/${(d[19] ?? 0) & HeaderFlags.RESPONSE}/${id}`;
 }
 
 /** Run a scenario once; snapshot the receiver before each wanted message. */
