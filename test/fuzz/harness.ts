@@ -177,6 +177,27 @@ const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
+    // The IKE SA's responder starts exchanges: its requests carry no Initiator flag and reach
+    // the IKE initiator's request handling.
+    name: 'reverse',
+    options: {
+      ikeI: ['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-x25519'],
+      espI: HYBRID_ESP,
+      engineOptions: ENGINE_OPTIONS,
+      connR: responderChild(HYBRID_ESP),
+    },
+    drive(pair) {
+      pair.initiate();
+      pair.run();
+      const sa = pair.r.list()[0];
+      const child = sa ? pair.r.children(sa.id)[0] : undefined;
+      if (!sa || !child || !pair.r.rekeyChild(sa.id, child.spiIn, pair.now)) throw new Error('reverse: rekeyChild refused');
+      pair.run();
+      if (!pair.r.checkLiveness(sa.id, pair.now)) throw new Error('reverse: checkLiveness refused');
+      pair.run();
+    },
+  },
+  {
     // A responder under load (cookie threshold 0): the first IKE_SA_INIT request gets a COOKIE
     // (RFC 7296 §2.6), the second carries it.
     name: 'cookie',
@@ -213,6 +234,9 @@ export const STREAMS: readonly StreamDef[] = [
   ...both('ike_followup_ke', 'hybrid', X.IKE_FOLLOWUP_KE, 1, 'IKE_FOLLOWUP_KE (ML-KEM-768, new Child SA series)'),
   ...both('ike_followup_ke_ike', 'hybrid', X.IKE_FOLLOWUP_KE, 3, 'IKE_FOLLOWUP_KE (ML-KEM-768, IKE SA rekey series)'),
   ...both('informational', 'hybrid', X.INFORMATIONAL, 1, 'INFORMATIONAL (Delete of the rekeyed Child SA)'),
+  { name: 'rev_ccs_rekey_child.req', scenario: 'reverse', from: 'r', exchange: X.CREATE_CHILD_SA, response: false, occurrence: 1, description: 'CREATE_CHILD_SA Child SA rekey started by the IKE responder, as the IKE initiator sees it' },
+  { name: 'rev_ccs_rekey_child.resp', scenario: 'reverse', from: 'i', exchange: X.CREATE_CHILD_SA, response: true, occurrence: 1, description: 'CREATE_CHILD_SA Child SA rekey response, as the IKE responder (its initiator) sees it' },
+  { name: 'rev_informational_dpd.req', scenario: 'reverse', from: 'r', exchange: X.INFORMATIONAL, response: false, occurrence: 2, description: 'INFORMATIONAL liveness check (empty) from the IKE responder, as the IKE initiator sees it' },
   { name: 'ike_sa_init_cookie.req', scenario: 'cookie', from: 'i', exchange: X.IKE_SA_INIT, response: false, occurrence: 2, description: 'IKE_SA_INIT request with a COOKIE, to a responder under load, as it sees it' },
 ];
 
