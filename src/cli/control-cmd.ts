@@ -103,7 +103,7 @@ export async function runControl(command: string, argv: string[]): Promise<numbe
     }
     case 'down': {
       const d = res.data as { deleted: number[]; cancelledAttempt?: boolean };
-      process.stdout.write(d.deleted.length > 0 ? `deleted IKE SA(s) ${d.deleted.map((n) => `#${n}`).join(', ')}\n` : 'no IKE SA; the pending attempt (keyingtries) was cancelled\n');
+      process.stdout.write(d.deleted.length > 0 ? `deleted IKE SA(s) ${d.deleted.map((n) => `#${n}`).join(', ')}\n` : 'no IKE SA; the pending attempt was cancelled\n');
       break;
     }
     case 'reload': {

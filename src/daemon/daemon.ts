@@ -242,8 +242,12 @@ export class Daemon {
      * The attempt being followed: the first new IKE SA of this connection (SA numbers only
      * grow), then each later one that keyingtries starts after a failed attempt.
      */
-    let id = this.engine.list().reduce((m, s) => Math.max(m, s.id), 0);
-    let retrying = true;
+    const all = this.engine.list();
+    // An attempt of this connection already under way (a start action, keyingtries): follow it
+    // rather than start a second IKE SA (as strongSwan reuses a connecting IKE SA).
+    const inFlight = all.find((s) => s.connection === name_ && s.role === 'initiator' && (s.state === 'connecting' || s.state === 'intermediate' || s.state === 'authenticating'));
+    let id = inFlight?.id ?? all.reduce((m, s) => Math.max(m, s.id), 0);
+    let retrying = inFlight === undefined;
     const res = this.wait(
       (e) => {
         if (retrying && e.type === 'message' && e.sa > id && this.connOf(e.sa) === name_) {
@@ -270,9 +274,10 @@ export class Daemon {
       'timed out after 30 s',
     );
     // The waiter is in place before the first datagram goes out: nothing it says is missed.
-    this.initiate(c);
+    if (!inFlight) this.initiate(c);
     const r = await res;
-    if (!r.ok) return ikeUp ? { ok: false, error: `IKE SA #${id} established, but ${r.error}` } : { ok: false, error: retrying ? `${r.error}; still retrying (keyingtries)` : r.error };
+    const goingOn = this.engine.restarts.pendingFor(name_) !== undefined || this.engine.list().some((s) => s.id === id && s.state !== 'established');
+    if (!r.ok) return ikeUp ? { ok: false, error: `IKE SA #${id} established, but ${r.error}` } : { ok: false, error: goingOn ? `${r.error}; attempts go on (pqike down ${name_} stops them)` : r.error };
     return { ok: true, data: { sa: id, listing: this.listSas().filter((l) => l.id === id) } };
   }
 

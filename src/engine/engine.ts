@@ -344,15 +344,35 @@ export class IkeEngine implements SaHost {
       }
     }
     const wanted = conn.children.some((c) => action(c) === 'restart' || action(c) === 'start');
+    // Another IKE SA of the connection is up or on its way (the peer's own initiation, a
+    // second `up`): nothing to restart.
+    if (this.otherSaOf(conn.name, sa)) return undefined;
     const plan = this.restarts.ended(conn, cause, sa.attempt, sa.isInitiator, wanted, this.clock);
     if (plan) sa.log('info', `connection '${conn.name}': attempt ${plan.attempt}${conn.keyingTries === 0 ? '' : ` of ${conn.keyingTries ?? 1}`} in ${plan.inMs} ms (${cause === 'setup-failed' ? 'keyingtries' : cause === 'dead-peer' ? 'dpd_action restart' : 'close_action start'})`);
     return plan;
+  }
+
+  /**
+   * An IKE SA of the connection other than `except` that is established, or that we are
+   * setting up (a peer's half-open SA does not count: its address may be forged).
+   */
+  private otherSaOf(name: string, except?: IkeSa): IkeSa | undefined {
+    for (const s of this.sas.values()) {
+      if (s === except || s.connection?.name !== name) continue;
+      if (s.state === 'established' || (s.isInitiator && (s.state === 'connecting' || s.state === 'intermediate' || s.state === 'authenticating'))) return s;
+    }
+    return undefined;
   }
 
   /** A scheduled attempt is due: initiate the connection the way it was last initiated. */
   private restart(name: string, attempt: number, now: number): void {
     const conn = this.conns.find((c) => c.name === name);
     if (!conn) return;
+    const other = this.otherSaOf(name);
+    if (other) {
+      this.emit({ kind: 'event', event: { type: 'log', level: 'info', sa: other.id, message: `connection '${name}': attempt ${attempt} not needed, IKE SA #${other.id} is ${other.state}` } });
+      return;
+    }
     const endpoints = this.restarts.endpointsOf(name);
     if (!endpoints?.local && conn.localAddress === '%any') {
       this.emit({ kind: 'event', event: { type: 'log', level: 'warn', message: `connection '${name}': cannot restart with local_addrs %any before a first initiation` } });

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { IkeEngine } from '../../src/engine/engine.js';
 import type { ChildConfig, ConnectionConfig, EngineEvent, EngineOptions } from '../../src/engine/types.js';
 import { ADDR_I, ADDR_R, connections } from '../helpers/engine-pair.js';
-import { SimNet, simSeed } from '../helpers/simnet.js';
+import { SimNet, headerSummary, simSeed } from '../helpers/simnet.js';
+import { parseIdentity } from '../../src/engine/identity.js';
 
 const HYBRID = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 /** Short retransmissions: an attempt gives up after 0.5 + 1 + 2 = 3.5 s. */
@@ -176,4 +177,23 @@ test('keyingtries does not restart an established SA that a local down or a reke
   net.runUntil(30_000);
   assert.deepEqual(net.ike('moon').list(), []);
   assert.equal(net.ike('moon').nextDeadline(), undefined);
+});
+
+test('a failed attempt does not restart a connection the peer has brought up meanwhile (both sides start it), nor does a due attempt', () => {
+  const net = build(simSeed(8), { conn: { keyingTries: 0, retryDelayMs: 1000 } });
+  // sun also initiates the tunnel (a mirror of moon's connection).
+  const mirror = connections({ ikeI: [HYBRID] }).responder;
+  net.ike('sun').addConnection({ ...mirror, name: 'back', remoteAddress: ADDR_I, remoteId: parseIdentity('moon.example.org') });
+  // moon's IKE_SA_INIT requests are lost until 4 s, so its attempt gives up at 3.5 s.
+  net.setLink('moon', 'sun', { delayMs: 10, hook: (d) => (headerSummary(d.data).startsWith('IKE_SA_INIT q') && d.time < 4000 ? 'drop' : undefined) });
+  net.initiate('moon', 'moon');
+  net.runUntil(1500);
+  net.initiate('sun', 'back');
+  net.runUntil(60_000);
+  const failed = at(net, 'moon', 'ike-failed').map((e) => (e.event.type === 'ike-failed' ? e.event : undefined));
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0]?.restart, undefined, 'no attempt scheduled: the peer\'s IKE SA of this connection is up');
+  assert.equal(net.ike('moon').list().length, 1);
+  assert.equal(net.ike('sun').list().length, 1);
+  assert.equal(net.ike('moon').list()[0]?.role, 'responder');
 });
