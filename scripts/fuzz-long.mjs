@@ -283,6 +283,7 @@ async function main() {
     st.reached += s.reached;
     st.answered += s.answered;
     st.rechecks += s.rechecks;
+    st.unconfirmedSlow = (st.unconfirmedSlow ?? 0) + (s.unconfirmedSlow ?? 0);
     for (const [k, v] of Object.entries(s.byKind)) st.byKind[k] = (st.byKind[k] ?? 0) + v;
     for (const [k, v] of Object.entries(s.outcomes)) {
       if (k in st.outcomes || Object.keys(st.outcomes).length < 300) st.outcomes[k] = (st.outcomes[k] ?? 0) + v;
