@@ -20,6 +20,8 @@
  *           chain generated from the payload grammar (test/fuzz/grammar.ts), encoded with our
  *           encoder and sealed with the live keys, as SKF fragments when large (or at random);
  *   fc      a chain of test/unit/wire-arbitraries.ts plainPayload values (fast-check), sealed;
+ *   sized   (every SIZED_EVERY-th index) a chain padded to a size at a length-field or limit
+ *           boundary (65535 less the headers, the 64 KiB reassembly limit, the fragment size);
  *   chain   (every CHAIN_EVERY-th index) several variants into the same clone, in a row.
  *
  * Invariants checked per variant (a violation is a Finding):
@@ -495,7 +497,7 @@ function buildStream(def: StreamDef, c: Captured, sc: Scenario): Stream {
 
 // ---- variants --------------------------------------------------------------------------------
 
-export type VariantKind = 'plain' | 'raw' | 'struct' | 'fresh' | 'fc' | 'chain';
+export type VariantKind = 'plain' | 'raw' | 'struct' | 'fresh' | 'fc' | 'chain' | 'sized';
 const KINDS: readonly VariantKind[] = ['plain', 'raw', 'struct', 'fresh', 'fc'];
 const WEIGHTS = [30, 15, 35, 15, 5];
 
@@ -602,7 +604,43 @@ export function makeVariant(s: Stream, seed: number, index: number): Variant {
     for (let k = 0; k < CHAIN_LENGTH; k++) datagrams.push(...single(s, rng.fork(), rng.weighted(WEIGHTS)).datagrams);
     return { kind: 'chain', datagrams, note: `${CHAIN_LENGTH} variants in a row` };
   }
+  if (index % SIZED_EVERY === SIZED_AT) return sized(s, rng);
   return single(s, rng, rng.weighted(WEIGHTS));
+}
+
+/** Every SIZED_EVERY-th variant (at SIZED_AT) is a 'sized' one. */
+export const SIZED_EVERY = 64;
+const SIZED_AT = 13;
+
+/**
+ * A chain padded to a total size at a length-field or limit boundary: the 16-bit payload and
+ * SK lengths (65535 less the headers), the 64 KiB reassembly limit, the fragment size, ±1.
+ */
+function sized(s: Stream, rng: Rng): Variant {
+  const base = rng.chance(0.5) ? [...s.payloads] : mutateChain(rng, s.payloads, s.ctx);
+  const c = s.cipher;
+  const overhead = c ? c.ivLength + c.icvLength + 1 : 0;
+  const chunk = s.maxMessage - 28 - 8 - overhead;
+  const targets = [
+    0xffff - 4, 0xffff - 4 - overhead, 0xffff - 28 - 4, 0xffff - 28 - 4 - overhead, 0xffff, 65536, 65536 - 4,
+    s.maxMessage - 28 - 4 - overhead, chunk, 2 * chunk, 64 * chunk, 65 * chunk, 4096, 16384, 32768,
+  ];
+  const target = Math.max(0, rng.pick(targets) + rng.range(-2, 2));
+  const encoded = encodeChain(base);
+  const have = encoded ? encoded.bytes.length : 0;
+  const fill: Payload[] = [];
+  let need = target - have;
+  while (need >= 4) {
+    const len = Math.min(need, 0xffff);
+    const data = new Uint8Array(len - 4);
+    const r = rng.int(4);
+    fill.push(r === 0 ? { type: PayloadType.VENDOR, critical: false, data } : r === 1 ? { type: 'unknown', rawType: rng.pick([1, 49, 200]), critical: false, data } : r === 2 ? { type: PayloadType.CERTREQ, critical: false, encoding: 4, data: data.subarray(1) } : { type: PayloadType.NOTIFY, critical: false, protocolId: 0, spi: new Uint8Array(0), notifyType: 40000, data: data.subarray(4) });
+    need -= len;
+  }
+  const chain = encodeChain(rng.chance(0.5) ? [...base, ...fill] : [...fill, ...base]) ?? encoded;
+  const note = [`sized ${target}`];
+  if (!chain) return { kind: 'sized', datagrams: [...s.original], note: 'sized: not encodable, original' };
+  return { kind: 'sized', datagrams: wrap(rng, s, chain.firstType, chain.bytes, note), note: note.join(', ') };
 }
 
 function single(s: Stream, rng: Rng, k: number): Variant {
