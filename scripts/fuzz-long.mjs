@@ -29,13 +29,15 @@
 //   node scripts/fuzz-long.mjs --regen STREAM INDEX [--seed S]   regenerate a variant and run it
 //
 // Progress (per stream: variants done, milliseconds, outcome counts) is saved every 10 s, and
-// on SIGINT/SIGTERM; findings are saved as reproducers <out>/findings/<stream>-<index>-<kind>.json
+// on SIGINT/SIGTERM (stop a background run with `kill -TERM $(cat <progress>.pid)`: the
+// runner writes its process ID there, and refuses to start while another one runs on the same
+// file); findings are saved as reproducers <out>/findings/<stream>-<index>-<kind>.json
 // (seed, stream, index, variant kind, message, datagrams in hex; the first few of each class)
 // and summarised by class in the progress file. A worker that stops reporting for --hang-ms or
 // dies is replaced; its batch is re-run one variant at a time to pin the variant down, which is
 // recorded as a 'hang' or 'crash' finding and skipped. Exit status 1 if there are findings.
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -97,6 +99,7 @@ if (args.child) {
     }
     process.send({ cmd: 'done', id: m.id, stats });
   });
+  process.on('disconnect', () => process.exit(0)); // the runner is gone
   process.send({ cmd: 'ready', node: process.version });
 } else {
   await main();
@@ -164,6 +167,29 @@ async function main() {
   const maxMs = args['max-minutes'] ? Number(args['max-minutes']) * 60000 : Infinity;
   const names = args.streams ? String(args.streams).split(',') : h.STREAMS.map((s) => s.name);
   for (const n of names) if (!h.STREAMS.some((s) => s.name === n)) throw new Error(`unknown stream ${n}; --list shows them`);
+
+  // One runner per progress file: <progress>.pid holds the running one's process ID.
+  const pidFile = `${progressFile}.pid`;
+  if (existsSync(pidFile)) {
+    const other = Number(readFileSync(pidFile, 'utf8'));
+    let alive = false;
+    try {
+      process.kill(other, 0);
+      alive = other !== process.pid;
+    } catch {
+      alive = false;
+    }
+    if (alive) throw new Error(`${progressFile} is in use by process ${other} (stop it with: kill -TERM ${other})`);
+  }
+  mkdirSync(dirname(pidFile), { recursive: true });
+  writeFileSync(pidFile, String(process.pid));
+  process.on('exit', () => {
+    try {
+      if (Number(readFileSync(pidFile, 'utf8')) === process.pid) rmSync(pidFile);
+    } catch {
+      // already gone
+    }
+  });
 
   let progress;
   if (existsSync(progressFile)) {
