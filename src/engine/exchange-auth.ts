@@ -118,7 +118,7 @@ function established(sa: IkeSa, now: number): void {
   if (conn.childless === 'pq') {
     // Rekey the IKE SA with the additional key exchanges first, then create every Child SA
     // with them (RFC 9370 §2.2.5.1).
-    enqueue(sa, { kind: 'rekey-ike', preferConfigured: true });
+    enqueue(sa, { kind: 'rekey-ike', postQuantum: true });
     for (const c of conn.children) enqueue(sa, { kind: 'create-child', config: c });
   } else {
     for (const c of conn.children.slice(1)) enqueue(sa, { kind: 'create-child', config: c });

@@ -16,6 +16,7 @@ import { errorNotify, find, findNotify, notify } from './payloads.js';
 import { acceptSelection, additionalMethods, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
 import type { ProposalSpec } from './proposal-string.js';
+import { usesAddke } from './proposal-string.js';
 import { enqueue, isCcs } from './tasks.js';
 import type { CcsInitiator, CcsKind, ResponderSeries, Task } from './tasks.js';
 import { isSubset } from './traffic-selectors.js';
@@ -71,7 +72,9 @@ export function startCcs(sa: IkeSa, task: Extract<Task, { kind: CcsKind }>, now:
   const ni = sa.host.random(NONCE_LENGTH, 'nonce');
   if (task.kind === 'rekey-ike') {
     const spi = sa.host.freshIkeSpi();
-    const offered = task.preferConfigured === true ? buildProposals(conn.ikeProposals, { spi }) : rekeyProposals(sa.suite, ProtocolId.IKE, conn.ikeProposals, spi);
+    // RFC 9370 §2.2.5.1: the childless post-quantum rekey asks for additional key exchanges only.
+    const pq = conn.ikeProposals.filter(usesAddke);
+    const offered = task.postQuantum === true && pq.length > 0 ? buildProposals(pq, { spi }) : rekeyProposals(sa.suite, ProtocolId.IKE, conn.ikeProposals, spi);
     // Reuse the Transform Type 4 method of the SA being replaced (RFC 7296 §2.18 needs a KE).
     const current = sa.suite ? keOf(sa.suite) : undefined;
     const group = current !== undefined && offersKe(offered, current) ? current : firstKeMethod(offered);

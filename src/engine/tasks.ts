@@ -15,7 +15,11 @@ export type CcsKind = 'create-child' | 'rekey-child' | 'rekey-ike';
 export type Task =
   | { readonly kind: 'create-child'; readonly config: ChildConfig; readonly attempt?: number }
   | { readonly kind: 'rekey-child'; readonly child: ChildSa; readonly attempt?: number }
-  | { readonly kind: 'rekey-ike'; readonly attempt?: number; readonly preferConfigured?: boolean }
+  /**
+   * postQuantum: the rekey of a childless IKE SA under the post-quantum policy (RFC 9370
+   * §2.2.5.1), offering only the configured proposals with additional key exchanges.
+   */
+  | { readonly kind: 'rekey-ike'; readonly attempt?: number; readonly postQuantum?: boolean }
   | { readonly kind: 'delete-child'; readonly child: ChildSa }
   | { readonly kind: 'delete-ike' }
   | { readonly kind: 'dpd' };

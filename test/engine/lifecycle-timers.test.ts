@@ -218,9 +218,10 @@ test('delete of a Child SA and of the IKE SA, from either side', () => {
 
 test('childless post-quantum policy: no Child SA in IKE_AUTH, IKE SA rekeyed with ADDKE, then Child SAs with ADDKE', () => {
   const pair = new EnginePair({
-    // Classic in IKE_SA_INIT (as RFC 9370 §2.2.5.1 describes), hybrid for the rekey.
+    // RFC 9370 §2.2.5.1: the initiator offers proposals with and without ADDKE, the responder
+    // takes the classic one for IKE_SA_INIT; the rekey then asks for ADDKE only.
     ikeI: ['aes256gcm16-prfsha384-x25519', HYBRID_IKE],
-    ikeR: [HYBRID_IKE, 'aes256gcm16-prfsha384-x25519'],
+    ikeR: ['aes256gcm16-prfsha384-x25519', HYBRID_IKE],
     espI: [HYBRID_ESP],
     connI: { childless: 'pq' },
   });
@@ -229,9 +230,12 @@ test('childless post-quantum policy: no Child SA in IKE_AUTH, IKE SA rekeyed wit
   assert.deepEqual(pair.errors(), []);
   const auth = pair.eventsI.find((e) => e.type === 'message' && e.direction === 'out' && e.exchange === ExchangeType.IKE_AUTH);
   assert.ok(auth && auth.type === 'message' && !auth.payloads.includes('SA'), 'IKE_AUTH without SA/TS');
+  const up = pair.eventsI.find((e) => e.type === 'ike-up');
+  assert.ok(up && up.type === 'ike-up');
+  assert.deepEqual(up.sa.keMethods, [KeMethodId.CURVE25519], 'the first IKE SA is classic');
   const rekeyed = pair.eventsI.find((e) => e.type === 'ike-rekeyed');
   assert.ok(rekeyed && rekeyed.type === 'ike-rekeyed');
-  assert.deepEqual(rekeyed.sa.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768]);
+  assert.deepEqual(rekeyed.sa.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768], 'its rekey ran ML-KEM-768');
   const children = pair.eventsI.filter((e) => e.type === 'child-up');
   assert.equal(children.length, 1);
   const [c] = children;
