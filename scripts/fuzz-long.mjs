@@ -32,7 +32,8 @@
 // on SIGINT/SIGTERM (stop a background run with `kill -TERM $(cat <progress>.pid)`: the
 // runner writes its process ID there, and refuses to start while another one runs on the same
 // file); findings are saved as reproducers <out>/findings/<stream>-<index>-<kind>.json
-// (seed, stream, index, variant kind, message, datagrams in hex; the first few of each class)
+// (seed, stream, index, variant kind, message, datagrams in hex; the first few of each class
+// in each stream)
 // and summarised by class in the progress file. A worker that stops reporting for --hang-ms or
 // dies is replaced; its batch is re-run one variant at a time to pin the variant down, which is
 // recorded as a 'hang' or 'crash' finding and skipped. Exit status 1 if there are findings.
@@ -245,15 +246,16 @@ async function main() {
     return best && { stream: best.stream, start: best.start, end: Math.min(perStream, best.start + batch) };
   }
 
-  // Findings: classes by signature; the first few reproducers of each class are written out.
-  const KEEP = 5;
+  // Findings: classes by signature; the first few reproducers of each class in each stream
+  // are written out.
+  const KEEP = 3;
   function record(f) {
     const sig = h.signature(f);
     const c = (progress.findings[sig] ??= { kind: f.kind, count: 0, streams: {}, reproducers: [] });
     c.count++;
     c.streams[f.stream] = (c.streams[f.stream] ?? 0) + 1;
     progress.streams[f.stream].findings++;
-    if (c.reproducers.length < KEEP) {
+    if (c.streams[f.stream] <= KEEP) {
       const file = join(outDir, 'findings', `${f.stream}-${f.index}-${f.kind}.json`);
       saveJson(file, { ...f, signature: sig, node: process.version, code: run.code, found: new Date().toISOString() });
       c.reproducers.push(file);
