@@ -1,0 +1,75 @@
+/**
+ * The engine's contract with a data plane (the kernel's XFRM, our userspace ESP, or the
+ * recording fake): the commands it issues as outputs, and what the plane reports back as
+ * inputs. In the terms of RFC 4301 §4.4: each Child SA is a pair of SAD entries (inbound and
+ * outbound ESP SAs, RFC 4303) and, in tunnel mode, SPD entries (policies) tying its traffic
+ * selectors to it through a request ID that stays the same when the Child SA is rekeyed.
+ *
+ * Make-before-break (RFC 7296 §2.8): on a rekey the new inbound SA is installed before any
+ * peer could send on it; the initiator of the rekey moves its outbound traffic at once, the
+ * responder only when the peer deletes the replaced SA; the replaced SAs go last.
+ */
+import type { TrafficSelector } from '../wire/types.js';
+import type { Endpoint } from './types.js';
+
+/** One direction of a Child SA, everything a plane needs to install it. */
+export interface EspSaSpec {
+  /** Connection and child names, for logs and listings. */
+  readonly connection: string;
+  readonly child: string;
+  /** The request ID shared by the SAs and policies of one Child SA and its rekeys. */
+  readonly reqid: number;
+  readonly direction: 'in' | 'out';
+  readonly spi: number;
+  /** Outer addresses (and UDP ports when encapsulated) as the packets carry them. */
+  readonly src: Endpoint;
+  readonly dst: Endpoint;
+  /** ESP in UDP (RFC 3948): a NAT was detected (RFC 7296 §2.23). */
+  readonly encap: boolean;
+  readonly mode: 'tunnel' | 'transport';
+  /** ENCR transform ID (RFC 7296 §3.3.2), key length, and key material (AEAD: key | salt). */
+  readonly encr: { readonly id: number; readonly keyBits?: number; readonly key: Uint8Array };
+  /** INTEG transform ID and key; absent for AEAD. */
+  readonly integ?: { readonly id: number; readonly key: Uint8Array };
+  /** Extended sequence numbers (RFC 4303 §2.2.1). */
+  readonly esn: boolean;
+  /** Anti-replay window in packets (RFC 4303 §3.4.3); inbound only, 0 for outbound. */
+  readonly replayWindow: number;
+  /** Traffic selectors from our point of view. */
+  readonly localTs: readonly TrafficSelector[];
+  readonly remoteTs: readonly TrafficSelector[];
+  /**
+   * Usage limits the plane enforces and reports as 'expire' inputs: soft = rekey, hard =
+   * delete (the Child SA's rekey_bytes/packets, life_bytes/packets). Absent: none.
+   */
+  readonly limits: { readonly softBytes?: number; readonly hardBytes?: number; readonly softPackets?: number; readonly hardPackets?: number };
+}
+
+/** The policies (SPD entries) of one Child SA, or of a trap waiting for traffic. */
+export interface PolicySpec {
+  readonly connection: string;
+  readonly child: string;
+  readonly reqid: number;
+  readonly mode: 'tunnel' | 'transport';
+  /** Tunnel end points (outer addresses). */
+  readonly local: string;
+  readonly remote: string;
+  readonly localTs: readonly TrafficSelector[];
+  readonly remoteTs: readonly TrafficSelector[];
+}
+
+/** What the engine asks of the data plane, in the order it must happen. */
+export type DataPlaneCommand =
+  /** Install one direction of a Child SA. For outbound, a newer SA with the same reqid takes over the traffic. */
+  | { readonly op: 'add-sa'; readonly ref: number; readonly sa: EspSaSpec }
+  /** Remove one direction of a Child SA (identified as the kernel does: destination, SPI, ESP). */
+  | { readonly op: 'del-sa'; readonly direction: 'in' | 'out'; readonly spi: number; readonly dst: string; readonly reqid: number }
+  /** The policies of a Child SA: out, in and (tunnel) fwd. Installed once per reqid, kept across rekeys. */
+  | { readonly op: 'add-policies'; readonly ref: number; readonly policy: PolicySpec }
+  | { readonly op: 'del-policies'; readonly policy: PolicySpec }
+  /** start_action/dpd_action/close_action trap: traffic matching it is reported as 'acquire'. */
+  | { readonly op: 'add-trap'; readonly ref: number; readonly policy: PolicySpec }
+  | { readonly op: 'del-trap'; readonly policy: PolicySpec };
+
+/** Why a usage limit fired. */
+export type ExpireKind = 'soft' | 'hard';
