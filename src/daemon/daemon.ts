@@ -12,6 +12,7 @@ import { IkeEngine } from '../engine/engine.js';
 import { formatIdentity } from '../engine/identity.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import type { EngineEvent } from '../engine/types.js';
+import type { DataPlaneCommand } from '../engine/dataplane.js';
 import { UdpDriver } from '../io/udp-driver.js';
 import { KeyExporter } from '../cli/key-export.js';
 import { eventToJson, formatEvent } from '../cli/format.js';
@@ -118,7 +119,7 @@ export class Daemon {
     for (const c of this.config.connections) this.engine.addConnection(c.config);
     const addresses = localAddresses(this.config.connections);
     if (addresses.length === 0) throw new Error('no local address to listen on');
-    this.driver = new UdpDriver(this.engine, { addresses, port: this.config.port, onEvent: (e) => this.onEvent(e) });
+    this.driver = new UdpDriver(this.engine, { addresses, port: this.config.port, onEvent: (e) => this.onEvent(e), onDataPlane: (cmd) => this.applyDataPlane(cmd) });
     await this.driver.start();
     this.logger.info(`listening for IKE on ${addresses.map((a) => `${a.includes(':') ? `[${a}]` : a}:${this.config.port}`).join(', ')}${this.config.port === 500 ? ' (NAT-T 4500)' : ''}`);
     this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)) });
@@ -131,14 +132,15 @@ export class Daemon {
     for (const c of this.config.connections) this.applyStartActions(c);
   }
 
-  /** A trap policy for a child of a connection (start_action, dpd_action or close_action trap). */
-  private trap(conn: string, child: string): void {
-    const cfg = this.config.connections.find((c) => c.config.name === conn)?.config.children.find((x) => x.name === child);
-    if (cfg) this.dataPlane.trap(conn, child, cfg.localTs.map(formatSelector), cfg.remoteTs.map(formatSelector));
+  /** One command of the engine to the data plane; a failure goes back to the engine. */
+  private applyDataPlane(cmd: DataPlaneCommand): void {
+    const error = this.dataPlane.apply(cmd);
+    if (error !== undefined) this.engine.dataPlaneFailed(cmd, error, Date.now());
   }
 
   private applyStartActions(c: DaemonConnection): void {
-    for (const [child, action] of c.startActions) if (action === 'trap') this.trap(c.config.name, child);
+    const trapped = [...c.startActions].filter(([, action]) => action === 'trap').map(([child]) => child);
+    if (trapped.length > 0) this.driver?.apply((e) => e.trap(c.config.name, trapped));
     if ([...c.startActions.values()].includes('start')) {
       if (c.config.remoteAddress === '%any') this.logger.warn(`start_action start needs remote_addrs`, { conn: c.config.name });
       else this.initiate(c);
@@ -167,10 +169,7 @@ export class Daemon {
     if (e.type === 'child-up' || e.type === 'ike-keys') {
       const info = this.engine.info(e.sa);
       if (this.keys && info) this.keys.onEvent(e, info.local.address, info.remote.address);
-      if (e.type === 'child-up' && info) this.dataPlane.install(info.connection, e.child, info.local, info.remote);
     }
-    if (e.type === 'child-down') this.dataPlane.remove(e.child);
-    if (e.type === 'trap') this.trap(e.connection, e.child);
     if (e.type !== 'ike-keys') {
       const level = e.type === 'log' ? e.level : e.type === 'message' || e.type === 'retransmit' ? 'debug' : e.type === 'ike-failed' ? 'warn' : 'info';
       if (this.logger.enabled(level)) {
@@ -394,7 +393,6 @@ export class Daemon {
     }
     for (const name of old.keys()) if (!next.connections.some((c) => c.config.name === name)) removed.push(name);
     for (const name of [...removed, ...changed]) {
-      this.dataPlane.untrap(name);
       for (const s of this.engine.list().filter((x) => x.connection === name)) this.driver?.terminate(s.id);
       this.engine.removeConnection(name);
     }

@@ -1,49 +1,53 @@
 /**
- * Where Child SAs go once keyed. The kernel (XFRM) and userspace ESP data planes come with the
- * data-plane work; until then the daemon uses a recording fake that keeps what it would have
- * installed, so tests and `pqike list-sas` can see it. No key material is recorded.
+ * Where the engine's data plane commands go (src/engine/dataplane.ts). A plane applies each
+ * command synchronously and returns the reason it failed, if it did; the daemon hands a
+ * failure back to the engine. The recording fake keeps what it would have installed (for
+ * tests, and `data_plane: fake`), with no key material, and counts nothing.
  */
 import { hex32 } from '../engine/util.js';
 import { openSync } from 'node:fs';
 import { Appender } from './appender.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
-import type { ChildSaInfo, Endpoint } from '../engine/types.js';
+import type { DataPlaneCommand, PolicySpec } from '../engine/dataplane.js';
 
 export interface InstalledSa {
   readonly conn: string;
-  readonly spiIn: string;
-  readonly spiOut: string;
-  readonly local: string;
-  readonly remote: string;
-  readonly localTs: readonly string[];
-  readonly remoteTs: readonly string[];
+  readonly child: string;
+  readonly direction: 'in' | 'out';
+  readonly spi: string;
+  readonly reqid: number;
+  readonly src: string;
+  readonly dst: string;
   readonly mode: string;
   readonly encap: boolean;
+  readonly localTs: readonly string[];
+  readonly remoteTs: readonly string[];
 }
 
 export interface DataPlane {
   readonly kind: string;
-  install(conn: string, child: ChildSaInfo, local: Endpoint, remote: Endpoint): void;
-  remove(child: ChildSaInfo): void;
-  /** start_action trap: policies that would start the connection on matching traffic. */
-  trap(conn: string, child: string, localTs: readonly string[], remoteTs: readonly string[]): void;
-  untrap(conn: string): void;
-  installed(): readonly InstalledSa[];
-  /** Bytes/packets per inbound SPI, where the data plane counts them. */
+  /** Apply a command; the reason it failed, or undefined. Never throws. */
+  apply(cmd: DataPlaneCommand): string | undefined;
+  /** Bytes/packets of the inbound SA with this SPI, where the plane counts them. */
   usage(spiIn: number): { bytes: number; packets: number } | undefined;
+  /** Remove everything the plane holds (shutdown). */
   close(): void;
 }
 
+function policyView(p: PolicySpec): object {
+  return { conn: p.connection, child: p.child, reqid: p.reqid, mode: p.mode, local: p.local, remote: p.remote, localTs: p.localTs.map(formatSelector), remoteTs: p.remoteTs.map(formatSelector) };
+}
 
 export class RecordingDataPlane implements DataPlane {
   readonly kind = 'fake';
-  private readonly sas = new Map<number, InstalledSa>();
-  private readonly traps = new Map<string, { child: string; localTs: readonly string[]; remoteTs: readonly string[] }[]>();
+  private readonly sas = new Map<string, InstalledSa>();
+  private readonly policies = new Map<number, object>();
+  private readonly traps = new Map<number, object>();
 
   private readonly journal?: Appender;
 
   /**
-   * `journal`: optional file receiving one JSON line per operation (for tests), opened now and
+   * `journal`: optional file receiving one JSON line per command (for tests), opened now and
    * kept open; a failure to open or write it is reported once and never thrown.
    */
   constructor(journal?: string, onJournalFailure: (message: string) => void = () => undefined) {
@@ -60,38 +64,44 @@ export class RecordingDataPlane implements DataPlane {
     this.journal?.append(`${JSON.stringify({ op, ...data })}\n`);
   }
 
-  install(conn: string, child: ChildSaInfo, local: Endpoint, remote: Endpoint): void {
-    const sa: InstalledSa = {
-      conn,
-      spiIn: hex32(child.spiIn),
-      spiOut: hex32(child.spiOut),
-      local: local.address,
-      remote: remote.address,
-      localTs: child.localTs.map(formatSelector),
-      remoteTs: child.remoteTs.map(formatSelector),
-      mode: child.mode,
-      encap: child.encap,
-    };
-    this.sas.set(child.spiIn, sa);
-    this.note('install', sa);
-  }
-
-  remove(child: ChildSaInfo): void {
-    const sa = this.sas.get(child.spiIn);
-    if (!sa) return;
-    this.sas.delete(child.spiIn);
-    this.note('remove', { conn: sa.conn, spiIn: sa.spiIn, spiOut: sa.spiOut });
-  }
-
-  trap(conn: string, child: string, localTs: readonly string[], remoteTs: readonly string[]): void {
-    const list = this.traps.get(conn) ?? [];
-    list.push({ child, localTs, remoteTs });
-    this.traps.set(conn, list);
-    this.note('trap', { conn, child, localTs, remoteTs });
-  }
-
-  untrap(conn: string): void {
-    if (this.traps.delete(conn)) this.note('untrap', { conn });
+  apply(cmd: DataPlaneCommand): undefined {
+    switch (cmd.op) {
+      case 'add-sa': {
+        const a = cmd.sa;
+        const sa: InstalledSa = {
+          conn: a.connection,
+          child: a.child,
+          direction: a.direction,
+          spi: hex32(a.spi),
+          reqid: a.reqid,
+          src: a.src.address,
+          dst: a.dst.address,
+          mode: a.mode,
+          encap: a.encap,
+          localTs: a.localTs.map(formatSelector),
+          remoteTs: a.remoteTs.map(formatSelector),
+        };
+        this.sas.set(`${a.direction}/${a.spi}`, sa);
+        this.note(cmd.op, sa);
+        return undefined;
+      }
+      case 'del-sa': {
+        const sa = this.sas.get(`${cmd.direction}/${cmd.spi}`);
+        this.sas.delete(`${cmd.direction}/${cmd.spi}`);
+        this.note(cmd.op, { conn: sa?.conn, direction: cmd.direction, spi: hex32(cmd.spi), reqid: cmd.reqid });
+        return undefined;
+      }
+      case 'add-policies':
+      case 'add-trap':
+        (cmd.op === 'add-trap' ? this.traps : this.policies).set(cmd.policy.reqid, policyView(cmd.policy));
+        this.note(cmd.op, policyView(cmd.policy));
+        return undefined;
+      case 'del-policies':
+      case 'del-trap':
+        (cmd.op === 'del-trap' ? this.traps : this.policies).delete(cmd.policy.reqid);
+        this.note(cmd.op, policyView(cmd.policy));
+        return undefined;
+    }
   }
 
   installed(): readonly InstalledSa[] {
@@ -103,9 +113,12 @@ export class RecordingDataPlane implements DataPlane {
   }
 
   close(): void {
-    for (const sa of this.sas.values()) this.note('remove', { conn: sa.conn, spiIn: sa.spiIn, spiOut: sa.spiOut });
+    for (const sa of this.sas.values()) this.note('del-sa', { conn: sa.conn, direction: sa.direction, spi: sa.spi, reqid: sa.reqid });
     this.sas.clear();
-    for (const conn of [...this.traps.keys()]) this.untrap(conn);
+    for (const p of this.policies.values()) this.note('del-policies', p);
+    this.policies.clear();
+    for (const p of this.traps.values()) this.note('del-trap', p);
+    this.traps.clear();
     this.journal?.close();
   }
 }

@@ -19,6 +19,12 @@ import { readU32 } from './util.js';
 export interface ChildSa {
   info: ChildSaInfo;
   readonly config: ChildConfig;
+  /** Shared by this Child SA, the SAs that rekey it and its policies (data plane, RFC 4301 §4.4). */
+  readonly reqid: number;
+  /** Which directions the data plane was told to install (the outbound one waits on a rekey we answered). */
+  readonly installed: { in: boolean; out: boolean };
+  /** Bytes and packets the data plane reported, per direction. */
+  usage?: { readonly bytes: number; readonly packets: number };
   /** The negotiated ESP suite, with KE/ADDKE transforms when PFS was used. */
   readonly suite: SelectedSuite;
   state: 'installed' | 'rekeying' | 'rekeyed' | 'deleting';
@@ -89,6 +95,8 @@ export interface ChildKeying {
   readonly remoteTs: readonly TrafficSelector[];
   readonly mode: 'tunnel' | 'transport';
   readonly rekeyOf?: number;
+  /** The request ID to keep (a rekey keeps the replaced SA's); a new one otherwise. */
+  readonly reqid?: number;
 }
 
 /** Build a Child SA: KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) .. SK(n)]). */
@@ -121,7 +129,8 @@ export function makeChild(sa: IkeSa, config: ChildConfig, suite: SelectedSuite, 
     ...(k.rekeyOf === undefined ? {} : { rekeyOf: k.rekeyOf }),
   };
   const info: ChildSaInfo = integ === undefined ? base : { ...base, integ };
-  return { info, config, suite, state: 'installed', createdAt: now };
+  const reqid = k.reqid ?? sa.host.reqidFor(sa.connection?.name ?? '', config.name);
+  return { info, config, suite, reqid, installed: { in: false, out: false }, state: 'installed', createdAt: now };
 }
 
 /** Initiator: the responder's answer about the Child SA in the IKE_AUTH response. */

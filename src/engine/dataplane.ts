@@ -58,18 +58,33 @@ export interface PolicySpec {
   readonly remoteTs: readonly TrafficSelector[];
 }
 
-/** What the engine asks of the data plane, in the order it must happen. */
+/**
+ * What the engine asks of the data plane. IkeEngine.drainDataPlane() hands them out in order;
+ * the host applies them before it sends the datagrams of the same drain (so an inbound SA is
+ * in place before the response that lets the peer use it). A command that fails goes back
+ * to IkeEngine.dataPlaneFailed() as it is.
+ */
 export type DataPlaneCommand =
   /** Install one direction of a Child SA. For outbound, a newer SA with the same reqid takes over the traffic. */
-  | { readonly op: 'add-sa'; readonly ref: number; readonly sa: EspSaSpec }
+  | { readonly op: 'add-sa'; readonly sa: EspSaSpec }
   /** Remove one direction of a Child SA (identified as the kernel does: destination, SPI, ESP). */
-  | { readonly op: 'del-sa'; readonly direction: 'in' | 'out'; readonly spi: number; readonly dst: string; readonly reqid: number }
+  | { readonly op: 'del-sa'; readonly direction: 'in' | 'out'; readonly spi: number; readonly src: string; readonly dst: string; readonly reqid: number }
   /** The policies of a Child SA: out, in and (tunnel) fwd. Installed once per reqid, kept across rekeys. */
-  | { readonly op: 'add-policies'; readonly ref: number; readonly policy: PolicySpec }
+  | { readonly op: 'add-policies'; readonly policy: PolicySpec }
   | { readonly op: 'del-policies'; readonly policy: PolicySpec }
-  /** start_action/dpd_action/close_action trap: traffic matching it is reported as 'acquire'. */
-  | { readonly op: 'add-trap'; readonly ref: number; readonly policy: PolicySpec }
+  /** start_action/dpd_action/close_action trap: traffic matching it is reported as an acquire. */
+  | { readonly op: 'add-trap'; readonly policy: PolicySpec }
   | { readonly op: 'del-trap'; readonly policy: PolicySpec };
+
+/**
+ * The request IDs the engine hands out: a range of our own, so that a plane can find (and
+ * after a crash, remove) exactly what is ours and leave everything else alone.
+ */
+export const REQID_FIRST = 0x50710001;
+export const REQID_LAST = 0x5071ffff;
+
+/** Default anti-replay window, in packets (RFC 4303 §3.4.3: at least 32, 64 recommended). */
+export const DEFAULT_REPLAY_WINDOW = 128;
 
 /** Why a usage limit fired. */
 export type ExpireKind = 'soft' | 'hard';

@@ -10,8 +10,12 @@ import { ParseError } from '../wire/errors.js';
 import { decodeMessage } from '../wire/index.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
 import { DosGuard, dosLimits } from './dos-guard.js';
-import { SpiRegistry } from './spi-registry.js';
+import { ChildRegistry } from './child-registry.js';
 import { Restarts } from './restart.js';
+import { REQID_FIRST, REQID_LAST } from './dataplane.js';
+import type { DataPlaneCommand, ExpireKind, PolicySpec } from './dataplane.js';
+import type { ChildSa } from './child-sa.js';
+import { policySpec } from './child-install.js';
 import type { EndCause, InitiateEndpoints, RestartPlan } from './restart.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
 import { handleInitRequest, handleInitResponse, sendInitRequest } from './exchange-init.js';
@@ -52,6 +56,11 @@ export class IkeEngine implements SaHost {
   private readonly byInitiator = new Map<string, IkeSa>();
   private readonly fragments = new Map<IkeSa, FragmentCollector>();
   private outputs: EngineOutput[] = [];
+  private commands: DataPlaneCommand[] = [];
+  /** Trap policies by (connection, child) → request ID (start/dpd/close action trap). */
+  private readonly traps = new Map<string, number>();
+  private readonly trapReqids = new Set<number>();
+  private lastReqid = REQID_LAST;
   readonly random: (n: number, purpose: RandomPurpose) => Uint8Array;
   readonly keMethod: (id: number) => KeMethod;
   readonly retransmitTimeoutMs: number;
@@ -62,7 +71,7 @@ export class IkeEngine implements SaHost {
   readonly exportKeys: boolean;
   private readonly halfOpenTimeoutMs: number;
   readonly maxChildSas: number;
-  readonly spis = new SpiRegistry();
+  readonly spis = new ChildRegistry();
   /** keyingtries, dpd_action and close_action: attempts scheduled per connection. */
   readonly restarts: Restarts;
   private readonly localPort: number;
@@ -97,6 +106,7 @@ export class IkeEngine implements SaHost {
 
   /** Forget a connection; its SAs are not touched (the caller deletes them first). */
   removeConnection(name: string): void {
+    this.untrap(name);
     this.conns = this.conns.filter((c) => c.name !== name);
     this.restarts.cancel(name);
   }
@@ -112,6 +122,34 @@ export class IkeEngine implements SaHost {
     const out = this.outputs;
     this.outputs = [];
     return out;
+  }
+
+  /** What the data plane must do since the last call; apply these before sending what drain() returns. */
+  drainDataPlane(): DataPlaneCommand[] {
+    const out = this.commands;
+    this.commands = [];
+    return out;
+  }
+
+  dataPlane(cmd: DataPlaneCommand): void {
+    this.commands.push(cmd);
+  }
+
+  reqidFor(connection: string, child: string): number {
+    return this.traps.get(`${connection}/${child}`) ?? this.freshReqid();
+  }
+
+  isTrapReqid(reqid: number): boolean {
+    return this.trapReqids.has(reqid);
+  }
+
+  /** The next request ID of our range (REQID_FIRST..REQID_LAST), skipping any still in use. */
+  private freshReqid(): number {
+    for (let k = 0; k <= REQID_LAST - REQID_FIRST; k++) {
+      this.lastReqid = this.lastReqid >= REQID_LAST ? REQID_FIRST : this.lastReqid + 1;
+      if (!this.trapReqids.has(this.lastReqid) && !this.spis.reqidInUse(this.lastReqid)) return this.lastReqid;
+    }
+    throw new Error('no request ID left');
   }
 
   forget(sa: IkeSa): void {
@@ -295,6 +333,129 @@ export class IkeEngine implements SaHost {
     return this.command(sa, { kind: 'delete-child', child }, now);
   }
 
+  // ---- the data plane's reports -------------------------------------------------------------
+
+  /** The IKE SA that holds a Child SA, and the Child SA, by the SPI of one of its directions. */
+  private childBySpi(spi: number, direction: 'in' | 'out', peer?: string): { sa: IkeSa; child: ChildSa } | undefined {
+    const child = direction === 'in' ? this.spis.byInbound(spi) : peer === undefined ? undefined : this.spis.byOutbound(peer, spi);
+    if (!child) return undefined;
+    for (const sa of this.sas.values()) if (sa.children.includes(child)) return { sa, child };
+    return undefined;
+  }
+
+  /**
+   * A command failed in the data plane (the plane's reason, e.g. the kernel's errno text). A
+   * Child SA that cannot be installed is of no use: it is deleted (the peer is told).
+   */
+  dataPlaneFailed(cmd: DataPlaneCommand, reason: string, now: number): void {
+    this.clock = now;
+    const what = cmd.op === 'add-sa' ? `${cmd.sa.direction}bound SA ${cmd.sa.spi.toString(16).padStart(8, '0')}` : cmd.op === 'del-sa' ? `removal of SA ${cmd.spi.toString(16).padStart(8, '0')}` : `${cmd.op} of ${cmd.policy.connection}/${cmd.policy.child}`;
+    this.emit({ kind: 'event', event: { type: 'log', level: 'error', message: `data plane: ${what} failed: ${reason}` } });
+    if (cmd.op !== 'add-sa' && cmd.op !== 'add-policies') return;
+    for (const sa of this.sas.values()) {
+      for (const child of sa.children) {
+        const hit = cmd.op === 'add-sa' ? (cmd.sa.direction === 'in' ? child.info.spiIn : child.info.spiOut) === cmd.sa.spi && child.reqid === cmd.sa.reqid : child.reqid === cmd.policy.reqid;
+        if (hit && child.state !== 'deleting') this.command(sa, { kind: 'delete-child', child }, now);
+      }
+    }
+  }
+
+  /**
+   * A usage limit of an SA fired (bytes or packets, EspSaSpec.limits): soft rekeys the Child SA
+   * (RFC 7296 §2.8), hard deletes it.
+   */
+  expire(spi: number, direction: 'in' | 'out', kind: ExpireKind, now: number, peer?: string): boolean {
+    this.clock = now;
+    const found = this.childBySpi(spi, direction, peer);
+    if (!found) return false;
+    const { sa, child } = found;
+    if (kind === 'hard') {
+      sa.log('info', `Child SA ${child.info.spiIn.toString(16)} reached its hard ${direction === 'in' ? 'inbound' : 'outbound'} usage limit`);
+      return child.state === 'deleting' ? true : this.command(sa, { kind: 'delete-child', child }, now);
+    }
+    if (child.state !== 'installed') return true;
+    sa.log('info', `Child SA ${child.info.spiIn.toString(16)} reached its soft usage limit: rekeying`);
+    return this.command(sa, { kind: 'rekey-child', child }, now);
+  }
+
+  /** Bytes and packets an SA carried, as the data plane counts them (for listings). */
+  usage(spi: number, direction: 'in' | 'out', usage: { readonly bytes: number; readonly packets: number }, peer?: string): void {
+    const found = this.childBySpi(spi, direction, peer);
+    if (found && direction === 'in') found.child.usage = usage;
+  }
+
+  /**
+   * Traffic hit a trap policy (the kernel's acquire, or the userspace plane's): bring up the
+   * connection of the trapped child, unless an IKE SA of it is up or on its way.
+   */
+  acquire(reqid: number, now: number): boolean {
+    this.clock = now;
+    for (const [key, r] of this.traps) {
+      if (r !== reqid) continue;
+      const name = key.slice(0, key.lastIndexOf('/'));
+      const conn = this.conns.find((c) => c.name === name);
+      if (!conn || this.otherSaOf(name)) return false;
+      if (conn.remoteAddress === '%any') return false;
+      this.initiate(name, now, this.restarts.endpointsOf(name));
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Trap policies for a connection's children (start_action trap; RFC 4301 §4.4.1: an SPD
+   * entry whose SA is negotiated on the first packet). Idempotent.
+   */
+  trap(name: string, children?: readonly string[]): void {
+    const conn = this.conns.find((c) => c.name === name);
+    if (!conn) return;
+    for (const c of conn.children) {
+      if (children && !children.includes(c.name)) continue;
+      const key = `${name}/${c.name}`;
+      if (this.traps.has(key)) continue;
+      const reqid = this.freshReqid();
+      this.traps.set(key, reqid);
+      this.trapReqids.add(reqid);
+      this.dataPlane({ op: 'add-trap', policy: this.trapPolicy(conn, c, reqid) });
+    }
+  }
+
+  trapChild(connection: string, child: string): void {
+    this.trap(connection, [child]);
+  }
+
+  /** Remove the trap policies of a connection (its Child SAs, if any, keep theirs until they go). */
+  untrap(name: string): void {
+    const conn = this.conns.find((c) => c.name === name);
+    for (const [key, reqid] of [...this.traps]) {
+      if (!key.startsWith(`${name}/`)) continue;
+      this.traps.delete(key);
+      this.trapReqids.delete(reqid);
+      const child = conn?.children.find((c) => `${name}/${c.name}` === key);
+      if (conn && child) this.dataPlane({ op: 'del-trap', policy: this.trapPolicy(conn, child, reqid) });
+      // A Child SA the trap brought up keeps its traffic: it gets policies of its own.
+      if (!this.spis.reqidInUse(reqid)) continue;
+      for (const sa of this.sas.values()) {
+        const live = sa.children.find((c) => c.reqid === reqid);
+        if (live) this.dataPlane({ op: 'add-policies', policy: policySpec(sa, live) });
+      }
+    }
+  }
+
+  private trapPolicy(conn: ConnectionConfig, c: ConnectionConfig['children'][number], reqid: number): PolicySpec {
+    const ep = this.restarts.endpointsOf(conn.name);
+    return {
+      connection: conn.name,
+      child: c.name,
+      reqid,
+      mode: c.mode,
+      local: ep?.local?.address ?? conn.localAddress,
+      remote: ep?.remote?.address ?? conn.remoteAddress,
+      localTs: c.localTs,
+      remoteTs: c.remoteTs,
+    };
+  }
+
   /** Check now that the peer is alive (RFC 7296 §2.4). */
   checkLiveness(id: number, now: number): boolean {
     const sa = this.byId(id);
@@ -339,9 +500,9 @@ export class IkeEngine implements SaHost {
     if (!conn || cause === 'other' || this.conns.find((c) => c.name === conn.name) !== conn) return undefined;
     const action = (c: (typeof conn.children)[number]): string => (cause === 'dead-peer' ? c.dpdAction ?? 'clear' : cause === 'peer-deleted' ? c.closeAction ?? 'none' : 'none');
     if (cause !== 'setup-failed') {
-      for (const c of conn.children) {
-        if (action(c) === 'trap') this.emit({ kind: 'event', event: { type: 'trap', connection: conn.name, child: c.name, reason: cause === 'dead-peer' ? 'dead peer (dpd_action trap)' : 'deleted by the peer (close_action trap)' } });
-      }
+      const trapped = conn.children.filter((c) => action(c) === 'trap').map((c) => c.name);
+      for (const c of trapped) this.emit({ kind: 'event', event: { type: 'trap', connection: conn.name, child: c, reason: cause === 'dead-peer' ? 'dead peer (dpd_action trap)' : 'deleted by the peer (close_action trap)' } });
+      if (trapped.length > 0) this.trap(conn.name, trapped);
     }
     const wanted = conn.children.some((c) => action(c) === 'restart' || action(c) === 'start');
     // Another IKE SA of the connection is up or on its way (the peer's own initiation, a

@@ -311,9 +311,10 @@ function finishInitiator(sa: IkeSa, st: CcsInitiator, now: number): void {
     localTs: ts.tsi,
     remoteTs: ts.tsr,
     mode: ts.mode,
-    ...(st.old ? { rekeyOf: st.old.info.spiIn } : {}),
+    ...(st.old ? { rekeyOf: st.old.info.spiIn, reqid: st.old.reqid } : {}),
   }, now);
-  sa.addChild(child);
+  // A redundant SA of a lost collision is deleted at once: it never carries our traffic.
+  sa.addChild(child, st.lostCollision !== true);
   armChild(sa, child, now);
   if (st.lostCollision) {
     // Our SA is the redundant one: we created it, we delete it (RFC 7296 §2.8.1).
@@ -508,9 +509,10 @@ function finishResponder(sa: IkeSa, s: ResponderSeries, now: number): void {
     localTs: choice.tsr,
     remoteTs: choice.tsi,
     mode: choice.mode,
-    ...(s.old ? { rekeyOf: s.old.info.spiIn } : {}),
+    ...(s.old ? { rekeyOf: s.old.info.spiIn, reqid: s.old.reqid } : {}),
   }, now);
-  sa.addChild(child);
+  // RFC 7296 §2.8: the responder of a rekey sends on the old SA until the peer deletes it.
+  sa.addChild(child, s.old === undefined);
   armChild(sa, child, now);
   if (s.old) {
     if (s.old.peerRekey) s.old.peerRekey.replacement = child;

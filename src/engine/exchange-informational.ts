@@ -46,6 +46,7 @@ function afterPeerClosed(sa: IkeSa, child: ChildSa): void {
     enqueue(sa, { kind: 'create-child', config: child.config });
   } else if (action === 'trap') {
     sa.event({ type: 'trap', connection: sa.connection?.name ?? '', child: child.config.name, reason: 'closed by the peer (close_action trap)' });
+    sa.host.trapChild(sa.connection?.name ?? '', child.config.name);
   }
 }
 

@@ -17,7 +17,9 @@ import type { SelectedSuite } from './proposal-select.js';
 import { additionalMethods } from './proposal-select.js';
 import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName, RandomPurpose } from './types.js';
 import type { ChildSa } from './child-sa.js';
-import type { SpiRegistry } from './spi-registry.js';
+import type { ChildRegistry } from './child-registry.js';
+import type { DataPlaneCommand } from './dataplane.js';
+import { installPolicies, installSa, uninstallChild } from './child-install.js';
 import type { EndCause, RestartPlan } from './restart.js';
 import type { ActiveTask, ResponderSeries, Task } from './tasks.js';
 import type { Identity } from './identity.js';
@@ -47,13 +49,21 @@ export interface SaHost {
   /** Responder: connections that may serve this SA, for the IKE_AUTH identity lookup. */
   connections(): readonly ConnectionConfig[];
   /** Child SAs of every IKE SA, by SPI: ours must be unique, the peer's per peer address. */
-  readonly spis: SpiRegistry;
+  readonly spis: ChildRegistry;
   /** A fresh IKE SPI that no SA of ours uses (RFC 7296 §2.6: non-zero). */
   freshIkeSpi(): Uint8Array;
   /** A peer failed to authenticate (for the back-off, RFC 7296 §2.21.2). */
   authFailed(sa: IkeSa, now: number): void;
   /** Child SAs one IKE SA may hold. */
   readonly maxChildSas: number;
+  /** Queue a command for the data plane (src/engine/dataplane.ts). */
+  dataPlane(cmd: DataPlaneCommand): void;
+  /** The request ID for a new Child SA of this connection and child: a trap's, or a fresh one. */
+  reqidFor(connection: string, child: string): number;
+  /** Is this request ID a trap's (its policies stay when its Child SAs go)? */
+  isTrapReqid(reqid: number): boolean;
+  /** A trap policy for one child of a connection (close_action trap). */
+  trapChild(connection: string, child: string): void;
   /**
    * The SA is ending (its Child SAs still listed): schedule what keyingtries, dpd_action and
    * close_action ask for, and say what was scheduled.
@@ -431,18 +441,37 @@ export class IkeSa {
     return this.keState;
   }
 
-  addChild(child: ChildSa): void {
+  /**
+   * A new Child SA: its inbound SA is installed, its outbound one unless `outbound` is false
+   * (a rekey we answered: RFC 7296 §2.8, the outbound moves when the peer deletes the replaced
+   * SA), and the policies of a new request ID.
+   */
+  addChild(child: ChildSa, outbound = true): void {
     this.children.push(child);
     this.host.spis.add(child, this.remote.address);
+    installSa(this, child, 'in');
+    if (outbound) installSa(this, child, 'out');
+    installPolicies(this, child);
     this.event({ type: 'child-up', sa: this.id, child: child.info });
+  }
+
+  /** Send on a Child SA from now on (the responder of a rekey, once the replaced SA goes). */
+  startSending(child: ChildSa): void {
+    if (this.children.includes(child)) installSa(this, child, 'out');
   }
 
   /** Remove a Child SA (deleted, expired or replaced) and report it. */
   removeChild(child: ChildSa, reason: string): void {
     const i = this.children.indexOf(child);
     if (i < 0) return;
+    // The SA that replaces it by a rekey we answered takes over the outbound traffic first
+    // (unless a rekey of ours already did, after a collision: RFC 7296 §2.8.1).
+    const next = child.peerRekey?.replacement;
+    const sending = this.children.some((c) => c !== child && c !== next && c.reqid === child.reqid && c.installed.out);
+    if (next && !next.installed.out && !sending) this.startSending(next);
     this.children.splice(i, 1);
     this.host.spis.remove(child);
+    uninstallChild(this, child, this.children);
     this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
   }
 
@@ -455,11 +484,13 @@ export class IkeSa {
   }
 
   private dropChildren(reason: string): void {
-    for (const child of this.children) {
+    const all = this.children;
+    this.children = [];
+    for (const [k, child] of all.entries()) {
       this.host.spis.remove(child);
+      uninstallChild(this, child, all.slice(k + 1));
       this.event({ type: 'child-down', sa: this.id, child: child.info, reason });
     }
-    this.children = [];
   }
 
   /** The SA ends normally (deleted by us or the peer: cause 'peer-deleted'). */

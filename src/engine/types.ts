@@ -31,6 +31,8 @@ export interface ChildConfig {
   readonly rekeyPackets?: number;
   readonly lifeBytes?: number;
   readonly lifePackets?: number;
+  /** Anti-replay window of the inbound SA in packets (RFC 4303 §3.4.3). Default 128. */
+  readonly replayWindow?: number;
   /** When the peer is found dead (RFC 7296 §2.4): nothing, a trap policy, or initiate again. Default 'clear'. */
   readonly dpdAction?: 'clear' | 'trap' | 'restart';
   /** When the peer deletes this Child SA or its IKE SA: nothing, a trap policy, or bring it up again. Default 'none'. */

@@ -6,6 +6,7 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { IkeEngine } from '../engine/engine.js';
 import type { Endpoint, EngineEvent } from '../engine/types.js';
+import type { DataPlaneCommand } from '../engine/dataplane.js';
 
 export interface UdpDriverOptions {
   /** The local address to bind (one of `address` / `addresses`). */
@@ -15,6 +16,8 @@ export interface UdpDriverOptions {
   /** 0 picks a free port (tests, demo); 500 for a real gateway. */
   readonly port: number;
   readonly onEvent?: (e: EngineEvent) => void;
+  /** The engine's data plane commands (applied before the datagrams of the same flush are sent). */
+  readonly onDataPlane?: (cmd: DataPlaneCommand) => void;
   /** The clock; Date.now by default. */
   readonly now?: () => number;
   /**
@@ -136,17 +139,27 @@ export class UdpDriver {
     return result;
   }
 
-  /** Send what the engine produced, report its events, re-arm the timer. */
+  /**
+   * Apply the engine's data plane commands, then send what it produced and report its events;
+   * again while handling them made more (a command that failed goes back into the engine).
+   * Then re-arm the timer.
+   */
   flush(): void {
-    for (const out of this.engine.drain()) {
-      if (out.kind === 'event') {
-        this.opts.onEvent?.(out.event);
-        continue;
+    for (let round = 0; round < 8; round++) {
+      const commands = this.engine.drainDataPlane();
+      for (const cmd of commands) this.opts.onDataPlane?.(cmd);
+      const outputs = this.engine.drain();
+      if (commands.length === 0 && outputs.length === 0) break;
+      for (const out of outputs) {
+        if (out.kind === 'event') {
+          this.opts.onEvent?.(out.event);
+          continue;
+        }
+        const b = this.binds.find((x) => x.address === out.from.address) ?? this.binds[0];
+        if (!b) continue;
+        if (b.natt && b.nattLocal && out.from.port === b.nattLocal.port) b.natt.send([NON_ESP_MARKER, out.data], out.to.port, out.to.address);
+        else b.ike.send(out.data, out.to.port, out.to.address);
       }
-      const b = this.binds.find((x) => x.address === out.from.address) ?? this.binds[0];
-      if (!b) continue;
-      if (b.natt && b.nattLocal && out.from.port === b.nattLocal.port) b.natt.send([NON_ESP_MARKER, out.data], out.to.port, out.to.address);
-      else b.ike.send(out.data, out.to.port, out.to.address);
     }
     this.arm();
   }

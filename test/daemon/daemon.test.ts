@@ -194,8 +194,9 @@ describe('two pqike daemons over 127.0.0.1 UDP', { timeout: 40_000 }, () => {
     assert.match(text.stdout, new RegExp(`one #${sa.id}: ESTABLISHED .*\\[moon-one\\.example\\.org\\]\\.\\.\\..*\\[sun-one\\.example\\.org\\] \\(initiator\\)`));
     assert.match(text.stdout, new RegExp(`net: INSTALLED tunnel, SPIs ${child.spiIn}_i ${child.spiOut}_o`));
     oneSpis = spis(la, 'one');
-    const installs = a.journalOps().filter((o) => o.op === 'install').map((o) => o.spiIn);
-    assert.ok(installs.includes(child.spiIn), 'A recorded the Child SA in its data plane');
+    assert.ok(a.installedInbound().includes(child.spiIn), 'A installed the Child SA in its data plane');
+    assert.ok(a.journalOps().some((o) => o.op === 'add-sa' && o.direction === 'out' && o.spi === child.spiOut), 'both directions');
+    assert.ok(a.journalOps().some((o) => o.op === 'add-policies' && o.conn === 'one'), 'and its policies');
   });
 
   it('serves Prometheus metrics with the SA gauges and counters; pqike stats agrees', async () => {
@@ -263,9 +264,12 @@ describe('two pqike daemons over 127.0.0.1 UDP', { timeout: 40_000 }, () => {
       const c = (await b.established('one'))[0]?.children ?? [];
       return c.length === 1 && c[0]?.spiOut === now.spiIn ? true : undefined;
     });
+    assert.ok(a.installedInbound().includes(now.spiIn));
+    assert.ok(a.removedInbound().includes(old.spiIn));
+    // Make-before-break (RFC 7296 §2.8): the new SAs went in before the replaced ones went out.
     const ops = a.journalOps();
-    assert.ok(ops.some((o) => o.op === 'install' && o.spiIn === now.spiIn));
-    assert.ok(ops.some((o) => o.op === 'remove' && o.spiIn === old.spiIn));
+    const at = (op: string, spi: string): number => ops.findIndex((o) => o.op === op && o.spi === spi);
+    assert.ok(at('add-sa', now.spiIn) < at('del-sa', old.spiIn) && at('add-sa', now.spiOut) < at('del-sa', old.spiOut));
     const body = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
     assert.ok(body.includes('\npqike_child_sa_rekeys_total 1\n'), body);
     oneSpis = spis(await a.sas(), 'one');
@@ -318,9 +322,8 @@ describe('two pqike daemons over 127.0.0.1 UDP', { timeout: 40_000 }, () => {
     });
     assert.equal(spis(await a.sas(), 'one'), spis(beforeA, 'one'));
     assert.equal(spis(await b.sas(), 'one'), spis(beforeB, 'one'));
-    const ops = a.journalOps();
-    assert.ok(ops.some((o) => o.op === 'remove' && o.spiIn === oldTwo.children[0]?.spiIn), 'the old Child SA of two left the data plane');
-    assert.ok(ops.some((o) => o.op === 'install' && o.spiIn === two.children[0]?.spiIn));
+    assert.ok(a.removedInbound().includes(oldTwo.children[0]?.spiIn ?? '-'), 'the old Child SA of two left the data plane');
+    assert.ok(a.installedInbound().includes(two.children[0]?.spiIn ?? '-'));
     const conns = await cli(['list-conns', '--json', '--socket', sideA.socket]);
     const list = JSON.parse(conns.stdout) as { name: string; children: { espProposals: string[]; startAction: string }[] }[];
     const lan = list.find((c) => c.name === 'two')?.children[0];
@@ -379,17 +382,17 @@ describe('two pqike daemons over 127.0.0.1 UDP', { timeout: 40_000 }, () => {
       b.logLines().some((l) => l['conn'] === 'two' && l['event'] === 'ike-down' && l['reason'] === 'deleted by peer'),
       'B logged the delete of two by its peer',
     );
-    // The data plane journal: every installed SA was removed again.
+    // The data plane journal: every installed SA and policy was removed again.
     const live = new Set<string>();
     for (const o of a.journalOps()) {
-      if (o.op === 'install' && o.spiIn) live.add(o.spiIn);
-      if (o.op === 'remove' && o.spiIn) live.delete(o.spiIn);
+      const key = o.op.endsWith('-sa') ? `sa ${o.direction} ${o.spi}` : `${o.op.slice(4)} ${o.reqid}`;
+      if (o.op.startsWith('add-')) live.add(key);
+      if (o.op.startsWith('del-')) live.delete(key);
     }
     assert.deepEqual([...live], []);
-    const last = a.journalOps().at(-1);
-    assert.equal(last?.op, 'remove');
-    assert.equal(last?.conn, 'two');
-    assert.equal(last?.spiIn, twoA.children[0]?.spiIn);
+    const tail = a.journalOps().slice(-3);
+    assert.deepEqual(tail.map((o) => [o.op, o.conn]), [['del-sa', 'two'], ['del-sa', 'two'], ['del-policies', 'two']]);
+    assert.ok(tail.some((o) => o.spi === twoA.children[0]?.spiIn));
     const msgs = a.logLines().map((l) => String(l['msg']));
     assert.ok(msgs.includes('shutting down: deleting 1 IKE SA(s)'));
     assert.equal(msgs.at(-1), 'stopped');

@@ -116,12 +116,23 @@ export class DaemonProc {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
-  journalOps(): { op: string; conn?: string; spiIn?: string }[] {
+  /** The data plane commands the daemon applied (add-sa/del-sa with direction and SPI, policies, traps). */
+  journalOps(): { op: string; conn?: string; direction?: string; spi?: string; reqid?: number }[] {
     if (!existsSync(this.journal)) return [];
     return readFileSync(this.journal, 'utf8')
       .split('\n')
       .filter((l) => l.length > 0)
-      .map((l) => JSON.parse(l) as { op: string; conn?: string; spiIn?: string });
+      .map((l) => JSON.parse(l) as { op: string; conn?: string; direction?: string; spi?: string; reqid?: number });
+  }
+
+  /** Inbound SPIs the data plane was told to install (add-sa in). */
+  installedInbound(): string[] {
+    return this.journalOps().filter((o) => o.op === 'add-sa' && o.direction === 'in').map((o) => o.spi ?? '');
+  }
+
+  /** Inbound SPIs the data plane was told to remove (del-sa in). */
+  removedInbound(): string[] {
+    return this.journalOps().filter((o) => o.op === 'del-sa' && o.direction === 'in').map((o) => o.spi ?? '');
   }
 
   async stop(signal: NodeJS.Signals, timeoutMs = 5000): Promise<number | null> {

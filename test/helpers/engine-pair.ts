@@ -4,6 +4,7 @@
  */
 import { IkeEngine } from '../../src/engine/engine.js';
 import type { ChildConfig, ConnectionConfig, EngineEvent, EngineOptions } from '../../src/engine/types.js';
+import type { DataPlaneCommand } from '../../src/engine/dataplane.js';
 import { parseIdentity } from '../../src/engine/identity.js';
 import { parseProposals } from '../../src/engine/proposal-string.js';
 import { parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
@@ -100,6 +101,9 @@ export class EnginePair {
   readonly eventsI: EngineEvent[] = [];
   readonly eventsR: EngineEvent[] = [];
   readonly wire: Delivered[] = [];
+  /** Data plane commands each side issued, in order. */
+  readonly planeI: DataPlaneCommand[] = [];
+  readonly planeR: DataPlaneCommand[] = [];
   now = 0;
   /** Return false to drop a datagram (tests of loss and tampering). */
   filter: (d: Delivered, index: number) => Uint8Array | undefined = (d) => d.data;
@@ -129,6 +133,8 @@ export class EnginePair {
   /** Deliver until quiet; `maxSteps` guards against ping-pong loops. */
   run(maxSteps = 1000): void {
     for (let step = 0; step < maxSteps; step++) {
+      this.planeI.push(...this.i.drainDataPlane());
+      this.planeR.push(...this.r.drainDataPlane());
       const outI = this.i.drain();
       const outR = this.r.drain();
       if (outI.length === 0 && outR.length === 0) return;

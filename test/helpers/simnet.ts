@@ -21,6 +21,7 @@
  */
 import { IkeEngine } from '../../src/engine/engine.js';
 import type { Endpoint, EngineEvent, EngineOutput } from '../../src/engine/types.js';
+import type { DataPlaneCommand } from '../../src/engine/dataplane.js';
 import { ExchangeType, nameOf } from '../../src/wire/index.js';
 
 // ---- PRNG ------------------------------------------------------------------------------------
@@ -170,6 +171,8 @@ export async function forEachSeed(
 export interface SimEngine {
   receive(data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void;
   drain(): EngineOutput[];
+  /** Data plane commands (IkeEngine): kept per node, see SimNet.commands(). */
+  drainDataPlane?(): DataPlaneCommand[];
   tick(now: number): void;
   nextDeadline(): number | undefined;
 }
@@ -280,6 +283,7 @@ interface SimNode {
   readonly addresses: readonly string[];
   timerAt: number | undefined;
   timerGen: number;
+  readonly commands: { readonly time: number; readonly cmd: DataPlaneCommand }[];
   /** IKE SA ids are process-wide counters; the trace numbers them per node (1, 2, …) instead. */
   readonly saIds: Map<number, number>;
 }
@@ -426,7 +430,7 @@ export class SimNet {
       const owner = this.owners.get(a);
       if (owner !== undefined) throw new Error(`simnet: address ${a} already belongs to '${owner}'`);
     }
-    this.nodes.set(name, { name, engine, addresses: [...addresses], timerAt: undefined, timerGen: 0, saIds: new Map() });
+    this.nodes.set(name, { name, engine, addresses: [...addresses], timerAt: undefined, timerGen: 0, commands: [], saIds: new Map() });
     for (const a of addresses) this.owners.set(a, name);
     this.flush(name);
   }
@@ -559,6 +563,11 @@ export class SimNet {
     return this.records;
   }
 
+  /** The data plane commands a node's engine issued, with their times. */
+  commands(name: string): readonly { readonly time: number; readonly cmd: DataPlaneCommand }[] {
+    return this.node(name).commands;
+  }
+
   /** Events of one node (optionally of one type), in order. */
   events(name: string): EngineEvent[];
   events<T extends EngineEvent['type']>(name: string, type: T): Extract<EngineEvent, { type: T }>[];
@@ -649,6 +658,7 @@ export class SimNet {
   /** Route a node's outputs and re-arm its deadline. */
   private flush(name: string): void {
     const node = this.node(name);
+    for (const cmd of node.engine.drainDataPlane?.() ?? []) node.commands.push({ time: this.now, cmd });
     for (const o of node.engine.drain()) {
       if (o.kind === 'event') {
         this.eventLog.push({ time: this.now, node: name, event: o.event });
