@@ -13,7 +13,7 @@ import { acceptSelection, buildProposals, proposalForSelection, selectProposal }
 import type { SelectedSuite } from './proposal-select.js';
 import { isSubset, narrow } from './traffic-selectors.js';
 import type { ChildConfig, ChildSaInfo } from './types.js';
-import { readU32 } from './util.js';
+import { readU32, u32 } from './util.js';
 
 /** A Child SA as the IKE SA keeps it. `info` is what events report. */
 export interface ChildSa {
@@ -40,6 +40,8 @@ export interface ChildSa {
 
 /** A fresh inbound ESP SPI, unused on this host; values below 256 are reserved (RFC 4303 §2.1). */
 export function newEspSpi(sa: IkeSa): Uint8Array {
+  const given = sa.host.allocateSpi?.({ src: sa.remote.address, dst: sa.local.address });
+  if (given !== undefined && given >= 256 && given <= 0xffffffff && !sa.host.spis.inboundInUse(given)) return u32(given);
   for (;;) {
     const spi = sa.host.random(4, 'esp-spi');
     const v = readU32(spi);

@@ -72,6 +72,7 @@ export class IkeEngine implements SaHost {
   private readonly halfOpenTimeoutMs: number;
   readonly maxChildSas: number;
   readonly spis = new ChildRegistry();
+  readonly allocateSpi?: (sa: { readonly src: string; readonly dst: string }) => number | undefined;
   /** keyingtries, dpd_action and close_action: attempts scheduled per connection. */
   readonly restarts: Restarts;
   private readonly localPort: number;
@@ -91,6 +92,7 @@ export class IkeEngine implements SaHost {
     this.exportKeys = opts.exportKeys === true;
     this.maxChildSas = opts.maxChildSas ?? 64;
     this.localPort = opts.localPort ?? 500;
+    if (opts.allocateSpi) this.allocateSpi = opts.allocateSpi;
     this.restarts = new Restarts(() => (this.random(1, 'jitter')[0] ?? 0) / 255);
   }
 

@@ -56,6 +56,8 @@ export interface SaHost {
   authFailed(sa: IkeSa, now: number): void;
   /** Child SAs one IKE SA may hold. */
   readonly maxChildSas: number;
+  /** An inbound SPI from the data plane (EngineOptions.allocateSpi), if it hands them out. */
+  allocateSpi?(sa: { readonly src: string; readonly dst: string }): number | undefined;
   /** Queue a command for the data plane (src/engine/dataplane.ts). */
   dataPlane(cmd: DataPlaneCommand): void;
   /** The request ID for a new Child SA of this connection and child: a trap's, or a fresh one. */

@@ -127,6 +127,12 @@ export interface EngineOptions {
   readonly exportKeys?: boolean;
   /** Our IKE port when the engine initiates by itself (a restart) with no earlier initiation to copy. Default 500. */
   readonly localPort?: number;
+  /**
+   * Where our inbound ESP SPIs come from: the kernel plane asks the kernel (XFRM_MSG_ALLOCSPI,
+   * as strongSwan does, so that no two daemons on a host collide); undefined from it, or
+   * without it, the engine draws one at random. A synchronous call, like `random`.
+   */
+  readonly allocateSpi?: (sa: { readonly src: string; readonly dst: string }) => number | undefined;
 }
 
 /** Counts of the engine's tables (IkeEngine.resources()). */

@@ -171,3 +171,16 @@ test('behind a NAT the SAs are UDP-encapsulated (RFC 3948)', () => {
   assert.ok(specs.every((a) => a.encap), 'ESP in UDP both ways');
   assert.ok(adds(pair.planeR).every((a) => !a.encap), 'the responder saw no NAT');
 });
+
+test('inbound SPIs come from the data plane when it hands them out (the kernel\'s ALLOCSPI), at random otherwise', () => {
+  const asked: { src: string; dst: string }[] = [];
+  let next = 0x1000;
+  const pair = new EnginePair({ ikeI: [IKE], engineOptions: { allocateSpi: (sa) => (asked.push(sa), next++) }, responderEngineOptions: {} });
+  const { i } = pair.establish();
+  assert.equal(pair.i.children(i)[0]?.spiIn, 0x1000);
+  assert.deepEqual(asked, [{ src: '192.0.2.2', dst: '192.0.2.1' }]);
+  // A plane that has none to give: the engine draws one.
+  const none = new EnginePair({ ikeI: [IKE], engineOptions: { allocateSpi: () => undefined }, responderEngineOptions: {} });
+  const ids = none.establish();
+  assert.ok((none.i.children(ids.i)[0]?.spiIn ?? 0) >= 256);
+});
