@@ -1,0 +1,94 @@
+/**
+ * The NAT-T socket (UDP 4500, RFC 3948) shared by IKE and ESP in UDP.
+ *
+ * One socket carries three things (RFC 3948 §2): IKE behind a 4-octet zero non-ESP marker,
+ * NAT keepalives (one octet 0xFF), and ESP (the first four octets are its non-zero SPI).
+ *
+ * - Userspace plane: the daemon's node:dgram socket receives all three; `classifyNatt` tells
+ *   them apart, and ESP goes to the pump (pump.inject on an 'inject' port), keepalives are
+ *   counted or ignored. The worker sends ESP in UDP from the same socket through its fd.
+ * - Kernel plane (XFRM): UDP_ENCAP_ESPINUDP must be set on the very socket IKE uses on 4500, so
+ *   the kernel decapsulates ESP itself (xfrm4_udp_encap_rcv / xfrm6_udp_encap_rcv): it eats
+ *   keepalives, takes ESP datagrams longer than 8 octets whose first four are not zero to XFRM,
+ *   and passes the rest — IKE with its marker, untouched — to the socket. node:dgram cannot set
+ *   the option, so `createNattSocket` makes the socket through koffi (socket, setsockopt, bind)
+ *   and hands its fd to node:dgram (`bind({ fd })`), which then owns (and closes) it.
+ */
+import dgram from 'node:dgram';
+import { IPPROTO_UDP, SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP, closeFd, getsockoptInt, setsockoptInt } from './libc.js';
+import { familyOf, openUdpSocket } from './sockets.js';
+
+/** What arrived on the NAT-T port. */
+export type NattKind = 'ike' | 'keepalive' | 'esp' | 'invalid';
+
+/**
+ * RFC 3948 §2.2/§2.3, as the kernel does it: one octet 0xFF is a keepalive; a zero marker
+ * followed by an IKE message is IKE; more than 8 octets with a non-zero first word is ESP
+ * (SPI + sequence number at least); everything else is invalid (a bare marker, a short
+ * datagram, ESP too short to carry anything).
+ */
+export function classifyNatt(d: Uint8Array): NattKind {
+  if (d.length === 1 && d[0] === 0xff) return 'keepalive';
+  if (d.length < 4) return 'invalid';
+  const zero = d[0] === 0 && d[1] === 0 && d[2] === 0 && d[3] === 0;
+  if (zero) return d.length > 4 ? 'ike' : 'invalid';
+  return d.length > 8 ? 'esp' : 'invalid';
+}
+
+export interface NattSocketOptions {
+  readonly address: string;
+  /** 4500 for a gateway; 0 picks a free port (tests). */
+  readonly port: number;
+  /** Set UDP_ENCAP_ESPINUDP (kernel plane). Default false (userspace plane). */
+  readonly kernelEncap?: boolean;
+  /** SO_RCVBUFFORCE in octets (ESP bursts on a userspace plane). */
+  readonly rcvbuf?: number;
+}
+
+export interface NattSocket {
+  /** The node:dgram socket, bound, owning the fd (close it to close the fd). */
+  readonly socket: dgram.Socket;
+  /** The fd, for a worker that sends ESP in UDP from it (valid until socket.close()). */
+  readonly fd: number;
+  readonly kernelEncap: boolean;
+}
+
+/** Read back UDP_ENCAP of a socket (0: none, 2: ESP in UDP). */
+export function udpEncapOf(fd: number): number {
+  return getsockoptInt(fd, SOL_UDP, UDP_ENCAP, 'UDP_ENCAP');
+}
+
+/**
+ * A bound node:dgram socket on address:port made through koffi, with UDP_ENCAP_ESPINUDP when
+ * kernelEncap is set. Throws SysError ENOPROTOOPT where the kernel has no XFRM.
+ */
+export async function createNattSocket(opts: NattSocketOptions): Promise<NattSocket> {
+  const family = familyOf(opts.address);
+  const kernelEncap = opts.kernelEncap ?? false;
+  const fd = openUdpSocket({
+    bind: { address: opts.address, port: opts.port },
+    ...(opts.rcvbuf !== undefined ? { rcvbuf: opts.rcvbuf } : {}),
+    setup: (s) => {
+      if (kernelEncap) setsockoptInt(s, IPPROTO_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP, 'UDP_ENCAP_ESPINUDP');
+    },
+  });
+  const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ...(family === 6 ? { ipv6Only: true } : {}) });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ fd }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    try {
+      socket.close();
+    } catch {
+      /* never bound */
+    }
+    closeFd(fd);
+    throw e;
+  }
+  return { socket, fd, kernelEncap };
+}
