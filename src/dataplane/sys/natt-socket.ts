@@ -59,19 +59,23 @@ export function udpEncapOf(fd: number): number {
 }
 
 /**
- * A bound node:dgram socket on address:port made through koffi, with UDP_ENCAP_ESPINUDP when
- * kernelEncap is set. Throws SysError ENOPROTOOPT where the kernel has no XFRM.
+ * The NAT-T socket's fd, bound, made through koffi, with UDP_ENCAP_ESPINUDP when kernelEncap is
+ * set (throws SysError ENOPROTOOPT where the kernel has no XFRM). Synchronous, so that it can be
+ * made inside another namespace (netns.ts); adoptDgram turns it into a node:dgram socket.
  */
-export async function createNattSocket(opts: NattSocketOptions): Promise<NattSocket> {
-  const family = familyOf(opts.address);
+export function openNattFd(opts: NattSocketOptions): number {
   const kernelEncap = opts.kernelEncap ?? false;
-  const fd = openUdpSocket({
+  return openUdpSocket({
     bind: { address: opts.address, port: opts.port },
     ...(opts.rcvbuf !== undefined ? { rcvbuf: opts.rcvbuf } : {}),
     setup: (s) => {
       if (kernelEncap) setsockoptInt(s, IPPROTO_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP, 'UDP_ENCAP_ESPINUDP');
     },
   });
+}
+
+/** Hand a bound UDP socket fd to node:dgram (bind({ fd })); the dgram socket then owns the fd. */
+export async function adoptDgram(fd: number, family: 4 | 6): Promise<dgram.Socket> {
   const socket = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ...(family === 6 ? { ipv6Only: true } : {}) });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -90,5 +94,12 @@ export async function createNattSocket(opts: NattSocketOptions): Promise<NattSoc
     closeFd(fd);
     throw e;
   }
-  return { socket, fd, kernelEncap };
+  return socket;
+}
+
+/** A bound node:dgram socket on address:port made through koffi (openNattFd + adoptDgram). */
+export async function createNattSocket(opts: NattSocketOptions): Promise<NattSocket> {
+  const fd = openNattFd(opts);
+  const socket = await adoptDgram(fd, familyOf(opts.address));
+  return { socket, fd, kernelEncap: opts.kernelEncap ?? false };
 }

@@ -37,6 +37,7 @@ const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
+const RTM_GETLINK = 18;
 const RTM_NEWADDR = 20;
 const RTM_DELADDR = 21;
 const RTM_NEWROUTE = 24;
@@ -165,15 +166,22 @@ export class Rtnl {
     this.fd = -1;
   }
 
-  private ifindex(dev: string | number): number {
+  /**
+   * A name's interface index in this socket's namespace (RTM_GETLINK), not the calling
+   * thread's: if_nametoindex would look in the namespace the thread is in now.
+   */
+  ifindex(dev: string | number): number {
     if (typeof dev === 'number') return dev;
-    const i = libc().ifNameToIndex(dev);
-    if (i === 0) throw new SysError('if_nametoindex', libc().errno(), dev);
-    return i;
+    const reply = this.request(new Msg(RTM_GETLINK, 0, Buffer.alloc(16)).str(IFLA_IFNAME, dev), `link ${dev}`);
+    if (!reply || reply.length < 24) throw new Error(`rtnetlink: no link message for ${dev}`);
+    return reply.readInt32LE(20);
   }
 
-  /** Send one request and wait for its acknowledgement; a negative error throws SysError. */
-  private request(m: Msg, what: string): void {
+  /**
+   * Send one request and wait for its acknowledgement; a negative error throws SysError.
+   * Returns the first answer message (header included) a GET request brought, if any.
+   */
+  private request(m: Msg, what: string): Buffer | undefined {
     if (this.fd < 0) throw new Error('rtnetlink socket closed');
     const c = libc();
     const seq = (this.seq = (this.seq + 1) >>> 0);
@@ -181,6 +189,7 @@ export class Rtnl {
     const dst = Buffer.alloc(12);
     dst.writeUInt16LE(AF_NETLINK, 0);
     check(c.sendto(this.fd, req, req.length, 0, dst, 12), 'sendto', `rtnetlink ${what}`);
+    let kept: Buffer | undefined;
     for (;;) {
       let n = c.recv(this.fd, this.rx, this.rx.length, MSG_DONTWAIT);
       if (n < 0 && c.errno() === EAGAIN) {
@@ -191,6 +200,7 @@ export class Rtnl {
         n = c.recv(this.fd, this.rx, this.rx.length, MSG_DONTWAIT);
       }
       check(n, 'recv', `rtnetlink ${what}`);
+      let answer: Buffer | undefined;
       for (let off = 0; off + 16 <= n; ) {
         const len = this.rx.readUInt32LE(off);
         const type = this.rx.readUInt16LE(off + 4);
@@ -199,11 +209,13 @@ export class Rtnl {
         if (mseq === seq && type === NLMSG_ERROR) {
           const err = this.rx.readInt32LE(off + 16);
           if (err !== 0) throw new SysError('rtnetlink', -err, what);
-          return;
+          return answer ?? kept;
         }
-        if (mseq === seq && type === NLMSG_DONE) return;
+        if (mseq === seq && type === NLMSG_DONE) return answer ?? kept;
+        if (mseq === seq && answer === undefined) answer = Buffer.from(this.rx.subarray(off, off + len));
         off += (len + 3) & ~3;
       }
+      kept ??= answer;
     }
   }
 

@@ -69,7 +69,8 @@ function open(type: number, protocol: number, opts: SocketOptions, what: string,
     what,
   );
   try {
-    if (family === 6) setsockoptInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, 'IPV6_V6ONLY');
+    // IPv6 UDP only: raw sockets refuse IPV6_V6ONLY (EINVAL) and never see IPv4 anyway.
+    if (family === 6 && type === SOCK_DGRAM) setsockoptInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, 'IPV6_V6ONLY');
     if (opts.reuseAddr) setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, 'SO_REUSEADDR');
     if (opts.rcvbuf !== undefined) setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, opts.rcvbuf, 'SO_RCVBUFFORCE');
     if (opts.sndbuf !== undefined) setsockoptInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, opts.sndbuf, 'SO_SNDBUFFORCE');

@@ -84,7 +84,7 @@ export class TunDevice {
     return new TunDevice(first.name, fds, multi);
   }
 
-  /** The interface index (0 once closed, or if the device has gone). */
+  /** The interface index as seen from the calling thread's namespace (0 once closed, or not there); Rtnl.ifindex asks its own. */
   get ifindex(): number {
     return this.open ? libc().ifNameToIndex(this.name) : 0;
   }
