@@ -18,7 +18,8 @@ import type { ChildSa } from './child-sa.js';
 import { policySpec } from './child-install.js';
 import type { EndCause, InitiateEndpoints, RestartPlan } from './restart.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
-import { handleInitRequest, handleInitResponse, sendInitRequest } from './exchange-init.js';
+import { handleInitRequest, handleInitResponse, sendInitRequest, statelessAnswer } from './exchange-init.js';
+import { scanInitRequest } from '../wire/scan.js';
 import { handleCcsRequest, handleCcsResponse, handleFollowupRequest } from './exchange-create-child.js';
 import { handleInformationalRequest, handleInformationalResponse } from './exchange-informational.js';
 import { handleIntermediateRequest, handleIntermediateResponse } from './exchange-intermediate.js';
@@ -560,6 +561,7 @@ export class IkeEngine implements SaHost {
   }
 
   private dispatch(data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
+    if (data[18] === ExchangeType.IKE_SA_INIT && ((data[19] ?? 0) & HeaderFlags.RESPONSE) === 0 && this.answeredStatelessly(data, remote, local, now)) return;
     let msg: IkeMessage;
     try {
       msg = decodeMessage(data);
@@ -591,6 +593,21 @@ export class IkeEngine implements SaHost {
     if (response) this.onResponse(sa, msg, data, now);
     else this.onRequest(sa, msg, data, remote, local, now);
     this.settle(sa, now);
+  }
+
+  /**
+   * Under load, a new IKE_SA_INIT request without a cookie is answered COOKIE (or dropped by
+   * the limits) from a walk over its payload headers, before any decoding (RFC 7296 §2.6): a
+   * flood of them must cost little. True when it was handled here.
+   */
+  private answeredStatelessly(data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): boolean {
+    const scan = scanInitRequest(data);
+    if (!scan || scan.cookie) return false;
+    if (this.byInitiator.has(halfOpenKey(scan.spiI, remote))) return false; // a retransmission: answered as before
+    const a = this.guard.admit({ peer: remote, spiI: scan.spiI, ni: scan.nonce }, now);
+    if (a.kind === 'accept') return false;
+    if (a.kind === 'cookie') this.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(scan.spiI, notify(NotifyType.COOKIE, a.cookie)) });
+    return true;
   }
 
   /** RFC 7296 §2.5: an unknown critical payload in IKE_SA_INIT is answered; other garbage dropped. */

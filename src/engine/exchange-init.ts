@@ -5,7 +5,7 @@
  * COOKIE (§2.6), INVALID_KE_PAYLOAD (§1.3) and NO_PROPOSAL_CHOSEN.
  */
 import { CryptoError, attempt } from '../crypto/errors.js';
-import { ExchangeType, HashAlgorithm, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
+import { ExchangeType, HashAlgorithm, HeaderFlags, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
 import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
 import { encodeMessage } from '../wire/index.js';
 import type { Admission, InitRequestFacts } from './dos-guard.js';
@@ -162,19 +162,15 @@ export interface InitResponderContext {
 
 /** An unprotected error response to an IKE_SA_INIT request, keeping no state (RFC 7296 §2.21.1). */
 function plainError(ctx: InitResponderContext, req: IkeMessage, local: Endpoint, remote: Endpoint, payload: Payload): void {
-  const bytes = encodeMessage(
-    {
-      spiI: req.header.spiI,
-      spiR: new Uint8Array(8),
-      majorVersion: 2,
-      minorVersion: 0,
-      exchangeType: ExchangeType.IKE_SA_INIT,
-      flags: 0x20,
-      messageId: 0,
-    },
+  ctx.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(req.header.spiI, payload) });
+}
+
+/** An IKE_SA_INIT response without an SA of ours (zero SPIr): an error or a COOKIE (RFC 7296 §2.6, §2.21.1). */
+export function statelessAnswer(spiI: Uint8Array, payload: Payload): Uint8Array {
+  return encodeMessage(
+    { spiI, spiR: new Uint8Array(8), majorVersion: 2, minorVersion: 0, exchangeType: ExchangeType.IKE_SA_INIT, flags: HeaderFlags.RESPONSE, messageId: 0 },
     [payload],
   );
-  ctx.emit({ kind: 'send', from: local, to: remote, data: bytes });
 }
 
 function addressMatches(configured: string, actual: string): boolean {

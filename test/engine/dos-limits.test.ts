@@ -154,3 +154,18 @@ test('failed authentications from an address back off: after three, its IKE_SA_I
   const r = responder({});
   assert.equal(r.send(request(), peer('192.0.2.77'), 0), 'sa');
 });
+
+test('under load a new request is answered COOKIE from its payload headers alone, before any decoding: even a malformed SA body gets one', () => {
+  const req = request();
+  const m = Uint8Array.from(req);
+  // The SA payload is the first one after the header: spoil its first proposal's length field.
+  assert.equal(m[16], PayloadType.SA);
+  m[28 + 4 + 2] = 0xff;
+  m[28 + 4 + 3] = 0xff;
+  const loaded = responder({ cookieThreshold: 0 });
+  assert.equal(loaded.send(m, peer('192.0.2.1')), 'cookie');
+  const idle = responder({});
+  assert.equal(idle.send(m, peer('192.0.2.1')), 'drop', 'decoded, it is malformed (RFC 7296 §2.21.1: dropped)');
+  // The cookie covers the SPI and nonce, which the spoiled request shares with the intact one.
+  assert.equal(loaded.send(withCookie(req, loaded.cookie()), peer('192.0.2.1')), 'sa');
+});
