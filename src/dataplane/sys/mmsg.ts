@@ -109,6 +109,11 @@ export class MmsgBatch {
     this.setLength(i, packet.length, to);
   }
 
+  /** Copy a packet into slot i (no view allocated). */
+  copyIn(i: number, packet: Uint8Array): void {
+    this.data.set(packet, i * this.slotSize);
+  }
+
   /** Set slot i's length and destination for a packet already written into slot(i). */
   setLength(i: number, len: number, to: SockAddr | null): void {
     this.iovDv.setUint32(i * IOVEC + 8, len, true);

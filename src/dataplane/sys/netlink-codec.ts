@@ -197,6 +197,11 @@ export class StructReader {
     const p = this.at(off, n);
     return copyBytes(this.buf, p, p + n);
   }
+  /** A view (not a copy) of n octets at off, for fields that are converted at once (addresses). */
+  view(off: number, n: number): Uint8Array {
+    const p = this.at(off, n);
+    return this.buf.subarray(p, p + n);
+  }
   /** A char[size] field up to its first NUL. */
   cstring(off: number, size: number): string {
     const p = this.at(off, size);

@@ -157,7 +157,7 @@ const ctx: PumpContext = {
     }
     const tx = p.tx as MmsgBatch;
     const i = p.txCount;
-    tx.slot(i).set(pkt);
+    tx.copyIn(i, pkt);
     if (to === undefined || to === null) tx.setLength(i, pkt.length, null);
     else if (isPrepared(to)) tx.setLengthRawName(i, pkt.length, to.name, to.nameLen);
     else tx.setLength(i, pkt.length, to);

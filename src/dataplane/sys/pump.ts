@@ -16,8 +16,8 @@
  *   await pump.close();                     // stops the worker, then closes the fds it owns
  *
  * Why a worker with blocking poll() and not fs.read / koffi async calls on libuv's threadpool,
- * and why per-packet work stays in the worker: bench/sys-pump-compare.ts (numbers in the
- * report of the commit that added this file).
+ * and why per-packet work stays in the worker: bench/sys-pump-compare.ts, numbers in
+ * README.md beside this file.
  *
  * Main -> worker: packets and messages of one tick go as one MessagePort message (the packets
  * back to back in one transferred ArrayBuffer), then one write to an eventfd the worker polls;
