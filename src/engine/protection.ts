@@ -135,9 +135,13 @@ export function openMessage(raw: Uint8Array, msg: IkeMessage, cipher: SkCipher, 
   return undefined;
 }
 
-/** RFC 7383 §2.6 reassembly limits. */
+/**
+ * RFC 7383 §2.6 reassembly limits. The reassembled inner payloads must fit one unfragmented
+ * SK payload (RFC 7296 §3.2: a 16-bit Payload Length, 4 of it the generic header), which the
+ * IntAuth octets of RFC 9242 §3.3.2 are computed on.
+ */
 export const MAX_FRAGMENTS = 64;
-export const MAX_REASSEMBLED = 64 * 1024;
+export const MAX_REASSEMBLED = 0xffff - 4;
 
 /** Collects the decrypted fragments of one message (one Message ID, one direction). */
 export class FragmentCollector {
