@@ -125,7 +125,7 @@ export class Daemon {
     this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)) });
     this.logger.info(`control socket ${this.config.control.socket}`);
     if (this.config.metrics) {
-      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.describe(Date.now()), throttled((m) => this.logger.error(m)));
+      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.census(), throttled((m) => this.logger.error(m)));
       this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
     }
     if (exportKeys !== undefined) this.logger.warn(`exporting IKE and ESP keys to ${exportKeys} (debugging only)`);
@@ -171,7 +171,8 @@ export class Daemon {
       if (this.keys && info) this.keys.onEvent(e, info.local.address, info.remote.address);
     }
     if (e.type !== 'ike-keys') {
-      const level = e.type === 'log' ? e.level : e.type === 'message' || e.type === 'retransmit' ? 'debug' : e.type === 'ike-failed' ? 'warn' : 'info';
+      // A half-open SA that a flood fills the table with is not worth a line each (metrics count them).
+      const level = e.type === 'log' ? e.level : e.type === 'message' || e.type === 'retransmit' ? 'debug' : e.type === 'ike-failed' ? (e.halfOpen ? 'debug' : 'warn') : 'info';
       if (this.logger.enabled(level)) {
         const json = eventToJson(e);
         delete json['type'];
@@ -223,7 +224,7 @@ export class Daemon {
       case 'reload':
         return this.reload();
       case 'stats':
-        return { ok: true, data: this.metrics.snapshot(this.engine.describe(Date.now())) };
+        return { ok: true, data: this.metrics.snapshot(this.engine.census()) };
       default:
         return { ok: false, error: `unknown command '${req.cmd}'` };
     }

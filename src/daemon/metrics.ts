@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ExchangeType, NotifyType, nameOf } from '../wire/constants.js';
-import type { EngineEvent, SaListing } from '../engine/types.js';
+import type { EngineEvent, SaCensus } from '../engine/types.js';
 import { endedSa } from './sa-events.js';
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -87,12 +87,11 @@ export class Metrics {
   }
 
   /** Counters as a plain object (`pqike stats`). */
-  snapshot(listing: readonly SaListing[]): Record<string, unknown> {
-    const byState: Record<string, number> = {};
-    for (const l of listing) byState[l.ike.state] = (byState[l.ike.state] ?? 0) + 1;
+  snapshot(census: SaCensus): Record<string, unknown> {
+    const byState: Record<string, number> = { ...census.states };
     return {
       ikeSasByState: byState,
-      childSas: listing.reduce((n, l) => n + l.children.length, 0),
+      childSas: census.childSas,
       ikeSasEstablishedTotal: this.ikeUp,
       childSasEstablishedTotal: this.childUp,
       childSaRekeysTotal: this.rekeys,
@@ -104,7 +103,7 @@ export class Metrics {
     };
   }
 
-  render(listing: readonly SaListing[]): string {
+  render(census: SaCensus): string {
     const lines: string[] = [];
     const gauge = (name: string, help: string, values: [Record<string, string>, number][]): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
@@ -115,9 +114,9 @@ export class Metrics {
       for (const [labels, v] of values) lines.push(`${name}${fmtLabels(labels)} ${v}`);
     };
     const states: Record<string, number> = { connecting: 0, intermediate: 0, authenticating: 0, established: 0, rekeyed: 0 };
-    for (const l of listing) states[l.ike.state] = (states[l.ike.state] ?? 0) + 1;
+    for (const [state, n] of Object.entries(census.states)) states[state] = n;
     gauge('pqike_ike_sas', 'IKE SAs by state', Object.entries(states).map(([s, v]) => [{ state: s }, v]));
-    gauge('pqike_child_sas', 'Child SAs installed', [[{}, listing.reduce((n, l) => n + l.children.length, 0)]]);
+    gauge('pqike_child_sas', 'Child SAs installed', [[{}, census.childSas]]);
     counter('pqike_ike_sas_established_total', 'IKE SAs established', [[{}, this.ikeUp]]);
     counter('pqike_child_sas_established_total', 'Child SAs established (incl. rekeys)', [[{}, this.childUp]]);
     counter('pqike_child_sa_rekeys_total', 'Child SA rekeys', [[{}, this.rekeys]]);
@@ -144,7 +143,7 @@ export class Metrics {
   }
 
   /** Serve /metrics on host:port (keep it on a local address); server errors go to onError. */
-  serve(host: string, port: number, listing: () => readonly SaListing[], onError?: (message: string) => void): Promise<Server> {
+  serve(host: string, port: number, census: () => SaCensus, onError?: (message: string) => void): Promise<Server> {
     const L = METRICS_LIMITS;
     const server = createServer(
       // The header and request timeouts are checked this often (Node's default is 30 s).
@@ -154,7 +153,7 @@ export class Metrics {
           res.writeHead(404).end('see /metrics\n');
           return;
         }
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(listing()));
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(census()));
       },
     );
     server.maxConnections = L.maxConnections;

@@ -41,6 +41,11 @@ export class CookieJar {
   /** Replace the secret once its lifetime is over (and drop the one before it). */
   private rotate(now: number): void {
     if (now - this.rotatedAt < this.lifetimeMs) return;
+    // Spent cookies whose secret is gone are forgotten (the table is ordered by age).
+    for (const [c, expires] of this.spent) {
+      if (expires > now) break;
+      this.spent.delete(c);
+    }
     // A long pause: both secrets are older than a period, so neither stays valid.
     this.previous = now - this.rotatedAt < 2 * this.lifetimeMs ? this.current : undefined;
     this.current = { version: (this.current.version + 1) & 0xff, key: this.random(32) };

@@ -235,6 +235,17 @@ export class IkeEngine implements SaHost {
     };
   }
 
+  /** IKE SAs by state and Child SAs in all, in one pass and without listings (a metrics scrape). */
+  census(): import('./types.js').SaCensus {
+    const states: Record<string, number> = {};
+    let childSas = 0;
+    for (const sa of this.sas.values()) {
+      states[sa.state] = (states[sa.state] ?? 0) + 1;
+      childSas += sa.children.length;
+    }
+    return { states, childSas };
+  }
+
   /** Child SAs of an IKE SA (for listings and tests). */
   children(id: number): import('./types.js').ChildSaInfo[] {
     return this.byId(id)?.children.map((c) => c.info) ?? [];

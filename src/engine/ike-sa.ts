@@ -518,8 +518,9 @@ export class IkeSa {
     this.tasks = [];
     this.dropChildren(reason);
     // A responder's half-open SA failing is routine under load: not worth a warning each.
-    this.log(this.isInitiator || this.establishedAt !== undefined ? 'warn' : 'debug', `IKE SA failed: ${reason}`);
-    this.event({ type: 'ike-failed', sa: this.id, reason, ...(notify === undefined ? {} : { notify }), ...(restart ? { restart } : {}) });
+    const halfOpen = !this.isInitiator && this.establishedAt === undefined;
+    this.log(halfOpen ? 'debug' : 'warn', `IKE SA failed: ${reason}`);
+    this.event({ type: 'ike-failed', sa: this.id, reason, ...(notify === undefined ? {} : { notify }), ...(restart ? { restart } : {}), ...(halfOpen ? { halfOpen: true as const } : {}) });
     this.host.forget(this);
   }
 

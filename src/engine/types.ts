@@ -135,6 +135,12 @@ export interface EngineOptions {
   readonly allocateSpi?: (sa: { readonly src: string; readonly dst: string }) => number | undefined;
 }
 
+/** IKE SAs by state and Child SAs in all, counted without building listings (metrics). */
+export interface SaCensus {
+  readonly states: Readonly<Record<string, number>>;
+  readonly childSas: number;
+}
+
 /** Counts of the engine's tables (IkeEngine.resources()). */
 export interface EngineResources {
   readonly ikeSas: number;
@@ -249,7 +255,15 @@ export type EngineEvent =
     }
   | { readonly type: 'child-up'; readonly sa: number; readonly child: ChildSaInfo }
   | { readonly type: 'child-down'; readonly sa: number; readonly child: ChildSaInfo; readonly reason: string }
-  | { readonly type: 'ike-failed'; readonly sa: number; readonly reason: string; readonly notify?: number; readonly restart?: RestartPlan }
+  | {
+      readonly type: 'ike-failed';
+      readonly sa: number;
+      readonly reason: string;
+      readonly notify?: number;
+      readonly restart?: RestartPlan;
+      /** A responder's SA that never authenticated (timed out, evicted, refused): routine under load. */
+      readonly halfOpen?: true;
+    }
   | { readonly type: 'ike-down'; readonly sa: number; readonly reason: string; readonly restart?: RestartPlan }
   /** A child's dpd_action or close_action (or start action) asks for a trap policy: traffic matching it starts the connection. */
   | { readonly type: 'trap'; readonly connection: string; readonly child: string; readonly reason: string }

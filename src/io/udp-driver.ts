@@ -55,7 +55,9 @@ export class UdpDriver {
 
   private async bindOne(address: string, port: number): Promise<dgram.Socket> {
     const type = isIP(address) === 6 ? 'udp6' : 'udp4';
-    const socket = dgram.createSocket({ type, reuseAddr: false, ...(type === 'udp6' ? { ipv6Only: true } : {}) });
+    // A larger receive buffer rides out event-loop stalls under a flood (the kernel caps it at
+    // twice net.core.rmem_max).
+    const socket = dgram.createSocket({ type, reuseAddr: false, recvBufferSize: 4 * 1024 * 1024, ...(type === 'udp6' ? { ipv6Only: true } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, address, () => {

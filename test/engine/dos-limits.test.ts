@@ -169,3 +169,16 @@ test('under load a new request is answered COOKIE from its payload headers alone
   // The cookie covers the SPI and nonce, which the spoiled request shares with the intact one.
   assert.equal(loaded.send(withCookie(req, loaded.cookie()), peer('192.0.2.1')), 'sa');
 });
+
+test('census() counts IKE SAs by state and Child SAs without building listings, and agrees with list()', () => {
+  const r = responder({ cookieThreshold: 1000, cookieThresholdIp: 1000, blockThreshold: 1000 });
+  for (let k = 0; k < 20; k++) r.send(request(), peer(`198.18.1.${k}`));
+  const pair = new EnginePair({ ikeI: ['aes256gcm16-prfsha384-x25519'] });
+  pair.establish();
+  for (const e of [r.engine, pair.r]) {
+    const byState: Record<string, number> = {};
+    for (const s of e.list()) byState[s.state] = (byState[s.state] ?? 0) + 1;
+    assert.deepEqual(e.census(), { states: byState, childSas: e.resources().childSas });
+  }
+  assert.deepEqual(r.engine.census().states, { authenticating: 20 });
+});
