@@ -129,6 +129,7 @@ function compute(p: EcxParams, priv: KeyObject, peer: Uint8Array): Buffer {
 
 export function ecxMethod(id: number): KeMethod {
   const p = params(id);
+  let kept: { priv: KeyObject; pub: Buffer; until: number } | undefined;
   return {
     id,
     name: p.name,
@@ -144,6 +145,13 @@ export function ecxMethod(id: number): KeMethod {
       }
       const { priv, pub } = generate(p);
       return { publicValue: pub, sharedSecret: compute(p, priv, peer) };
+    },
+    respondReusing(peer, now, forMs) {
+      if (peer.length !== p.len) {
+        throw new CryptoError('INVALID_KE_DATA', `${p.name}: public value length ${peer.length}, expected ${p.len}`);
+      }
+      if (!kept || now >= kept.until || now < kept.until - forMs) kept = { ...generate(p), until: now + forMs };
+      return { publicValue: kept.pub, sharedSecret: compute(p, kept.priv, peer) };
     },
   };
 }

@@ -30,6 +30,13 @@ export interface KeMethod {
   initiate(): KeInitiatorState;
   /** DH: our public value + shared secret; KEM: ciphertext + shared secret. */
   respond(peer: Uint8Array): { publicValue: Uint8Array; sharedSecret: Uint8Array };
+  /**
+   * DH only: as respond(), but with a key pair kept for up to `forMs` after it was made
+   * (RFC 7296 §2.12 allows reusing exponentials; a responder under a flood uses this so that
+   * a request costs one scalar multiplication, not a key generation as well). The private key
+   * is dropped when the period is over, so forward secrecy is lost only for SAs shorter than it.
+   */
+  respondReusing?(peer: Uint8Array, now: number, forMs: number): { publicValue: Uint8Array; sharedSecret: Uint8Array };
 }
 
 /** The IANA "Transform Type 4 - Key Exchange Method Transform IDs" (src/wire) we implement. */

@@ -20,6 +20,8 @@ import type { ConnectionConfig, Endpoint, EngineOutput } from './types.js';
 import { readU16, u16 } from './util.js';
 
 const NONCE_LENGTH = 32;
+/** How long a responder under load reuses a DH key pair for IKE_SA_INIT (RFC 7296 §2.12). */
+const KEY_PAIR_REUSE_MS = 1000;
 const MAX_COOKIE_RETRIES = 3;
 const MAX_INVALID_KE_RETRIES = 3;
 
@@ -241,7 +243,9 @@ export function handleInitRequest(
     plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_KE_PAYLOAD, u16(group)));
     return undefined;
   }
-  const reply = attempt(() => ctx.host.keMethod(group).respond(ke.data));
+  // Under load (a cookie was needed), a DH key pair serves requests for up to a second (RFC 7296 §2.12).
+  const m = ctx.host.keMethod(group);
+  const reply = attempt(() => (admission.spend && m.respondReusing ? m.respondReusing(ke.data, now, KEY_PAIR_REUSE_MS) : m.respond(ke.data)));
   if (reply instanceof CryptoError) {
     // RFC 6989 §2.5, ML-KEM draft "Recipient Tests": invalid public value → INVALID_SYNTAX.
     plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));

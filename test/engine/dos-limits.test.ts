@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADDR_R, EnginePair, connections } from '../helpers/engine-pair.js';
-import { decode, failures, notifies, rewrite } from '../helpers/engine-wire.js';
+import { decode, failures, notifies, rewrite, sasOf } from '../helpers/engine-wire.js';
 import { IkeEngine } from '../../src/engine/engine.js';
 import type { Endpoint, EngineOptions } from '../../src/engine/types.js';
 import { ExchangeType, HeaderFlags, NotifyType, PayloadType } from '../../src/wire/index.js';
@@ -181,4 +181,26 @@ test('census() counts IKE SAs by state and Child SAs without building listings, 
     assert.deepEqual(e.census(), { states: byState, childSas: e.resources().childSas });
   }
   assert.deepEqual(r.engine.census().states, { authenticating: 20 });
+});
+
+test('under load (cookies demanded) a responder reuses its X25519 key pair for up to 1 s (RFC 7296 §2.12); otherwise every SA gets its own', () => {
+  const keOf = (r: ReturnType<typeof responder>, from: Endpoint, now: number): string => {
+    const req = request();
+    let v = r.send(req, from, now);
+    if (v === 'cookie') v = r.send(withCookie(req, r.cookie()), from, now);
+    assert.equal(v, 'sa');
+    const out = r.engine.list().at(-1);
+    assert.ok(out);
+    // The SA response went out in send(); read its KE from the SA's IKE_SA_INIT response.
+    const sa = sasOf(r.engine).find((s) => s.id === out.id);
+    const ke = decode(sa?.initResponse ?? new Uint8Array()).payloads.find((p) => p.type === PayloadType.KE);
+    return ke && ke.type === PayloadType.KE ? Buffer.from(ke.data).toString('hex') : '';
+  };
+  const loaded = responder({ cookieThreshold: 0, cookieThresholdIp: 1000, blockThreshold: 1000 });
+  const a = keOf(loaded, peer('198.18.2.1'), 0);
+  assert.equal(keOf(loaded, peer('198.18.2.2'), 500), a, 'same key pair within the second');
+  assert.notEqual(keOf(loaded, peer('198.18.2.3'), 1001), a, 'a new one after it');
+  const idle = responder({});
+  const b = keOf(idle, peer('198.18.3.1'), 0);
+  assert.notEqual(keOf(idle, peer('198.18.3.2'), 1), b);
 });
