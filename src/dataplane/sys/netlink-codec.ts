@@ -52,7 +52,7 @@ export const NLMSGERR_ATTR_OFFS = 2;
 
 /** NLMSG_ALIGN / NLA_ALIGN: round up to a multiple of 4. */
 export function nlAlign(n: number): number {
-  return (n + 3) & ~3;
+  return n + ((4 - (n % 4)) % 4); // not (n + 3) & ~3: lengths from the wire may exceed 2^31
 }
 
 function checkUint(v: number, max: number, what: string): void {
@@ -246,7 +246,7 @@ export function encodeAttrU32(type: number, v: number): Uint8Array {
  */
 export function decodeAttrs(buf: Uint8Array, start: number, end: number = buf.length): NlAttr[] {
   const out: NlAttr[] = [];
-  if (start > end || end > buf.length) throw new ParseError('TRUNCATED', `attributes at ${start}..${end} outside ${buf.length} octets`);
+  if (start < 0 || start > end || end > buf.length) throw new ParseError('TRUNCATED', `attributes at ${start}..${end} outside ${buf.length} octets`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let p = start;
   while (end - p >= NLA_HDRLEN) {
@@ -366,7 +366,7 @@ export function decodeError(payload: Uint8Array, flags: number): NlError {
     }
   }
   return {
-    errno: -error,
+    errno: error === 0 ? 0 : -error,
     request,
     ...(message !== undefined ? { message } : {}),
     ...(offset !== undefined ? { offset } : {}),

@@ -323,7 +323,10 @@ export interface SubscriptionHandlers {
   readonly onMessage: (m: NlMessage) => void;
   /** The socket buffer overflowed (ENOBUFS): messages were lost; state should be re-read. */
   readonly onOverrun?: () => void;
-  /** A failure of the subscription itself (it then stops) or an exception from a handler. */
+  /**
+   * A failure of the subscription itself (it then stops: `closed` is true) or an exception from a
+   * handler. Default: process.emitWarning.
+   */
   readonly onError?: (e: Error) => void;
 }
 
@@ -393,10 +396,20 @@ export class NetlinkSubscription {
     this.resolveDone();
   }
 
+  /** True once closed, or stopped by a failure. */
+  get closed(): boolean {
+    return this.closing;
+  }
+
+  private report(e: Error): void {
+    if (this.handlers.onError) this.handlers.onError(e);
+    else process.emitWarning(e);
+  }
+
   private fail(e: Error): void {
     this.closing = true;
     this.finish();
-    this.handlers.onError?.(e);
+    this.report(e);
   }
 
   private arm(): void {
@@ -437,7 +450,13 @@ export class NetlinkSubscription {
         return;
       }
       if (this.closing) this.finish();
-      else this.arm();
+      else {
+        try {
+          this.arm();
+        } catch (e) {
+          this.fail(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
     });
   }
 
@@ -478,7 +497,7 @@ export class NetlinkSubscription {
     try {
       fn();
     } catch (e) {
-      this.handlers.onError?.(e instanceof Error ? e : new Error(String(e)));
+      this.report(e instanceof Error ? e : new Error(String(e)));
     }
   }
 }
