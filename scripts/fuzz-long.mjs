@@ -12,6 +12,9 @@
 // Usage (after `npx tsc -p .`; any Node >= 20, the Node 24 in .node24 is about 1.5x faster):
 //   node scripts/fuzz-long.mjs [options]
 //     --per-stream N     variants per stream (default 10000000)
+//     --per-exchange N   instead: at least N variants for each exchange type and role, split
+//                        over the streams of that exchange and role (e.g. CREATE_CHILD_SA
+//                        requests are six streams: new Child SA, rekeys, collisions, reverse)
 //     --workers K        worker processes (default 2)
 //     --seed S           run seed (default the harness's DEFAULT_SEED; must match to resume)
 //     --progress FILE    progress file (default <tmpdir>/pqike-fuzz-long/progress.json);
@@ -38,6 +41,9 @@
 // dies is replaced; its batch is re-run one variant at a time to pin the variant down, which is
 // recorded as a 'hang' or 'crash' finding and skipped. Exit status 1 if there are findings.
 import { fork } from 'node:child_process';
+
+// RFC 7296 §3.1, RFC 9242 §3, RFC 9370 §3.2.
+const EXCHANGE_NAMES = { 34: 'IKE_SA_INIT', 35: 'IKE_AUTH', 36: 'CREATE_CHILD_SA', 37: 'INFORMATIONAL', 43: 'IKE_INTERMEDIATE', 44: 'IKE_FOLLOWUP_KE' };
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -160,6 +166,7 @@ async function main() {
   }
 
   const perStream = Number(args['per-stream'] ?? 1e7);
+  const perExchange = args['per-exchange'] === undefined ? undefined : Number(args['per-exchange']);
   const workers = Number(args.workers ?? 2);
   let batch = Number(args.batch ?? 20000);
   const hangMs = Number(args['hang-ms'] ?? 60000);
@@ -207,6 +214,18 @@ async function main() {
   }
   progress.batch = batch;
   progress.perStream = perStream;
+  if (perExchange !== undefined) progress.perExchange = perExchange;
+  // The exchange type and role a stream belongs to (what --per-exchange counts).
+  const groupOf = (n) => {
+    const d = h.STREAMS.find((s) => s.name === n);
+    return `${EXCHANGE_NAMES[d.exchange] ?? d.exchange} ${d.response ? 'response' : 'request'}`;
+  };
+  const groupSize = (g) => names.filter((n) => groupOf(n) === g).length;
+  // Each stream's target, a whole number of batches when split per exchange.
+  const targets = new Map(
+    names.map((n) => [n, perExchange === undefined ? perStream : Math.ceil(perExchange / groupSize(groupOf(n)) / batch) * batch]),
+  );
+  const target = (n) => targets.get(n);
   const run = { started: new Date().toISOString(), node: process.version, workers, code: args.code ?? gitDescribe(), wallMs: 0, variants: 0 };
   progress.runs.push(run);
   for (const n of names) {
@@ -231,19 +250,23 @@ async function main() {
       st.doneUpTo += batch;
     }
   };
-  const countDone = (st) => Math.min(perStream, st.doneUpTo + st.extra.length * batch);
+  const countDone = (n) => {
+    const st = progress.streams[n];
+    return Math.min(target(n), st.doneUpTo + st.extra.length * batch);
+  };
   function nextUnit() {
     // The stream with the fewest variants done (and assigned) goes first: all advance together.
     let best;
     for (const n of names) {
       const st = progress.streams[n];
       let start = st.doneUpTo;
-      while (start < perStream && (isDone(st, start) || inFlight.has(`${n}:${start}`))) start += batch;
-      if (start >= perStream) continue;
-      const load = countDone(st) + [...inFlight.keys()].filter((k) => k.startsWith(`${n}:`)).length * batch;
+      while (start < target(n) && (isDone(st, start) || inFlight.has(`${n}:${start}`))) start += batch;
+      if (start >= target(n)) continue;
+      // Fraction of its target done: streams advance together whatever their targets.
+      const load = (countDone(n) + [...inFlight.keys()].filter((k) => k.startsWith(`${n}:`)).length * batch) / target(n);
       if (!best || load < best.load) best = { stream: n, start, load };
     }
-    return best && { stream: best.stream, start: best.start, end: Math.min(perStream, best.start + batch) };
+    return best && { stream: best.stream, start: best.start, end: Math.min(target(best.stream), best.start + batch) };
   }
 
   // Findings: classes by signature; the first few reproducers of each class in each stream
@@ -378,12 +401,12 @@ async function main() {
     let total = 0;
     let least = Infinity;
     for (const n of names) {
-      const d = countDone(progress.streams[n]);
+      const d = countDone(n);
       total += d;
-      least = Math.min(least, d);
+      least = Math.min(least, d / target(n));
     }
     const classes = Object.keys(progress.findings).length;
-    process.stdout.write(`${process.stdout.isTTY ? '\r' : ''}[${(el / 60).toFixed(1)} min] ${fmt(variantsThisRun)} variants this run (${fmt(Math.round(variantsThisRun / Math.max(1, el)))}/s), every stream >= ${fmt(least)} of ${fmt(perStream)}, total ${fmt(total)}; finding classes: ${classes}${process.stdout.isTTY ? '   ' : '\n'}`);
+    process.stdout.write(`${process.stdout.isTTY ? '\r' : ''}[${(el / 60).toFixed(1)} min] ${fmt(variantsThisRun)} variants this run (${fmt(Math.round(variantsThisRun / Math.max(1, el)))}/s), every stream >= ${(least * 100).toFixed(1)}% of its target, total ${fmt(total)}; finding classes: ${classes}${process.stdout.isTTY ? '   ' : '\n'}`);
   }
 
   function report() {
@@ -391,7 +414,14 @@ async function main() {
     for (const n of names) {
       const st = progress.streams[n];
       const rate = st.ms > 0 ? (st.variants / st.ms) * 1000 : 0;
-      console.log(`${n.padEnd(28)} ${fmt(countDone(st)).padStart(9)} ${rate.toFixed(0).padStart(12)} ${((st.reached / Math.max(1, st.variants)) * 100).toFixed(0).padStart(7)}% ${((st.answered / Math.max(1, st.variants)) * 100).toFixed(0).padStart(8)}% ${String(st.findings).padStart(9)}`);
+      console.log(`${n.padEnd(28)} ${fmt(countDone(n)).padStart(9)} ${rate.toFixed(0).padStart(12)} ${((st.reached / Math.max(1, st.variants)) * 100).toFixed(0).padStart(7)}% ${((st.answered / Math.max(1, st.variants)) * 100).toFixed(0).padStart(8)}% ${String(st.findings).padStart(9)}`);
+    }
+    console.log('\nexchange and role              streams   variants  findings');
+    for (const g of [...new Set(names.map(groupOf))]) {
+      const ns = names.filter((n) => groupOf(n) === g);
+      const v = ns.reduce((a, n) => a + countDone(n), 0);
+      const f = ns.reduce((a, n) => a + progress.streams[n].findings, 0);
+      console.log(`${g.padEnd(28)} ${String(ns.length).padStart(8)} ${fmt(v).padStart(10)} ${String(f).padStart(9)}`);
     }
     const fs = Object.entries(progress.findings);
     console.log(fs.length === 0 ? '\nno findings' : `\n${fs.length} finding class(es):`);
@@ -401,7 +431,7 @@ async function main() {
   let finished = false;
   function maybeFinish() {
     if (finished) return;
-    const allDone = names.every((n) => countDone(progress.streams[n]) >= perStream);
+    const allDone = names.every((n) => countDone(n) >= target(n));
     const busy = pool.some((w) => w.unit !== undefined) || careful.length > 0;
     if ((allDone || stopping) && !busy) {
       finished = true;
@@ -446,7 +476,8 @@ async function main() {
 
   // Capture every stream here first: a harness that cannot start fails now, not in the workers.
   h.streams(names);
-  console.log(`fuzzing ${names.length} streams to ${fmt(perStream)} variants each, seed ${seed}, ${workers} workers, batches of ${batch}, ${dist} (${run.code}), ${process.version}`);
+  const goal = perExchange === undefined ? `${fmt(perStream)} variants each` : `${fmt(perExchange)} variants per exchange type and role`;
+  console.log(`fuzzing ${names.length} streams to ${goal}, seed ${seed}, ${workers} workers, batches of ${batch}, ${dist} (${run.code}), ${process.version}`);
   console.log(`progress: ${progressFile}; findings: ${join(outDir, 'findings')}`);
   for (let i = 0; i < workers; i++) spawnWorker();
   maybeFinish();
