@@ -483,7 +483,7 @@ function parentTest(): void {
       for (const a of setup) ip(...a);
       const env: Record<string, string | undefined> = { ...process.env, [CHILD_ENV]: ns };
       delete env['NODE_TEST_CONTEXT']; // the child reports as a program of its own
-      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(import.meta.url)], { encoding: 'utf8', env, timeout: 150_000 });
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--test-reporter=tap', fileURLToPath(import.meta.url)], { encoding: 'utf8', env, timeout: 150_000 });
       for (const line of `${r.stdout}${r.stderr}`.split('\n')) if (/^\s*(#|ok|not ok)/.test(line)) t.diagnostic(line);
       assert.equal(r.status, 0, `the tests in ${ns} failed:\n${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, /^# fail 0$/m);
