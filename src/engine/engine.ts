@@ -80,6 +80,11 @@ export class IkeEngine implements SaHost {
   /** The time of the input being handled (every entry point takes `now`). */
   private clock = 0;
 
+  /** SaHost.now: the time of the call being handled. */
+  get now(): number {
+    return this.clock;
+  }
+
   constructor(opts: EngineOptions = {}) {
     this.random = opts.random ?? ((n) => randomBytes(n));
     this.keMethod = opts.keMethod ?? keMethod;

@@ -38,6 +38,8 @@ export interface SaHost {
   readonly retransmitTries: number;
   /** Our UDP port for IKE and ESP after NAT detection (RFC 3948), normally 4500. */
   readonly natTraversalPort: number;
+  /** The time of the call being handled (receive, tick, command). */
+  readonly now: number;
   /** Called when the SA's state makes it leave the engine's tables. */
   forget(sa: IkeSa): void;
   /** Register an IKE SA created by a rekey of this one (RFC 7296 §2.18). */
@@ -163,6 +165,8 @@ export class IkeSa {
   establishedAt?: number;
   /** Last authenticated message from the peer, for liveness checks (RFC 7296 §2.4). */
   lastReceivedAt: number;
+  /** Last datagram we sent the peer (NAT keepalives, RFC 3948 §4). */
+  lastSentAt: number;
   ikeRekeyAt?: number;
   ikeExpireAt?: number;
   /** Responder: the engine's key for the IKE_SA_INIT request that created this SA. */
@@ -186,6 +190,7 @@ export class IkeSa {
   ) {
     this.createdAt = now;
     this.lastReceivedAt = now;
+    this.lastSentAt = now;
   }
 
   /** A NAT sits between the peers (RFC 7296 §2.23): ESP must be UDP-encapsulated. */
@@ -223,6 +228,7 @@ export class IkeSa {
   /** Send datagrams to the peer. */
   sendRaw(datagrams: readonly Uint8Array[]): void {
     for (const data of datagrams) this.host.emit({ kind: 'send', from: this.local, to: this.remote, data });
+    this.lastSentAt = this.host.now;
   }
 
   /** The keys for messages we send and those we receive, from the current key stage. */

@@ -5,6 +5,7 @@
  */
 import type { ChildSa } from './child-sa.js';
 import { IkeSa } from './ike-sa.js';
+import { keepaliveDue, runKeepalive } from './nat-keepalive.js';
 import type { SharedSecret } from './ike-sa.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { enqueue } from './tasks.js';
@@ -134,6 +135,7 @@ export function runTimers(sa: IkeSa, now: number): void {
       sa.log('info', `dropping a stalled ${s.kind} series waiting for IKE_FOLLOWUP_KE (RFC 9370 §2.2.4)`);
     }
   }
+  runKeepalive(sa, now);
   if (sa.state === 'rekeyed') {
     if (sa.ikeExpireAt !== undefined && sa.ikeExpireAt <= now) {
       sa.ikeExpireAt = undefined;
@@ -180,6 +182,7 @@ export function saDeadline(sa: IkeSa): number | undefined {
     if (x !== undefined && (t === undefined || x < t)) t = x;
   };
   for (const s of sa.followups.values()) min(s.expiresAt);
+  min(keepaliveDue(sa));
   if (sa.state === 'rekeyed') {
     min(sa.ikeExpireAt);
     return t;

@@ -270,5 +270,6 @@ export type EngineEvent =
   | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly sa?: number; readonly message: string };
 
 export type EngineOutput =
-  | { readonly kind: 'send'; readonly from: Endpoint; readonly to: Endpoint; readonly data: Uint8Array }
+  /** A datagram; `keepalive`: a NAT keepalive (RFC 3948 §2.3), sent on the NAT-T port without the non-ESP marker. */
+  | { readonly kind: 'send'; readonly from: Endpoint; readonly to: Endpoint; readonly data: Uint8Array; readonly keepalive?: boolean }
   | { readonly kind: 'event'; readonly event: EngineEvent };
