@@ -5,7 +5,8 @@
  * request costs tens of microseconds instead of milliseconds.
  *
  * Ownership: what we install carries a request ID of OUR_REQIDS, 0x50710000..0x5071ffff ("Pq"
- * in the high 16 bits; the engine hands out REQID_FIRST..REQID_LAST = 0x50710001..0x5071ffff).
+ * in the high 16 bits): the engine's REQID_FIRST..REQID_LAST = 0x50710001..0x5071ffff
+ * (src/engine/dataplane.ts, the one definition) and LARVAL_REQID 0x50710000 below them.
  * strongSwan numbers its reqids from 1 (charon.reqid_base, default 1) and libreswan from 16384
  * upwards in steps of 4 — far below. flushOurs() removes every SA whose reqid is in the range and
  * every policy with a template whose reqid is, and nothing else; addSa/addPolicies refuse
@@ -25,7 +26,7 @@
  * All calls are synchronous (see netlink.ts for the cost and the timeouts); events come on the
  * event loop through subscribe().
  */
-import type { EspSaSpec, PolicySpec } from '../../engine/dataplane.js';
+import { REQID_FIRST, REQID_LAST, type EspSaSpec, type PolicySpec } from '../../engine/dataplane.js';
 import type { TrafficSelector } from '../../wire/types.js';
 import { NLM_F_DUMP, type NlMessage } from '../sys/netlink-codec.js';
 import { NETLINK_XFRM, NetlinkError, NetlinkSocket, NetlinkSubscription } from '../sys/netlink.js';
@@ -64,8 +65,14 @@ import {
 } from './messages.js';
 import { policyPriority, policySelectors, selectorSide } from './selectors.js';
 
-/** The reqids we own (see the file comment). */
-export const OUR_REQIDS = { min: 0x50710000, max: 0x5071ffff } as const;
+/**
+ * The reqid of SAs that are not yet a Child SA's: the larval SAs of allocSpi() when the caller
+ * has no reqid yet (the DataPlane's allocateSpi), and probes. Just below the engine's range.
+ */
+export const LARVAL_REQID = REQID_FIRST - 1;
+
+/** The reqids we own (see the file comment): the engine's REQID_FIRST..REQID_LAST and LARVAL_REQID. */
+export const OUR_REQIDS = { min: LARVAL_REQID, max: REQID_LAST } as const;
 
 export function isOurReqid(reqid: number): boolean {
   return reqid >= OUR_REQIDS.min && reqid <= OUR_REQIDS.max;
@@ -88,6 +95,11 @@ export interface XfrmClientOptions {
 export interface Usage {
   readonly bytes: number;
   readonly packets: number;
+  /**
+   * Inbound packets the kernel dropped on this SA (struct xfrm_stats): replayed, outside the
+   * replay window, failed integrity (the ICV check, RFC 4303 §3.4.4).
+   */
+  readonly drops: { readonly replay: number; readonly replayWindow: number; readonly integrity: number };
 }
 
 /** Traffic matched a trap (or a Child SA policy whose SAs are gone). */
@@ -321,7 +333,8 @@ export class XfrmClient {
   usage(spi: number, dst: string): Usage | undefined {
     const sa = this.getSa(spi, dst);
     if (!sa) return undefined;
-    const u = { bytes: toNumber(sa.info.curlft.bytes), packets: toNumber(sa.info.curlft.packets) };
+    const st = sa.info.stats;
+    const u = { bytes: toNumber(sa.info.curlft.bytes), packets: toNumber(sa.info.curlft.packets), drops: { replay: st.replay, replayWindow: st.replayWindow, integrity: st.integrityFailed } };
     for (const k of [sa.aead, sa.crypt, sa.auth, sa.authTrunc]) k?.key.fill(0);
     return u;
   }
