@@ -237,7 +237,8 @@ control:
   socket: ${join(dir, 'pqike.sock')}
 metrics:
   listen: ${DAEMON_ADDRESS}:${metricsPort}
-${limitsText}connections:
+${limitsText}data_plane: fake
+connections:
   gw:
     local_addrs: ${DAEMON_ADDRESS}
     remote_addrs: '%any'

@@ -20,6 +20,13 @@ function duration(ms: number | undefined): string {
 
 const kes = (list: readonly string[]): string => (list.length === 0 ? 'none (keys from SK_d)' : list.join(' + '));
 
+/** `N bytes_i (P pkts), M bytes_o (Q pkts)` as swanctl prints them, and drops where there were any. */
+function traffic(c: SaView['children'][number]): string {
+  if (c.bytesIn === null && c.bytesOut === null) return 'traffic: not counted by this data plane';
+  const drops = Object.entries(c.drops ?? {}).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`);
+  return `${c.bytesIn ?? 0} bytes_i (${c.packetsIn ?? 0} pkts), ${c.bytesOut ?? 0} bytes_o (${c.packetsOut ?? 0} pkts)${drops.length ? `, dropped: ${drops.join(', ')}` : ''}`;
+}
+
 /** The text form of `pqike list-sas`. */
 export function formatListing(list: readonly SaView[]): string {
   if (list.length === 0) return 'no IKE SAs\n';
@@ -30,7 +37,7 @@ export function formatListing(list: readonly SaView[]): string {
     out.push(`  key exchanges: ${kes(s.keyExchanges)}; rekey in ${duration(s.rekeyInMs)}, expires in ${duration(s.expireInMs)}`);
     for (const c of s.children) {
       out.push(`  ${c.name}: ${c.state.toUpperCase()} ${c.mode}${c.encap ? ' (UDP-encapsulated)' : ''}, SPIs ${c.spiIn}_i ${c.spiOut}_o, ${c.encryption}${c.integrity ? `/${c.integrity}` : ''}`);
-      out.push(`    key exchanges: ${kes(c.keyExchanges)}; ${c.bytes === null ? 'bytes: not reported by this data plane' : `${c.bytes} bytes, ${c.packets ?? 0} packets`}; rekey in ${duration(c.rekeyInMs)}, expires in ${duration(c.expireInMs)}`);
+      out.push(`    key exchanges: ${kes(c.keyExchanges)}; ${traffic(c)}; rekey in ${duration(c.rekeyInMs)}, expires in ${duration(c.expireInMs)}`);
       out.push(`    ${c.localTs.join(',')} === ${c.remoteTs.join(',')}`);
     }
   }

@@ -16,13 +16,13 @@ import { DEFAULT_CHILD_REKEY_MS, DEFAULT_IKE_REKEY_MS, lifetimes } from '../engi
 import { FRAGMENT_SIZE_ADVICE, parseFragmentSize, pskProblem } from './value-checks.js';
 
 export type StartAction = 'none' | 'start' | 'trap';
-export type DataPlaneKind = 'fake' | 'xfrm' | 'userspace';
+/** `data_plane:` — auto: the kernel's ESP where it accepts an SA, our userspace ESP otherwise. */
+export type DataPlaneChoice = 'auto' | 'kernel' | 'userspace' | 'fake';
 
 export interface DaemonConnection {
   readonly config: ConnectionConfig;
   /** Remote UDP port (default 500). */
   readonly remotePort: number;
-  readonly dataPlane: DataPlaneKind;
   readonly startActions: ReadonlyMap<string, StartAction>;
   /** Canonical text of the connection's settings, to tell changed connections on reload. */
   readonly fingerprint: string;
@@ -45,6 +45,9 @@ export interface DaemonConfig {
   /** Local UDP port for IKE (default 500; NAT-T on 4500). */
   readonly port: number;
   readonly limits: DaemonLimits;
+  readonly dataPlane: DataPlaneChoice;
+  /** The userspace plane's TUN device (the `userspace:` section). */
+  readonly userspace: { readonly tun: string; readonly mtu: number };
 }
 
 export class ConfigError extends Error {
@@ -239,7 +242,7 @@ function address(s: Section, key: string, p: Problems, allowAny: boolean): strin
   return a;
 }
 
-const TOP_KEYS = ['connections', 'secrets', 'log', 'control', 'metrics', 'export_keys', 'port', 'limits'] as const;
+const TOP_KEYS = ['connections', 'secrets', 'log', 'control', 'metrics', 'export_keys', 'port', 'limits', 'data_plane', 'userspace'] as const;
 
 /**
  * `limits:` under strongSwan's names (charon.cookie_threshold, charon.init_limit_half_open,
@@ -471,9 +474,7 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
   if (retryDelay === 0 || retryDelayMax === 0) p.at(s.node_(retryDelay === 0 ? 'retry_delay' : 'retry_delay_max'), `${s.path}: a retry delay must be longer than 0, e.g. 2s`);
   const childless = s.string('childless', 'no') ?? 'no';
   if (childless !== 'no' && childless !== 'pq') p.at(s.node_('childless'), `${s.path}.childless: write no, or pq (no Child SA in IKE_AUTH; IKE SA rekeyed with the additional key exchanges first)`);
-  const dp = s.string('data_plane', 'fake') ?? 'fake';
-  if (dp !== 'fake' && dp !== 'xfrm' && dp !== 'userspace') p.at(s.node_('data_plane'), `${s.path}.data_plane: write fake, xfrm or userspace`);
-  if (dp === 'xfrm' || dp === 'userspace') p.at(s.node_('data_plane'), `${s.path}.data_plane: '${dp}' is not available yet; write data_plane: fake (records the SAs it would install)`);
+  if (s.node_('data_plane')) p.at(s.node_('data_plane'), `${s.path}.data_plane: the data plane is one for the whole daemon now; move it to the top level (data_plane: auto, kernel, userspace or fake)`);
   const childrenSection = s.section('children');
   const children: ChildConfig[] = [];
   const starts = new Map<string, StartAction>();
@@ -521,10 +522,9 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
     localId: config.localId,
     children: children.map((c) => ({ ...c, espProposals: c.espProposals.map((x) => x.text), localTs: c.localTs.map((t) => Buffer.from(t.startAddr).toString('hex') + Buffer.from(t.endAddr).toString('hex') + `${t.ipProtocol}/${t.startPort}-${t.endPort}`), remoteTs: c.remoteTs.map((t) => Buffer.from(t.startAddr).toString('hex') + Buffer.from(t.endAddr).toString('hex') + `${t.ipProtocol}/${t.startPort}-${t.endPort}`) })),
     remotePort,
-    dp,
     starts: [...starts],
   });
-  return { config, remotePort, dataPlane: 'fake', startActions: starts, fingerprint };
+  return { config, remotePort, startActions: starts, fingerprint };
 }
 
 /** Problems sorted by line within each file (files in the order they were read). */
@@ -597,6 +597,16 @@ export function loadConfig(path: string): DaemonConfig {
   const portText = top.string('port', '500');
   const port = portText === undefined ? 500 : Number(portText);
   if (!Number.isInteger(port) || port < 1 || port > 65535) p.at(top.node_('port'), 'port: write the local UDP port for IKE, e.g. 500');
+  const dataPlane = choice<DataPlaneChoice>(top, p, 'data_plane', ['auto', 'kernel', 'userspace', 'fake'], 'auto', 'auto: the kernel where it has ESP, our own otherwise; fake: negotiate only, protect nothing');
+  const us = top.section('userspace');
+  const tun = us?.string('tun', 'pqike0') ?? 'pqike0';
+  // IFNAMSIZ is 16 with the terminating NUL (linux/if.h).
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tun)) p.at(us?.node_('tun'), 'userspace.tun: write a network device name of up to 15 letters, digits, ".", "-" or "_", e.g. pqike0');
+  const mtuText = us?.string('mtu', '1400') ?? '1400';
+  const mtu = Number(mtuText);
+  // RFC 791/8200: 576 for IPv4 is the least any host takes; IPv6 needs 1280 on every link.
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) p.at(us?.node_('mtu'), 'userspace.mtu: write the TUN device MTU in octets, 576..9000 (1280 or more for IPv6), e.g. 1400');
+  us?.finish(['tun', 'mtu']);
   top.finish(TOP_KEYS);
   if (p.list.length > 0) throw new ConfigError(inFileOrder(p.list));
   return {
@@ -608,5 +618,7 @@ export function loadConfig(path: string): DaemonConfig {
     ...(exportKeys ? { exportKeys: resolve(dirname(file), exportKeys) } : {}),
     port,
     limits,
+    dataPlane,
+    userspace: { tun, mtu },
   };
 }

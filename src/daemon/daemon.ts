@@ -20,20 +20,21 @@ import { ConfigError, loadConfig } from './config.js';
 import type { DaemonConfig, DaemonConnection } from './config.js';
 import { serveControl } from './control.js';
 import type { ControlRequest, ControlResponse } from './control.js';
-import { RecordingDataPlane } from './dataplane.js';
-import type { DataPlane } from './dataplane.js';
+import type { DataPlane, PlaneHost } from '../dataplane/plane-api.js';
+import { choosePlane } from './plane-choice.js';
 import { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { throttled } from './throttle.js';
 import { endedSa } from './sa-events.js';
 import { toView } from './listing.js';
+import type { ChildUsage } from './listing.js';
 import type { SaView } from './listing.js';
 
 export interface DaemonOptions {
   readonly configPath: string;
   readonly exportKeys?: string;
   readonly logOut?: Writable;
-  /** Fake data plane journal (JSON lines), for tests. */
+  /** The fake data plane's journal (JSON lines), for tests; only with `data_plane: fake`. */
   readonly dataPlaneJournal?: string;
   readonly isTty?: boolean;
 }
@@ -69,7 +70,7 @@ export class Daemon {
   private driver?: UdpDriver;
   readonly logger: Logger;
   readonly metrics = new Metrics();
-  readonly dataPlane: DataPlane;
+  private plane?: DataPlane;
   private control?: Server;
   private http?: HttpServer;
   private keys?: KeyExporter;
@@ -88,8 +89,18 @@ export class Daemon {
     const tty = opts.isTty ?? false;
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
     this.logger = new Logger(opts.logOut ?? process.stderr, this.config.log.level, format);
-    this.engine = new IkeEngine({ ...this.config.limits, exportKeys: this.exportKeysPath !== undefined, localPort: this.config.port });
-    this.dataPlane = new RecordingDataPlane(opts.dataPlaneJournal, (m) => this.logger.error(m));
+    this.engine = new IkeEngine({
+      ...this.config.limits,
+      exportKeys: this.exportKeysPath !== undefined,
+      localPort: this.config.port,
+      // The kernel's ALLOCSPI where the plane has it (two daemons never pick one SPI).
+      allocateSpi: (sa) => this.plane?.allocateSpi?.(sa.src, sa.dst),
+    });
+  }
+
+  /** The data plane, once start() chose it (data_plane in the config). */
+  get dataPlane(): DataPlane | undefined {
+    return this.plane;
   }
 
   get configuration(): DaemonConfig {
@@ -119,8 +130,31 @@ export class Daemon {
     for (const c of this.config.connections) this.engine.addConnection(c.config);
     const addresses = localAddresses(this.config.connections);
     if (addresses.length === 0) throw new Error('no local address to listen on');
-    this.driver = new UdpDriver(this.engine, { addresses, port: this.config.port, onEvent: (e) => this.onEvent(e), onDataPlane: (cmd) => this.applyDataPlane(cmd) });
+    const chosen = await choosePlane({
+      choice: this.config.dataPlane,
+      userspace: this.config.userspace,
+      ...(this.opts.dataPlaneJournal !== undefined ? { journal: this.opts.dataPlaneJournal } : {}),
+      onJournalFailure: (m) => this.logger.error(m),
+    });
+    this.plane = chosen.plane;
+    this.logger.info(chosen.why);
+    this.driver = new UdpDriver(this.engine, {
+      addresses,
+      port: this.config.port,
+      onEvent: (e) => this.onEvent(e),
+      onDataPlane: (cmd) => this.applyDataPlane(cmd),
+      ...(chosen.plane.sockets ? { sockets: chosen.plane.sockets } : {}),
+    });
+    // The sockets first: the userspace plane's worker sends ESP in UDP from the NAT-T socket.
     await this.driver.start();
+    try {
+      await chosen.plane.start(this.planeHost());
+    } catch (e) {
+      await this.driver.close();
+      this.driver = undefined;
+      const why = e instanceof Error ? e.message : String(e);
+      throw new Error(`the ${chosen.plane.kind} data plane could not start: ${why} (data_plane: fake negotiates without protecting traffic)`);
+    }
     this.logger.info(`listening for IKE on ${addresses.map((a) => `${a.includes(':') ? `[${a}]` : a}:${this.config.port}`).join(', ')}${this.config.port === 500 ? ' (NAT-T 4500)' : ''}`);
     this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)) });
     this.logger.info(`control socket ${this.config.control.socket}`);
@@ -134,8 +168,23 @@ export class Daemon {
 
   /** One command of the engine to the data plane; a failure goes back to the engine. */
   private applyDataPlane(cmd: DataPlaneCommand): void {
-    const error = this.dataPlane.apply(cmd);
+    const error = this.plane ? this.plane.apply(cmd) : 'no data plane';
     if (error !== undefined) this.engine.dataPlaneFailed(cmd, error, Date.now());
+  }
+
+  /** What the plane reports goes into the engine, and what that makes is sent at once. */
+  private planeHost(): PlaneHost {
+    return {
+      expire: (spi, direction, kind, peer) => {
+        if (this.stopping) return;
+        this.driver?.apply((e, now) => e.expire(spi, direction, kind, now, peer));
+      },
+      acquire: (reqid) => {
+        if (this.stopping) return;
+        this.driver?.apply((e, now) => e.acquire(reqid, now));
+      },
+      log: (level, message) => this.logger[level](message),
+    };
   }
 
   private applyStartActions(c: DaemonConnection): void {
@@ -339,7 +388,16 @@ export class Daemon {
   }
 
   listSas(): SaView[] {
-    return this.engine.describe(Date.now()).map((l) => toView(l, (spi) => this.dataPlane.usage(spi)));
+    return this.engine.describe(Date.now()).map((l) => toView(l, (spiIn, spiOut, peer) => this.childUsage(spiIn, spiOut, peer)));
+  }
+
+  /** Both directions of a Child SA as the plane counts them (undefined: the plane does not count). */
+  private childUsage(spiIn: number, spiOut: number, peer: string): ChildUsage | undefined {
+    const p = this.plane;
+    const i = p?.usage(spiIn, 'in');
+    const o = p?.usage(spiOut, 'out', peer);
+    if (!i && !o) return undefined;
+    return { in: i, out: o };
   }
 
   listConns(): object[] {
@@ -353,7 +411,6 @@ export class Daemon {
       dpdDelayMs: c.config.dpdDelayMs ?? 0,
       rekeyTimeMs: c.config.ikeRekeyTimeMs,
       childless: c.config.childless ?? 'no',
-      dataPlane: c.dataPlane,
       children: c.config.children.map((ch) => ({
         name: ch.name,
         localTs: ch.localTs.map(formatSelector),
@@ -436,7 +493,7 @@ export class Daemon {
       for (const s of sas) this.driver.terminate(s.id);
       await gone;
     }
-    this.dataPlane.close();
+    await this.plane?.close();
     this.keys?.close();
     await this.driver?.close();
     await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));

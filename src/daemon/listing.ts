@@ -4,6 +4,7 @@ import { describeTransform } from '../engine/describe.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import type { SaListing } from '../engine/types.js';
 import { KeMethodId, nameOf } from '../wire/constants.js';
+import type { SaUsage } from '../dataplane/plane-api.js';
 
 export interface ChildView {
   readonly name: string;
@@ -21,9 +22,22 @@ export interface ChildView {
   readonly ageMs: number;
   readonly rekeyInMs?: number;
   readonly expireInMs?: number;
-  /** Bytes/packets through the SA, where the data plane reports them (null: not reported). */
-  readonly bytes: number | null;
-  readonly packets: number | null;
+  /**
+   * Inner octets and packets through each direction, as the data plane counts them (null: this
+   * plane does not count, the fake); the names of swanctl --list-sas.
+   */
+  readonly bytesIn: number | null;
+  readonly bytesOut: number | null;
+  readonly packetsIn: number | null;
+  readonly packetsOut: number | null;
+  /** Inbound packets dropped on this Child SA, by reason (replay, integrity, ...), where counted. */
+  readonly drops?: Readonly<Record<string, number>>;
+}
+
+/** What the data plane counted for one Child SA's two SAs. */
+export interface ChildUsage {
+  readonly in?: SaUsage | undefined;
+  readonly out?: SaUsage | undefined;
 }
 
 export interface SaView {
@@ -47,7 +61,8 @@ export interface SaView {
 
 const ep = (e: { address: string; port: number }): string => `${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}`;
 
-export function toView(l: SaListing, usage: (spiIn: number) => { bytes: number; packets: number } | undefined = () => undefined): SaView {
+/** `usage(spiIn, spiOut, peer address)`: the plane's counters of a Child SA. */
+export function toView(l: SaListing, usage: (spiIn: number, spiOut: number, peer: string) => ChildUsage | undefined = () => undefined): SaView {
   const s = l.ike;
   return {
     id: s.id,
@@ -67,7 +82,8 @@ export function toView(l: SaListing, usage: (spiIn: number) => { bytes: number; 
     ...(l.expireInMs === undefined ? {} : { expireInMs: l.expireInMs }),
     children: l.children.map((c) => {
       const ch = c.child;
-      const u = usage(ch.spiIn);
+      const u = usage(ch.spiIn, ch.spiOut, s.remote.address);
+      const drops = u?.in?.drops;
       return {
         name: ch.name,
         state: c.state,
@@ -84,8 +100,11 @@ export function toView(l: SaListing, usage: (spiIn: number) => { bytes: number; 
         ageMs: c.ageMs,
         ...(c.rekeyInMs === undefined ? {} : { rekeyInMs: c.rekeyInMs }),
         ...(c.expireInMs === undefined ? {} : { expireInMs: c.expireInMs }),
-        bytes: u?.bytes ?? null,
-        packets: u?.packets ?? null,
+        bytesIn: u?.in?.bytes ?? null,
+        bytesOut: u?.out?.bytes ?? null,
+        packetsIn: u?.in?.packets ?? null,
+        packetsOut: u?.out?.packets ?? null,
+        ...(drops && Object.values(drops).some((n) => n > 0) ? { drops } : {}),
       };
     }),
   };

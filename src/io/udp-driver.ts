@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type { IkeEngine } from '../engine/engine.js';
 import type { Endpoint, EngineEvent } from '../engine/types.js';
 import type { DataPlaneCommand } from '../engine/dataplane.js';
+import type { PlaneSockets } from '../dataplane/plane-api.js';
 
 export interface UdpDriverOptions {
   /** The local address to bind (one of `address` / `addresses`). */
@@ -25,6 +26,11 @@ export interface UdpDriverOptions {
    * UDP). Default: 4500 when `port` is 500, none otherwise.
    */
   readonly nattPort?: number;
+  /**
+   * How the data plane wants the sockets made (kernel: bypass policies, UDP_ENCAP; userspace:
+   * a NAT-T fd its worker sends from) and where ESP in UDP received on NAT-T goes.
+   */
+  readonly sockets?: PlaneSockets;
 }
 
 const NON_ESP_MARKER = new Uint8Array(4);
@@ -65,6 +71,10 @@ export class UdpDriver {
         resolve();
       });
     });
+    return this.watch(socket, address);
+  }
+
+  private watch(socket: dgram.Socket, address: string): dgram.Socket {
     socket.on('error', (err) => this.opts.onEvent?.({ type: 'log', level: 'error', message: `socket ${address}: ${err.message}` }));
     return socket;
   }
@@ -91,7 +101,8 @@ export class UdpDriver {
   }
 
   private async startOne(address: string): Promise<Bind> {
-    const ike = await this.bindOne(address, this.opts.port);
+    const make = this.opts.sockets;
+    const ike = make?.ike ? this.watch(await make.ike(address, this.opts.port), address) : await this.bindOne(address, this.opts.port);
     const local = { address, port: ike.address().port };
     ike.on('message', (msg, rinfo) => {
       this.engine.receive(msg, { address: rinfo.address, port: rinfo.port }, local, this.now());
@@ -99,14 +110,17 @@ export class UdpDriver {
     });
     const nattPort = this.opts.nattPort ?? (local.port === 500 ? 4500 : undefined);
     if (nattPort === undefined) return { address, ike, local };
-    const natt = await this.bindOne(address, nattPort);
+    const natt = make?.natt ? this.watch(await make.natt(address, nattPort), address) : await this.bindOne(address, nattPort);
     const nattLocal = { address, port: natt.address().port };
     natt.on('message', (msg, rinfo) => {
-      // RFC 3948 §2.2: IKE after a zero non-ESP marker; a lone 0xFF is a NAT keepalive (§2.3);
-      // anything else is ESP for the data plane.
-      if (msg.length < 4 || msg.readUInt32BE(0) !== 0) return;
-      this.engine.receive(msg.subarray(4), { address: rinfo.address, port: rinfo.port }, nattLocal, this.now());
-      this.flush();
+      // RFC 3948 §2.2: IKE after a zero non-ESP marker; a lone 0xFF is a NAT keepalive (§2.3),
+      // dropped; more than 8 octets with a non-zero first word is ESP, for the data plane (a
+      // kernel plane never lets it reach the socket); anything else is invalid.
+      const from = { address: rinfo.address, port: rinfo.port };
+      if (msg.length > 4 && msg.readUInt32BE(0) === 0) {
+        this.engine.receive(msg.subarray(4), from, nattLocal, this.now());
+        this.flush();
+      } else if (msg.length > 8 && msg.readUInt32BE(0) !== 0) make?.nattPacket?.(msg, from, nattLocal);
     });
     return { address, ike, local, natt, nattLocal };
   }
@@ -159,7 +173,8 @@ export class UdpDriver {
         }
         const b = this.binds.find((x) => x.address === out.from.address) ?? this.binds[0];
         if (!b) continue;
-        if (b.natt && b.nattLocal && out.from.port === b.nattLocal.port) b.natt.send([NON_ESP_MARKER, out.data], out.to.port, out.to.address);
+        if (b.natt && b.nattLocal && out.from.port === b.nattLocal.port) b.natt.send(out.keepalive ? out.data : [NON_ESP_MARKER, out.data], out.to.port, out.to.address);
+        else if (out.keepalive) continue; // only NAT-T has keepalives
         else b.ike.send(out.data, out.to.port, out.to.address);
       }
     }

@@ -53,7 +53,7 @@ describe('the daemon forgets every SA it no longer has', { timeout: 120_000 }, (
         remote_ts: [10.${me === 'moon' ? 2 : 1}.0.0/16]
 `;
   const cfg = (me: string, port: number, extra: string, conns: string): string =>
-    `secrets: secrets.yaml\nport: ${port}\nlog:\n  level: debug\ncontrol:\n  socket: ${join(dir, `${me}/pqike.sock`)}\n${extra}connections:\n${conns}`;
+    `secrets: secrets.yaml\nport: ${port}\nlog:\n  level: debug\ncontrol:\n  socket: ${join(dir, `${me}/pqike.sock`)}\n${extra}data_plane: fake\nconnections:\n${conns}`;
   const ctl = (d: string, cmd: string, ...args: string[]): Promise<ControlResponse> => request(join(dir, `${d}/pqike.sock`), { cmd, args, opts: {} }, 40_000);
 
   before(async () => {

@@ -89,7 +89,7 @@ describe('control socket and metrics listener limits', { timeout: 120_000 }, () 
   let d: DaemonProc;
 
   const responder = (name: string, peer: Peer, metrics: number, nofile: number): DaemonProc => {
-    writeFileSync(join(dir, `${name}.yaml`), `secrets: secrets.yaml\nport: ${peer.port}\nlog:\n  level: info\n  format: json\ncontrol:\n  socket: ${sock(name)}\nmetrics:\n  listen: 127.0.0.1:${metrics}\n${limits}connections:\n${conn(peer, 'sun', ports.a)}`);
+    writeFileSync(join(dir, `${name}.yaml`), `secrets: secrets.yaml\nport: ${peer.port}\nlog:\n  level: info\n  format: json\ncontrol:\n  socket: ${sock(name)}\nmetrics:\n  listen: 127.0.0.1:${metrics}\n${limits}data_plane: fake\nconnections:\n${conn(peer, 'sun', ports.a)}`);
     return new DaemonProc(name, join(dir, `${name}.yaml`), sock(name), join(dir, `${name}.log`), join(dir, `${name}.journal`), ['--export-keys', join(dir, `${name}.keys`)], ['prlimit', `--nofile=${nofile}:${nofile}`]);
   };
 
@@ -97,7 +97,7 @@ describe('control socket and metrics listener limits', { timeout: 120_000 }, () 
     writeFileSync(join(dir, 'secrets.yaml'), `psk:\n  k: "${PSK}"\n`, { mode: 0o600 });
     c = responder('c', one, ports.cMetrics, 256);
     d = responder('d', two, ports.dMetrics, 64);
-    writeFileSync(join(dir, 'a.yaml'), `secrets: secrets.yaml\nport: ${ports.a}\nlog:\n  level: info\n  format: json\ncontrol:\n  socket: ${sock('a')}\n${limits}connections:\n${conn(one, 'moon', ports.c)}${conn(two, 'moon', ports.d)}`);
+    writeFileSync(join(dir, 'a.yaml'), `secrets: secrets.yaml\nport: ${ports.a}\nlog:\n  level: info\n  format: json\ncontrol:\n  socket: ${sock('a')}\n${limits}data_plane: fake\nconnections:\n${conn(one, 'moon', ports.c)}${conn(two, 'moon', ports.d)}`);
     a = new DaemonProc('a', join(dir, 'a.yaml'), sock('a'), join(dir, 'a.log'), join(dir, 'a.journal'));
     await Promise.all([a.ready(), c.ready(), d.ready()]);
   });

@@ -40,7 +40,8 @@ log:
   format: ${s.me === 'moon' ? 'json' : 'auto'}
 control:
   socket: ${s.socket}
-${s.metrics === undefined ? '' : `metrics:\n  listen: 127.0.0.1:${s.metrics}\n`}connections:
+${s.metrics === undefined ? '' : `metrics:\n  listen: 127.0.0.1:${s.metrics}\n`}data_plane: fake
+connections:
   one:
     local_addrs: 127.0.0.1
     remote_addrs: 127.0.0.1

@@ -60,8 +60,8 @@ describe('key export to a file system that fills up', { skip: SKIP, timeout: 90_
 
   before(async () => {
     writeFileSync(join(dir, 'secrets.yaml'), 'psk:\n  good: "key-export-full-good-psk-0123456789"\n  bad: "key-export-full-WRONG-psk-0123456789"\n', { mode: 0o600 });
-    writeFileSync(join(dir, 'a.yaml'), `secrets: secrets.yaml\nport: ${ports.a}\nlog:\n  level: info\n  format: json\ncontrol:\n  socket: ${join(dir, 'a/pqike.sock')}\nmetrics:\n  listen: 127.0.0.1:${ports.metrics}\n${limits}connections:\n${conn('gw', ports.b, 'sun', 'moon', 'good')}`);
-    writeFileSync(join(dir, 'b.yaml'), `secrets: secrets.yaml\nport: ${ports.b}\nlog:\n  level: info\n  format: json\ncontrol:\n  socket: ${join(dir, 'b/pqike.sock')}\nconnections:\n${conn('good', ports.a, 'moon', 'sun', 'good')}${conn('bad', ports.a, 'moon', 'sun', 'bad')}`);
+    writeFileSync(join(dir, 'a.yaml'), `secrets: secrets.yaml\nport: ${ports.a}\nlog:\n  level: info\n  format: json\ncontrol:\n  socket: ${join(dir, 'a/pqike.sock')}\nmetrics:\n  listen: 127.0.0.1:${ports.metrics}\n${limits}data_plane: fake\nconnections:\n${conn('gw', ports.b, 'sun', 'moon', 'good')}`);
+    writeFileSync(join(dir, 'b.yaml'), `secrets: secrets.yaml\nport: ${ports.b}\nlog:\n  level: info\n  format: json\ncontrol:\n  socket: ${join(dir, 'b/pqike.sock')}\ndata_plane: fake\nconnections:\n${conn('good', ports.a, 'moon', 'sun', 'good')}${conn('bad', ports.a, 'moon', 'sun', 'bad')}`);
     mkdirSync(mnt);
     const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt], { encoding: 'utf8' });
     assert.equal(m.status, 0, m.stderr);
@@ -123,7 +123,7 @@ test('pqike daemon refuses to start with a key file that is a symlink or readabl
   try {
     writeFileSync(join(dir, 'secrets.yaml'), 'psk:\n  k: "key-export-refused-psk-0123456789"\n', { mode: 0o600 });
     const socket = join(dir, 'run/pqike.sock');
-    writeFileSync(join(dir, 'pqike.yaml'), `secrets: secrets.yaml\nport: ${50_000 + Math.floor(Math.random() * 10_000)}\ncontrol:\n  socket: ${socket}\nconnections:\n  c:\n    local_addrs: 127.0.0.1\n    remote_addrs: 127.0.0.1\n    psk: k\n`);
+    writeFileSync(join(dir, 'pqike.yaml'), `secrets: secrets.yaml\nport: ${50_000 + Math.floor(Math.random() * 10_000)}\ncontrol:\n  socket: ${socket}\ndata_plane: fake\nconnections:\n  c:\n    local_addrs: 127.0.0.1\n    remote_addrs: 127.0.0.1\n    psk: k\n`);
     writeFileSync(join(dir, 'target'), 'not for keys\n', { mode: 0o600 });
     symlinkSync(join(dir, 'target'), join(dir, 'link'));
     const link = await cli(['daemon', '-c', join(dir, 'pqike.yaml'), '--export-keys', join(dir, 'link')]);

@@ -95,6 +95,7 @@ control:
 limits:
   retransmit_timeout: ${RETRANSMIT_TIMEOUT_MS}ms
   retransmit_tries: ${RETRANSMIT_TRIES}
+data_plane: fake
 connections:
 ${conns.site ? site : ''}${conns.three ? three : ''}`;
 }

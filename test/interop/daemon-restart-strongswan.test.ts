@@ -66,6 +66,7 @@ control:
 limits:
   retransmit_timeout: ${RETRANSMIT_TIMEOUT_MS}ms
   retransmit_tries: ${RETRANSMIT_TRIES}
+data_plane: fake
 connections:
   sun:
     local_addrs: ${pair.a.addr}

@@ -38,6 +38,7 @@ log:
   format: json
 control:
   socket: ${env.socket}
+data_plane: fake
 connections:
   sun:
     local_addrs: ${pair.a.addr}

@@ -92,6 +92,7 @@ log:
   format: json
 control:
   socket: ${SOCK}
+data_plane: fake
 connections:
 ${conn('sun', B, 'sun.pqike.test', [HYBRID, CLASSIC], '10.99.1.0/24', '10.99.2.0/24')}${conn('hyb', B, 'sun.pqike.test', [HYBRID], '10.99.1.0/24', '10.99.2.0/24')}${conn('rw', '%any', 'rw.pqike.test', [HYBRID, CLASSIC], '10.99.4.0/24', '10.99.3.0/24')}`;
 }

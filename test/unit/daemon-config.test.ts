@@ -173,7 +173,10 @@ const CASES: readonly Case[] = [
   { name: 'limits: unknown key', text: `limits:\n  cookie_treshold: 10\n${GOOD}`, line: 2, says: [/unknown setting 'cookie_treshold' in config\.limits \(did you mean 'cookie_threshold'\?\)/] },
   { name: 'limits: not a mapping', text: `limits: 5\n${GOOD}`, line: 1, says: [/config\.limits must be a mapping/] },
   { name: 'fragment_size: not a number', text: withLine(12, '    fragment_size: 1280x'), line: 12, says: [/fragment_size: write a datagram size between 576 and 65535/] },
-  { name: 'data plane not available yet', text: withLine(12, '    data_plane: xfrm'), line: 12, says: [/'xfrm' is not available yet; write data_plane: fake/] },
+  { name: 'data_plane per connection (it is one for the daemon)', text: withLine(12, '    data_plane: kernel'), line: 12, says: [/data_plane: the data plane is one for the whole daemon now; move it to the top level/] },
+  { name: 'data_plane: unknown', text: `data_plane: xfrm\n${GOOD}`, line: 1, says: [/data_plane/, /auto/, /kernel/, /userspace/, /fake/] },
+  { name: 'userspace.tun: too long', text: `userspace:\n  tun: a-name-far-too-long\n${GOOD}`, line: 2, says: [/userspace\.tun: write a network device name of up to 15/] },
+  { name: 'userspace.mtu: too small', text: `userspace:\n  mtu: 200\n${GOOD}`, line: 2, says: [/userspace\.mtu: write the TUN device MTU in octets, 576\.\.9000/] },
 ];
 
 for (const c of CASES) {
@@ -275,6 +278,19 @@ test('durations: units, plain seconds and off', () => {
   assert.equal(parseDuration('45'), 45_000);
   assert.equal(parseDuration('off'), 0);
   assert.equal(parseDuration('4 hours'), undefined);
+});
+
+test('data_plane: auto by default, each choice and the userspace section reach the daemon configuration', (t) => {
+  const dir = tempDir(t);
+  const load = (text: string) => {
+    writeFileSync(join(dir, 'dp.yaml'), text);
+    return loadConfig(join(dir, 'dp.yaml'));
+  };
+  const d = load(GOOD);
+  assert.equal(d.dataPlane, 'auto');
+  assert.deepEqual(d.userspace, { tun: 'pqike0', mtu: 1400 });
+  for (const k of ['kernel', 'userspace', 'fake'] as const) assert.equal(load(`data_plane: ${k}\n${GOOD}`).dataPlane, k);
+  assert.deepEqual(load(`data_plane: userspace\nuserspace:\n  tun: vpn7\n  mtu: 1280\n${GOOD}`).userspace, { tun: 'vpn7', mtu: 1280 });
 });
 
 test('control.socket, metrics, export_keys and secrets resolve relative to the config file', (t) => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RecordingDataPlane } from '../../src/daemon/dataplane.js';
+import { RecordingDataPlane } from '../../src/dataplane/fake-plane.js';
 import { parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
 import type { DataPlaneCommand, PolicySpec } from '../../src/engine/dataplane.js';
 import { EncrId } from '../../src/wire/constants.js';

@@ -1,14 +1,14 @@
 /**
- * Where the engine's data plane commands go (src/engine/dataplane.ts). A plane applies each
- * command synchronously and returns the reason it failed, if it did; the daemon hands a
- * failure back to the engine. The recording fake keeps what it would have installed (for
- * tests, and `data_plane: fake`), with no key material, and counts nothing.
+ * The recording fake data plane (`data_plane: fake`): it keeps what it would have installed
+ * (for tests, and to negotiate without protecting traffic), with no key material, optionally
+ * journals each command, and counts nothing.
  */
 import { hex32 } from '../engine/util.js';
 import { openSync } from 'node:fs';
-import { Appender } from './appender.js';
+import { Appender } from '../daemon/appender.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import type { DataPlaneCommand, PolicySpec } from '../engine/dataplane.js';
+import type { DataPlane } from './plane-api.js';
 
 export interface InstalledSa {
   readonly conn: string;
@@ -22,16 +22,6 @@ export interface InstalledSa {
   readonly encap: boolean;
   readonly localTs: readonly string[];
   readonly remoteTs: readonly string[];
-}
-
-export interface DataPlane {
-  readonly kind: string;
-  /** Apply a command; the reason it failed, or undefined. Never throws. */
-  apply(cmd: DataPlaneCommand): string | undefined;
-  /** Bytes/packets of the inbound SA with this SPI, where the plane counts them. */
-  usage(spiIn: number): { bytes: number; packets: number } | undefined;
-  /** Remove everything the plane holds (shutdown). */
-  close(): void;
 }
 
 function policyView(p: PolicySpec): object {
@@ -108,11 +98,19 @@ export class RecordingDataPlane implements DataPlane {
     return [...this.sas.values()];
   }
 
+  async start(): Promise<void> {
+    // Nothing to set up.
+  }
+
   usage(): undefined {
     return undefined;
   }
 
-  close(): void {
+  drops(): Record<string, number> {
+    return {};
+  }
+
+  async close(): Promise<void> {
     for (const sa of this.sas.values()) this.note('del-sa', { conn: sa.conn, direction: sa.direction, spi: sa.spi, reqid: sa.reqid });
     this.sas.clear();
     for (const p of this.policies.values()) this.note('del-policies', p);
