@@ -159,7 +159,9 @@ export class Daemon {
     this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)) });
     this.logger.info(`control socket ${this.config.control.socket}`);
     if (this.config.metrics) {
-      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.census(), throttled((m) => this.logger.error(m)));
+      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.census(), throttled((m) => this.logger.error(m)), () =>
+        this.plane ? { kind: this.plane.kind, drops: this.plane.drops() } : undefined,
+      );
       this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
     }
     if (exportKeys !== undefined) this.logger.warn(`exporting IKE and ESP keys to ${exportKeys} (debugging only)`);

@@ -18,6 +18,12 @@ const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
  */
 export const METRICS_LIMITS = { maxConnections: 16, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, socketTimeoutMs: 10_000 } as const;
 
+/** What the metrics show of the data plane. */
+export interface PlaneMetrics {
+  readonly kind: string;
+  readonly drops: Readonly<Record<string, number>>;
+}
+
 export class Metrics {
   private readonly exchanges = new Map<string, number>();
   private readonly failures = new Map<string, number>();
@@ -103,7 +109,8 @@ export class Metrics {
     };
   }
 
-  render(census: SaCensus): string {
+  /** `plane`: the data plane's kind and its drops by reason (ESP drops per SA and outside any SA). */
+  render(census: SaCensus, plane?: PlaneMetrics): string {
     const lines: string[] = [];
     const gauge = (name: string, help: string, values: [Record<string, string>, number][]): void => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
@@ -131,6 +138,10 @@ export class Metrics {
       }),
     );
     counter('pqike_ike_sa_failures_total', 'IKE SAs failed, by notify type', [...this.failures].map(([k, v]) => [{ notify: k }, v]));
+    if (plane) {
+      gauge('pqike_data_plane', 'The data plane that runs (1)', [[{ kind: plane.kind }, 1]]);
+      counter('pqike_esp_drops_total', 'ESP and tunnel packets the data plane dropped, by reason (replay, integrity, unknown-spi, no-policy, ...)', Object.entries(plane.drops).sort(([a], [b]) => (a < b ? -1 : 1)).map(([reason, v]) => [{ reason }, v]));
+    }
     lines.push('# HELP pqike_handshake_seconds Time from IKE_SA_INIT to IKE SA established', '# TYPE pqike_handshake_seconds histogram');
     let cum = 0;
     BUCKETS.forEach((b, i) => {
@@ -143,7 +154,7 @@ export class Metrics {
   }
 
   /** Serve /metrics on host:port (keep it on a local address); server errors go to onError. */
-  serve(host: string, port: number, census: () => SaCensus, onError?: (message: string) => void): Promise<Server> {
+  serve(host: string, port: number, census: () => SaCensus, onError?: (message: string) => void, plane?: () => PlaneMetrics | undefined): Promise<Server> {
     const L = METRICS_LIMITS;
     const server = createServer(
       // The header and request timeouts are checked this often (Node's default is 30 s).
@@ -153,7 +164,7 @@ export class Metrics {
           res.writeHead(404).end('see /metrics\n');
           return;
         }
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(census()));
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(census(), plane?.()));
       },
     );
     server.maxConnections = L.maxConnections;

@@ -42,6 +42,8 @@ export interface DaemonPairOptions {
   readonly child?: string;
   /** Extra lines of the connection section. */
   readonly connection?: string;
+  /** Each side's metrics port on its veth address (metrics: section), when given. */
+  readonly metricsPort?: number;
   /** A's start action for the child (default none: the test calls pqike up). */
   readonly startActionA?: 'none' | 'start' | 'trap';
   readonly netns?: NetnsPairOptions;
@@ -57,7 +59,7 @@ log:
   format: json
 control:
   socket: ${socket}
-${o.top}
+${o.metricsPort === undefined ? '' : `metrics:\n  listen: ${me.addr}:${o.metricsPort}\n`}${o.top}
 connections:
   tun:
     local_addrs: ${me.addr}

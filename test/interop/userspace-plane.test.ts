@@ -15,9 +15,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { interopSkipReason, nsExec, sleep, startInNs } from './netns.js';
+import { inNetns } from '../../src/dataplane/sys/netns.js';
+import { closeFd } from '../../src/dataplane/sys/libc.js';
+import { openEspSocket, recvDatagram, sendDatagram, stripIpv4Header } from '../../src/dataplane/sys/sockets.js';
 import { listSas, pqike, withDaemonPair } from './daemons.js';
 import type { DaemonPair, SaJson } from './daemons.js';
 
@@ -57,6 +60,9 @@ async function transfer(d: DaemonPair, data: Buffer): Promise<string> {
   return /SHA ([0-9a-f]{64})/.exec(srv.output())?.[1] ?? '';
 }
 
+/** The last lines of a daemon's log, for failure messages. */
+const tail = (file: string, n = 40): string => readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
+
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 test('userspace ESP between two pqike daemons: ping with no loss, a TCP transfer intact, counters both ways', { skip, timeout: 240_000 }, async () => {
@@ -95,5 +101,80 @@ test('rekeys under traffic: a Child SA rekey and an IKE SA rekey while ping runs
     assert.equal(p.received, p.sent, `no ping lost across the rekeys: ${p.text}`);
     const [after] = await listSas(d.a);
     assert.ok(after && after.children.length === 1 && after.children[0]?.spiIn !== spi, `a new Child SA carries the traffic: ${JSON.stringify(after)}`);
+  });
+});
+
+test('rekey_bytes: a transfer past the limit makes the worker’s soft limit fire, the Child SA is rekeyed under traffic and the data arrives intact', { skip, timeout: 240_000 }, async () => {
+  await withDaemonPair({ top: TOP, child: '        rekey_bytes: 1000000' }, async (d) => {
+    const sa = await up(d);
+    const spi = sa.children[0]?.spiIn;
+    const data = randomBytes(4 * 1024 * 1024);
+    assert.equal(await transfer(d, data), sha(data), 'intact across the rekeys');
+    await sleep(1500);
+    const [after] = await listSas(d.a);
+    const live = after?.children.filter((c) => c.state === 'installed') ?? [];
+    assert.ok(live.length >= 1 && live.every((c) => c.spiIn !== spi), `the first Child SA was replaced: ${JSON.stringify(after)}`);
+    const logs = readFileSync(d.a.log, 'utf8') + readFileSync(d.b.log, 'utf8');
+    const soft = logs.match(/reached its soft usage limit: rekeying/g)?.length ?? 0;
+    assert.ok(soft >= 1, 'a soft usage limit fired (rekey_bytes)');
+    const p = await ping(d, 10, 0.05);
+    assert.equal(p.received, p.sent, `the new Child SA carries traffic: ${p.text}`);
+  });
+});
+
+test('start_action trap: a packet to the remote selector brings the tunnel up (acquire), then traffic flows', { skip, timeout: 240_000 }, async () => {
+  await withDaemonPair({ top: TOP, startActionA: 'trap' }, async (d) => {
+    assert.deepEqual(await listSas(d.a), [], 'nothing up before traffic');
+    const first = await ping(d, 8, 0.25); // the first packets go while the IKE SA is negotiated
+    assert.ok(first.received >= 1, `the trap brought the tunnel up: ${first.text}\n${tail(d.a.log)}`);
+    const [sa] = await listSas(d.a);
+    assert.equal(sa?.state, 'established');
+    const p = await ping(d, 10, 0.05);
+    assert.equal(p.received, p.sent, `then nothing is lost: ${p.text}`);
+  });
+});
+
+test('bad ESP is dropped and counted: a replayed packet, a flipped ciphertext bit, an unknown SPI (list-sas drops, pqike_esp_drops_total)', { skip, timeout: 240_000 }, async () => {
+  const metricsPort = 19000 + Math.floor(Math.random() * 1000);
+  await withDaemonPair({ top: TOP, metricsPort }, async (d) => {
+    await up(d);
+    // B's copy of what arrives (a raw ESP socket sees every ESP packet), A's socket to send from.
+    const rx = inNetns(d.pair.b.ns, () => openEspSocket({ family: 4 }));
+    const tx = inNetns(d.pair.a.ns, () => openEspSocket({ bind: { address: d.pair.a.addr, port: 0 } }));
+    try {
+      const p = await ping(d, 3, 0.05);
+      assert.equal(p.received, p.sent);
+      const buf = new Uint8Array(65536);
+      let esp: Uint8Array | undefined;
+      for (let r = recvDatagram(rx, buf); r && !esp; r = recvDatagram(rx, buf)) {
+        const x = stripIpv4Header(buf, r.length);
+        if (x && x.src === d.pair.a.addr) esp = Uint8Array.prototype.slice.call(x.esp);
+      }
+      assert.ok(esp, 'an ESP packet from A was seen at B');
+      const to = { address: d.pair.b.addr, port: 0 };
+      sendDatagram(tx, esp, to); // replayed
+      const flipped = Uint8Array.prototype.slice.call(esp);
+      flipped[20] = (flipped[20] ?? 0) ^ 1;
+      // a fresh sequence number, so the replay check passes and the ICV check fails
+      new DataView(flipped.buffer).setUint32(4, 0x7fff0000);
+      sendDatagram(tx, flipped, to);
+      const unknown = Uint8Array.prototype.slice.call(esp);
+      new DataView(unknown.buffer).setUint32(0, 0x0badf00d);
+      sendDatagram(tx, unknown, to);
+      await sleep(1500);
+      const [sa] = await listSas(d.b);
+      const drops = sa?.children[0]?.drops ?? {};
+      assert.ok((drops['replay'] ?? 0) >= 1, `replay counted: ${JSON.stringify(sa?.children[0])}`);
+      assert.ok((drops['integrity'] ?? 0) >= 1, `integrity failure counted: ${JSON.stringify(sa?.children[0])}`);
+      const m = await nsExec(d.pair.b.ns, process.execPath, ['-e', `fetch('http://${d.pair.b.addr}:${metricsPort}/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))`], { timeoutMs: 20_000 });
+      const metric = (reason: string): number => Number(new RegExp(`^pqike_esp_drops_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m.stdout)?.[1] ?? 0);
+      assert.match(m.stdout, /^pqike_data_plane\{kind="userspace"\} 1$/m);
+      assert.ok(metric('replay') >= 1 && metric('integrity') >= 1 && metric('unknown-spi') >= 1, m.stdout);
+      const again = await ping(d, 5, 0.05);
+      assert.equal(again.received, again.sent, 'the tunnel still works');
+    } finally {
+      closeFd(rx);
+      closeFd(tx);
+    }
   });
 });

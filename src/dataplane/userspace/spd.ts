@@ -106,7 +106,9 @@ export class Spd {
 
   /** The Child SA policy of a request ID (the selectors its inbound packets must fit). */
   get(reqid: number): SpdEntry | undefined {
-    return this.policies.get(reqid);
+    // A trapped child's SAs have no policy of their own: the trap's covers them, in both
+    // directions, as the kernel's trap policy does (its template names the same reqid).
+    return this.policies.get(reqid) ?? this.traps.get(reqid);
   }
 
   /** The policy an outbound packet falls under: local selector covers its source, remote its destination. */
