@@ -14,10 +14,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { interopSkipReason, nsExec, sleep, startInNs } from './netns.js';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { interopSkipReason, nsExec, sleep } from './netns.js';
+import { ping, sha256 as sha, tail, transfer } from './traffic.js';
+import type { PingResult } from './traffic.js';
 import { inNetns } from '../../src/dataplane/sys/netns.js';
 import { closeFd } from '../../src/dataplane/sys/libc.js';
 import { openEspSocket, recvDatagram, sendDatagram, stripIpv4Header } from '../../src/dataplane/sys/sockets.js';
@@ -37,42 +38,22 @@ async function up(d: DaemonPair): Promise<SaJson> {
   return sa;
 }
 
-/** ping from A's inner address to B's; the loss and the transmitted count. */
-async function ping(d: DaemonPair, count: number, intervalS: number): Promise<{ sent: number; received: number; text: string }> {
-  const r = await nsExec(d.pair.a.ns, 'busybox', ['ping', '-q', '-c', String(count), '-i', String(intervalS), '-W', '2', '-I', A_IN, B_IN], { allowFail: true, timeoutMs: 20_000 + count * intervalS * 2000 });
-  const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.stdout);
-  assert.ok(m, `ping output: ${r.stdout}${r.stderr}`);
-  return { sent: Number(m[1]), received: Number(m[2]), text: r.stdout };
+function pingAB(d: DaemonPair, count: number, intervalS: number): Promise<PingResult> {
+  return ping(d.pair.a.ns, A_IN, B_IN, count, intervalS);
 }
 
-/** Send `data` over TCP from A's inner address to B's (a node listener in B); the SHA-256 B saw. */
-async function transfer(d: DaemonPair, data: Buffer): Promise<string> {
-  const file = join(d.dir, `payload-${randomBytes(4).toString('hex')}`);
-  writeFileSync(file, data);
-  const port = 40000 + Math.floor(Math.random() * 20000);
-  const server = `const n=require('net'),c=require('crypto');const h=c.createHash('sha256');const s=n.createServer(k=>{k.on('data',b=>h.update(b));k.on('end',()=>{console.log('SHA '+h.digest('hex'));s.close()})});s.listen(${port},'${B_IN}',()=>console.log('LISTENING'))`;
-  const srv = await startInNs(d.pair.b.ns, process.execPath, ['-e', server], { readyPattern: /LISTENING/ });
-  const client = `const n=require('net'),f=require('fs');const k=n.connect({port:${port},host:'${B_IN}',localAddress:'${A_IN}'},()=>{k.end(f.readFileSync(process.argv[1]))});k.on('error',e=>{console.error(e.message);process.exit(1)})`;
-  const r = await nsExec(d.pair.a.ns, process.execPath, ['-e', client, file], { allowFail: true, timeoutMs: 120_000 });
-  assert.equal(r.code, 0, `client: ${r.stderr}`);
-  await srv.waitForOutput(/SHA [0-9a-f]{64}/, 60_000);
-  await srv.stop();
-  return /SHA ([0-9a-f]{64})/.exec(srv.output())?.[1] ?? '';
+function transferAB(d: DaemonPair, data: Buffer, paceMs = 0): Promise<string> {
+  return transfer(d.dir, { ns: d.pair.a.ns, addr: A_IN }, { ns: d.pair.b.ns, addr: B_IN }, data, paceMs);
 }
-
-/** The last lines of a daemon's log, for failure messages. */
-const tail = (file: string, n = 40): string => readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 test('userspace ESP between two pqike daemons: ping with no loss, a TCP transfer intact, counters both ways', { skip, timeout: 240_000 }, async () => {
   await withDaemonPair({ top: TOP }, async (d) => {
     const sa = await up(d);
     assert.deepEqual(sa.keyExchanges, ['CURVE25519', 'MLKEM768']);
-    const p = await ping(d, 20, 0.05);
+    const p = await pingAB(d, 20, 0.05);
     assert.equal(p.received, p.sent, `ping through the tunnel: ${p.text}`);
     const data = randomBytes(3 * 1024 * 1024);
-    assert.equal(await transfer(d, data), sha(data), 'the transfer arrived intact');
+    assert.equal(await transferAB(d, data), sha(data), 'the transfer arrived intact');
     await sleep(1500); // the worker reports its counters once a second
     const [after] = await listSas(d.a);
     const ch = after?.children[0];
@@ -85,31 +66,47 @@ test('userspace ESP between two pqike daemons: ping with no loss, a TCP transfer
   });
 });
 
-test('rekeys under traffic: a Child SA rekey and an IKE SA rekey while ping runs at 20/s lose no packet', { skip, timeout: 240_000 }, async () => {
-  await withDaemonPair({ top: TOP }, async (d) => {
-    const sa = await up(d);
-    const spi = sa.children[0]?.spiIn;
-    const pinger = ping(d, 100, 0.05);
-    await sleep(1000);
-    assert.ok(spi);
-    const r1 = await pqike(d.a, 'rekey', 'tun', '--child', spi);
-    assert.equal(r1.code, 0, `child rekey: ${r1.stdout}${r1.stderr}`);
-    await sleep(1000);
-    const r2 = await pqike(d.b, 'rekey', 'tun');
-    assert.equal(r2.code, 0, `IKE rekey: ${r2.stdout}${r2.stderr}`);
-    const p = await pinger;
-    assert.equal(p.received, p.sent, `no ping lost across the rekeys: ${p.text}`);
-    const [after] = await listSas(d.a);
-    assert.ok(after && after.children.length === 1 && after.children[0]?.spiIn !== spi, `a new Child SA carries the traffic: ${JSON.stringify(after)}`);
+const HYBRID2 = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem1024';
+
+for (const v of [
+  { name: 'x25519+mlkem768, A initiates', proposals: undefined, initiator: 'a' as const, kes: ['CURVE25519', 'MLKEM768'] },
+  { name: 'x25519+mlkem768+mlkem1024, B initiates', proposals: [HYBRID2], initiator: 'b' as const, kes: ['CURVE25519', 'MLKEM768', 'MLKEM1024'] },
+]) {
+  test(`rekeys under traffic (${v.name}): a Child SA rekey and an IKE SA rekey during a 100/s ping and a paced 8 MiB TCP transfer lose no ping, the data arrives intact`, { skip, timeout: 300_000 }, async () => {
+    await withDaemonPair({ top: TOP, ...(v.proposals ? { proposals: v.proposals } : {}) }, async (d) => {
+      const init = v.initiator === 'a' ? d.a : d.b;
+      const other = v.initiator === 'a' ? d.b : d.a;
+      const r = await pqike(init, 'up', 'tun');
+      assert.equal(r.code, 0, `pqike up: ${r.stdout}${r.stderr}`);
+      const [sa] = await listSas(init);
+      assert.deepEqual(sa?.keyExchanges, v.kes);
+      const spi = sa?.children[0]?.spiIn;
+      assert.ok(spi);
+      const data = randomBytes(8 * 1024 * 1024);
+      const pinger = pingAB(d, 500, 0.01);
+      const moved = transferAB(d, data, 40);
+      await sleep(1500);
+      const r1 = await pqike(init, 'rekey', 'tun', '--child', spi);
+      assert.equal(r1.code, 0, `child rekey: ${r1.stdout}${r1.stderr}`);
+      await sleep(1500);
+      const r2 = await pqike(other, 'rekey', 'tun');
+      assert.equal(r2.code, 0, `IKE rekey: ${r2.stdout}${r2.stderr}`);
+      const [p, got] = await Promise.all([pinger, moved]);
+      assert.equal(p.received, p.sent, `no ping lost across the rekeys: ${p.text}`);
+      assert.equal(got, sha(data), 'the transfer arrived intact across the rekeys');
+      const [after] = await listSas(init);
+      assert.ok(after && after.children.length === 1 && after.children[0]?.spiIn !== spi, `a new Child SA carries the traffic: ${JSON.stringify(after)}`);
+      assert.deepEqual(after.keyExchanges, v.kes, 'the rekeyed IKE SA has the same key exchanges');
+    });
   });
-});
+}
 
 test('rekey_bytes: a transfer past the limit makes the worker’s soft limit fire, the Child SA is rekeyed under traffic and the data arrives intact', { skip, timeout: 240_000 }, async () => {
   await withDaemonPair({ top: TOP, child: '        rekey_bytes: 1000000' }, async (d) => {
     const sa = await up(d);
     const spi = sa.children[0]?.spiIn;
     const data = randomBytes(4 * 1024 * 1024);
-    assert.equal(await transfer(d, data), sha(data), 'intact across the rekeys');
+    assert.equal(await transferAB(d, data), sha(data), 'intact across the rekeys');
     await sleep(1500);
     const [after] = await listSas(d.a);
     const live = after?.children.filter((c) => c.state === 'installed') ?? [];
@@ -117,7 +114,7 @@ test('rekey_bytes: a transfer past the limit makes the worker’s soft limit fir
     const logs = readFileSync(d.a.log, 'utf8') + readFileSync(d.b.log, 'utf8');
     const soft = logs.match(/reached its soft usage limit: rekeying/g)?.length ?? 0;
     assert.ok(soft >= 1, 'a soft usage limit fired (rekey_bytes)');
-    const p = await ping(d, 10, 0.05);
+    const p = await pingAB(d, 10, 0.05);
     assert.equal(p.received, p.sent, `the new Child SA carries traffic: ${p.text}`);
   });
 });
@@ -125,11 +122,11 @@ test('rekey_bytes: a transfer past the limit makes the worker’s soft limit fir
 test('start_action trap: a packet to the remote selector brings the tunnel up (acquire), then traffic flows', { skip, timeout: 240_000 }, async () => {
   await withDaemonPair({ top: TOP, startActionA: 'trap' }, async (d) => {
     assert.deepEqual(await listSas(d.a), [], 'nothing up before traffic');
-    const first = await ping(d, 8, 0.25); // the first packets go while the IKE SA is negotiated
+    const first = await pingAB(d, 8, 0.25); // the first packets go while the IKE SA is negotiated
     assert.ok(first.received >= 1, `the trap brought the tunnel up: ${first.text}\n${tail(d.a.log)}`);
     const [sa] = await listSas(d.a);
     assert.equal(sa?.state, 'established');
-    const p = await ping(d, 10, 0.05);
+    const p = await pingAB(d, 10, 0.05);
     assert.equal(p.received, p.sent, `then nothing is lost: ${p.text}`);
   });
 });
@@ -142,7 +139,7 @@ test('bad ESP is dropped and counted: a replayed packet, a flipped ciphertext bi
     const rx = inNetns(d.pair.b.ns, () => openEspSocket({ family: 4 }));
     const tx = inNetns(d.pair.a.ns, () => openEspSocket({ bind: { address: d.pair.a.addr, port: 0 } }));
     try {
-      const p = await ping(d, 3, 0.05);
+      const p = await pingAB(d, 3, 0.05);
       assert.equal(p.received, p.sent);
       const buf = new Uint8Array(65536);
       let esp: Uint8Array | undefined;
@@ -170,7 +167,7 @@ test('bad ESP is dropped and counted: a replayed packet, a flipped ciphertext bi
       const metric = (reason: string): number => Number(new RegExp(`^pqike_esp_drops_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m.stdout)?.[1] ?? 0);
       assert.match(m.stdout, /^pqike_data_plane\{kind="userspace"\} 1$/m);
       assert.ok(metric('replay') >= 1 && metric('integrity') >= 1 && metric('unknown-spi') >= 1, m.stdout);
-      const again = await ping(d, 5, 0.05);
+      const again = await pingAB(d, 5, 0.05);
       assert.equal(again.received, again.sent, 'the tunnel still works');
     } finally {
       closeFd(rx);
