@@ -81,6 +81,12 @@ export class RecordingDataPlane implements DataPlane {
         this.note(cmd.op, { conn: sa?.conn, direction: cmd.direction, spi: hex32(cmd.spi), reqid: cmd.reqid });
         return undefined;
       }
+      case 'update-sa': {
+        const sa = this.sas.get(`out/${cmd.sa.spi}`);
+        if (sa) this.sas.set(`out/${cmd.sa.spi}`, { ...sa, dst: cmd.sa.dst.address });
+        this.note(cmd.op, { conn: cmd.sa.connection, spi: hex32(cmd.sa.spi), reqid: cmd.sa.reqid, from: cmd.oldDst, to: `${cmd.sa.dst.address}:${cmd.sa.dst.port}` });
+        return undefined;
+      }
       case 'add-policies':
       case 'add-trap':
         (cmd.op === 'add-trap' ? this.traps : this.policies).set(cmd.policy.reqid, policyView(cmd.policy));

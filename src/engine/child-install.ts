@@ -69,6 +69,25 @@ export function installPolicies(sa: IkeSa, child: ChildSa): void {
   sa.host.dataPlane({ op: 'add-policies', policy: policySpec(sa, child) });
 }
 
+/**
+ * The peer's endpoint moved from `old` (RFC 7296 §2.23: a NAT mapping changed; the SA already
+ * has the new one): every installed outbound SA follows. The inbound SAs stay — they are found
+ * by SPI and our own address, which did not change.
+ */
+export function moveChildren(sa: IkeSa, old: { readonly address: string; readonly port: number }): void {
+  const moved = new Set<number>();
+  for (const child of sa.children) {
+    if (!child.installed.out || !child.info.encap) continue;
+    sa.host.dataPlane({ op: 'update-sa', sa: espSpec(sa, child, 'out'), oldDst: old.address });
+    // A new address (not only a new port) is in the policies' templates too (tunnel mode).
+    if (old.address === sa.remote.address || sa.host.isTrapReqid(child.reqid) || moved.has(child.reqid)) continue;
+    moved.add(child.reqid);
+    const now = policySpec(sa, child);
+    sa.host.dataPlane({ op: 'del-policies', policy: { ...now, remote: old.address } });
+    sa.host.dataPlane({ op: 'add-policies', policy: now });
+  }
+}
+
 /** Remove what was installed for a Child SA; its policies go with the last SA of its request ID. */
 export function uninstallChild(sa: IkeSa, child: ChildSa, remaining: readonly ChildSa[]): void {
   const i = child.info;

@@ -69,6 +69,12 @@ export type DataPlaneCommand =
   | { readonly op: 'add-sa'; readonly sa: EspSaSpec }
   /** Remove one direction of a Child SA (identified as the kernel does: destination, SPI, ESP). */
   | { readonly op: 'del-sa'; readonly direction: 'in' | 'out'; readonly spi: number; readonly src: string; readonly dst: string; readonly reqid: number }
+  /**
+   * The peer's outer endpoint changed (a NAT mapping moved, RFC 7296 §2.23, RFC 3948): the
+   * outbound SA `sa.spi`, until now towards `oldDst`, goes to `sa.dst` from now on (`sa` is its
+   * full new specification).
+   */
+  | { readonly op: 'update-sa'; readonly sa: EspSaSpec; readonly oldDst: string }
   /** The policies of a Child SA: out, in and (tunnel) fwd. Installed once per reqid, kept across rekeys. */
   | { readonly op: 'add-policies'; readonly policy: PolicySpec }
   | { readonly op: 'del-policies'; readonly policy: PolicySpec }

@@ -15,7 +15,7 @@ import { Restarts } from './restart.js';
 import { REQID_FIRST, REQID_LAST } from './dataplane.js';
 import type { DataPlaneCommand, ExpireKind, PolicySpec } from './dataplane.js';
 import type { ChildSa } from './child-sa.js';
-import { policySpec } from './child-install.js';
+import { moveChildren, policySpec } from './child-install.js';
 import type { EndCause, InitiateEndpoints, RestartPlan } from './restart.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
 import { handleInitRequest, handleInitResponse, sendInitRequest, statelessAnswer } from './exchange-init.js';
@@ -368,7 +368,14 @@ export class IkeEngine implements SaHost {
    */
   dataPlaneFailed(cmd: DataPlaneCommand, reason: string, now: number): void {
     this.clock = now;
-    const what = cmd.op === 'add-sa' ? `${cmd.sa.direction}bound SA ${cmd.sa.spi.toString(16).padStart(8, '0')}` : cmd.op === 'del-sa' ? `removal of SA ${cmd.spi.toString(16).padStart(8, '0')}` : `${cmd.op} of ${cmd.policy.connection}/${cmd.policy.child}`;
+    const what =
+      cmd.op === 'add-sa'
+        ? `${cmd.sa.direction}bound SA ${cmd.sa.spi.toString(16).padStart(8, '0')}`
+        : cmd.op === 'del-sa'
+          ? `removal of SA ${cmd.spi.toString(16).padStart(8, '0')}`
+          : cmd.op === 'update-sa'
+            ? `move of outbound SA ${cmd.sa.spi.toString(16).padStart(8, '0')} to ${cmd.sa.dst.address}:${cmd.sa.dst.port}`
+            : `${cmd.op} of ${cmd.policy.connection}/${cmd.policy.child}`;
     this.emit({ kind: 'event', event: { type: 'log', level: 'error', message: `data plane: ${what} failed: ${reason}` } });
     if (cmd.op !== 'add-sa' && cmd.op !== 'add-policies') return;
     for (const sa of this.sas.values()) {
@@ -777,8 +784,13 @@ export class IkeEngine implements SaHost {
     sa.expectedRequestId++;
     // RFC 7296 §2.23: behind a NAT, answer where the latest authenticated request came from.
     if (sa.behindNat && (sa.remote.port !== remote.port || sa.remote.address !== remote.address || sa.local.port !== local.port)) {
+      const old = sa.remote;
       sa.remote = remote;
       sa.local = local;
+      if (old.address !== remote.address || old.port !== remote.port) {
+        sa.log('info', `the peer moved from ${old.address}:${old.port} to ${remote.address}:${remote.port} (a NAT mapping changed): its Child SAs follow`);
+        moveChildren(sa, old);
+      }
     }
     try {
       this.answerRequest(sa, h.exchangeType, h.messageId, opened, keys, now);

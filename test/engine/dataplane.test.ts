@@ -21,7 +21,9 @@ function adds(cmds: readonly DataPlaneCommand[]): EspSaSpec[] {
 }
 
 function ops(cmds: readonly DataPlaneCommand[]): string[] {
-  return cmds.map((c) => (c.op === 'add-sa' ? `add-sa ${c.sa.direction} ${c.sa.spi.toString(16)}` : c.op === 'del-sa' ? `del-sa ${c.direction} ${c.spi.toString(16)}` : `${c.op} ${c.policy.reqid}`));
+  return cmds.map((c) =>
+    c.op === 'add-sa' ? `add-sa ${c.sa.direction} ${c.sa.spi.toString(16)}` : c.op === 'del-sa' ? `del-sa ${c.direction} ${c.spi.toString(16)}` : c.op === 'update-sa' ? `update-sa ${c.sa.spi.toString(16)} ${c.oldDst} -> ${c.sa.dst.address}:${c.sa.dst.port}` : `${c.op} ${c.policy.reqid}`,
+  );
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -170,6 +172,47 @@ test('behind a NAT the SAs are UDP-encapsulated (RFC 3948)', () => {
   assert.equal(specs.length, 2);
   assert.ok(specs.every((a) => a.encap), 'ESP in UDP both ways');
   assert.ok(adds(pair.planeR).every((a) => !a.encap), 'the responder saw no NAT');
+});
+
+test('a NAT mapping that moves (RFC 7296 §2.23): the side not behind the NAT follows the next authenticated request, and its outbound SAs with it (update-sa; the policies too when the address changed)', () => {
+  const pair = new EnginePair({ ikeI: [IKE] });
+  pair.filter = (d) => {
+    if (d.from === 'i' && isMessage(d.data, ExchangeType.IKE_AUTH, false)) {
+      onlySa(pair.i).natLocal = true;
+      onlySa(pair.r).natRemote = true;
+    }
+    return d.data;
+  };
+  pair.initiate();
+  pair.run();
+  const out = adds(pair.planeR).find((a) => a.direction === 'out');
+  assert.ok(out && out.encap, 'the responder sends ESP in UDP');
+  const before = pair.planeR.length;
+  // A new port on the same address: the next request (a liveness check) comes from it.
+  pair.sourceI = { address: '192.0.2.1', port: 40123 };
+  const id = pair.i.list()[0]?.id ?? -1;
+  assert.ok(pair.i.checkLiveness(id, pair.now));
+  pair.run();
+  const moved = pair.planeR.slice(before);
+  assert.deepEqual(ops(moved), [`update-sa ${out.spi.toString(16)} 192.0.2.1 -> 192.0.2.1:40123`]);
+  // Then a new address as well: the SA moves and the policies are re-made with it.
+  const before2 = pair.planeR.length;
+  pair.sourceI = { address: '203.0.113.7', port: 40999 };
+  assert.ok(pair.i.checkLiveness(id, pair.now));
+  pair.run();
+  const moved2 = pair.planeR.slice(before2);
+  assert.deepEqual(ops(moved2).map((o) => o.split(' ')[0]), ['update-sa', 'del-policies', 'add-policies']);
+  const del = moved2[1];
+  const add = moved2[2];
+  assert.ok(del?.op === 'del-policies' && add?.op === 'add-policies');
+  assert.equal(del.policy.remote, '192.0.2.1');
+  assert.equal(add.policy.remote, '203.0.113.7');
+  // An unauthenticated datagram from elsewhere moves nothing.
+  const before3 = pair.planeR.length;
+  pair.sourceI = { address: '198.18.0.66', port: 4500 };
+  pair.inject('i', new Uint8Array(64));
+  assert.equal(pair.planeR.length, before3);
+  assert.equal(pair.r.list()[0]?.remote.address, '203.0.113.7');
 });
 
 test('inbound SPIs come from the data plane when it hands them out (the kernel\'s ALLOCSPI), at random otherwise', () => {

@@ -107,6 +107,8 @@ export class EnginePair {
   now = 0;
   /** Return false to drop a datagram (tests of loss and tampering). */
   filter: (d: Delivered, index: number) => Uint8Array | undefined = (d) => d.data;
+  /** Where the responder sees the initiator's datagrams come from (a test may move it: a NAT mapping change). */
+  sourceI: { address: string; port: number } = { address: ADDR_I, port: 500 };
 
   constructor(readonly opts: PairOptions = {}) {
     this.i = new IkeEngine(opts.engineOptions);
@@ -161,7 +163,7 @@ export class EnginePair {
     this.wire.push(d);
     const data = this.filter(d, index);
     if (data === undefined) return;
-    if (d.from === 'i') this.r.receive(data, { address: ADDR_I, port: 500 }, { address: ADDR_R, port: 500 }, this.now);
+    if (d.from === 'i') this.r.receive(data, this.sourceI, { address: ADDR_R, port: 500 }, this.now);
     else this.i.receive(data, { address: ADDR_R, port: 500 }, { address: ADDR_I, port: 500 }, this.now);
   }
 

@@ -160,6 +160,11 @@ export class UserspaceDataPlane implements DataPlane {
         case 'del-sa':
           this.post({ op: 'del-sa', direction: cmd.direction, spi: cmd.spi, dst: cmd.dst });
           return undefined;
+        case 'update-sa':
+          // RFC 3948: the peer's NAT mapping moved; the worker sends to the new endpoint, its
+          // sequence numbers going on.
+          this.post({ op: 'move-sa', direction: 'out', spi: cmd.sa.spi, dst: cmd.oldDst, to: { address: cmd.sa.dst.address, port: cmd.sa.dst.port } });
+          return undefined;
         case 'add-policies':
         case 'add-trap':
           return this.addPolicy(cmd.policy, cmd.op === 'add-trap');

@@ -23,7 +23,7 @@ const ACQUIRE_EVERY_MS = 1000;
 
 interface Outbound {
   readonly sa: EspOutboundSa;
-  readonly spec: EspSaSpec;
+  spec: EspSaSpec;
   /** The port it leaves by; undefined: a NAT-T socket the worker has no fd for (sent by main). */
   port: string | undefined;
   to: PreparedAddr;
@@ -77,6 +77,7 @@ export const createProcessor: ProcessorFactory = (_options: unknown, ctx: PumpCo
     for (const list of outbound.values()) {
       for (const o of list) {
         if (o.sa.spi !== spi || o.spec.dst.address !== dst) continue;
+        o.spec = { ...o.spec, dst: to };
         o.to = ctx.address({ address: to.address, port: o.spec.encap ? to.port : 0 });
       }
     }

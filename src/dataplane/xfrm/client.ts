@@ -290,6 +290,21 @@ export class XfrmClient {
   }
 
   /**
+   * Change a live SA in place (XFRM_MSG_UPDSA of a state that is not larval): the kernel takes
+   * the new encapsulation (a NAT mapping moved, RFC 3948) and lifetimes and keeps the sequence
+   * numbers and replay state. Its destination and SPI (the state's ID) must not change.
+   */
+  updateSa(spec: EspSaSpec): void {
+    this.checkReqid(spec.reqid);
+    const parts = encodeSaRequest(XfrmClient.saParams(spec));
+    try {
+      this.request(XfrmMsg.UPDSA, 0, parts, true);
+    } finally {
+      wipe(parts);
+    }
+  }
+
+  /**
    * Remove an ESP SA (XFRM_MSG_DELSA by destination and SPI); false when there was none. The SA
    * is looked at first (GETSA): one of another daemon (a reqid not ours, or not `reqid` when
    * given) is left alone (XfrmError NOT_OURS).

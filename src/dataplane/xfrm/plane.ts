@@ -113,6 +113,22 @@ export class KernelDataPlane implements DataPlane {
           this.installed.delete(saKey(cmd.dst, cmd.spi));
           c.delSa(cmd.spi, cmd.dst, cmd.reqid); // false: already gone (a hard expire), which is fine
           return undefined;
+        case 'update-sa': {
+          // The peer's NAT mapping moved (RFC 3948). A new port only: XFRM_MSG_UPDSA of the
+          // live state changes its encapsulation and keeps its sequence numbers. A new address
+          // is part of the state's ID: removed and added again (the sequence restarts).
+          const s = cmd.sa;
+          if (cmd.oldDst === s.dst.address) {
+            c.updateSa(s);
+            return undefined;
+          }
+          c.delSa(s.spi, cmd.oldDst, s.reqid);
+          this.installed.delete(saKey(cmd.oldDst, s.spi));
+          c.addSa(s);
+          this.installed.set(saKey(s.dst.address, s.spi), { direction: s.direction, reqid: s.reqid, src: s.src.address, dst: s.dst.address, spi: s.spi >>> 0, limits: s.limits, softReported: false });
+          this.host?.log('warn', `kernel data plane: outbound SA ${hex(s.spi)} re-added towards ${s.dst.address} (its sequence numbers restart)`);
+          return undefined;
+        }
         case 'add-policies':
           c.addPolicies(cmd.policy);
           return undefined;
