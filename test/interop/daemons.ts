@@ -47,9 +47,13 @@ export interface DaemonPairOptions {
   /** A's start action for the child (default none: the test calls pqike up). */
   readonly startActionA?: 'none' | 'start' | 'trap';
   readonly netns?: NetnsPairOptions;
+  /** Another topology than a plain pair (e.g. nat-topology.ts); its destroy() runs at the end. */
+  readonly makePair?: () => Promise<NetnsPair>;
+  /** B's remote_addrs (default A's address; '%any' when A is behind a NAT). */
+  readonly remoteB?: string;
 }
 
-function config(o: DaemonPairOptions, me: { addr: string; inner: string; id: string }, peer: { addr: string; inner: string; id: string }, socket: string, startAction: string): string {
+function config(o: DaemonPairOptions, me: { addr: string; inner: string; id: string }, peer: { addr: string; inner: string; id: string; remote?: string }, socket: string, startAction: string): string {
   const net = (a: string): string => `${a.split('.').slice(0, 3).join('.')}.0/24`;
   const props = (o.proposals ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).map((p) => `      - ${p}`).join('\n');
   const esp = (o.espProposals ?? ['aes256gcm16']).join(', ');
@@ -63,7 +67,7 @@ ${o.metricsPort === undefined ? '' : `metrics:\n  listen: ${me.addr}:${o.metrics
 connections:
   tun:
     local_addrs: ${me.addr}
-    remote_addrs: ${peer.addr}
+    remote_addrs: '${peer.remote ?? peer.addr}'
     local_id: ${me.id}
     remote_id: ${peer.id}
     psk: k
@@ -84,14 +88,23 @@ export async function withDaemonPair(o: DaemonPairOptions, fn: (d: DaemonPair) =
   const dir = mkdtempSync(join(tmpdir(), 'pqike-2d-'));
   writeFileSync(join(dir, 'secrets.yaml'), `psk:\n  k: "${PSK}"\n`, { mode: 0o600 });
   try {
-    await withNetnsPair(async (pair) => {
+    const topology = async (fn: (pair: NetnsPair) => Promise<void>): Promise<void> => {
+      if (!o.makePair) return withNetnsPair(fn, o.netns ?? {});
+      const pair = await o.makePair();
+      try {
+        await fn(pair);
+      } finally {
+        await pair.destroy();
+      }
+    };
+    await topology(async (pair) => {
       const inner = (x: string | null): string => {
         assert.ok(x, 'the pair needs inner addresses');
         return x;
       };
       const A = { addr: pair.a.addr, inner: inner(pair.a.innerAddr), id: 'a.pqike.test' };
       const B = { addr: pair.b.addr, inner: inner(pair.b.innerAddr), id: 'b.pqike.test' };
-      const side = async (name: 'a' | 'b', ns: string, me: typeof A, peer: typeof A, sa: string): Promise<DaemonSide> => {
+      const side = async (name: 'a' | 'b', ns: string, me: typeof A, peer: typeof A & { remote?: string }, sa: string): Promise<DaemonSide> => {
         const socket = join(dir, name, 'pqike.sock');
         const file = join(dir, `${name}.yaml`);
         writeFileSync(file, config(o, me, peer, socket, sa));
@@ -100,7 +113,7 @@ export async function withDaemonPair(o: DaemonPairOptions, fn: (d: DaemonPair) =
         return { ns, socket, log, config: file, process: process_ };
       };
       const a = await side('a', pair.a.ns, A, B, o.startActionA ?? 'none');
-      const b = await side('b', pair.b.ns, B, A, 'none');
+      const b = await side('b', pair.b.ns, B, o.remoteB ? { ...A, remote: o.remoteB } : A, 'none');
       try {
         await fn({
           pair,
@@ -115,7 +128,7 @@ export async function withDaemonPair(o: DaemonPairOptions, fn: (d: DaemonPair) =
       } finally {
         await Promise.all([a.process.stop('SIGTERM', 6000), b.process.stop('SIGTERM', 6000)]);
       }
-    }, o.netns ?? {});
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
