@@ -14,6 +14,7 @@ const HELP = `pqike — IKEv2 with RFC 9370 hybrid (post-quantum) key exchanges
 
 Usage:
   pqike demo [--proposal P] [--esp P] [--fragment-size N] [--no-rekey]
+  pqike demo --netns [--proposal P] [--esp P]   (root: two daemons in network namespaces, real ESP)
       Two peers in this process over 127.0.0.1 UDP set up an IKE SA and a Child SA, then
       rekey the Child SA and the IKE SA, showing every exchange.
       Defaults: --proposal ${DEMO_PROPOSAL} --esp ${DEMO_ESP}
@@ -95,12 +96,22 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'demo') {
     const { values } = parseArgs({
       args: rest,
-      options: { proposal: { type: 'string' }, esp: { type: 'string' }, 'fragment-size': { type: 'string' }, 'no-rekey': { type: 'boolean' }, help: { type: 'boolean' } },
+      options: { proposal: { type: 'string' }, esp: { type: 'string' }, 'fragment-size': { type: 'string' }, 'no-rekey': { type: 'boolean' }, netns: { type: 'boolean' }, help: { type: 'boolean' } },
       strict: true,
     });
     if (values.help === true) {
       process.stdout.write(HELP);
       return 0;
+    }
+    if (values.netns === true) {
+      const { runNetnsDemo } = await import('./demo-netns.js');
+      const print = (l: string): void => void process.stdout.write(`${l}\n`);
+      try {
+        return (await runNetnsDemo({ proposal: values.proposal ?? DEMO_PROPOSAL, esp: values.esp ?? DEMO_ESP, print })) ? 0 : 1;
+      } catch (e) {
+        process.stderr.write(`pqike demo --netns: ${e instanceof Error ? e.message : String(e)}\n`);
+        return 1;
+      }
     }
     const ok = await runDemo({
       proposal: values.proposal ?? DEMO_PROPOSAL,
