@@ -54,7 +54,7 @@ export interface DaemonPairOptions {
 }
 
 function config(o: DaemonPairOptions, me: { addr: string; inner: string; id: string }, peer: { addr: string; inner: string; id: string; remote?: string }, socket: string, startAction: string): string {
-  const net = (a: string): string => `${a.split('.').slice(0, 3).join('.')}.0/24`;
+  const net = (a: string): string => (a.includes(':') ? `${a.split(':').slice(0, 3).join(':')}::/48` : `${a.split('.').slice(0, 3).join('.')}.0/24`);
   const props = (o.proposals ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).map((p) => `      - ${p}`).join('\n');
   const esp = (o.espProposals ?? ['aes256gcm16']).join(', ');
   return `secrets: secrets.yaml

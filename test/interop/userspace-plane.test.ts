@@ -175,3 +175,30 @@ test('bad ESP is dropped and counted: a replayed packet, a flipped ciphertext bi
     }
   });
 });
+
+test('IPv6 outside and inside: ESP over IPv6 between the daemons carries IPv6 ping and TCP', { skip, timeout: 240_000 }, async () => {
+  const netns = { addrA: 'fd00:99::1', addrB: 'fd00:99::2', innerA: 'fd00:99:1::1', innerB: 'fd00:99:2::1' };
+  await withDaemonPair({ top: TOP, netns }, async (d) => {
+    await up(d);
+    const p = await ping(d.pair.a.ns, netns.innerA, netns.innerB, 20, 0.05);
+    assert.equal(p.received, p.sent, `IPv6 ping through the tunnel: ${p.text}\n${tail(d.a.log)}`);
+    const data = randomBytes(2 * 1024 * 1024);
+    assert.equal(await transfer(d.dir, { ns: d.pair.a.ns, addr: netns.innerA }, { ns: d.pair.b.ns, addr: netns.innerB }, data), sha(data), 'IPv6 TCP intact');
+  });
+});
+
+test('the TUN device and its routes go with the daemon: after SIGTERM, and after kill -9', { skip, timeout: 120_000 }, async () => {
+  await withDaemonPair({ top: TOP }, async (d) => {
+    await up(d);
+    const links = async (): Promise<string> => (await nsExec(d.pair.a.ns, 'ip', ['-o', 'link', 'show'])).stdout;
+    assert.match(await links(), /pqike0/);
+    await d.a.process.stop('SIGKILL', 1000);
+    assert.doesNotMatch(await links(), /pqike0/, 'no device after kill -9');
+    assert.doesNotMatch((await nsExec(d.pair.a.ns, 'ip', ['route', 'show'])).stdout, /pqike0/, 'no route after kill -9');
+    await d.restart(d.a);
+    await up(d);
+    assert.match(await links(), /pqike0/);
+    await d.a.process.stop('SIGTERM', 6000);
+    assert.doesNotMatch(await links(), /pqike0/, 'no device after SIGTERM');
+  });
+});
