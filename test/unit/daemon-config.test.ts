@@ -367,6 +367,9 @@ test('examples/pqike.service: the settings a deployment relies on, and systemd-a
     'ProtectSystem=strict',
     'NoNewPrivileges=yes',
     'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE CAP_NET_RAW',
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK',
+    'DevicePolicy=closed',
+    'DeviceAllow=/dev/net/tun rw',
   ]) {
     assert.ok(unit.split('\n').includes(line), `pqike.service lacks '${line}'`);
   }
