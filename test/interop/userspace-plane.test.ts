@@ -131,7 +131,7 @@ test('start_action trap: a packet to the remote selector brings the tunnel up (a
   });
 });
 
-test('bad ESP is dropped and counted: a replayed packet, a flipped ciphertext bit, an unknown SPI (list-sas drops, pqike_esp_drops_total)', { skip, timeout: 240_000 }, async () => {
+test('bad ESP is dropped and counted: a replayed packet, a flipped ciphertext bit, an unknown SPI, a truncated packet, one left of the replay window (list-sas drops, pqike_esp_drops_total)', { skip, timeout: 240_000 }, async () => {
   const metricsPort = 19000 + Math.floor(Math.random() * 1000);
   await withDaemonPair({ top: TOP, metricsPort }, async (d) => {
     await up(d);
@@ -158,15 +158,22 @@ test('bad ESP is dropped and counted: a replayed packet, a flipped ciphertext bi
       const unknown = Uint8Array.prototype.slice.call(esp);
       new DataView(unknown.buffer).setUint32(0, 0x0badf00d);
       sendDatagram(tx, unknown, to);
+      sendDatagram(tx, esp.subarray(0, 12), to); // SPI, sequence number and a stub: truncated
+      // 200 more packets move the window (128) past the first one; then it is too old.
+      const more = await pingAB(d, 200, 0.005);
+      assert.equal(more.received, more.sent);
+      sendDatagram(tx, esp, to);
       await sleep(1500);
       const [sa] = await listSas(d.b);
       const drops = sa?.children[0]?.drops ?? {};
       assert.ok((drops['replay'] ?? 0) >= 1, `replay counted: ${JSON.stringify(sa?.children[0])}`);
       assert.ok((drops['integrity'] ?? 0) >= 1, `integrity failure counted: ${JSON.stringify(sa?.children[0])}`);
+      assert.ok((drops['truncated'] ?? 0) >= 1, `truncated packet counted: ${JSON.stringify(sa?.children[0])}`);
+      assert.ok((drops['too-old'] ?? 0) >= 1, `packet left of the window counted: ${JSON.stringify(sa?.children[0])}`);
       const m = await nsExec(d.pair.b.ns, process.execPath, ['-e', `fetch('http://${d.pair.b.addr}:${metricsPort}/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))`], { timeoutMs: 20_000 });
       const metric = (reason: string): number => Number(new RegExp(`^pqike_esp_drops_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(m.stdout)?.[1] ?? 0);
       assert.match(m.stdout, /^pqike_data_plane\{kind="userspace"\} 1$/m);
-      assert.ok(metric('replay') >= 1 && metric('integrity') >= 1 && metric('unknown-spi') >= 1, m.stdout);
+      for (const reason of ['replay', 'integrity', 'unknown-spi', 'truncated', 'too-old']) assert.ok(metric(reason) >= 1, `pqike_esp_drops_total{reason="${reason}"}:\n${m.stdout}`);
       const again = await pingAB(d, 5, 0.05);
       assert.equal(again.received, again.sent, 'the tunnel still works');
     } finally {
