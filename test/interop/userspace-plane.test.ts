@@ -209,3 +209,20 @@ test('the TUN device and its routes go with the daemon: after SIGTERM, and after
     assert.doesNotMatch(await links(), /pqike0/, 'no device after SIGTERM');
   });
 });
+
+test('what the plane cannot install is refused with its reason and the Child SA is deleted (transport mode on the userspace plane)', { skip, timeout: 120_000 }, async () => {
+  await withDaemonPair({ top: TOP, child: '        mode: transport' }, async (d) => {
+    await pqike(d.a, 'up', 'tun');
+    const deadline = Date.now() + 10_000;
+    let sas = await listSas(d.a);
+    while (Date.now() < deadline && sas[0]?.children.length !== 0) {
+      await sleep(200);
+      sas = await listSas(d.a);
+    }
+    assert.equal(sas[0]?.children.length, 0, `the Child SA went: ${JSON.stringify(sas)}`);
+    assert.match(readFileSync(d.a.log, 'utf8'), /data plane: (in|out)bound SA [0-9a-f]{8} failed: the userspace data plane carries tunnel mode only/);
+    // The peer was told (INFORMATIONAL DELETE): its Child SA is gone too.
+    const [peer] = await listSas(d.b);
+    assert.equal(peer?.children.length, 0, `B deleted it as well: ${JSON.stringify(peer)}`);
+  });
+});
