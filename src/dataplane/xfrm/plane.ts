@@ -72,6 +72,22 @@ export class KernelDataPlane implements DataPlane {
       const { socket } = await createIkeSocket({ address, port, natt, rcvbuf });
       this.ownSockets.add(socket);
       socket.once('close', () => this.ownSockets.delete(socket));
+      // Both ends close it: close() here, and its user (the daemon's UdpDriver closes its sockets
+      // after the plane). A second close() must not throw ERR_SOCKET_DGRAM_NOT_RUNNING: that
+      // rejected Daemon.stop() before the control socket closed, and SIGTERM left the process up.
+      const close = socket.close.bind(socket);
+      let closing = false;
+      socket.close = ((cb?: () => void): dgram.Socket => {
+        if (!closing) {
+          closing = true;
+          return close(cb);
+        }
+        if (cb) {
+          if (this.ownSockets.has(socket)) socket.once('close', cb);
+          else queueMicrotask(cb);
+        }
+        return socket;
+      }) as dgram.Socket['close'];
       return socket;
     };
     this.sockets = {
