@@ -122,7 +122,7 @@ export class KernelDataPlane implements DataPlane {
         case 'add-sa': {
           const s = cmd.sa;
           c.addSa(s);
-          this.installed.set(saKey(s.dst.address, s.spi), { direction: s.direction, reqid: s.reqid, src: s.src.address, dst: s.dst.address, spi: s.spi >>> 0, limits: s.limits, softReported: false });
+          this.remember(s);
           return undefined;
         }
         case 'del-sa':
@@ -141,7 +141,7 @@ export class KernelDataPlane implements DataPlane {
           c.delSa(s.spi, cmd.oldDst, s.reqid);
           this.installed.delete(saKey(cmd.oldDst, s.spi));
           c.addSa(s);
-          this.installed.set(saKey(s.dst.address, s.spi), { direction: s.direction, reqid: s.reqid, src: s.src.address, dst: s.dst.address, spi: s.spi >>> 0, limits: s.limits, softReported: false });
+          this.remember(s);
           this.host?.log('warn', `kernel data plane: outbound SA ${hex(s.spi)} re-added towards ${s.dst.address} (its sequence numbers restart)`);
           return undefined;
         }
@@ -161,6 +161,10 @@ export class KernelDataPlane implements DataPlane {
     } catch (e) {
       return failureText(e);
     }
+  }
+
+  private remember(s: EspSaSpec): void {
+    this.installed.set(saKey(s.dst.address, s.spi), { direction: s.direction, reqid: s.reqid, src: s.src.address, dst: s.dst.address, spi: s.spi >>> 0, limits: s.limits, softReported: false });
   }
 
   /**
