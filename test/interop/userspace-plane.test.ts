@@ -226,3 +226,17 @@ test('what the plane cannot install is refused with its reason and the Child SA 
     assert.equal(peer?.children.length, 0, `B deleted it as well: ${JSON.stringify(peer)}`);
   });
 });
+
+for (const esp of ['aes128gcm16-esn', 'chacha20poly1305-esn', 'aes128-sha256-esn', 'aes256-sha384', 'aes256-sha512-esn']) {
+  test(`ESP ${esp} on the userspace plane carries ping both ways`, { skip, timeout: 120_000 }, async () => {
+    await withDaemonPair({ top: TOP, espProposals: [esp] }, async (d) => {
+      await up(d);
+      const a2b = await pingAB(d, 5, 0.05);
+      assert.equal(a2b.received, a2b.sent, `${esp} A -> B: ${a2b.text}\n${tail(d.a.log)}`);
+      const b2a = await ping(d.pair.b.ns, B_IN, A_IN, 5, 0.05);
+      assert.equal(b2a.received, b2a.sent, `${esp} B -> A: ${b2a.text}`);
+      const esn = /"event":"child-up".*?"esn":(true|false)/.exec(readFileSync(d.a.log, 'utf8'))?.[1];
+      assert.equal(esn, esp.endsWith('-esn') ? 'true' : 'false', 'extended sequence numbers as proposed');
+    });
+  });
+}
