@@ -32,7 +32,7 @@
  * machine's load averages and nproc. Figures only: nothing is asserted. Alternating rounds
  * is what makes the configurations compare on a busy machine; runs of other sittings do not.
  *
- *   npm run bench:esp                 (builds into dist/, then runs; root)
+ *   npm run bench:dataplane              (builds into dist/, then runs; root)
  *   npx tsc -p . --outDir dist-bench && node dist-bench/bench/userspace-esp.js [options]
  *
  * Needs root, charon + swanctl with kernel-libipsec (as test/interop/strongswan.ts), nft,
