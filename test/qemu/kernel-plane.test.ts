@@ -27,11 +27,13 @@
  *    brings the tunnel up through the kernel's ACQUIRE (the first echo requests may be lost,
  *    the last ones pass).
  *
- * Not here: NAT between the peers (nftables masquerade in a middle namespace) — the `nft` tool
- * is not installed on these machines (nor in .ci/run's package list), and the guest only has
- * the host's files.
+ * 6. NAT: A's second address 10.97.0.2 behind namespace m (nft masquerade out to 10.98.0.1),
+ *    B on 10.98.0.2, both added by reloads: NAT detected, IKE moves to 4500, the Child SA is
+ *    ESP in UDP through the kernel (UDP_ENCAP on the plane's NAT-T sockets), ping across.
+ *    (masquerade keeps the free source port 4500: the NAT changes the address only.)
+ * 7. The final SIGTERM leaves nothing of ours in either namespace.
  *
- * About 190 s on this loaded 2-CPU machine (boot 8 s). PQIKE_KP_CONSOLE=FILE copies the guest
+ * About 190-250 s on this loaded 2-CPU machine (boot 8 s). PQIKE_KP_CONSOLE=FILE copies the guest
  * console live; PQIKE_KP_KEEP=1 keeps the share (daemon logs, result.json) for post-mortems.
  *
  * Skips when not root or when the VM cannot be prepared, except with CI=true, where it fails.
@@ -57,6 +59,8 @@ const BYTES = { a: '10.99.11.1', b: '10.99.12.1', aTs: '10.99.11.0/24', bTs: '10
 const TRAP = { a: '10.99.21.1', b: '10.99.22.1', aTs: '10.99.21.0/24', bTs: '10.99.22.0/24' };
 /** charon initiates from B2 to A's responder connection rw. */
 const RW = { a: '10.99.4.1', b: '10.99.3.1', aTs: '10.99.4.0/24', bTs: '10.99.3.0/24' };
+/** NAT: A's second address 10.97.0.2 behind namespace m (nft masquerade to 10.98.0.1), B's 10.98.0.2. */
+const NAT = { a: '10.99.31.1', b: '10.99.32.1', aTs: '10.99.31.0/24', bTs: '10.99.32.0/24', aOuter: '10.97.0.2', mIn: '10.97.0.1', mOut: '10.98.0.1', bOuter: '10.98.0.2' };
 
 const HYBRID = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const HYBRID_ESP = 'aes256gcm16-x25519-ke1_mlkem768';
@@ -105,7 +109,7 @@ function conn(c: ConnSpec): string {
 ${c.child ? c.child.replace(/^/gm, '        ') + '\n' : ''}`;
 }
 
-function daemonConfig(me: 'a' | 'b', withTrap: boolean): string {
+function daemonConfig(me: 'a' | 'b', withTrap: boolean, withNat = false): string {
   const s = side(me);
   const head = `secrets: ${s.dir}/secrets.yaml
 log:
@@ -123,6 +127,12 @@ connections:
   let text = head + pair('net', ['moon.pqike.test', 'sun.pqike.test'], NET) + pair('bytes', ['moonb.pqike.test', 'sunb.pqike.test'], BYTES, `rekey_bytes: ${REKEY_BYTES}`);
   // B answers trap's IKE SA from the start; A gets the trap by a reload (section 5)
   if (me === 'b' || withTrap) text += pair('trap', ['moont.pqike.test', 'sunt.pqike.test'], TRAP, me === 'a' ? 'start_action: trap' : undefined);
+  if (withNat) {
+    text +=
+      me === 'a'
+        ? conn({ name: 'nat', local: NAT.aOuter, remote: NAT.bOuter, localId: 'moonn.pqike.test', remoteId: 'sunn.pqike.test', proposals: [HYBRID], esp: [HYBRID_ESP], localTs: NAT.aTs, remoteTs: NAT.bTs })
+        : conn({ name: 'nat', local: NAT.bOuter, remote: '%any', localId: 'sunn.pqike.test', remoteId: 'moonn.pqike.test', proposals: [HYBRID], esp: [HYBRID_ESP], localTs: NAT.bTs, remoteTs: NAT.aTs });
+  }
   if (me === 'a') {
     // the classic peers: charon and pluto answer as sun.pqike.test on B; charon initiates to rw from B2
     text += conn({ name: 'classic', local: A, remote: B, localId: 'moon.pqike.test', remoteId: 'sun.pqike.test', proposals: [CLASSIC], esp: ['aes256gcm16'], localTs: NET.aTs, remoteTs: NET.bTs });
@@ -461,6 +471,44 @@ async function guestMain(): Promise<void> {
     const sas = await listSas(sa);
     return { reload, policies, ping: p, sas };
   });
+  await step('nat', async () => {
+    const setup = await sh(
+      [
+        'ip netns add m',
+        'ip link add vetham netns a type veth peer name vethma netns m',
+        'ip link add vethmb netns m type veth peer name vethbm netns b',
+        `ip -n a addr add ${NAT.aOuter}/24 dev vetham`,
+        `ip -n m addr add ${NAT.mIn}/24 dev vethma`,
+        `ip -n m addr add ${NAT.mOut}/24 dev vethmb`,
+        `ip -n b addr add ${NAT.bOuter}/24 dev vethbm`,
+        'for l in "a vetham" "m vethma" "m vethmb" "b vethbm" "m lo"; do set -- $l; ip -n $1 link set $2 up; done',
+        `ip -n a addr add ${NAT.a}/32 dev lo`,
+        `ip -n b addr add ${NAT.b}/32 dev lo`,
+        `ip -n a route add ${NAT.bOuter}/32 via ${NAT.mIn}`,
+        `ip -n a route add ${NAT.bTs} via ${NAT.mIn} src ${NAT.a}`,
+        `ip -n b route add ${NAT.aTs} via ${NAT.mOut} src ${NAT.b}`,
+        'ip netns exec m sysctl -qw net.ipv4.ip_forward=1',
+        `ip netns exec m nft -f - <<'EOF'
+table ip nat {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "vethmb" masquerade
+  }
+}
+EOF`,
+        'ip netns exec m nft list ruleset',
+      ].join('\n'),
+    );
+    writeFileSync(sb.conf, daemonConfig('b', false, true));
+    writeFileSync(sa.conf, daemonConfig('a', true, true));
+    const reloadB = await ctl(sb.sock, 'reload');
+    const reloadA = await ctl(sa.sock, 'reload');
+    const upNat = await ctl(sa.sock, 'up', ['nat']);
+    const p = await ping('a', NAT.a, NAT.b, 20, 0.1);
+    const sasA = await listSas(sa);
+    const sasB = await listSas(sb);
+    return { setup, reloadA, reloadB, up: upNat, ping: p, sasA, sasB, xfrmB: await xfrm('b'), conntrack: (await sh('ip netns exec m cat /proc/net/nf_conntrack 2>/dev/null | grep udp')).out };
+  });
   await step('final', async () => {
     const [ea, eb] = await Promise.all([signalDaemon(da, 'SIGTERM'), signalDaemon(db, 'SIGTERM')]);
     return { exit: { a: ea, b: eb }, xfrm: await both() };
@@ -638,7 +686,7 @@ EOF
     const consoleCopy = process.env['PQIKE_KP_CONSOLE'];
     let r: Awaited<ReturnType<typeof runInVm>>;
     try {
-      r = await runInVm(script, { timeoutMs: VM_TIMEOUT_MS, memoryMb: 1536, keepDir: true, env: { [GUEST_ENV]: 'orchestrate', PQIKE_KP_PSK: PEER_PSK }, modules: [...DEFAULT_VM_MODULES], ...(consoleCopy ? { onOutput: (d: string) => appendFileSync(consoleCopy, d) } : {}) });
+      r = await runInVm(script, { timeoutMs: VM_TIMEOUT_MS, memoryMb: 1536, keepDir: true, env: { [GUEST_ENV]: 'orchestrate', PQIKE_KP_PSK: PEER_PSK }, modules: [...DEFAULT_VM_MODULES, 'nf_tables', 'nft_chain_nat', 'nft_masq'], ...(consoleCopy ? { onOutput: (d: string) => appendFileSync(consoleCopy, d) } : {}) });
     } finally {
       rmSync(snap.dir, { recursive: true, force: true });
     }
@@ -829,6 +877,25 @@ EOF
       assert.ok(sa && sa.state === 'established' && sa.children[0]?.state === 'installed', JSON.stringify(tr.sas));
       assert.match(logs.a, /ACQUIRE reqid 0x5071/, "daemon A logs the kernel's ACQUIRE");
       figures.push(`pluto: pqike-initiated ping ${p.received}/${p.sent}, pluto-initiated ${p2.received}/${p2.sent}; trap: ${tr.ping.received}/${tr.ping.sent} echo replies, first at seq ${String(tr.ping.seqs[0])} (0.25 s apart)`);
+    });
+
+    await t.test('6. NAT (nft masquerade in a middle namespace): the tunnel moves to UDP 4500 with the kernel\'s ESP in UDP, ping across', () => {
+      const n = step<{ setup: { code: number; out: string }; reloadA: { ok: boolean }; reloadB: { ok: boolean }; up: { ok: boolean; error?: string }; ping: P; sasA: SaView[]; sasB: SaView[]; xfrmB: X; conntrack: string }>('nat');
+      assert.equal(n.setup.code, 0, `NAT setup: ${n.setup.out}`);
+      assert.ok(n.reloadA.ok && n.reloadB.ok, JSON.stringify([n.reloadA, n.reloadB]));
+      assert.equal(n.up.ok, true, `pqike up nat: ${JSON.stringify(n.up)}`);
+      assert.equal(n.ping.received, n.ping.sent, `ping through the NAT: ${n.ping.received}/${n.ping.sent}\n${n.ping.out}`);
+      const a = n.sasA.find((x) => x.connection === 'nat');
+      const b = n.sasB.find((x) => x.connection === 'nat');
+      assert.ok(a && b, JSON.stringify(n.sasA));
+      assert.equal((a as unknown as { remote: string }).remote, `${NAT.bOuter}:4500`, JSON.stringify(a));
+      assert.match((b as unknown as { remote: string }).remote, new RegExp(`^${NAT.mOut.replace(/\./g, '\\.')}:\\d+$`), `B sees A as the NAT's address: ${JSON.stringify(b)}`);
+      assert.equal((a.children[0] as unknown as { encap: boolean }).encap, true, JSON.stringify(a.children[0]));
+      assert.match(n.xfrmB.state, /encap type espinudp sport 4500 dport \d+/, `B's states encapsulated\n${n.xfrmB.state}`);
+      figures.push(`NAT: ping ${n.ping.received}/${n.ping.sent}, B sees ${(b as unknown as { remote: string }).remote}`);
+    });
+
+    await t.test('7. final SIGTERM: nothing of ours left in either namespace', () => {
       const f = step<{ exit: unknown; xfrm: { a: X; b: X } }>('final');
       for (const [n, v] of Object.entries(f.xfrm)) {
         nothingOurs(v, `after the final SIGTERM (${n})`);
