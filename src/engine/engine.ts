@@ -32,7 +32,7 @@ import type { SkKeys } from '../crypto/sk-cipher.js';
 import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, EngineResources, IkeSaInfo, RandomPurpose } from './types.js';
 import { keMethod } from '../crypto/ke.js';
 import type { KeMethod } from '../crypto/ke.js';
-import { hex } from './util.js';
+import { hex, hex32 } from './util.js';
 import { runTimers, saDeadline } from './lifecycle.js';
 import { kick } from './task-runner.js';
 import { enqueue } from './tasks.js';
@@ -396,11 +396,11 @@ export class IkeEngine implements SaHost {
     if (!found) return false;
     const { sa, child } = found;
     if (kind === 'hard') {
-      sa.log('info', `Child SA ${child.info.spiIn.toString(16)} reached its hard ${direction === 'in' ? 'inbound' : 'outbound'} usage limit`);
+      sa.log('info', `Child SA ${hex32(child.info.spiIn)} reached its hard ${direction === 'in' ? 'inbound' : 'outbound'} usage limit`);
       return child.state === 'deleting' ? true : this.command(sa, { kind: 'delete-child', child }, now);
     }
     if (child.state !== 'installed') return true;
-    sa.log('info', `Child SA ${child.info.spiIn.toString(16)} reached its soft usage limit: rekeying`);
+    sa.log('info', `Child SA ${hex32(child.info.spiIn)} reached its soft usage limit: rekeying`);
     return this.command(sa, { kind: 'rekey-child', child }, now);
   }
 

@@ -20,7 +20,7 @@ import { usesAddke } from './proposal-string.js';
 import { enqueue, isCcs } from './tasks.js';
 import type { CcsInitiator, CcsKind, ResponderSeries, Task } from './tasks.js';
 import { isSubset } from './traffic-selectors.js';
-import { hex, readU16, readU32, u32 } from './util.js';
+import { hex, hex32, readU16, readU32, u32 } from './util.js';
 
 const NONCE_LENGTH = 32;
 const MAX_INVALID_KE_RETRIES = 2;
@@ -318,7 +318,7 @@ function finishInitiator(sa: IkeSa, st: CcsInitiator, now: number): void {
   armChild(sa, child, now);
   if (st.lostCollision) {
     // Our SA is the redundant one: we created it, we delete it (RFC 7296 §2.8.1).
-    sa.log('info', `Child SA rekey collision lost: deleting our redundant SA ${child.info.spiIn.toString(16)}`);
+    sa.log('info', `Child SA rekey collision lost: deleting our redundant SA ${hex32(child.info.spiIn)}`);
     enqueue(sa, { kind: 'delete-child', child });
     if (st.old && st.old.state === 'rekeying') st.old.state = 'rekeyed';
     return;

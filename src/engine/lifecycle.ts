@@ -9,6 +9,7 @@ import { keepaliveDue, runKeepalive } from './nat-keepalive.js';
 import type { SharedSecret } from './ike-sa.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { enqueue } from './tasks.js';
+import { hex32 } from './util.js';
 
 /** How long a replaced IKE SA waits for the peer's Delete before it is dropped. */
 const REKEYED_LINGER_MS = 30000;
@@ -150,7 +151,7 @@ export function runTimers(sa: IkeSa, now: number): void {
       child.expireAt = undefined;
       child.rekeyAt = undefined;
       if (child.state !== 'deleting') {
-        sa.log('info', `Child SA ${child.info.spiIn.toString(16)} reached its hard lifetime`);
+        sa.log('info', `Child SA ${hex32(child.info.spiIn)} reached its hard lifetime`);
         enqueue(sa, { kind: 'delete-child', child });
       }
     } else if (child.rekeyAt !== undefined && child.rekeyAt <= now) {
