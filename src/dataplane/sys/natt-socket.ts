@@ -15,7 +15,8 @@
  *   and hands its fd to node:dgram (`bind({ fd })`), which then owns (and closes) it.
  */
 import dgram from 'node:dgram';
-import { IPPROTO_UDP, SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP, closeFd, getsockoptInt, setsockoptInt } from './libc.js';
+import { IPPROTO_UDP, SOL_SOCKET, SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP, closeFd, getsockoptInt, setsockoptInt } from './libc.js';
+import { SO_REUSEPORT } from './natt-split.js';
 import { familyOf, openUdpSocket } from './sockets.js';
 
 /** What arrived on the NAT-T port. */
@@ -43,6 +44,8 @@ export interface NattSocketOptions {
   readonly kernelEncap?: boolean;
   /** SO_RCVBUFFORCE in octets (ESP bursts on a userspace plane). */
   readonly rcvbuf?: number;
+  /** SO_REUSEPORT, so that a second socket can share the port (natt-split.ts). Default false. */
+  readonly reuseport?: boolean;
 }
 
 export interface NattSocket {
@@ -70,6 +73,7 @@ export function openNattFd(opts: NattSocketOptions): number {
     ...(opts.rcvbuf !== undefined ? { rcvbuf: opts.rcvbuf } : {}),
     setup: (s) => {
       if (kernelEncap) setsockoptInt(s, IPPROTO_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP, 'UDP_ENCAP_ESPINUDP');
+      if (opts.reuseport) setsockoptInt(s, SOL_SOCKET, SO_REUSEPORT, 1, 'SO_REUSEPORT');
     },
   });
 }

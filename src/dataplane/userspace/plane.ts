@@ -22,7 +22,9 @@ import { createEspSa } from '../esp/index.js';
 import { TunDevice } from '../sys/tun.js';
 import { Rtnl } from '../sys/rtnl.js';
 import { openEspSocket } from '../sys/sockets.js';
-import { createNattSocket } from '../sys/natt-socket.js';
+import { createNattSocket, openNattFd } from '../sys/natt-socket.js';
+import { attachSplit } from '../sys/natt-split.js';
+import type { SockAddr } from '../sys/sockaddr.js';
 import { PacketPump } from '../sys/pump.js';
 import type { PortSpec } from '../sys/pump.js';
 import { ipv4Bytes, ipv4Text, ipv6Bytes, ipv6Text } from '../sys/sockaddr.js';
@@ -69,7 +71,8 @@ export class UserspaceDataPlane implements DataPlane {
   constructor(private readonly opts: UserspacePlaneOptions = {}) {
     this.sockets = {
       natt: async (address, port) => {
-        const s = await createNattSocket({ address, port, rcvbuf: 4 * 1024 * 1024 });
+        // SO_REUSEPORT: the worker's own socket joins this port at start (natt-split.ts).
+        const s = await createNattSocket({ address, port, rcvbuf: 4 * 1024 * 1024, reuseport: true });
         this.natt.set(address, s);
         s.socket.once('close', () => this.natt.delete(address));
         if (this.pump) this.host?.log('warn', `userspace data plane: ESP in UDP from ${address}, bound after start, is sent by the main thread (restart the daemon for the fast path)`);
@@ -99,12 +102,15 @@ export class UserspaceDataPlane implements DataPlane {
       } catch (e) {
         host.log('info', `userspace data plane: no IPv6 ESP socket (${errorText(e)})`);
       }
-      for (const [address, s] of this.natt) ports.push({ name: `natt:${address}`, kind: 'udp', fd: s.fd, read: false });
+      for (const [address, s] of this.natt) ports.push(this.nattPort(address, s.fd, s.socket.address().port));
       ports.push({ name: 'natt-in', kind: 'inject' });
       this.pump = await PacketPump.start({
         ports,
         processor: { module: new URL('./processor.js', import.meta.url) },
         onMessage: (m) => this.fromWorker(m as PlaneEvent),
+        // What the worker's NAT-T socket got that is not ESP (IKE in the moment before the
+        // split program applies, a keepalive): the daemon's socket's listener takes it.
+        onPacket: (data, port, from) => this.notEsp(data, port, from),
         onError: (e) => host.log('error', `userspace data plane worker failed: ${e.message}`),
         tickMs: 1000,
         // Room for the largest inner packet plus ESP, UDP and outer IPv6 headers.
@@ -118,6 +124,31 @@ export class UserspaceDataPlane implements DataPlane {
       throw e;
     }
     host.log('info', `userspace data plane on ${tun.name} (MTU ${mtu}), ESP ${ports.filter((p) => p.kind !== 'tun' && p.kind !== 'inject').map((p) => p.name).join(', ')}`);
+  }
+
+  /**
+   * The worker's port for ESP in UDP on address:port: its own socket beside the daemon's, with
+   * the split program (ESP to it, IKE to the daemon: natt-split.ts); if the kernel refuses that,
+   * the daemon's socket, send-only (ESP then arrives through the main thread).
+   */
+  private nattPort(address: string, daemonFd: number, port: number): PortSpec {
+    const name = `natt:${address}`;
+    let fd: number | undefined;
+    try {
+      fd = openNattFd({ address, port, rcvbuf: 4 * 1024 * 1024, reuseport: true });
+      attachSplit(fd);
+      return { name, kind: 'udp', fd, read: true, own: true };
+    } catch (e) {
+      if (fd !== undefined) closeQuietly(fd);
+      this.host?.log('warn', `userspace data plane: ESP in UDP on ${address}:${port} goes through the main thread (${errorText(e)})`);
+      return { name, kind: 'udp', fd: daemonFd, read: false };
+    }
+  }
+
+  private notEsp(data: Buffer, port: string, from: SockAddr | null): void {
+    const s = port.startsWith('natt:') ? this.natt.get(port.slice(5)) : undefined;
+    if (!s || !from) return;
+    s.socket.emit('message', data, { address: from.address, port: from.port, family: from.address.includes(':') ? 'IPv6' : 'IPv4', size: data.length });
   }
 
   private fromWorker(e: PlaneEvent): void {

@@ -142,6 +142,9 @@ export const createProcessor: ProcessorFactory = (_options: unknown, ctx: PumpCo
   return {
     onPacket(data, src, cx) {
       if (src.kind === 'tun') fromTun(data, cx);
+      // RFC 3948 §2: on the NAT-T socket only a non-zero first word is ESP; the rest (IKE,
+      // keepalives) belongs to the daemon.
+      else if (src.kind === 'udp' && !(data.length > 8 && (data[0] !== 0 || data[1] !== 0 || data[2] !== 0 || data[3] !== 0))) cx.deliver(data, src);
       else fromNetwork(data, cx);
     },
     onMessage(m, cx) {
