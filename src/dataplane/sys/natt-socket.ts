@@ -4,9 +4,11 @@
  * One socket carries three things (RFC 3948 §2): IKE behind a 4-octet zero non-ESP marker,
  * NAT keepalives (one octet 0xFF), and ESP (the first four octets are its non-zero SPI).
  *
- * - Userspace plane: the daemon's node:dgram socket receives all three; `classifyNatt` tells
- *   them apart, and ESP goes to the pump (pump.inject on an 'inject' port), keepalives are
- *   counted or ignored. The worker sends ESP in UDP from the same socket through its fd.
+ * - Userspace plane: the worker has a socket of its own on the same port, and the kernel picks
+ *   the socket per datagram (natt-split.ts): ESP to the worker, IKE and keepalives to the
+ *   daemon's node:dgram socket. Where that cannot be set up, the daemon's socket receives all
+ *   three; `classifyNatt` tells them apart and ESP goes to the pump (pump.inject on an
+ *   'inject' port), and the worker sends ESP in UDP from the daemon's socket through its fd.
  * - Kernel plane (XFRM): UDP_ENCAP_ESPINUDP must be set on the very socket IKE uses on 4500, so
  *   the kernel decapsulates ESP itself (xfrm4_udp_encap_rcv / xfrm6_udp_encap_rcv): it eats
  *   keepalives, takes ESP datagrams longer than 8 octets whose first four are not zero to XFRM,
