@@ -225,6 +225,10 @@ const ikePort = basePort;
 const metricsPort = basePort + 1;
 const psk = randomBytes(33).toString('base64');
 
+// Trees since the daemon got a real data plane need `data_plane: fake` (no TUN, no kernel
+// SAs); older ones (e.g. 1975418) refuse the setting.
+const dataPlaneLine = existsSync(join(tree, 'dist/src/daemon/plane-choice.js')) ? 'data_plane: fake\n' : '';
+
 function writeConfig(): string {
   writeFileSync(join(dir, 'secrets.yaml'), `psk:\n  legit: "${psk}"\n`, { mode: 0o600 });
   const limitsText = limits.length === 0 ? '' : `limits:\n${limits.map(([k, v]) => `  ${k}: ${v}\n`).join('')}`;
@@ -237,8 +241,7 @@ control:
   socket: ${join(dir, 'pqike.sock')}
 metrics:
   listen: ${DAEMON_ADDRESS}:${metricsPort}
-${limitsText}data_plane: fake
-connections:
+${limitsText}${dataPlaneLine}connections:
   gw:
     local_addrs: ${DAEMON_ADDRESS}
     remote_addrs: '%any'
