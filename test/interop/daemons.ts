@@ -142,24 +142,9 @@ export async function pqike(side: { socket: string }, ...args: string[]): Promis
   return run(process.execPath, [CLI, ...args, '--socket', side.socket], { allowFail: true, timeoutMs: 40_000 });
 }
 
-export interface ChildJson {
-  name: string;
-  state: string;
-  spiIn: string;
-  spiOut: string;
-  bytesIn: number | null;
-  bytesOut: number | null;
-  packetsIn: number | null;
-  packetsOut: number | null;
-  drops?: Record<string, number>;
-}
-
-export interface SaJson {
-  id: number;
-  state: string;
-  keyExchanges: string[];
-  children: ChildJson[];
-}
+/** What `pqike list-sas --json` prints (the daemon's own view types). */
+export type { ChildView as ChildJson, SaView as SaJson } from '../../src/daemon/listing.js';
+import type { SaView as SaJson } from '../../src/daemon/listing.js';
 
 export async function listSas(side: { socket: string }): Promise<SaJson[]> {
   const r = await pqike(side, 'list-sas', '--json');

@@ -44,7 +44,7 @@ test('userspace ESP through an nftables NAT: IKE floats to 4500, ESP in UDP carr
       assert.equal(up.code, 0, `pqike up: ${up.stdout}${up.stderr}`);
       assert.match(readFileSync(d.a.log, 'utf8'), /NAT detected \(local: true/, 'A sees itself behind a NAT');
       const [sa] = await listSas(d.b);
-      assert.ok(sa && (sa.children[0] as { encap?: boolean } | undefined)?.encap === true, `B's Child SA is UDP-encapsulated: ${JSON.stringify(sa)}`);
+      assert.ok(sa && sa.children[0]?.encap === true, `B's Child SA is UDP-encapsulated: ${JSON.stringify(sa)}`);
       const a2b = await ping(d.pair.a.ns, A_IN, B_IN, 20, 0.05);
       assert.equal(a2b.received, a2b.sent, `A -> B through the NAT: ${a2b.text}\n${tail(d.a.log)}`);
       const b2a = await ping(d.pair.b.ns, B_IN, A_IN, 20, 0.05);

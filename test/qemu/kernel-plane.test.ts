@@ -46,6 +46,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { createConnection, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ChildView, SaView } from '../../src/daemon/listing.js';
 
 const GUEST_ENV = 'PQIKE_KP_GUEST';
 const VM_TIMEOUT_MS = 420_000;
@@ -193,27 +194,6 @@ function ctl(sock: string, cmd: string, args: readonly string[] = [], opts: Reco
       }
     });
   });
-}
-
-interface ChildView {
-  name: string;
-  state: string;
-  spiIn: string;
-  spiOut: string;
-  rekeyOf?: string;
-  bytesIn: number | null;
-  bytesOut: number | null;
-  packetsIn: number | null;
-  packetsOut: number | null;
-}
-interface SaView {
-  id: number;
-  connection: string;
-  state: string;
-  spiI: string;
-  spiR: string;
-  keyExchanges: string[];
-  children: ChildView[];
 }
 
 interface Daemon {
