@@ -244,6 +244,9 @@ test('raw ESP sockets, IPv4 and IPv6: A sends protocol 50, B receives it on a ra
       await run('ip', ['-n', pair.a.ns, 'addr', 'add', 'fd00:99::1/64', 'dev', pair.a.ifname, 'nodad']);
       await run('ip', ['-n', pair.b.ns, 'addr', 'add', 'fd00:99::2/64', 'dev', pair.b.ifname, 'nodad']);
       const cap = await startCapture(pair.b.ns, pair.b.ifname, join(dir, 'esp.pcap'), { filter: 'ip proto 50 or ip6 proto 50' });
+      // dumpcap says "Capturing on" a moment before its filter sees packets (a loaded CI
+      // machine missed the first one): give it that moment.
+      await sleep(500);
       const a4 = inNetns(pair.a.ns, () => openEspSocket({ bind: { address: pair.a.addr, port: 0 } }));
       const a6 = inNetns(pair.a.ns, () => openEspSocket({ bind: { address: 'fd00:99::1', port: 0 } }));
       const b4 = inNetns(pair.b.ns, () => openEspSocket({ bind: { address: pair.b.addr, port: 0 } }));

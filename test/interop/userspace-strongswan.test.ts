@@ -27,6 +27,7 @@ import type { NetnsPair, NsProcess } from './netns.js';
 import { Charon, charonSkipReason } from './strongswan.js';
 import type { SwanctlConnParams } from './strongswan.js';
 import { CLI, listSas, pqike } from './daemons.js';
+import type { ChildJson } from './daemons.js';
 
 const skip = charonSkipReason() ?? false;
 const PSK = 'pqike-userspace-strongswan-psk-0123456789';
@@ -118,10 +119,16 @@ test('pqike (userspace ESP) initiates to strongSwan (kernel-libipsec), AES-GCM: 
     assert.equal(await transfer(env.dir, { ns: env.pair.a.ns, addr: A_IN }, { ns: env.pair.b.ns, addr: B_IN }, up1), sha(up1), 'pqike -> strongSwan transfer intact');
     const down1 = randomBytes(2 * 1024 * 1024);
     assert.equal(await transfer(env.dir, { ns: env.pair.b.ns, addr: B_IN }, { ns: env.pair.a.ns, addr: A_IN }, down1), sha(down1), 'strongSwan -> pqike transfer intact');
-    await sleep(1500); // the worker reports its counters once a second
-    const [sa] = await listSas(env);
-    const ours = sa?.children[0];
-    const peer = (await env.charon.waitForSa('pq', 5000, { child: 'net' })).children.find((c) => c.name === 'net');
+    // The worker reports its counters once a second, charon's are live, and a late TCP ACK
+    // may still be on its way: read both until they settle.
+    let ours: ChildJson | undefined;
+    let peer: Awaited<ReturnType<Charon['waitForSa']>>['children'][number] | undefined;
+    for (let i = 0; i < 8; i++) {
+      await sleep(1100);
+      ours = (await listSas(env))[0]?.children[0];
+      peer = (await env.charon.waitForSa('pq', 5000, { child: 'net' })).children.find((c) => c.name === 'net');
+      if (ours && peer && Number(peer.raw['packets-in']) === ours.packetsOut && Number(peer.raw['packets-out']) === ours.packetsIn) break;
+    }
     assert.ok(ours && peer, 'both list the Child SA');
     // What one side sent the other received: packets out here = packets in there.
     assert.equal(Number(peer.raw['packets-in']), ours.packetsOut, `packets pqike -> strongSwan: ours ${JSON.stringify(ours)}, theirs ${JSON.stringify(peer.raw)}`);
