@@ -531,6 +531,9 @@ export class IkeEngine implements SaHost {
       if (trapped.length > 0) this.trap(conn.name, trapped);
     }
     const wanted = conn.children.some((c) => action(c) === 'restart' || action(c) === 'start');
+    // Nothing that could restart (a peer's half-open SA failing, under a flood thousands a
+    // second): no need to look through every IKE SA for another one of the connection.
+    if (!Restarts.mayRestart(conn, cause, sa.isInitiator, wanted)) return undefined;
     // Another IKE SA of the connection is up or on its way (the peer's own initiation, a
     // second `up`): nothing to restart.
     if (this.otherSaOf(conn.name, sa)) return undefined;

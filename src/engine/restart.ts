@@ -17,6 +17,18 @@ import type { ConnectionConfig, Endpoint } from './types.js';
 /** Why an IKE SA ended, as far as restarting it is concerned. */
 export type EndCause = 'setup-failed' | 'dead-peer' | 'peer-deleted' | 'other';
 
+/**
+ * Whether an IKE SA that ended this way can lead to a new attempt at all: keyingtries for a
+ * setup we initiated, dpd_action/close_action restart|start after a dead peer or the peer's
+ * delete — never for a responder-only connection (remote_addrs %any: nowhere to initiate to)
+ * and never for a peer's half-open SA that failed (a flood makes thousands of those).
+ */
+function mayRestart(conn: ConnectionConfig, cause: EndCause, wasInitiator: boolean, restart: boolean): boolean {
+  if (conn.remoteAddress === '%any') return false;
+  if (cause === 'setup-failed') return wasInitiator;
+  return (cause === 'dead-peer' || cause === 'peer-deleted') && restart;
+}
+
 export interface RestartPlan {
   /** The attempt that will be made (1 = the first of a new cycle). */
   readonly attempt: number;
@@ -71,15 +83,19 @@ export class Restarts {
    * Child SA actions ask for the connection to come back after an established SA ended.
    */
   ended(conn: ConnectionConfig, cause: EndCause, attempt: number, wasInitiator: boolean, restart: boolean, now: number): RestartPlan | undefined {
-    if (conn.remoteAddress === '%any') return undefined; // a responder-only connection cannot initiate
+    if (!mayRestart(conn, cause, wasInitiator, restart)) return undefined;
     if (cause === 'setup-failed') {
-      if (!wasInitiator) return undefined;
       const tries = conn.keyingTries ?? 1;
       if (tries !== 0 && attempt >= tries) return undefined;
       return this.schedule(conn, attempt + 1, this.backoff(conn, attempt), now);
     }
     if ((cause === 'dead-peer' || cause === 'peer-deleted') && restart) return this.schedule(conn, 1, this.backoff(conn, 1), now);
     return undefined;
+  }
+
+  /** See mayRestart(). */
+  static mayRestart(conn: ConnectionConfig, cause: EndCause, wasInitiator: boolean, restart: boolean): boolean {
+    return mayRestart(conn, cause, wasInitiator, restart);
   }
 
   /** RFC-free but strongSwan-like: retryDelay × 2^(failures - 1), capped, minus up to 10 % jitter. */
