@@ -4,7 +4,8 @@
 // 1. All compiled tests (dist/test/**/*.test.js) with the current node,
 //    serially (--test-concurrency=1: interop tests share machine resources).
 // 2. If PQIKE_NODE24 is set, or .node24/node_modules/node/bin/node exists, the
-//    non-interop tests (dist/test/{unit,vectors,engine}/**) again with that node.
+//    non-interop tests (dist/test/{unit,vectors,engine}/**) and the userspace data plane's
+//    daemon tests again with that node.
 //
 // Both runs use the TAP reporter. Their output is passed through, except each
 // run's closing summary block, which is held back; at the end the runner
@@ -20,6 +21,10 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const distTest = join(root, 'dist', 'test');
 const SECOND_PASS_DIRS = ['unit', 'vectors', 'engine'];
+// And, of the interop tests, the daemons carrying traffic on the userspace data plane: koffi,
+// worker threads and native ML-KEM behave differently on Node 24 (the daemons run on the node
+// that runs the test).
+const SECOND_PASS_INTEROP = ['interop/userspace-plane.test.js', 'interop/demo-netns.test.js'];
 const SUMMARY_KEYS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
 const SUMMARY_RE = new RegExp(`^# (${SUMMARY_KEYS.join('|')}) (\\d+(?:\\.\\d+)?)\\s*$`);
 
@@ -89,7 +94,7 @@ if (allFiles.length === 0) {
   console.log(`[run-tests] no test files under ${relative(root, distTest)} (did tsc run?)`);
   process.exit(1);
 }
-const secondFiles = SECOND_PASS_DIRS.flatMap((d) => findTests(join(distTest, d)));
+const secondFiles = [...SECOND_PASS_DIRS.flatMap((d) => findTests(join(distTest, d))), ...SECOND_PASS_INTEROP.map((f) => join(distTest, f)).filter((f) => existsSync(f))];
 
 const results = [];
 const ran = [];
@@ -109,8 +114,8 @@ if (node24) {
   } else if (secondFiles.length === 0) {
     ran.push(`node ${v}: skipped (no tests under dist/test/{${SECOND_PASS_DIRS.join(',')}})`);
   } else {
-    results.push(await runNodeTest(node24, secondFiles, `node ${v}, non-interop tests`));
-    ran.push(`node ${v}: ${secondFiles.length} non-interop test files (${SECOND_PASS_DIRS.join(', ')})`);
+    results.push(await runNodeTest(node24, secondFiles, `node ${v}, non-interop tests and the userspace data plane`));
+    ran.push(`node ${v}: ${secondFiles.length} test files (${SECOND_PASS_DIRS.join(', ')}, ${SECOND_PASS_INTEROP.join(', ')})`);
   }
 } else {
   ran.push('second Node: not configured (set PQIKE_NODE24 or install into .node24)');
