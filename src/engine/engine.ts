@@ -790,7 +790,8 @@ export class IkeEngine implements SaHost {
       const old = sa.remote;
       sa.remote = remote;
       sa.local = local;
-      if (old.address !== remote.address || old.port !== remote.port) {
+      // (The float to 4500 during IKE_AUTH moves nothing: no Child SA exists yet.)
+      if ((old.address !== remote.address || old.port !== remote.port) && sa.children.length > 0) {
         sa.log('info', `the peer moved from ${old.address}:${old.port} to ${remote.address}:${remote.port} (a NAT mapping changed): its Child SAs follow`);
         moveChildren(sa, old);
       }

@@ -314,6 +314,13 @@ function loop(proc: PacketProcessor): void {
           if (n >= data.burst) more = true;
           else pfds.writeInt16LE(0, i * 8 + 6);
           endBurst(proc);
+          // What the main thread sent meanwhile comes before the next burst: an SA it added
+          // just before the peer could use it (a rekey) must be known when its packets come.
+          if (!fromMain(proc)) {
+            running = false;
+            break;
+          }
+          endBurst(proc);
         }
       }
     }

@@ -34,6 +34,9 @@ import { matches } from './spd.js';
 import { PLANE_DROPS } from './messages.js';
 import type { PlaneDrops, PlaneEvent, SaStats, WorkerMessage } from './messages.js';
 
+/** How long an inbound SA outlives its removal by the engine (packets in flight). */
+const INBOUND_GRACE_MS = 1000;
+
 export interface UserspacePlaneOptions {
   /** TUN device name (default pqike0). */
   readonly tun?: string;
@@ -65,6 +68,8 @@ export class UserspaceDataPlane implements DataPlane {
   private planeDrops: Record<PlaneDrops, number> = Object.fromEntries(PLANE_DROPS.map((d) => [d, 0])) as Record<PlaneDrops, number>;
   /** Drops of SAs that are gone, so that totals never go down. */
   private readonly retired: Record<string, number> = {};
+  /** Inbound SAs removed by the engine, still open for packets in flight (INBOUND_GRACE_MS). */
+  private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
 
   readonly sockets: PlaneSockets;
 
@@ -188,9 +193,24 @@ export class UserspaceDataPlane implements DataPlane {
       switch (cmd.op) {
         case 'add-sa':
           return this.addSa(cmd.sa);
-        case 'del-sa':
-          this.post({ op: 'del-sa', direction: cmd.direction, spi: cmd.spi, dst: cmd.dst });
+        case 'del-sa': {
+          const del: WorkerMessage = { op: 'del-sa', direction: cmd.direction, spi: cmd.spi, dst: cmd.dst };
+          if (cmd.direction === 'out') {
+            this.post(del);
+            return undefined;
+          }
+          // An inbound SA goes a moment later: ESP the peer sent on it just before its DELETE
+          // may still wait in the worker's socket queue while this thread handled the DELETE
+          // (two queues; the kernel has one). strongSwan keeps a replaced inbound SA 5 s for
+          // the same reason (charon.delete_rekeyed_delay).
+          const t = setTimeout(() => {
+            this.retiring.delete(t);
+            this.post(del);
+          }, INBOUND_GRACE_MS);
+          t.unref();
+          this.retiring.add(t);
           return undefined;
+        }
         case 'update-sa':
           // RFC 3948: the peer's NAT mapping moved; the worker sends to the new endpoint, its
           // sequence numbers going on.
@@ -295,6 +315,8 @@ export class UserspaceDataPlane implements DataPlane {
   }
 
   async close(): Promise<void> {
+    for (const t of this.retiring) clearTimeout(t);
+    this.retiring.clear();
     await this.pump?.close();
     this.pump = undefined;
     this.rtnl?.close();
