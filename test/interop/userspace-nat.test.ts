@@ -14,13 +14,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { interopSkipReason, nsExec, sleep, which } from './netns.js';
+import { interopSkipReason, nsExec, sleep } from './netns.js';
 import { listSas, pqike, withDaemonPair } from './daemons.js';
 import { createNatTopology } from './nat-topology.js';
 import type { NatTopology } from './nat-topology.js';
 import { ping, sha256, tail, transfer } from './traffic.js';
 
-const skip = interopSkipReason(['ip', 'busybox']) ?? (which('nft') && which('conntrack') ? false : 'nft and conntrack needed (apt-get install nftables conntrack)');
+const skip = interopSkipReason(['ip', 'busybox', 'nft', 'conntrack']) ?? false; // in CI (CI=true) a missing tool fails
 const A_IN = '10.99.1.1';
 const B_IN = '10.99.2.1';
 
