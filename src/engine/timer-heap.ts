@@ -1,31 +1,48 @@
 /**
  * Deadlines of many IKE SAs in a binary min-heap with lazy invalidation: rescheduling pushes
  * a new entry and leaves the old one to be skipped when it surfaces, so the engine finds its
- * next deadline in O(log n) however many SAs it holds.
+ * next deadline in O(log n) however many SAs it holds. An entry left behind lets go of its
+ * item at once (a removed SA and all it holds is not kept until its old deadline), and when
+ * such empty entries outnumber the live ones the heap is rebuilt: it never holds more than
+ * about twice the items scheduled, however fast SAs come and go (a flood's half-open SAs, each
+ * replaced long before its deadline).
  */
+
+/** Empty entries tolerated beyond the live ones before a rebuild (amortises its O(n log n)). */
+const COMPACT_SLACK = 64;
+
 interface Entry<T> {
   readonly at: number;
-  readonly item: T;
+  /** undefined: rescheduled or removed since (stale). */
+  item: T | undefined;
 }
 
 export class TimerHeap<T> {
   private heap: Entry<T>[] = [];
-  /** The deadline each item is currently scheduled for; entries that disagree are stale. */
-  private current = new Map<T, number>();
+  /** The live entry of each scheduled item. */
+  private current = new Map<T, Entry<T>>();
 
   /** Set the item's deadline (undefined: none). */
   schedule(item: T, at: number | undefined): void {
+    const old = this.current.get(item);
     if (at === undefined) {
-      this.current.delete(item);
+      this.remove(item);
       return;
     }
-    if (this.current.get(item) === at) return;
-    this.current.set(item, at);
-    this.push({ at, item });
+    if (old?.at === at) return;
+    if (old) old.item = undefined;
+    const e: Entry<T> = { at, item };
+    this.current.set(item, e);
+    this.push(e);
+    this.compactIfStale();
   }
 
   remove(item: T): void {
+    const e = this.current.get(item);
+    if (!e) return;
+    e.item = undefined;
     this.current.delete(item);
+    this.compactIfStale();
   }
 
   /** The earliest live deadline. */
@@ -40,7 +57,7 @@ export class TimerHeap<T> {
     for (;;) {
       this.dropStale();
       const top = this.heap[0];
-      if (!top || top.at > now) return out;
+      if (!top || top.at > now || top.item === undefined) return out;
       this.pop();
       this.current.delete(top.item);
       out.push(top.item);
@@ -51,10 +68,21 @@ export class TimerHeap<T> {
     return this.current.size;
   }
 
+  /** Entries in the heap, stale ones included (bounded by about twice size). */
+  get entries(): number {
+    return this.heap.length;
+  }
+
+  private compactIfStale(): void {
+    if (this.heap.length <= 2 * this.current.size + COMPACT_SLACK) return;
+    // A sorted array is a valid min-heap.
+    this.heap = this.heap.filter((e) => e.item !== undefined).sort((a, b) => a.at - b.at);
+  }
+
   private dropStale(): void {
     for (;;) {
       const top = this.heap[0];
-      if (!top || this.current.get(top.item) === top.at) return;
+      if (!top || top.item !== undefined) return;
       this.pop();
     }
   }

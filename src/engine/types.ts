@@ -99,9 +99,17 @@ export interface EngineOptions {
   readonly blockThreshold?: number;
   /**
    * Half-open IKE SAs in all. When reached, a request that proved its address with a COOKIE
-   * replaces the oldest half-open SA (so a flood cannot lock legitimate peers out). Default 5000.
+   * replaces a half-open SA, the oldest of the address holding the most (so a flood cannot lock legitimate peers out). Default 5000.
    */
   readonly halfOpenLimit?: number;
+  /**
+   * Queue IKE_SA_INIT requests that would create a half-open SA (after the cookie and limit
+   * checks) for admitPending() instead of creating the SA on arrival: at most this many wait,
+   * the address holding the fewest half-open SAs first (admission-queue.ts). A driver that
+   * reads its socket faster than it can run key exchanges sets it; off (0) by default, when
+   * receive() creates the SA at once.
+   */
+  readonly admissionQueue?: number;
   /** A new cookie secret this often; cookies of the previous secret stay valid as long again. Default 60000. */
   readonly cookieSecretLifetimeMs?: number;
   /** Child SAs one IKE SA may hold; a peer asking for more gets NO_ADDITIONAL_SAS. Default 64. */
@@ -156,6 +164,10 @@ export interface EngineResources {
   readonly childSas: number;
   /** CREATE_CHILD_SA series waiting for IKE_FOLLOWUP_KE (RFC 9370 §2.2.4), as responder. */
   readonly followupSeries: number;
+  /** IKE_SA_INIT requests waiting for admitPending() (EngineOptions.admissionQueue). */
+  readonly pendingAdmissions: number;
+  /** Entries in the deadline heap, stale ones included (about twice the IKE SAs at most). */
+  readonly timerEntries: number;
 }
 
 export interface ChildSaKeys {
