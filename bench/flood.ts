@@ -52,6 +52,7 @@
  *                          which costs the daemon time in proportion to its IKE SAs
  *   --json FILE            also write samples and summary as JSON (bench/flood-compare.js reads it)
  *   --keep                 keep the temporary directory (config, daemon log)
+ *   --cpu-prof DIR         profile the daemon (node --cpu-prof) into DIR
  */
 import { execFileSync, fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -97,6 +98,7 @@ const LIMIT_KEYS: Record<string, string> = {
   auth_failures_before_backoff: 'authFailuresBeforeBackoff',
   retransmit_timeout: 'retransmitTimeoutMs',
   retransmit_tries: 'retransmitTries',
+  init_limit_job_load: 'admissionQueue',
 };
 const DURATION_LIMITS = new Set(['half_open_timeout', 'cookie_lifetime', 'retransmit_timeout']);
 
@@ -120,6 +122,7 @@ const { values: opt } = parseArgs({
     'sample-ms': { type: 'string' },
     json: { type: 'string' },
     keep: { type: 'boolean' },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean' },
   },
   strict: true,
@@ -130,6 +133,7 @@ if (opt.help === true) {
     'usage: node dist/bench/flood.js [--pqike DIR] [--label TEXT] [--limit KEY=VALUE ...] [--seconds S] [--after S]\n' +
       '         [--addresses N] [--ports N] [--workers N] [--window N] [--timeout-ms MS] [--rate N]\n' +
       '         [--legit N] [--legit-start S] [--legit-timeout S] [--log-level L] [--sample-ms MS] [--json FILE] [--keep]\n' +
+      '         [--cpu-prof DIR]\n' +
       '(see the comment at the top of bench/flood.ts)\n',
   );
   process.exit(0);
@@ -262,7 +266,8 @@ ${limitsText}${dataPlaneLine}connections:
 function startDaemon(config: string): ChildProcess {
   const memprobe = pathToFileURL(join(HERE, 'flood-memprobe.js')).href;
   const log = join(dir, 'daemon.log');
-  const child = spawn(process.execPath, ['--expose-gc', '--import', memprobe, cli, 'daemon', '-c', config], {
+  const prof = opt['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(opt['cpu-prof'])];
+  const child = spawn(process.execPath, ['--expose-gc', ...prof, '--import', memprobe, cli, 'daemon', '-c', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
     cwd: tree,
     env: { ...process.env, PQIKE_FLOOD_MEMPROBE: join(dir, 'mem.json'), PQIKE_DATAPLANE_JOURNAL: join(dir, 'dataplane.jsonl') },

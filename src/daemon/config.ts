@@ -32,7 +32,7 @@ export interface DaemonConnection {
 export type DaemonLimits = Pick<
   EngineOptions,
   | 'cookieThreshold' | 'cookieThresholdIp' | 'blockThreshold' | 'halfOpenLimit' | 'halfOpenTimeoutMs' | 'cookieSecretLifetimeMs' | 'maxChildSas' | 'authFailuresBeforeBackoff'
-  | 'retransmitTimeoutMs' | 'retransmitTries'
+  | 'retransmitTimeoutMs' | 'retransmitTries' | 'admissionQueue'
 >;
 
 export interface DaemonConfig {
@@ -257,6 +257,10 @@ const LIMITS: readonly { readonly key: string; readonly option: keyof DaemonLimi
   { key: 'cookie_lifetime', option: 'cookieSecretLifetimeMs', duration: true, example: '60s' },
   { key: 'max_child_sas', option: 'maxChildSas', duration: false, example: '64' },
   { key: 'auth_failures_before_backoff', option: 'authFailuresBeforeBackoff', duration: false, example: '3' },
+  // IKE_SA_INIT requests that passed the cookie and limit checks, waiting for their key
+  // exchange; more are dropped, the address holding the most half-open SAs first
+  // (charon.init_limit_job_load limits charon's job queue the same way).
+  { key: 'init_limit_job_load', option: 'admissionQueue', duration: false, example: '256' },
   // RFC 7296 §2.1, §2.4: how long a request waits for its answer (doubling) and how often it is
   // sent again before the peer counts as dead (charon.retransmit_timeout, retransmit_tries).
   { key: 'retransmit_timeout', option: 'retransmitTimeoutMs', duration: true, example: '1s' },

@@ -64,6 +64,9 @@ function localAddresses(conns: readonly DaemonConnection[]): string[] {
   return [...set];
 }
 
+/** IKE_SA_INIT requests waiting for their key exchange (limits.init_limit_job_load). */
+const DEFAULT_ADMISSION_QUEUE = 256;
+
 export class Daemon {
   private config: DaemonConfig;
   readonly engine: IkeEngine;
@@ -90,6 +93,9 @@ export class Daemon {
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
     this.logger = new Logger(opts.logOut ?? process.stderr, this.config.log.level, format);
     this.engine = new IkeEngine({
+      // New IKE SAs wait for their key exchange in a queue the driver serves between socket
+      // reads (udp-driver.ts), so that a flood cannot crowd out the messages of existing SAs.
+      admissionQueue: DEFAULT_ADMISSION_QUEUE,
       ...this.config.limits,
       exportKeys: this.exportKeysPath !== undefined,
       localPort: this.config.port,
@@ -159,13 +165,15 @@ export class Daemon {
     this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)) });
     this.logger.info(`control socket ${this.config.control.socket}`);
     if (this.config.metrics) {
-      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.census(), throttled((m) => this.logger.error(m)), () =>
-        this.plane ? { kind: this.plane.kind, drops: this.plane.drops() } : undefined,
-      );
+      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.census(), throttled((m) => this.logger.error(m)), () => this.planeMetrics());
       this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
     }
     if (exportKeys !== undefined) this.logger.warn(`exporting IKE and ESP keys to ${exportKeys} (debugging only)`);
     for (const c of this.config.connections) this.applyStartActions(c);
+  }
+
+  private planeMetrics(): { kind: string; drops: Readonly<Record<string, number>> } | undefined {
+    return this.plane ? { kind: this.plane.kind, drops: this.plane.drops() } : undefined;
   }
 
   /** One command of the engine to the data plane; a failure goes back to the engine. */
@@ -275,7 +283,7 @@ export class Daemon {
       case 'reload':
         return this.reload();
       case 'stats':
-        return { ok: true, data: this.metrics.snapshot(this.engine.census()) };
+        return { ok: true, data: this.metrics.snapshot(this.engine.census(), this.planeMetrics()) };
       default:
         return { ok: false, error: `unknown command '${req.cmd}'` };
     }

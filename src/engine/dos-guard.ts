@@ -7,9 +7,9 @@
  *
  * One difference from strongSwan: at the total limit, strongSwan drops every new request,
  * which lets a flood of half-open SAs lock legitimate peers out for the half-open timeout. Here
- * a request that proved its address with a COOKIE replaces the oldest half-open SA instead, so
- * the table stays bounded and a legitimate handshake only has to finish before the flood has
- * cycled through the whole table.
+ * a request that proved its address with a COOKIE replaces a half-open SA instead (the oldest
+ * of the address holding the most), so the table stays bounded and a legitimate handshake in
+ * progress is the last to go.
  */
 import { CookieJar } from './cookie.js';
 import type { IkeSa } from './ike-sa.js';
@@ -68,7 +68,10 @@ export class DosGuard {
   readonly cookies: CookieJar;
   /** Half-open responder SAs by initiator SPI and peer endpoint, with the peer address they count for; insertion order = age. */
   private readonly halfOpen = new Map<string, { readonly sa: IkeSa; readonly address: string }>();
-  private readonly perAddress = new Map<string, number>();
+  /** The half-open SAs of each address, oldest first. */
+  private readonly byAddress = new Map<string, Set<string>>();
+  /** Addresses by how many half-open SAs they hold (index 0 unused): where to evict from. */
+  private readonly byCount: Set<string>[] = [];
   private cookiesUntil = -Infinity;
   private readonly auth = new Map<string, AuthRecord>();
 
@@ -85,7 +88,7 @@ export class DosGuard {
   }
 
   halfOpenFrom(address: string): number {
-    return this.perAddress.get(address) ?? 0;
+    return this.byAddress.get(address)?.size ?? 0;
   }
 
   /**
@@ -115,20 +118,27 @@ export class DosGuard {
 
   /**
    * A half-open SA was created. Returns the SA it replaces when the table was full (the
-   * caller drops it).
+   * caller drops it): the oldest of the address that holds the most (RFC 8019 §4.1: a flood
+   * spreads over few addresses compared with its SAs; a legitimate peer holds one or two), so
+   * that a handshake in progress is not pushed out by a flood from many addresses before the
+   * flood's own addresses are down to one half-open SA each.
    */
   opened(key: string, sa: IkeSa, address: string, spentCookie: Uint8Array | undefined, now: number): IkeSa | undefined {
     if (spentCookie) this.cookies.spend(spentCookie, now);
     let evicted: IkeSa | undefined;
     if (this.halfOpen.size >= this.limits.halfOpenLimit) {
-      const first = this.halfOpen.entries().next();
-      if (!first.done) {
-        evicted = first.value[1].sa;
-        this.closed(first.value[0]);
+      const victim = this.fullestAddressOldest();
+      const entry = victim === undefined ? undefined : this.halfOpen.get(victim);
+      if (victim !== undefined && entry) {
+        evicted = entry.sa;
+        this.closed(victim);
       }
     }
     this.halfOpen.set(key, { sa, address });
-    this.perAddress.set(address, this.halfOpenFrom(address) + 1);
+    const keys = this.byAddress.get(address) ?? new Set<string>();
+    this.byAddress.set(address, keys);
+    this.moveCount(address, keys.size, keys.size + 1);
+    keys.add(key);
     return evicted;
   }
 
@@ -137,9 +147,25 @@ export class DosGuard {
     const entry = this.halfOpen.get(key);
     if (!entry) return;
     this.halfOpen.delete(key);
-    const n = this.halfOpenFrom(entry.address) - 1;
-    if (n > 0) this.perAddress.set(entry.address, n);
-    else this.perAddress.delete(entry.address);
+    const keys = this.byAddress.get(entry.address);
+    if (!keys) return;
+    keys.delete(key);
+    this.moveCount(entry.address, keys.size + 1, keys.size);
+    if (keys.size === 0) this.byAddress.delete(entry.address);
+  }
+
+  private moveCount(address: string, from: number, to: number): void {
+    if (from > 0) this.byCount[from]?.delete(address);
+    if (to > 0) (this.byCount[to] ??= new Set()).add(address);
+  }
+
+  private fullestAddressOldest(): string | undefined {
+    for (let n = this.byCount.length - 1; n > 0; n--) {
+      const first = this.byCount[n]?.values().next();
+      if (!first || first.done) continue;
+      return this.byAddress.get(first.value)?.values().next().value;
+    }
+    return undefined;
   }
 
   /** A peer at this address failed to authenticate (RFC 7296 §2.21.2 AUTHENTICATION_FAILED). */

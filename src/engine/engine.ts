@@ -9,6 +9,7 @@ import { ExchangeType, HeaderFlags, NotifyType, nameOf } from '../wire/constants
 import { ParseError } from '../wire/errors.js';
 import { decodeMessage } from '../wire/index.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
+import { AdmissionQueue } from './admission-queue.js';
 import { DosGuard, dosLimits } from './dos-guard.js';
 import { ChildRegistry } from './child-registry.js';
 import { Restarts } from './restart.js';
@@ -71,6 +72,8 @@ export class IkeEngine implements SaHost {
   readonly stateNotFoundRetries: number;
   readonly exportKeys: boolean;
   private readonly halfOpenTimeoutMs: number;
+  /** New IKE SAs waiting for admitPending() (EngineOptions.admissionQueue); undefined: none wait. */
+  private readonly admission?: AdmissionQueue<QueuedInit>;
   readonly maxChildSas: number;
   readonly spis = new ChildRegistry();
   readonly allocateSpi?: (sa: { readonly src: string; readonly dst: string }) => number | undefined;
@@ -89,6 +92,7 @@ export class IkeEngine implements SaHost {
     this.random = opts.random ?? ((n) => randomBytes(n));
     this.keMethod = opts.keMethod ?? keMethod;
     this.guard = new DosGuard(dosLimits(opts), (n) => this.random(n, 'cookie-secret'), 0);
+    if (opts.admissionQueue) this.admission = new AdmissionQueue(opts.admissionQueue);
     this.retransmitTimeoutMs = opts.retransmitTimeoutMs ?? 1000;
     this.retransmitTries = opts.retransmitTries ?? 5;
     this.natTraversalPort = opts.natTraversalPort ?? 4500;
@@ -237,6 +241,8 @@ export class IkeEngine implements SaHost {
       fragmentCollectors: this.fragments.size,
       childSas: children,
       followupSeries: followups,
+      pendingAdmissions: this.admission?.size ?? 0,
+      timerEntries: this.timers.entries,
     };
   }
 
@@ -628,9 +634,15 @@ export class IkeEngine implements SaHost {
    */
   private answeredStatelessly(data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): boolean {
     const scan = scanInitRequest(data);
-    if (!scan || scan.cookie) return false;
+    // With the admission queue, a request with a cookie is checked here too: only one that
+    // would be accepted waits in the queue.
+    if (!scan || (scan.cookie && !this.admission)) return false;
     if (this.byInitiator.has(halfOpenKey(scan.spiI, remote))) return false; // a retransmission: answered as before
-    const a = this.guard.admit({ peer: remote, spiI: scan.spiI, ni: scan.nonce }, now);
+    // A full admission queue that would not take this address's request: dropped before any
+    // work, and without a COOKIE, which would only bring it back (RFC 8019 §4.1: the address
+    // holds as many half-open SAs as the requests queued or more).
+    if (this.admission && !this.admission.wouldTake(this.guard.halfOpenFrom(remote.address))) return true;
+    const a = this.guard.admit({ peer: remote, spiI: scan.spiI, ni: scan.nonce, ...(scan.cookie ? { cookie: scan.cookie } : {}) }, now);
     if (a.kind === 'accept') return false;
     if (a.kind === 'cookie') this.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(scan.spiI, notify(NotifyType.COOKIE, a.cookie)) });
     return true;
@@ -656,6 +668,40 @@ export class IkeEngine implements SaHost {
       if (Buffer.compare(existing.initRequest, data) === 0 && existing.lastResponse?.messageId === 0) existing.sendRaw(existing.lastResponse.datagrams);
       return;
     }
+    if (this.admission) {
+      this.admission.push({ key, rank: this.guard.halfOpenFrom(remote.address), item: { msg, data, remote, local } });
+      return;
+    }
+    this.openResponderSa(key, msg, data, remote, local, now);
+  }
+
+  /** IKE_SA_INIT requests waiting for admitPending() (EngineOptions.admissionQueue). */
+  get pendingAdmissions(): number {
+    return this.admission?.size ?? 0;
+  }
+
+  /**
+   * Let up to `max` queued IKE_SA_INIT requests in, best-ranked first (admission-queue.ts):
+   * each is checked again (cookie, limits) and gets its half-open SA and response as if it had
+   * just arrived. Returns how many were taken from the queue. Never throws.
+   */
+  admitPending(now: number, max = 1): number {
+    let n = 0;
+    this.clock = now;
+    for (; n < max; n++) {
+      const p = this.admission?.shift();
+      if (!p) break;
+      try {
+        if (!this.byInitiator.has(p.key)) this.openResponderSa(p.key, p.item.msg, p.item.data, p.item.remote, p.item.local, now);
+      } catch (e) {
+        const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        this.emit({ kind: 'event', event: { type: 'log', level: 'error', message: `internal error admitting an IKE_SA_INIT request: ${message}` } });
+      }
+    }
+    return n;
+  }
+
+  private openResponderSa(key: string, msg: IkeMessage, data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
     const created = handleInitRequest(
       {
         host: this,
@@ -865,6 +911,14 @@ export class IkeEngine implements SaHost {
     }
     sa.sendRaw(datagrams);
   }
+}
+
+/** An IKE_SA_INIT request in the admission queue, decoded. */
+interface QueuedInit {
+  readonly msg: IkeMessage;
+  readonly data: Uint8Array;
+  readonly remote: Endpoint;
+  readonly local: Endpoint;
 }
 
 function halfOpenKey(spiI: Uint8Array, remote: Endpoint): string {

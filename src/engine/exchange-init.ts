@@ -257,7 +257,9 @@ export function handleInitRequest(
   sa.connection = conn;
   sa.ni = nonce.data;
   sa.nr = ctx.host.random(NONCE_LENGTH, 'nonce');
-  sa.initRequest = raw;
+  // A copy: `raw` may be a view of a larger buffer the caller reuses or that holds other data,
+  // which a half-open SA must not keep alive.
+  sa.initRequest = Uint8Array.prototype.slice.call(raw);
   sa.peerFragmentation = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
   sa.peerIntermediate = peerInt;
   sa.noteReceived(ExchangeType.IKE_SA_INIT, false, 0, [raw.length], p);

@@ -1,6 +1,14 @@
 /**
  * Runs an IkeEngine on a real UDP socket (node:dgram) with the real clock: datagrams in,
  * datagrams and events out, one timer armed for the engine's next deadline.
+ *
+ * Datagrams are handed to the engine as they are read; what the engine produced is sent once
+ * per turn of the event loop (setImmediate), after everything read in that turn. An engine
+ * with an admission queue (EngineOptions.admissionQueue) runs new IKE SAs' key exchanges in
+ * that turn, for a little time when the turn read a full batch (the sockets are not drained:
+ * libuv reads at most 32 datagrams per socket per turn) and for longer when it did not: under
+ * a flood the sockets are read first, so the kernel's receive queue stays short and the
+ * messages of existing SAs are neither dropped nor delayed behind it (RFC 8019 §4).
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
@@ -34,6 +42,11 @@ export interface UdpDriverOptions {
 }
 
 const NON_ESP_MARKER = new Uint8Array(4);
+/** Time per event-loop turn for queued IKE_SA_INIT requests: after a turn that read a full batch, and otherwise. */
+const ADMIT_BUDGET_BUSY_MS = 0.5;
+const ADMIT_BUDGET_IDLE_MS = 5;
+/** libuv's datagrams per socket and turn (uv__udp_recvmsg): a turn that read this many left more behind. */
+const READ_BATCH = 32;
 
 /** The sockets of one local address. */
 interface Bind {
@@ -47,6 +60,9 @@ interface Bind {
 export class UdpDriver {
   private binds: Bind[] = [];
   private timer?: NodeJS.Timeout;
+  private turn?: NodeJS.Immediate;
+  /** Datagrams read since the last turn. */
+  private readsThisTurn = 0;
   private readonly now: () => number;
   private readonly addresses: readonly string[];
 
@@ -106,7 +122,7 @@ export class UdpDriver {
     const local = { address, port: ike.address().port };
     ike.on('message', (msg, rinfo) => {
       this.engine.receive(msg, { address: rinfo.address, port: rinfo.port }, local, this.now());
-      this.flush();
+      this.received();
     });
     const nattPort = this.opts.nattPort ?? (local.port === 500 ? 4500 : undefined);
     if (nattPort === undefined) return { address, ike, local };
@@ -119,7 +135,7 @@ export class UdpDriver {
       const from = { address: rinfo.address, port: rinfo.port };
       if (msg.length > 4 && msg.readUInt32BE(0) === 0) {
         this.engine.receive(msg.subarray(4), from, nattLocal, this.now());
-        this.flush();
+        this.received();
       } else if (msg.length > 8 && msg.readUInt32BE(0) !== 0) make?.nattPacket?.(msg, from, nattLocal);
     });
     return { address, ike, local, natt, nattLocal };
@@ -181,6 +197,28 @@ export class UdpDriver {
     this.arm();
   }
 
+  /** Count a datagram read; one turn after this one's reads: queued admissions within the budget, then flush. */
+  private received(): void {
+    this.readsThisTurn++;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    this.turn ??= setImmediate(() => {
+      this.turn = undefined;
+      if (this.binds.length === 0) return;
+      const busy = this.readsThisTurn >= READ_BATCH;
+      this.readsThisTurn = 0;
+      const budget = busy ? ADMIT_BUDGET_BUSY_MS : ADMIT_BUDGET_IDLE_MS;
+      const start = performance.now();
+      // At least one per turn: a queue that never moves would hold every new peer off.
+      do this.engine.admitPending(this.now(), 1);
+      while (this.engine.pendingAdmissions > 0 && performance.now() - start < budget);
+      this.flush();
+      if (this.engine.pendingAdmissions > 0) this.schedule();
+    });
+  }
+
   private arm(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -195,6 +233,8 @@ export class UdpDriver {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    if (this.turn) clearImmediate(this.turn);
+    this.turn = undefined;
     const binds = this.binds;
     this.binds = [];
     for (const b of binds) {

@@ -204,3 +204,86 @@ test('under load (cookies demanded) a responder reuses its X25519 key pair for u
   const b = keOf(idle, peer('198.18.3.1'), 0);
   assert.notEqual(keOf(idle, peer('198.18.3.2'), 1), b);
 });
+
+/** Let one queued request in; the address its SA response went to (undefined: nothing sent). */
+function admitOne(engine: IkeEngine, now = 0): string | undefined {
+  assert.equal(engine.admitPending(now, 1), 1, 'a request was waiting');
+  const o = engine.drain().find((x) => x.kind === 'send');
+  if (!o || o.kind !== 'send') return undefined;
+  assert.ok(decode(o.data).payloads.some((p) => p.type === PayloadType.SA), 'an SA response');
+  return o.to.address;
+}
+
+test('with an admission queue an accepted IKE_SA_INIT waits for admitPending(): the address holding the fewest half-open SAs goes first, the oldest first among equals', () => {
+  const r = responder({ cookieThreshold: 1000, cookieThresholdIp: 1000, blockThreshold: 1000, admissionQueue: 8 });
+  const flood = peer('198.18.0.1');
+  for (let k = 0; k < 2; k++) {
+    assert.equal(r.send(request(), flood), 'drop', 'queued: nothing sent on arrival');
+    assert.equal(admitOne(r.engine), flood.address);
+  }
+  assert.equal(r.engine.resources().halfOpen, 2);
+  // The flooding address (2 half-open SAs) queues first, two new addresses after it.
+  r.send(request(), peer(flood.address, 501));
+  r.send(request(), peer('192.0.2.10'));
+  r.send(request(), peer(flood.address, 502));
+  r.send(request(), peer('192.0.2.20'));
+  assert.equal(r.engine.resources().pendingAdmissions, 4);
+  assert.equal(r.engine.resources().halfOpen, 2, 'no SA before admitPending()');
+  assert.deepEqual([admitOne(r.engine), admitOne(r.engine), admitOne(r.engine), admitOne(r.engine)], ['192.0.2.10', '192.0.2.20', flood.address, flood.address]);
+  assert.equal(r.engine.admitPending(0, 10), 0);
+  // A retransmission of a queued request replaces it instead of queueing twice.
+  const req = request();
+  r.send(req, peer('192.0.2.30'));
+  r.send(req, peer('192.0.2.30'));
+  assert.equal(r.engine.resources().pendingAdmissions, 1);
+});
+
+test('a full admission queue takes a newcomer only if it ranks above the worst waiting; one it would not take gets no COOKIE either (it would only come back)', () => {
+  const r = responder({ cookieThreshold: 0, cookieThresholdIp: 1000, blockThreshold: 1000, admissionQueue: 2 });
+  const flood = '198.18.0.1';
+  const queue = (from: Endpoint): void => {
+    const req = request();
+    assert.equal(r.send(req, from), 'cookie');
+    assert.equal(r.send(withCookie(req, r.cookie()), from), 'drop', 'queued');
+  };
+  queue(peer(flood));
+  assert.equal(admitOne(r.engine), flood);
+  queue(peer(flood, 501));
+  queue(peer(flood, 502));
+  assert.equal(r.engine.resources().pendingAdmissions, 2);
+  // The queue is full of requests from an address holding one half-open SA: another from
+  // there is dropped without a COOKIE; a new address still gets one and takes a place.
+  assert.equal(r.send(request(), peer(flood, 503)), 'drop');
+  queue(peer('192.0.2.10'));
+  assert.equal(r.engine.resources().pendingAdmissions, 2);
+  assert.deepEqual([admitOne(r.engine), admitOne(r.engine)], ['192.0.2.10', flood]);
+  assert.equal(r.engine.resources().halfOpen, 3);
+});
+
+test('at init_limit_half_open the SA replaced is the oldest of the address holding the most, not a newcomer\'s handshake in progress', () => {
+  const r = responder({ cookieThreshold: 0, cookieThresholdIp: 1000, blockThreshold: 1000, halfOpenLimit: 4 });
+  const open = (from: Endpoint): void => {
+    const req = request();
+    assert.equal(r.send(req, from), 'cookie');
+    assert.equal(r.send(withCookie(req, r.cookie()), from), 'sa');
+  };
+  open(peer('192.0.2.1'));
+  for (let k = 0; k < 3; k++) open(peer('198.18.0.1', 1000 + k));
+  open(peer('192.0.2.2'));
+  // The flooding address lost its oldest (port 1000); the first newcomer kept its SA.
+  assert.deepEqual(r.engine.list().map((s) => `${s.remote.address}:${s.remote.port}`).sort(), ['192.0.2.1:500', '192.0.2.2:500', '198.18.0.1:1001', '198.18.0.1:1002']);
+});
+
+test('replaced half-open SAs are let go at once: after 40 x init_limit_half_open of them the deadline heap holds about twice the live SAs, not one entry per SA ever made', () => {
+  const r = responder({ cookieThreshold: 0, cookieThresholdIp: 1000, blockThreshold: 1000, halfOpenLimit: 5 });
+  for (let k = 0; k < 200; k++) {
+    const req = request();
+    const from = peer(`198.18.${k >> 8}.${k & 0xff}`);
+    r.send(req, from, k);
+    assert.equal(r.send(withCookie(req, r.cookie()), from, k), 'sa');
+    r.engine.drain();
+  }
+  const res = r.engine.resources();
+  assert.equal(res.ikeSas, 5);
+  assert.ok(res.timerEntries <= 2 * res.ikeSas + 64, `timer entries ${res.timerEntries}`);
+});
