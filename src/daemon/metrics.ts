@@ -93,9 +93,10 @@ export class Metrics {
   }
 
   /** Counters as a plain object (`pqike stats`). */
-  snapshot(census: SaCensus): Record<string, unknown> {
+  snapshot(census: SaCensus, plane?: PlaneMetrics): Record<string, unknown> {
     const byState: Record<string, number> = { ...census.states };
     return {
+      ...(plane ? { dataPlane: { kind: plane.kind, drops: { ...plane.drops } } } : {}),
       ikeSasByState: byState,
       childSas: census.childSas,
       ikeSasEstablishedTotal: this.ikeUp,

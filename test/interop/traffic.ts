@@ -54,3 +54,18 @@ export const sha256 = (b: Buffer): string => createHash('sha256').update(b).dige
 
 /** The last lines of a log file, for failure messages. */
 export const tail = (file: string, n = 30): string => readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
+
+/**
+ * UDP datagrams the kernel of namespace `ns` dropped because a socket's receive buffer was
+ * full (/proc/net/snmp, Udp RcvbufErrors; the namespace's own counters): ESP in UDP lost at a
+ * receiver that reads more slowly than the sender sends, which no ESP counter sees.
+ */
+export async function udpReceiveDrops(ns: string): Promise<number> {
+  const r = await nsExec(ns, 'cat', ['/proc/net/snmp']);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('Udp: '));
+  const [names, values] = lines.map((l) => l.trim().split(/\s+/));
+  const i = names?.indexOf('RcvbufErrors') ?? -1;
+  const v = i > 0 ? Number(values?.[i]) : NaN;
+  assert.ok(Number.isFinite(v), `Udp RcvbufErrors in ${ns}: ${lines.join(' / ')}`);
+  return v;
+}

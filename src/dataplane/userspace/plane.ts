@@ -306,6 +306,13 @@ export class UserspaceDataPlane implements DataPlane {
     };
     add(this.retired);
     for (const s of this.stats.values()) add(s.drops);
+    // Sealed (and counted by its SA) but refused by the socket (its send buffer full), and
+    // opened but refused by the TUN device: lost here, not on the wire.
+    for (const [name, c] of Object.entries(this.pump?.counters() ?? {})) {
+      if (c.txDropped === 0) continue;
+      const reason = name === 'tun' ? 'tun-write-failed' : 'send-failed';
+      out[reason] = (out[reason] ?? 0) + c.txDropped;
+    }
     return out;
   }
 
