@@ -319,6 +319,7 @@ test('limits: every setting maps to its engine option; none given = {} (the engi
   auth_failures_before_backoff: 7
   retransmit_timeout: 500ms
   retransmit_tries: 3
+  init_limit_job_load: 64
 ${GOOD}`);
   assert.deepEqual(loadConfig(file).limits, {
     cookieThreshold: 10,
@@ -331,6 +332,7 @@ ${GOOD}`);
     authFailuresBeforeBackoff: 7,
     retransmitTimeoutMs: 500,
     retransmitTries: 3,
+    admissionQueue: 64,
   });
   writeFileSync(file, `limits:\n  half_open_timeout: 500ms\n${GOOD}`);
   assert.deepEqual(loadConfig(file).limits, { halfOpenTimeoutMs: 500 });
