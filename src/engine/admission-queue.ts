@@ -7,17 +7,19 @@
  * the speed datagrams arrive, and messages of existing SAs (IKE_INTERMEDIATE, IKE_AUTH, ...)
  * are never stuck behind a backlog of key exchanges in the kernel's receive queue.
  *
- * Order: the request from an address that held the fewest half-open SAs when it arrived goes
- * first, oldest first among equals (RFC 8019 §4.1: a flood's addresses each hold several, a
- * legitimate peer holds none). Bounded: when full, a newcomer takes the place of the newest
- * entry of the worst rank if it ranks better, or is dropped (silently: its initiator
- * retransmits, as when the kernel's queue overflows). A retransmission of a queued request
- * replaces it.
+ * Order: the request from an address that held the fewest half-open SAs and queued requests
+ * when it arrived goes first, oldest first among equals (RFC 8019 §4.1: a flood's addresses
+ * each hold several, a legitimate peer holds none). Bounded: when full, a newcomer takes the
+ * place of the newest entry of the worst rank if it ranks better, or is dropped (silently: its
+ * initiator retransmits, as when the kernel's queue overflows). A retransmission of a queued
+ * request takes the place of the original (refresh).
  */
 
 export interface PendingAdmission<T> {
   /** Identifies the would-be SA (initiator SPI and endpoint): a retransmission has the same key. */
   readonly key: string;
+  /** The peer address, for the count of its queued requests. */
+  readonly address: string;
   /** Lower goes first: the half-open SAs its address held when it arrived. */
   readonly rank: number;
   readonly item: T;
@@ -30,6 +32,7 @@ export class AdmissionQueue<T> {
   /** One insertion-ordered bucket per rank. */
   private readonly buckets: Map<string, PendingAdmission<T>>[] = Array.from({ length: RANKS }, () => new Map());
   private readonly rankOf = new Map<string, number>();
+  private readonly perAddress = new Map<string, number>();
   /** Requests dropped because the queue was full of better-ranked ones. */
   dropped = 0;
 
@@ -39,6 +42,11 @@ export class AdmissionQueue<T> {
 
   get size(): number {
     return this.rankOf.size;
+  }
+
+  /** Requests from this address waiting. */
+  queuedFrom(address: string): number {
+    return this.perAddress.get(address) ?? 0;
   }
 
   /** Queue a request; false if it was dropped (the queue is full of requests that rank as well or better). */
@@ -58,6 +66,17 @@ export class AdmissionQueue<T> {
     }
     (this.buckets[rank] as Map<string, PendingAdmission<T>>).set(p.key, p);
     this.rankOf.set(p.key, rank);
+    this.perAddress.set(p.address, this.queuedFrom(p.address) + 1);
+    return true;
+  }
+
+  /** A retransmission of a queued request: it keeps the original's place. False if none is queued. */
+  refresh(key: string, item: T): boolean {
+    const r = this.rankOf.get(key);
+    const bucket = r === undefined ? undefined : this.buckets[r];
+    const old = bucket?.get(key);
+    if (!bucket || !old) return false;
+    bucket.set(key, { ...old, item });
     return true;
   }
 
@@ -87,7 +106,12 @@ export class AdmissionQueue<T> {
     const r = this.rankOf.get(key);
     if (r === undefined) return;
     this.rankOf.delete(key);
+    const e = this.buckets[r]?.get(key);
     this.buckets[r]?.delete(key);
+    if (!e) return;
+    const n = this.queuedFrom(e.address) - 1;
+    if (n > 0) this.perAddress.set(e.address, n);
+    else this.perAddress.delete(e.address);
   }
 
   private worstRank(): number | undefined {

@@ -19,7 +19,7 @@ import type { ChildSa } from './child-sa.js';
 import { moveChildren, policySpec } from './child-install.js';
 import type { EndCause, InitiateEndpoints, RestartPlan } from './restart.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
-import { handleInitRequest, handleInitResponse, sendInitRequest, statelessAnswer } from './exchange-init.js';
+import { handleInitRequest, initRequestFacts, handleInitResponse, sendInitRequest, statelessAnswer } from './exchange-init.js';
 import { scanInitRequest } from '../wire/scan.js';
 import { handleCcsRequest, handleCcsResponse, handleFollowupRequest } from './exchange-create-child.js';
 import { handleInformationalRequest, handleInformationalResponse } from './exchange-informational.js';
@@ -641,7 +641,7 @@ export class IkeEngine implements SaHost {
     // A full admission queue that would not take this address's request: dropped before any
     // work, and without a COOKIE, which would only bring it back (RFC 8019 §4.1: the address
     // holds as many half-open SAs as the requests queued or more).
-    if (this.admission && !this.admission.wouldTake(this.guard.halfOpenFrom(remote.address))) return true;
+    if (this.admission && !this.admission.wouldTake(this.heldBy(remote.address))) return true;
     const a = this.guard.admit({ peer: remote, spiI: scan.spiI, ni: scan.nonce, ...(scan.cookie ? { cookie: scan.cookie } : {}) }, now);
     if (a.kind === 'accept') return false;
     if (a.kind === 'cookie') this.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(scan.spiI, notify(NotifyType.COOKIE, a.cookie)) });
@@ -669,10 +669,26 @@ export class IkeEngine implements SaHost {
       return;
     }
     if (this.admission) {
-      this.admission.push({ key, rank: this.guard.halfOpenFrom(remote.address), item: { msg, data, remote, local } });
-      return;
+      const item = { msg, data, remote, local };
+      // A retransmission of a queued request keeps its place.
+      if (this.admission.refresh(key, item)) return;
+      // Only a request that would be accepted now waits; a malformed one, one that needs a
+      // COOKIE or one the limits refuse is answered or dropped at once, as without the queue.
+      const facts = initRequestFacts(msg, remote);
+      if (facts && this.guard.admit(facts, now).kind === 'accept') {
+        // Queued requests count with the half-open SAs of their address: for block_threshold
+        // and for their rank (one address cannot fill the queue at the best rank).
+        const held = this.heldBy(remote.address);
+        if (held < this.guard.limits.blockThreshold) this.admission.push({ key, address: remote.address, rank: held, item });
+        return;
+      }
     }
     this.openResponderSa(key, msg, data, remote, local, now);
+  }
+
+  /** Half-open SAs and queued requests of an address. */
+  private heldBy(address: string): number {
+    return this.guard.halfOpenFrom(address) + (this.admission?.queuedFrom(address) ?? 0);
   }
 
   /** IKE_SA_INIT requests waiting for admitPending() (EngineOptions.admissionQueue). */

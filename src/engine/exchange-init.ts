@@ -193,6 +193,18 @@ function select(conns: readonly ConnectionConfig[], offered: readonly Proposal[]
 }
 
 /**
+ * What the admission checks need from an IKE_SA_INIT request (RFC 7296 §2.6), or undefined
+ * when it lacks its SA, KE or a Nonce of 16 to 256 octets (§2.10, §3.9): INVALID_SYNTAX.
+ */
+export function initRequestFacts(msg: IkeMessage, remote: Endpoint): InitRequestFacts | undefined {
+  const p = msg.payloads;
+  const nonce = find(p, PayloadType.NONCE);
+  if (!find(p, PayloadType.SA) || !find(p, PayloadType.KE) || !nonce || nonce.data.length < 16 || nonce.data.length > 256) return undefined;
+  const cookie = findNotify(p, NotifyType.COOKIE)?.data;
+  return { peer: remote, spiI: msg.header.spiI, ni: nonce.data, ...(cookie ? { cookie } : {}) };
+}
+
+/**
  * Responder: an IKE_SA_INIT request for a new SA. Returns the new half-open SA (and the cookie
  * that admitted it, now spent), or undefined when the request was answered statelessly
  * (COOKIE, INVALID_KE_PAYLOAD, errors) or dropped.
@@ -208,14 +220,13 @@ export function handleInitRequest(
   const p = msg.payloads;
   const saPayload = find(p, PayloadType.SA);
   const ke = find(p, PayloadType.KE);
-  const nonce = find(p, PayloadType.NONCE);
-  if (!saPayload || !ke || !nonce || nonce.data.length < 16 || nonce.data.length > 256) {
+  const facts = initRequestFacts(msg, remote);
+  if (!saPayload || !ke || !facts) {
     plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
     return undefined;
   }
   // RFC 7296 §2.6: under load, demand a cookie before keeping any state; drop what the limits refuse.
-  const cookie = findNotify(p, NotifyType.COOKIE)?.data;
-  const admission = ctx.admit({ peer: remote, spiI: msg.header.spiI, ni: nonce.data, ...(cookie ? { cookie } : {}) });
+  const admission = ctx.admit(facts);
   if (admission.kind === 'cookie') {
     plainError(ctx, msg, local, remote, notify(NotifyType.COOKIE, admission.cookie));
     return undefined;
@@ -255,7 +266,7 @@ export function handleInitRequest(
   const sa = new IkeSa(ctx.host, 'responder', msg.header.spiI, local, remote, now);
   sa.spiR = spiR;
   sa.connection = conn;
-  sa.ni = nonce.data;
+  sa.ni = facts.ni;
   sa.nr = ctx.host.random(NONCE_LENGTH, 'nonce');
   // A copy: `raw` may be a view of a larger buffer the caller reuses or that holds other data,
   // which a half-open SA must not keep alive.

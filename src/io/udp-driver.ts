@@ -211,11 +211,15 @@ export class UdpDriver {
       this.readsThisTurn = 0;
       const budget = busy ? ADMIT_BUDGET_BUSY_MS : ADMIT_BUDGET_IDLE_MS;
       const start = performance.now();
-      // At least one per turn: a queue that never moves would hold every new peer off.
-      do this.engine.admitPending(this.now(), 1);
-      while (this.engine.pendingAdmissions > 0 && performance.now() - start < budget);
-      this.flush();
-      if (this.engine.pendingAdmissions > 0) this.schedule();
+      try {
+        // At least one per turn: a queue that never moves would hold every new peer off.
+        do this.engine.admitPending(this.now(), 1);
+        while (this.engine.pendingAdmissions > 0 && performance.now() - start < budget);
+        this.flush();
+      } finally {
+        // Even if an event handler threw in flush(): the queue keeps moving.
+        if (this.engine.pendingAdmissions > 0) this.schedule();
+      }
     });
   }
 
@@ -232,9 +236,13 @@ export class UdpDriver {
   }
 
   async close(): Promise<void> {
+    if (this.turn) {
+      // What this turn's datagrams produced still goes out (a response, a data plane command).
+      clearImmediate(this.turn);
+      this.turn = undefined;
+      this.flush();
+    }
     if (this.timer) clearTimeout(this.timer);
-    if (this.turn) clearImmediate(this.turn);
-    this.turn = undefined;
     const binds = this.binds;
     this.binds = [];
     for (const b of binds) {

@@ -231,11 +231,34 @@ test('with an admission queue an accepted IKE_SA_INIT waits for admitPending(): 
   assert.equal(r.engine.resources().halfOpen, 2, 'no SA before admitPending()');
   assert.deepEqual([admitOne(r.engine), admitOne(r.engine), admitOne(r.engine), admitOne(r.engine)], ['192.0.2.10', '192.0.2.20', flood.address, flood.address]);
   assert.equal(r.engine.admitPending(0, 10), 0);
-  // A retransmission of a queued request replaces it instead of queueing twice.
+  // A retransmission of a queued request takes its place instead of queueing twice.
   const req = request();
   r.send(req, peer('192.0.2.30'));
+  r.send(request(), peer('192.0.2.40'));
   r.send(req, peer('192.0.2.30'));
+  assert.equal(r.engine.resources().pendingAdmissions, 2);
+  assert.deepEqual([admitOne(r.engine), admitOne(r.engine)], ['192.0.2.30', '192.0.2.40']);
+});
+
+test('with an admission queue, only a request that would be accepted waits: a malformed one is answered INVALID_SYNTAX and a forged cookie a fresh COOKIE at once, so spoofed requests cannot fill it', () => {
+  const r = responder({ cookieThreshold: 0, admissionQueue: 4 });
+  const noNonce = (q: Uint8Array): Uint8Array => rewrite(q, (ps) => ps.filter((p) => p.type !== PayloadType.NONCE));
+  for (let k = 0; k < 4; k++) assert.equal(r.send(noNonce(request()), peer(`203.0.113.${k}`)), String(NotifyType.INVALID_SYNTAX));
+  for (let k = 0; k < 4; k++) assert.equal(r.send(withCookie(request(), new Uint8Array(32).fill(k)), peer(`203.0.113.${10 + k}`)), 'cookie');
+  assert.equal(r.engine.resources().pendingAdmissions, 0);
+  const req = request();
+  assert.equal(r.send(req, peer('192.0.2.77')), 'cookie');
+  assert.equal(r.send(withCookie(req, r.cookie()), peer('192.0.2.77')), 'drop', 'queued');
   assert.equal(r.engine.resources().pendingAdmissions, 1);
+});
+
+test('queued requests count with the half-open SAs of their address: block_threshold holds through the queue, and one address cannot take the queue at the best rank', () => {
+  const r = responder({ cookieThreshold: 1000, cookieThresholdIp: 1000, blockThreshold: 3, admissionQueue: 8 });
+  for (let k = 0; k < 6; k++) r.send(request(), peer('198.18.0.1', 1000 + k));
+  assert.equal(r.engine.resources().pendingAdmissions, 3, 'block_threshold 3 counts the queued ones');
+  r.send(request(), peer('192.0.2.10'));
+  assert.deepEqual([admitOne(r.engine), admitOne(r.engine), admitOne(r.engine), admitOne(r.engine)], ['198.18.0.1', '192.0.2.10', '198.18.0.1', '198.18.0.1']);
+  assert.equal(r.engine.resources().halfOpen, 4);
 });
 
 test('a full admission queue takes a newcomer only if it ranks above the worst waiting; one it would not take gets no COOKIE either (it would only come back)', () => {
