@@ -252,6 +252,22 @@ const SCENARIOS: readonly Scenario[] = [
       pair.run();
     },
   },
+  {
+    // The same with the daemon's admission queue (RFC 8019 §4): the request with the COOKIE
+    // is decoded and checked, queued, then let in by admitPending().
+    name: 'admission',
+    options: {
+      ikeI: ['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-x25519'],
+      espI: HYBRID_ESP,
+      engineOptions: ENGINE_OPTIONS,
+      responderEngineOptions: { ...ENGINE_OPTIONS, cookieThreshold: 0, admissionQueue: 16 },
+      connR: responderChild(HYBRID_ESP),
+    },
+    drive(pair) {
+      pair.initiate();
+      pair.run();
+    },
+  },
 ];
 
 const X = ExchangeType;
@@ -279,6 +295,7 @@ export const STREAMS: readonly StreamDef[] = [
   ...both('collide_rekey_ike', 'collide-ike', X.CREATE_CHILD_SA, 1, 'CREATE_CHILD_SA IKE SA rekey while the receiver rekeys it too (collision)'),
   ...both('collide_rekey_child', 'collide-child', X.CREATE_CHILD_SA, 1, 'CREATE_CHILD_SA Child SA rekey while the receiver rekeys it too (collision)'),
   { name: 'ike_sa_init_cookie.req', scenario: 'cookie', from: 'i', exchange: X.IKE_SA_INIT, response: false, occurrence: 2, description: 'IKE_SA_INIT request with a COOKIE, to a responder under load, as it sees it' },
+  { name: 'ike_sa_init_queued.req', scenario: 'admission', from: 'i', exchange: X.IKE_SA_INIT, response: false, occurrence: 2, description: 'IKE_SA_INIT request with a COOKIE, to a responder under load with an admission queue, as it sees it' },
 ];
 
 // ---- capture ---------------------------------------------------------------------------------
@@ -780,6 +797,8 @@ class Feeder {
       const t0 = performance.now();
       try {
         this.engine.receive(d, this.s.remote, this.s.local, this.now);
+        // A responder with an admission queue (the daemon's default): what receive() queued is let in.
+        this.engine.admitPending(this.now, Number.MAX_SAFE_INTEGER);
       } catch (e) {
         this.problems.push({ kind: 'throw', message: `receive() threw: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` });
       }

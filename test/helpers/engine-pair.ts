@@ -163,8 +163,11 @@ export class EnginePair {
     this.wire.push(d);
     const data = this.filter(d, index);
     if (data === undefined) return;
+    const to = d.from === 'i' ? this.r : this.i;
     if (d.from === 'i') this.r.receive(data, this.sourceI, { address: ADDR_R, port: 500 }, this.now);
     else this.i.receive(data, { address: ADDR_R, port: 500 }, { address: ADDR_I, port: 500 }, this.now);
+    // An engine with an admission queue lets its queued requests in at once, as the UDP driver does when idle.
+    to.admitPending(this.now, Number.MAX_SAFE_INTEGER);
   }
 
   /** Advance the virtual clock to the next deadline of either engine and run. */
