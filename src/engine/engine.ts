@@ -12,7 +12,7 @@ import type { IkeMessage, Payload } from '../wire/types.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { DosGuard, dosLimits } from './dos-guard.js';
 import { ChildRegistry } from './child-registry.js';
-import { Restarts } from './restart.js';
+import { Restarts, mayRestart } from './restart.js';
 import { REQID_FIRST, REQID_LAST } from './dataplane.js';
 import type { DataPlaneCommand, ExpireKind, PolicySpec } from './dataplane.js';
 import type { ChildSa } from './child-sa.js';
@@ -539,7 +539,7 @@ export class IkeEngine implements SaHost {
     const wanted = conn.children.some((c) => action(c) === 'restart' || action(c) === 'start');
     // Nothing that could restart (a peer's half-open SA failing, under a flood thousands a
     // second): no need to look through every IKE SA for another one of the connection.
-    if (!Restarts.mayRestart(conn, cause, sa.isInitiator, wanted)) return undefined;
+    if (!mayRestart(conn, cause, sa.isInitiator, wanted)) return undefined;
     // Another IKE SA of the connection is up or on its way (the peer's own initiation, a
     // second `up`): nothing to restart.
     if (this.otherSaOf(conn.name, sa)) return undefined;

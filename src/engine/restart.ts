@@ -23,7 +23,7 @@ export type EndCause = 'setup-failed' | 'dead-peer' | 'peer-deleted' | 'other';
  * delete — never for a responder-only connection (remote_addrs %any: nowhere to initiate to)
  * and never for a peer's half-open SA that failed (a flood makes thousands of those).
  */
-function mayRestart(conn: ConnectionConfig, cause: EndCause, wasInitiator: boolean, restart: boolean): boolean {
+export function mayRestart(conn: ConnectionConfig, cause: EndCause, wasInitiator: boolean, restart: boolean): boolean {
   if (conn.remoteAddress === '%any') return false;
   if (cause === 'setup-failed') return wasInitiator;
   return (cause === 'dead-peer' || cause === 'peer-deleted') && restart;
@@ -91,11 +91,6 @@ export class Restarts {
     }
     if ((cause === 'dead-peer' || cause === 'peer-deleted') && restart) return this.schedule(conn, 1, this.backoff(conn, 1), now);
     return undefined;
-  }
-
-  /** See mayRestart(). */
-  static mayRestart(conn: ConnectionConfig, cause: EndCause, wasInitiator: boolean, restart: boolean): boolean {
-    return mayRestart(conn, cause, wasInitiator, restart);
   }
 
   /** RFC-free but strongSwan-like: retryDelay × 2^(failures - 1), capped, minus up to 10 % jitter. */
