@@ -310,3 +310,30 @@ export function mlkemFromSeed(backend: MlKemBackend, level: MlKemLevel, seed: Ui
 export function mlkemMethod(id: number): KeMethod {
   return mlkemWith(mlkemBackend(), mlkemLevelOf(id));
 }
+
+/**
+ * ML-KEM whose randomness comes from `random` (FIPS 203 §7.1 key generation seed d|z, §7.2
+ * encapsulation message m), on the noble backend, which takes both as inputs. For reproducible
+ * runs (src/crypto/ke-seeded.ts); the checks on peer values are those of every backend.
+ */
+export function mlkemSeeded(level: MlKemLevel, random: (n: number) => Uint8Array): KeMethod {
+  const p = LEVELS[level];
+  const kem = NOBLE[level];
+  return {
+    id: p.id,
+    name: p.name,
+    initiatorValueLength: p.ekLen,
+    responderValueLength: p.ctLen,
+    initiate: () => initiatorState(level, nobleImpl(level).keygenFromSeed(random(64))),
+    respond(ek) {
+      mlkemCheckEncapsulationKey(level, ek);
+      let r: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+      try {
+        r = kem.encapsulate(ek, random(32));
+      } catch (e) {
+        throw new CryptoError('INVALID_KE_DATA', `${p.name}: encapsulation key rejected`, { cause: e });
+      }
+      return { publicValue: r.cipherText, sharedSecret: r.sharedSecret };
+    },
+  };
+}

@@ -2,7 +2,7 @@
  * MODP Diffie-Hellman groups 14, 15, 16 (RFC 3526 §3-§5, generator 2), via node:crypto's
  * built-in well-known groups (whose primes equal RFC 3526; checked by the unit tests).
  */
-import { getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
+import { createDiffieHellman, getDiffieHellman, type DiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import type { KeInitiatorState, KeMethod } from './ke.js';
 import { leftPad } from './util.js';
@@ -47,7 +47,7 @@ function checkPeer(id: number, p: ModpParams, peer: Uint8Array): void {
   }
 }
 
-function compute(dh: DiffieHellmanGroup, id: number, p: ModpParams, peer: Uint8Array): Buffer {
+function compute(dh: DiffieHellmanGroup | DiffieHellman, id: number, p: ModpParams, peer: Uint8Array): Buffer {
   checkPeer(id, p, peer);
   let s: Buffer;
   try {
@@ -83,4 +83,18 @@ export function modpMethod(id: number): KeMethod {
       return { publicValue: pub, sharedSecret: compute(dh, id, p, peer) };
     },
   };
+}
+
+/**
+ * Initiator state from a fixed private exponent (big-endian), for reproducible runs
+ * (src/crypto/ke-seeded.ts). The exponent must be in [2, p-2]; the caller draws it.
+ */
+export function modpFromPrivate(id: number, priv: Uint8Array): KeInitiatorState {
+  const p = PARAMS[id];
+  if (p === undefined) throw new CryptoError('UNSUPPORTED', `MODP group ${id} not supported`);
+  const g = getDiffieHellman(p.nodeName);
+  const dh = createDiffieHellman(g.getPrime(), g.getGenerator());
+  dh.setPrivateKey(Buffer.from(priv));
+  const pub = leftPad(dh.generateKeys(), p.bytes);
+  return { publicValue: pub, finish: (peer) => compute(dh, id, p, peer) };
 }

@@ -3,6 +3,7 @@
  * address, start actions, the control socket, logs, metrics, the key log and the data plane.
  * SIGTERM deletes every SA and cleans the data plane before exit; SIGHUP reloads the file.
  */
+import { monotonicMs } from '../io/clock.js';
 import { networkInterfaces } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
@@ -179,7 +180,7 @@ export class Daemon {
   /** One command of the engine to the data plane; a failure goes back to the engine. */
   private applyDataPlane(cmd: DataPlaneCommand): void {
     const error = this.plane ? this.plane.apply(cmd) : 'no data plane';
-    if (error !== undefined) this.engine.dataPlaneFailed(cmd, error, Date.now());
+    if (error !== undefined) this.engine.dataPlaneFailed(cmd, error, monotonicMs());
   }
 
   /** What the plane reports goes into the engine, and what that makes is sent at once. */
@@ -398,7 +399,7 @@ export class Daemon {
   }
 
   listSas(): SaView[] {
-    return this.engine.describe(Date.now()).map((l) => toView(l, (spiIn, spiOut, peer) => this.childUsage(spiIn, spiOut, peer)));
+    return this.engine.describe(monotonicMs()).map((l) => toView(l, (spiIn, spiOut, peer) => this.childUsage(spiIn, spiOut, peer)));
   }
 
   /** Both directions of a Child SA as the plane counts them (undefined: the plane does not count). */

@@ -164,6 +164,12 @@ export class IkeEngine implements SaHost {
     throw new Error('no request ID left');
   }
 
+  private lastSaId = 0;
+
+  nextSaId(): number {
+    return ++this.lastSaId;
+  }
+
   forget(sa: IkeSa): void {
     if (this.sas.get(hex(sa.localSpi)) === sa) this.sas.delete(hex(sa.localSpi));
     if (this.ids.get(sa.id) === sa) this.ids.delete(sa.id);

@@ -40,6 +40,8 @@ export interface SaHost {
   readonly natTraversalPort: number;
   /** The time of the call being handled (receive, tick, command). */
   readonly now: number;
+  /** The number of a new IKE SA: 1, 2, … per engine, so that a run numbers its SAs alike each time. */
+  nextSaId(): number;
   /** Called when the SA's state makes it leave the engine's tables. */
   forget(sa: IkeSa): void;
   /** Register an IKE SA created by a rekey of this one (RFC 7296 §2.18). */
@@ -106,13 +108,12 @@ export interface SharedSecret {
   readonly secret: Uint8Array;
 }
 
-let nextSaId = 1;
-
 /** The empty value of every octet-string field until it is set (never written to). */
 const EMPTY = new Uint8Array(0);
 
 export class IkeSa {
-  readonly id = nextSaId++;
+  /** The SA's number, unique within its engine (SaHost.nextSaId). */
+  readonly id: number;
   state: IkeSaStateName = 'connecting';
   spiR: Uint8Array = new Uint8Array(8);
   ni: Uint8Array = EMPTY;
@@ -188,6 +189,7 @@ export class IkeSa {
     public remote: Endpoint,
     now: number,
   ) {
+    this.id = host.nextSaId();
     this.createdAt = now;
     this.lastReceivedAt = now;
     this.lastSentAt = now;

@@ -10,6 +10,7 @@
  * a flood the sockets are read first, so the kernel's receive queue stays short and the
  * messages of existing SAs are neither dropped nor delayed behind it (RFC 8019 §4).
  */
+import { monotonicMs } from './clock.js';
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { IkeEngine } from '../engine/engine.js';
@@ -27,7 +28,7 @@ export interface UdpDriverOptions {
   readonly onEvent?: (e: EngineEvent) => void;
   /** The engine's data plane commands (applied before the datagrams of the same flush are sent). */
   readonly onDataPlane?: (cmd: DataPlaneCommand) => void;
-  /** The clock; Date.now by default. */
+  /** The engine's clock; monotonic milliseconds (src/io/clock.ts) by default. */
   readonly now?: () => number;
   /**
    * Second socket for NAT traversal (RFC 3948: IKE behind a 4-byte non-ESP marker, ESP in
@@ -72,7 +73,7 @@ export class UdpDriver {
   ) {
     this.addresses = opts.addresses ?? (opts.address === undefined ? [] : [opts.address]);
     if (this.addresses.length === 0) throw new Error('UdpDriver needs an address to bind');
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? monotonicMs;
   }
 
   private async bindOne(address: string, port: number): Promise<dgram.Socket> {

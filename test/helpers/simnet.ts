@@ -12,14 +12,16 @@
  * when it is due). All randomness — the links' and, through `randomSource()`, the engines'
  * own (SPIs, nonces) — comes from xoshiro128** generators seeded from one 32-bit seed via
  * splitmix32, so a seed reproduces a run: the same datagram trace (times, endpoints, sizes,
- * IKE headers, fates) and the same event trace. (Key-exchange values still come from
- * node:crypto, so encrypted bytes differ; nothing the network decides depends on them.)
+ * IKE headers, fates) and the same event trace. Engines built with `crypto(label)` also draw
+ * their key exchange values from the seed, and then every datagram is the same byte for byte.
  *
  * The seed is printed when a network is created; PQIKE_SIM_SEED overrides the default seed,
  * and `forEachSeed()` runs a property over many seeds (PQIKE_SIM_SEEDS sets how many),
  * naming the failing seed.
  */
 import { IkeEngine } from '../../src/engine/engine.js';
+import { seededKeMethods } from '../../src/crypto/ke-seeded.js';
+import type { KeMethod } from '../../src/crypto/ke.js';
 import type { Endpoint, EngineEvent, EngineOutput } from '../../src/engine/types.js';
 import type { DataPlaneCommand } from '../../src/engine/dataplane.js';
 import { ExchangeType, nameOf } from '../../src/wire/index.js';
@@ -260,6 +262,8 @@ export interface DatagramRecord {
   readonly to: Endpoint;
   /** Bytes sent (before any hook rewrite). */
   readonly size: number;
+  /** The datagram as sent (before any hook rewrite). */
+  readonly data: Uint8Array;
   /** IKE header summary, e.g. "IKE_AUTH q mid=1 i=…/r=…". */
   readonly summary: string;
   readonly dropped?: DropReason;
@@ -491,6 +495,16 @@ export class SimNet {
     return (n) => prng.bytes(n);
   }
 
+  /**
+   * An engine's whole crypto boundary from the seed: `random` (SPIs, nonces, IVs, …) and key
+   * exchange methods keyed from their own stream (src/crypto/ke-seeded.ts), so that a seed
+   * replays every datagram byte for byte. Spread into EngineOptions.
+   */
+  crypto(label: string): { random: (n: number) => Uint8Array; keMethod: (id: number) => KeMethod } {
+    const prng = new Prng(subSeed(this.seed, `ke:${label}`));
+    return { random: this.randomSource(label), keMethod: seededKeMethods((n) => prng.bytes(n)) };
+  }
+
   // ---- commands ----------------------------------------------------------------------------
 
   /** Run a command on a node's engine at the current time, then route what it produced. */
@@ -699,6 +713,7 @@ export class SimNet {
       from,
       to,
       size: data.length,
+      data,
       summary: headerSummary(data),
       altered: false,
       duplicated: false,
