@@ -5,7 +5,6 @@
  * nonces (RFC 7296 §2.8.1/§2.8.2) — the loser of a series with ADDKE stops before any
  * IKE_FOLLOWUP_KE, and a request for an SA whose series is under way gets TEMPORARY_FAILURE.
  */
-import { CryptoError, attempt } from '../crypto/errors.js';
 import { ExchangeType, KeMethodId, NotifyType, PayloadType, ProtocolId, TransformType, nameOf } from '../wire/constants.js';
 import type { Payload, Proposal } from '../wire/types.js';
 import { answerPayloads, chooseChild, makeChild, newEspSpi, peerSpiProblem } from './child-sa.js';
@@ -20,7 +19,8 @@ import { usesAddke } from './proposal-string.js';
 import { enqueue, isCcs } from './tasks.js';
 import type { CcsInitiator, CcsKind, ResponderSeries, Task } from './tasks.js';
 import { isSubset } from './traffic-selectors.js';
-import { hex, hex32, readU16, readU32, u32 } from './util.js';
+import { hex, hex32, readU16, readU32, u16, u32 } from './util.js';
+import { answerKe, completeKe, offerKe } from './tasks/ke-round.js';
 
 const NONCE_LENGTH = 32;
 const MAX_INVALID_KE_RETRIES = 2;
@@ -114,8 +114,9 @@ function sendCcsRequest(sa: IkeSa, st: CcsInitiator, now: number): void {
   if (st.old) payloads.push(notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, u32(st.old.info.spiIn)));
   const ke: Payload[] = [];
   if (st.keGroup !== KeMethodId.NONE) {
-    st.keState = sa.host.keMethod(st.keGroup).initiate();
-    ke.push({ type: PayloadType.KE, critical: false, group: st.keGroup, data: st.keState.publicValue });
+    const offer = offerKe(sa.host.keMethod, st.keGroup);
+    st.keState = offer.state;
+    ke.push(offer.payload);
   }
   if (st.kind === 'rekey-ike') {
     payloads.push({ type: PayloadType.SA, critical: false, proposals: st.offered }, { type: PayloadType.NONCE, critical: false, data: st.ni }, ...ke);
@@ -190,12 +191,9 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
   st.nr = nonce.data;
   st.peerSpi = suite.spi;
   if (st.keState) {
-    const ke = find(inner, PayloadType.KE);
-    if (!ke || ke.group !== st.keGroup) return endTask(sa, st, 'response lacks the KE payload');
-    const keState = st.keState;
-    const secret = attempt(() => keState.finish(ke.data));
-    if (secret instanceof CryptoError) return endTask(sa, st, `bad KE data: ${secret.message}`);
-    st.secrets.push({ method: st.keGroup, secret });
+    const shared = completeKe(st.keState, st.keGroup, inner);
+    if (typeof shared === 'string') return endTask(sa, st, shared);
+    st.secrets.push(shared);
     st.keState = undefined;
   }
   if (st.kind !== 'rekey-ike') {
@@ -236,13 +234,10 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
 function sendFollowup(sa: IkeSa, st: CcsInitiator, now: number): void {
   const next = st.pending[0];
   if (!next || !st.link) return;
-  st.keState = sa.host.keMethod(next.method).initiate();
+  const offer = offerKe(sa.host.keMethod, next.method);
+  st.keState = offer.state;
   // RFC 9370 §2.2.4: KEi(n) and the link data echoed intact.
-  sa.sendRequest(
-    ExchangeType.IKE_FOLLOWUP_KE,
-    [{ type: PayloadType.KE, critical: false, group: next.method, data: st.keState.publicValue }, notify(NotifyType.ADDITIONAL_KEY_EXCHANGE, st.link)],
-    now,
-  );
+  sa.sendRequest(ExchangeType.IKE_FOLLOWUP_KE, [offer.payload, notify(NotifyType.ADDITIONAL_KEY_EXCHANGE, st.link)], now);
 }
 
 function onFollowupAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now: number): void {
@@ -261,12 +256,9 @@ function onFollowupAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[]
     }
     return;
   }
-  const ke = find(inner, PayloadType.KE);
-  if (!ke || ke.group !== next.method) return endTask(sa, st, `IKE_FOLLOWUP_KE response lacks KE for method ${next.method}`);
-  const keState = st.keState;
-  const secret = attempt(() => keState.finish(ke.data));
-  if (secret instanceof CryptoError) return endTask(sa, st, `bad KE data: ${secret.message}`);
-  st.secrets.push({ method: next.method, secret });
+  const shared = completeKe(st.keState, next.method, inner);
+  if (typeof shared === 'string') return endTask(sa, st, `IKE_FOLLOWUP_KE response: ${shared}`);
+  st.secrets.push(shared);
   st.keState = undefined;
   st.pending.shift();
   if (st.pending.length > 0) {
@@ -406,19 +398,15 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
   }
   // Key exchange for Transform Type 4 (RFC 7296 §1.3, §1.3.2; INVALID_KE_PAYLOAD §1.2).
   const group = keOf(suite);
-  const ke = find(inner, PayloadType.KE);
   const secrets: SharedSecret[] = [];
   let kePayload: Payload[] = [];
   if (group !== undefined) {
-    if (!ke || ke.group !== group) {
-      const data = new Uint8Array(2);
-      new DataView(data.buffer).setUint16(0, group);
-      return respondError(sa, messageId, ex, NotifyType.INVALID_KE_PAYLOAD, data);
+    const answer = answerKe(sa.host.keMethod, group, inner);
+    if ('problem' in answer) {
+      return answer.problem === 'missing' ? respondError(sa, messageId, ex, NotifyType.INVALID_KE_PAYLOAD, u16(group)) : respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
     }
-    const reply = attempt(() => sa.host.keMethod(group).respond(ke.data));
-    if (reply instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-    secrets.push({ method: group, secret: reply.sharedSecret });
-    kePayload = [{ type: PayloadType.KE, critical: false, group, data: reply.publicValue }];
+    secrets.push(answer.shared);
+    kePayload = [answer.payload];
   } else if (kind === 'rekey-ike') {
     return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
   }
@@ -471,13 +459,11 @@ export function handleFollowupRequest(sa: IkeSa, messageId: number, inner: reado
   if (!link || !series) return respondError(sa, messageId, ex, NotifyType.STATE_NOT_FOUND);
   sa.followups.delete(hex(link.data));
   const next = series.pending[0];
-  const ke = find(inner, PayloadType.KE);
-  if (!next || !ke || ke.group !== next.method) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-  const reply = attempt(() => sa.host.keMethod(next.method).respond(ke.data));
-  if (reply instanceof CryptoError) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-  series.secrets.push({ method: next.method, secret: reply.sharedSecret });
+  const answer = next ? answerKe(sa.host.keMethod, next.method, inner) : undefined;
+  if (!answer || 'problem' in answer) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+  series.secrets.push(answer.shared);
   series.pending.shift();
-  const out: Payload[] = [{ type: PayloadType.KE, critical: false, group: next.method, data: reply.publicValue }];
+  const out: Payload[] = [answer.payload];
   if (series.pending.length > 0) {
     const nextLink = newLink(sa);
     series.expiresAt = now + sa.host.followupTimeoutMs;

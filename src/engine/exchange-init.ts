@@ -18,6 +18,7 @@ import type { SelectedSuite } from './proposal-select.js';
 import { usesAddke } from './proposal-string.js';
 import type { ConnectionConfig, Endpoint, EngineOutput } from './types.js';
 import { readU16, u16 } from './util.js';
+import { completeKe } from './tasks/ke-round.js';
 
 const NONCE_LENGTH = 32;
 /** How long a responder under load reuses a DH key pair for IKE_SA_INIT (RFC 7296 §2.12). */
@@ -103,14 +104,13 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   const offered = buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) });
   const suite = acceptSelection(offered, saPayload.proposals);
   if (typeof suite === 'string') return ignoreAnswer(sa, `invalid SA in IKE_SA_INIT response: ${suite}`, now, NotifyType.NO_PROPOSAL_CHOSEN);
-  if (suite.chosen.get(TransformType.KE)?.id !== sa.keGroup || ke.group !== sa.keGroup) {
+  if (suite.chosen.get(TransformType.KE)?.id !== sa.keGroup) {
     return ignoreAnswer(sa, 'responder answered with another key exchange method', now, NotifyType.INVALID_SYNTAX);
   }
   if (nonce.data.length < 16 || nonce.data.length > 256) return ignoreAnswer(sa, 'bad nonce length', now, NotifyType.INVALID_SYNTAX);
   if (msg.header.spiR.every((b) => b === 0)) return ignoreAnswer(sa, 'responder SPI is zero', now, NotifyType.INVALID_SYNTAX);
-  const keState = sa.keState;
-  const secret = attempt(() => keState.finish(ke.data));
-  if (secret instanceof CryptoError) return ignoreAnswer(sa, `bad KE data from responder: ${secret.message}`, now, NotifyType.INVALID_SYNTAX);
+  const shared = completeKe(sa.keState, sa.keGroup, p);
+  if (typeof shared === 'string') return ignoreAnswer(sa, `IKE_SA_INIT response: ${shared}`, now, NotifyType.INVALID_SYNTAX);
   sa.spiR = msg.header.spiR;
   sa.nr = nonce.data;
   sa.initResponse = raw;
@@ -124,7 +124,7 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
     // RFC 9370 §2.2.1 needs IKE_INTERMEDIATE; a responder that did not announce it cannot run ADDKE.
     return sa.fail('responder chose additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED', NotifyType.NO_PROPOSAL_CHOSEN);
   }
-  sa.keyFromInit({ method: sa.keGroup, secret });
+  sa.keyFromInit(shared);
   sa.outstanding = undefined;
   sa.initError = undefined;
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';

@@ -1,21 +1,24 @@
 /**
  * IKE_INTERMEDIATE rounds carrying the additional key exchanges (RFC 9370 §2.2.2, RFC 9242).
  * Each round: HDR, SK {KEi(n)} --> <-- HDR, SK {KEr(n)}, protected with the current keys;
- * the keys derived afterwards protect the next exchange, not this round's response.
+ * the keys derived afterwards protect the next exchange, not this round's response. The round
+ * itself is tasks/ke-round.ts, shared with IKE_FOLLOWUP_KE.
  */
-import { CryptoError, attempt } from '../crypto/errors.js';
 import { ExchangeType, NotifyType, PayloadType, nameOf } from '../wire/constants.js';
 import type { Payload } from '../wire/types.js';
 import type { IkeSa } from './ike-sa.js';
 import { errorNotify, find, notify } from './payloads.js';
+import { answerKe, completeKe, offerKe } from './tasks/ke-round.js';
 
 /** Initiator: start the next additional key exchange. */
 export function sendIntermediateRequest(sa: IkeSa, now: number): void {
   const method = sa.nextAddkeMethod();
   if (method === undefined) return;
-  const ke = sa.startKe(method);
+  const { state, payload } = offerKe(sa.host.keMethod, method);
+  sa.keState = state;
+  sa.keGroup = method;
   sa.state = 'intermediate';
-  sa.sendRequest(ExchangeType.IKE_INTERMEDIATE, [{ type: PayloadType.KE, critical: false, group: method, data: ke.publicValue }], now);
+  sa.sendRequest(ExchangeType.IKE_INTERMEDIATE, [payload], now);
 }
 
 /** Initiator: KEr(n) arrived; `ap` is the response's A|P octets. */
@@ -26,13 +29,10 @@ export function handleIntermediateResponse(sa: IkeSa, inner: readonly Payload[],
   sa.outstanding = undefined;
   const err = errorNotify(inner);
   if (err) return sa.fail(`IKE_INTERMEDIATE failed: ${nameOf(NotifyType, err.notifyType)}`, err.notifyType);
-  const ke = find(inner, PayloadType.KE);
-  if (!ke || ke.group !== method) return sa.fail(`IKE_INTERMEDIATE response lacks KE for method ${method}`, NotifyType.INVALID_SYNTAX);
-  const keState = sa.keState;
-  const secret = attempt(() => keState.finish(ke.data));
-  if (secret instanceof CryptoError) return sa.fail(`bad KE data in IKE_INTERMEDIATE: ${secret.message}`, NotifyType.INVALID_SYNTAX);
+  const shared = completeKe(sa.keState, method, inner);
+  if (typeof shared === 'string') return sa.fail(`IKE_INTERMEDIATE response: ${shared}`, NotifyType.INVALID_SYNTAX);
   sa.keState = undefined;
-  sa.completeIntermediate(req.ap, ap, { method, secret });
+  sa.completeIntermediate(req.ap, ap, shared);
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
 }
 
@@ -52,16 +52,9 @@ export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: r
     sa.foldIntermediate(ap, apResp);
     return;
   }
-  const ke = find(inner, PayloadType.KE);
-  if (!ke || ke.group !== method) return reject(`IKE_INTERMEDIATE request must carry KE for method ${method}`);
-  const reply = attempt(() => sa.host.keMethod(method).respond(ke.data));
-  if (reply instanceof CryptoError) return reject(`bad KE data in IKE_INTERMEDIATE: ${reply.message}`);
-  const apResp = sa.sendResponse(
-    ExchangeType.IKE_INTERMEDIATE,
-    messageId,
-    [{ type: PayloadType.KE, critical: false, group: method, data: reply.publicValue }],
-    requestKeys,
-  );
-  sa.completeIntermediate(ap, apResp, { method, secret: reply.sharedSecret });
+  const answer = answerKe(sa.host.keMethod, method, inner);
+  if ('problem' in answer) return reject(`IKE_INTERMEDIATE request: ${answer.why}`);
+  const apResp = sa.sendResponse(ExchangeType.IKE_INTERMEDIATE, messageId, [answer.payload], requestKeys);
+  sa.completeIntermediate(ap, apResp, answer.shared);
   sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
 }

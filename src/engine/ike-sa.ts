@@ -25,6 +25,7 @@ import type { ActiveTask, ResponderSeries, Task } from './tasks.js';
 import type { Identity } from './identity.js';
 import { formatIdentity } from './identity.js';
 import { hex } from './util.js';
+import { offerKe } from './tasks/ke-round.js';
 import { describeSuite } from './describe.js';
 import type { TrafficSelector } from '../wire/types.js';
 
@@ -445,8 +446,9 @@ export class IkeSa {
     return this.pendingAddke[0]?.method;
   }
 
+  /** Initiator: our KE value for the IKE_SA_INIT request (tasks/ke-round.ts). */
   startKe(method: number): KeInitiatorState {
-    this.keState = this.host.keMethod(method).initiate();
+    this.keState = offerKe(this.host.keMethod, method).state;
     this.keGroup = method;
     return this.keState;
   }
