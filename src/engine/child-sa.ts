@@ -7,7 +7,8 @@ import { childKeymat } from '../crypto/keys.js';
 import { espKeyLengths } from '../crypto/esp-algs.js';
 import { EsnId, NotifyType, PayloadType, ProtocolId, TransformType } from '../wire/constants.js';
 import type { Payload, Proposal, TrafficSelector } from '../wire/types.js';
-import type { IkeSa, PendingChild, SharedSecret } from './ike-sa.js';
+import type { IkeSa, SharedSecret } from './ike-sa.js';
+import type { PendingChild } from './tasks/child-in-auth.js';
 import { find, findNotify, notify } from './payloads.js';
 import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
@@ -62,12 +63,12 @@ export function peerSpiProblem(sa: IkeSa, spi: Uint8Array): string | undefined {
   return undefined;
 }
 
-/** Initiator: the SA/TS payloads offering the first Child SA in IKE_AUTH (no KE there). */
-export function offerChild(sa: IkeSa, config: ChildConfig): { pending: PendingChild; payloads: Payload[] } {
+/** Initiator: the SA/TS payloads offering the first Child SA in IKE_AUTH (no KE there); `tsi`: our selectors. */
+export function offerChild(sa: IkeSa, config: ChildConfig, tsi: readonly TrafficSelector[] = config.localTs): { pending: PendingChild; payloads: Payload[] } {
   const spiIn = newEspSpi(sa);
   const offered = buildProposals(config.espProposals, { spi: spiIn, withoutKe: true });
-  const pending: PendingChild = { config, spiIn, offered, tsi: config.localTs, tsr: config.remoteTs };
-  return { pending, payloads: childPayloads(config.mode, offered, config.localTs, config.remoteTs) };
+  const pending: PendingChild = { config, spiIn, offered, tsi, tsr: config.remoteTs };
+  return { pending, payloads: childPayloads(config.mode, offered, tsi, config.remoteTs) };
 }
 
 /** [N(USE_TRANSPORT_MODE)], SA, TSi, TSr — in the order strongSwan sends them. */
@@ -175,7 +176,7 @@ export interface ChildChoice {
  * selectors (RFC 7296 §2.9). `withKe`: the proposals may carry KE/ADDKE (CREATE_CHILD_SA).
  * Returns the notify type to refuse with (NO_PROPOSAL_CHOSEN or TS_UNACCEPTABLE) otherwise.
  */
-export function chooseChild(children: readonly ChildConfig[], inner: readonly Payload[], withKe: boolean): ChildChoice | number {
+export function chooseChild(children: readonly ChildConfig[], inner: readonly Payload[], withKe: boolean, remoteTs?: readonly TrafficSelector[]): ChildChoice | number {
   const saPayload = find(inner, PayloadType.SA);
   const tsi = find(inner, PayloadType.TSi);
   const tsr = find(inner, PayloadType.TSr);
@@ -184,7 +185,8 @@ export function chooseChild(children: readonly ChildConfig[], inner: readonly Pa
   let tsMatched = false;
   for (const config of children) {
     // TSi are the initiator's (our remote) selectors, TSr ours (RFC 7296 §2.9).
-    const narrowedI = narrow(tsi.selectors, config.remoteTs);
+    // `remoteTs`: the peer's side decided elsewhere (an address we assigned it, RFC 7296 §3.15).
+    const narrowedI = narrow(tsi.selectors, remoteTs ?? config.remoteTs);
     const narrowedR = narrow(tsr.selectors, config.localTs);
     if (narrowedI.length === 0 || narrowedR.length === 0) continue;
     tsMatched = true;
@@ -207,9 +209,9 @@ export function answerPayloads(choice: ChildChoice, spiIn: Uint8Array): Payload[
  * SA, or an error notify in its place (RFC 7296 §1.2: the IKE SA is still established).
  * No SA/TS payloads at all: a childless IKE_AUTH (RFC 6023).
  */
-export function answerChild(sa: IkeSa, children: readonly ChildConfig[], inner: readonly Payload[], now: number): { payloads: Payload[]; child?: ChildSa } {
+export function answerChild(sa: IkeSa, children: readonly ChildConfig[], inner: readonly Payload[], now: number, remoteTs?: readonly TrafficSelector[]): { payloads: Payload[]; child?: ChildSa } {
   if (!find(inner, PayloadType.SA) && !find(inner, PayloadType.TSi)) return { payloads: [] };
-  const choice = chooseChild(children, inner, false);
+  const choice = chooseChild(children, inner, false, remoteTs);
   if (typeof choice === 'number') return { payloads: [notify(choice)] };
   const spiProblem = peerSpiProblem(sa, choice.suite.spi);
   if (spiProblem) {

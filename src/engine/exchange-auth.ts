@@ -1,19 +1,20 @@
 /**
  * IKE_AUTH with a pre-shared key (RFC 7296 §1.2, §2.15) and, after IKE_INTERMEDIATE rounds,
- * the IntAuth chunk in the signed octets (RFC 9242 §3.3.2). Carries the first Child SA.
+ * the IntAuth chunk in the signed octets (RFC 9242 §3.3.2): the identities and AUTH here, then
+ * the tasks registered for IKE_AUTH (tasks/index.ts: the first Child SA, …).
  */
 import { pskAuth, signedOctets } from '../crypto/keys.js';
 import { constantTimeEqual } from '../crypto/util.js';
 import { AuthMethod, ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../wire/constants.js';
 import { proposalForSelection, selectProposal } from './proposal-select.js';
 import type { Payload } from '../wire/types.js';
-import { acceptChild, answerChild, offerChild } from './child-sa.js';
+import * as tasks from './tasks/run.js';
 import type { IkeSa } from './ike-sa.js';
 import { identityFromPayload, identityToPayloadData, sameIdentity } from './identity.js';
 import type { Identity } from './identity.js';
 import { errorNotify, find, notify } from './payloads.js';
 import type { ConnectionConfig } from './types.js';
-import { armChild, armIke } from './lifecycle.js';
+import { armIke } from './lifecycle.js';
 import { enqueue } from './tasks.js';
 
 /** IDx' of RFC 7296 §2.15: the ID payload body (ID Type | RESERVED | data). */
@@ -50,13 +51,7 @@ export function sendAuthRequest(sa: IkeSa, now: number): void {
     { type: PayloadType.IDi, critical: false, idType: id.idType, data: id.data },
     { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authValue(sa, conn.psk, true, id.idType, id.data, mid) },
   ];
-  // RFC 6023 / RFC 9370 §2.2.5.1: a post-quantum-only policy creates no Child SA here.
-  const child = conn.childless === 'pq' ? undefined : conn.children[0];
-  if (child) {
-    const offer = offerChild(sa, child);
-    sa.pendingChild = offer.pending;
-    payloads.push(...offer.payloads);
-  }
+  tasks.buildRequest({ sa, exchange: ExchangeType.IKE_AUTH, now }, payloads);
   sa.sendRequest(ExchangeType.IKE_AUTH, payloads, now);
 }
 
@@ -92,20 +87,9 @@ export function handleAuthResponse(sa: IkeSa, messageId: number, inner: readonly
   if (bad) return sa.fail(bad, NotifyType.AUTHENTICATION_FAILED);
   sa.remoteIdentity = peer;
   established(sa, now);
-  const pending = sa.pendingChild;
-  sa.pendingChild = undefined;
-  if (!pending) return;
-  if (err) {
-    sa.log('warn', `Child SA '${pending.config.name}' refused: ${nameOf(NotifyType, err.notifyType)}`);
-    return;
-  }
-  const child = acceptChild(sa, pending, inner, now);
-  if (typeof child === 'string') {
-    sa.log('warn', `Child SA '${pending.config.name}' failed: ${child}`);
-    return;
-  }
-  sa.addChild(child);
-  armChild(sa, child, now);
+  const x = { sa, exchange: ExchangeType.IKE_AUTH, now };
+  tasks.processResponse(x, inner);
+  tasks.completed(x);
 }
 
 function established(sa: IkeSa, now: number): void {
@@ -146,18 +130,16 @@ export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly 
   sa.connection = conn;
   sa.remoteIdentity = peer;
   const id = identityToPayloadData(conn.localId);
-  const answer = answerChild(sa, conn.children, inner, now);
+  const x = { sa, exchange: ExchangeType.IKE_AUTH, now };
+  tasks.processRequest(x, inner);
   const payloads: Payload[] = [
     { type: PayloadType.IDr, critical: false, idType: id.idType, data: id.data },
     { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authValue(sa, conn.psk, false, id.idType, id.data, messageId) },
-    ...answer.payloads,
   ];
+  tasks.buildResponse(x, inner, payloads);
   sa.sendResponse(ExchangeType.IKE_AUTH, messageId, payloads, requestKeys);
   established(sa, now);
-  if (answer.child) {
-    sa.addChild(answer.child);
-    armChild(sa, answer.child, now);
-  }
+  tasks.completed(x);
 }
 
 /**

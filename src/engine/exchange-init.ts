@@ -5,20 +5,19 @@
  * COOKIE (§2.6), INVALID_KE_PAYLOAD (§1.3) and NO_PROPOSAL_CHOSEN.
  */
 import { CryptoError, attempt } from '../crypto/errors.js';
-import { ExchangeType, HashAlgorithm, HeaderFlags, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
+import { ExchangeType, HeaderFlags, KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
 import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
 import { encodeMessage } from '../wire/index.js';
 import type { Admission, InitRequestFacts } from './dos-guard.js';
 import { IkeSa } from './ike-sa.js';
 import type { SaHost } from './ike-sa.js';
-import { natDetectionHash } from './nat.js';
 import { errorNotify, find, findNotify, notify } from './payloads.js';
 import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
-import { usesAddke } from './proposal-string.js';
 import type { ConnectionConfig, Endpoint, EngineOutput } from './types.js';
 import { readU16, u16 } from './util.js';
 import { completeKe } from './tasks/ke-round.js';
+import * as tasks from './tasks/run.js';
 
 const NONCE_LENGTH = 32;
 /** How long a responder under load reuses a DH key pair for IKE_SA_INIT (RFC 7296 §2.12). */
@@ -26,21 +25,11 @@ const KEY_PAIR_REUSE_MS = 1000;
 const MAX_COOKIE_RETRIES = 3;
 const MAX_INVALID_KE_RETRIES = 3;
 
-/** RFC 7427 §4: the hashes we accept for signatures (SHA2-256/384/512). */
-const SIGNATURE_HASHES = Uint8Array.of(0, HashAlgorithm.SHA2_256, 0, HashAlgorithm.SHA2_384, 0, HashAlgorithm.SHA2_512);
-
 /** The KE methods our proposals allow for Transform Type 4, in preference order. */
 function offeredKeMethods(conn: ConnectionConfig): number[] {
   const out: number[] = [];
   for (const p of conn.ikeProposals) for (const c of p.transforms.get(TransformType.KE) ?? []) if (!out.includes(c.id)) out.push(c.id);
   return out;
-}
-
-function natNotifies(spiI: Uint8Array, spiR: Uint8Array, local: Endpoint, remote: Endpoint): Payload[] {
-  return [
-    notify(NotifyType.NAT_DETECTION_SOURCE_IP, natDetectionHash(spiI, spiR, local)),
-    notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(spiI, spiR, remote)),
-  ];
 }
 
 /** Initiator: build and send the IKE_SA_INIT request (again, after COOKIE or INVALID_KE_PAYLOAD). */
@@ -59,12 +48,8 @@ export function sendInitRequest(sa: IkeSa, now: number): void {
     { type: PayloadType.SA, critical: false, proposals: buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) }) },
     { type: PayloadType.KE, critical: false, group: sa.keGroup, data: ke.publicValue },
     { type: PayloadType.NONCE, critical: false, data: sa.ni },
-    ...natNotifies(sa.spiI, sa.spiR, sa.local, sa.remote),
   );
-  if (conn.fragmentation !== false) payloads.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
-  payloads.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, SIGNATURE_HASHES));
-  // Only when proposing ADDKE (RFC 9242 §3.1; RFC 9370 §2.2.1).
-  if (conn.ikeProposals.some(usesAddke)) payloads.push(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED));
+  tasks.buildRequest({ sa, exchange: ExchangeType.IKE_SA_INIT, now }, payloads);
   sa.nextRequestId = 0;
   sa.initRequest = sa.sendPlain(ExchangeType.IKE_SA_INIT, false, 0, payloads, now);
   sa.nextRequestId = 1;
@@ -114,10 +99,7 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   sa.spiR = msg.header.spiR;
   sa.nr = nonce.data;
   sa.initResponse = raw;
-  sa.peerFragmentation = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
-  sa.peerIntermediate = findNotify(p, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
-  checkNat(sa, p);
-  if (sa.behindNat) sa.floatToNatT(sa.host.natTraversalPort);
+  tasks.processResponse({ sa, exchange: ExchangeType.IKE_SA_INIT, now }, p);
   sa.setSuite(suite);
   sa.keState = undefined;
   if (sa.pendingAddke.length > 0 && !sa.peerIntermediate) {
@@ -139,19 +121,6 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
 function ignoreAnswer(sa: IkeSa, reason: string, now: number, notifyType: number): void {
   sa.log('info', `${reason}; unauthenticated, so waiting for another answer (RFC 7296 §2.21.1)`);
   sa.initError ??= { reason, notify: notifyType, at: now + 2 * sa.host.retransmitTimeoutMs };
-}
-
-function checkNat(sa: IkeSa, p: readonly Payload[]): void {
-  const src = p.filter((x): x is Extract<Payload, { type: 41 }> => x.type === PayloadType.NOTIFY && x.notifyType === NotifyType.NAT_DETECTION_SOURCE_IP);
-  const dst = findNotify(p, NotifyType.NAT_DETECTION_DESTINATION_IP);
-  if (src.length === 0 || !dst) return;
-  // The request's hashes were made before SPIr was known (zero); the response's with it.
-  const spiRForHash = sa.isInitiator ? sa.spiR : new Uint8Array(8);
-  const expectRemote = natDetectionHash(sa.spiI, spiRForHash, sa.remote);
-  const expectLocal = natDetectionHash(sa.spiI, spiRForHash, sa.local);
-  sa.natRemote = !src.some((n) => Buffer.compare(n.data, expectRemote) === 0);
-  sa.natLocal = Buffer.compare(dst.data, expectLocal) !== 0;
-  if (sa.behindNat) sa.log('info', `NAT detected (local: ${sa.natLocal}, remote: ${sa.natRemote}): IKE moves to port 4500, ESP is UDP-encapsulated`);
 }
 
 /** What the responder side of IKE_SA_INIT needs from the engine. */
@@ -271,24 +240,17 @@ export function handleInitRequest(
   // A copy: `raw` may be a view of a larger buffer the caller reuses or that holds other data,
   // which a half-open SA must not keep alive.
   sa.initRequest = Uint8Array.prototype.slice.call(raw);
-  sa.peerFragmentation = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
-  sa.peerIntermediate = peerInt;
   sa.noteReceived(ExchangeType.IKE_SA_INIT, false, 0, [raw.length], p);
-  checkNat(sa, p);
   sa.setSuite(suite);
   sa.keGroup = group;
+  const x = { sa, exchange: ExchangeType.IKE_SA_INIT, now };
+  tasks.processRequest(x, p);
   const out: Payload[] = [
     { type: PayloadType.SA, critical: false, proposals: [proposalForSelection(suite, saPayload.proposals[0]?.protocolId ?? 1, new Uint8Array(0))] },
     { type: PayloadType.KE, critical: false, group, data: reply.publicValue },
     { type: PayloadType.NONCE, critical: false, data: sa.nr },
-    ...natNotifies(sa.spiI, sa.spiR, local, remote),
   ];
-  if (sa.peerFragmentation && conn.fragmentation !== false) out.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
-  else sa.peerFragmentation = false;
-  if (findNotify(p, NotifyType.SIGNATURE_HASH_ALGORITHMS)) out.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, SIGNATURE_HASHES));
-  if (hasAddke) out.push(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED));
-  // RFC 6023: we accept an IKE_AUTH without a Child SA.
-  out.push(notify(NotifyType.CHILDLESS_IKEV2_SUPPORTED));
+  tasks.buildResponse(x, p, out);
   sa.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
   sa.keyFromInit({ method: group, secret: reply.sharedSecret });
   sa.expectedRequestId = 1;

@@ -27,7 +27,6 @@ import { formatIdentity } from './identity.js';
 import { hex } from './util.js';
 import { offerKe } from './tasks/ke-round.js';
 import { describeSuite } from './describe.js';
-import type { TrafficSelector } from '../wire/types.js';
 
 /** What an IKE SA needs from the engine that hosts it. */
 export interface SaHost {
@@ -94,15 +93,6 @@ interface CachedResponse {
   readonly requestKeys?: SkKeys;
 }
 
-/** The Child SA being set up in IKE_AUTH (initiator side). */
-export interface PendingChild {
-  readonly config: import('./types.js').ChildConfig;
-  readonly spiIn: Uint8Array;
-  readonly offered: import('../wire/types.js').Proposal[];
-  readonly tsi: readonly TrafficSelector[];
-  readonly tsr: readonly TrafficSelector[];
-}
-
 /** A completed key exchange: its method and the shared secret it produced. */
 export interface SharedSecret {
   readonly method: number;
@@ -155,7 +145,8 @@ export class IkeSa {
   lastResponse?: CachedResponse;
   connection?: ConnectionConfig;
   remoteIdentity?: Identity;
-  pendingChild?: PendingChild;
+  /** Each task's state on this SA (tasks/task.ts TaskSlot); moves to the SA that replaces it by a rekey. */
+  slots = new Map<object, unknown>();
   children: ChildSa[] = [];
   /** Exchanges we will initiate, in order, one at a time (window size 1). */
   tasks: Task[] = [];

@@ -64,9 +64,12 @@ export interface IkeRekeyKeys {
   readonly redundant: boolean;
 }
 
+/** The Child SAs, and what the tasks negotiated for the IKE SA (a virtual IP), go to its replacement. */
 function moveChildren(from: IkeSa, to: IkeSa): void {
   for (const c of from.children) to.children.push(c);
   from.children = [];
+  for (const [slot, v] of from.slots) to.slots.set(slot, v);
+  from.slots.clear();
 }
 
 /**

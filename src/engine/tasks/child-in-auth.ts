@@ -1,0 +1,72 @@
+/**
+ * The first Child SA, set up in IKE_AUTH (RFC 7296 §1.2): the initiator offers SAi2, TSi, TSr
+ * (no KE: its keys come from SK_d and the IKE SA's nonces, §2.17), the responder picks and
+ * narrows (§2.9) or answers with an error notify, and the IKE SA is set up either way. No
+ * SA/TS payloads at all is a childless IKE_AUTH (RFC 6023); `childless: pq` asks for none
+ * and creates the Child SAs after a post-quantum IKE SA rekey (RFC 9370 §2.2.5.1).
+ */
+import { ExchangeType, NotifyType, PayloadType, nameOf } from '../../wire/constants.js';
+import type { Proposal, TrafficSelector } from '../../wire/types.js';
+import { acceptChild, answerChild, offerChild } from '../child-sa.js';
+import type { ChildSa } from '../child-sa.js';
+import { armChild } from '../lifecycle.js';
+import { errorNotify, find, notify } from '../payloads.js';
+import type { ChildConfig } from '../types.js';
+import { TaskSlot } from './task.js';
+import type { Task, TaskExchange } from './task.js';
+
+/** Initiator: what we offered, to check the answer against. */
+export interface PendingChild {
+  readonly config: ChildConfig;
+  readonly spiIn: Uint8Array;
+  readonly offered: Proposal[];
+  readonly tsi: readonly TrafficSelector[];
+  readonly tsr: readonly TrafficSelector[];
+}
+
+const offered = new TaskSlot<PendingChild>('child-in-auth offer');
+/** Responder: the Child SA answered, installed once the IKE SA is up. */
+const answered = new TaskSlot<ChildSa>('child-in-auth answer');
+
+function install(x: TaskExchange, child: ChildSa): void {
+  x.sa.addChild(child);
+  armChild(x.sa, child, x.now);
+}
+
+export const childInAuth: Task = {
+  name: 'child-in-auth',
+  exchanges: [ExchangeType.IKE_AUTH],
+  buildRequest(x, out) {
+    const conn = x.sa.connection;
+    const config = conn?.childless === 'pq' ? undefined : conn?.children[0];
+    if (!config) return;
+    const offer = offerChild(x.sa, config, x.localTs ?? config.localTs);
+    offered.set(x.sa, offer.pending);
+    out.push(...offer.payloads);
+  },
+  processResponse(x, response) {
+    const pending = offered.delete(x.sa);
+    if (!pending) return;
+    const err = errorNotify(response);
+    if (err) return x.sa.log('warn', `Child SA '${pending.config.name}' refused: ${nameOf(NotifyType, err.notifyType)}`);
+    const child = acceptChild(x.sa, pending, response, x.now);
+    if (typeof child === 'string') return x.sa.log('warn', `Child SA '${pending.config.name}' failed: ${child}`);
+    install(x, child);
+  },
+  buildResponse(x, request, out) {
+    const conn = x.sa.connection;
+    if (!conn) return;
+    if (!find(request, PayloadType.SA) && !find(request, PayloadType.TSi)) return; // childless (RFC 6023)
+    if (x.childRefusal !== undefined) {
+      out.push(notify(x.childRefusal));
+      return;
+    }
+    const answer = answerChild(x.sa, conn.children, request, x.now, x.remoteTs);
+    out.push(...answer.payloads);
+    if (answer.child) answered.set(x.sa, answer.child);
+  },
+  completed(x) {
+    const child = answered.delete(x.sa);
+    if (child) install(x, child);
+  },
+};

@@ -1,0 +1,37 @@
+/**
+ * Running the registered tasks (tasks/index.ts) of one exchange, in registration order.
+ * The exchange code calls these at its fixed points; see tasks/task.ts for the sequence.
+ */
+import type { Payload } from '../../wire/types.js';
+import type { IkeSa } from '../ike-sa.js';
+import { TASKS } from './index.js';
+import type { Task, TaskExchange } from './task.js';
+
+function active(exchange: number): readonly Task[] {
+  return TASKS.filter((t) => t.exchanges.includes(exchange));
+}
+
+export function buildRequest(x: TaskExchange, out: Payload[]): void {
+  for (const t of active(x.exchange)) t.buildRequest?.(x, out);
+}
+
+export function processRequest(x: TaskExchange, request: readonly Payload[]): void {
+  for (const t of active(x.exchange)) t.processRequest?.(x, request);
+}
+
+export function buildResponse(x: TaskExchange, request: readonly Payload[], out: Payload[]): void {
+  for (const t of active(x.exchange)) t.buildResponse?.(x, request, out);
+}
+
+export function processResponse(x: TaskExchange, response: readonly Payload[]): void {
+  for (const t of active(x.exchange)) t.processResponse?.(x, response);
+}
+
+export function completed(x: TaskExchange): void {
+  for (const t of active(x.exchange)) t.completed?.(x);
+}
+
+/** The IKE SA is gone for good: every task gives back what it held for it. */
+export function ended(sa: IkeSa): void {
+  for (const t of TASKS) t.ended?.(sa);
+}
