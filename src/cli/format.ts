@@ -59,6 +59,11 @@ export function formatEvent(e: EngineEvent): string {
       return `connection '${e.connection}' child '${e.child}' trapped: ${e.reason}`;
     case 'log':
       return `[${e.level}]${e.sa === undefined ? '' : ` <#${e.sa}>`} ${e.message}`;
+    default: {
+      // An extension's event (TaskEvents): its type and fields.
+      const { type, ...fields } = e as { readonly type: string };
+      return `${type} ${Object.entries(fields).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')}`;
+    }
   }
 }
 

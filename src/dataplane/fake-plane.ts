@@ -97,6 +97,10 @@ export class RecordingDataPlane implements DataPlane {
         (cmd.op === 'del-trap' ? this.traps : this.policies).delete(cmd.policy.reqid);
         this.note(cmd.op, policyView(cmd.policy));
         return undefined;
+      default:
+        // A command of an extension: recorded as it came.
+        this.note((cmd as { op: string }).op, cmd);
+        return undefined;
     }
   }
 

@@ -64,7 +64,16 @@ export interface PolicySpec {
  * in place before the response that lets the peer use it). A command that fails goes back
  * to IkeEngine.dataPlaneFailed() as it is.
  */
-export type DataPlaneCommand =
+export type DataPlaneCommand = CoreCommand | DataPlaneCommands[keyof DataPlaneCommands];
+
+/**
+ * Commands an extension adds, by op name (as TaskEvents in types.ts): a task file declares
+ * `declare module '../dataplane.js' { interface DataPlaneCommands { 'op': { readonly op: 'op'; … } } }`;
+ * a plane answers an op it does not know with an error, which goes back to the engine.
+ */
+export interface DataPlaneCommands {}
+
+type CoreCommand =
   /** Install one direction of a Child SA. For outbound, a newer SA with the same reqid takes over the traffic. */
   | { readonly op: 'add-sa'; readonly sa: EspSaSpec }
   /** Remove one direction of a Child SA (identified as the kernel does: destination, SPI, ESP). */

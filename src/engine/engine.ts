@@ -38,6 +38,7 @@ import { runTimers, saDeadline } from './lifecycle.js';
 import { kick } from './task-runner.js';
 import { enqueue } from './tasks.js';
 import { TimerHeap } from './timer-heap.js';
+import { ended as endTasks } from './tasks/run.js';
 
 interface Opened {
   readonly inner: Payload[];
@@ -171,6 +172,8 @@ export class IkeEngine implements SaHost {
   }
 
   forget(sa: IkeSa): void {
+    // What its tasks still hold (a leased address) goes back; a rekey took over what it moved.
+    endTasks(sa);
     if (this.sas.get(hex(sa.localSpi)) === sa) this.sas.delete(hex(sa.localSpi));
     if (this.ids.get(sa.id) === sa) this.ids.delete(sa.id);
     this.timers.remove(sa);
@@ -387,7 +390,9 @@ export class IkeEngine implements SaHost {
           ? `removal of SA ${cmd.spi.toString(16).padStart(8, '0')}`
           : cmd.op === 'update-sa'
             ? `move of outbound SA ${cmd.sa.spi.toString(16).padStart(8, '0')} to ${cmd.sa.dst.address}:${cmd.sa.dst.port}`
-            : `${cmd.op} of ${cmd.policy.connection}/${cmd.policy.child}`;
+            : 'policy' in cmd
+              ? `${cmd.op} of ${cmd.policy.connection}/${cmd.policy.child}`
+              : `${(cmd as { readonly op: string }).op}`;
     this.emit({ kind: 'event', event: { type: 'log', level: 'error', message: `data plane: ${what} failed: ${reason}` } });
     if (cmd.op !== 'add-sa' && cmd.op !== 'add-policies') return;
     for (const sa of this.sas.values()) {

@@ -236,7 +236,16 @@ export interface SaListing {
 
 export type IkeSaStateName = 'connecting' | 'intermediate' | 'authenticating' | 'established' | 'rekeyed' | 'failed' | 'deleted';
 
-export type EngineEvent =
+/**
+ * Events an extension adds, by type name: a task file declares its own with
+ * `declare module '../types.js' { interface TaskEvents { 'name': { readonly type: 'name'; … } } }`,
+ * so that a new task needs no edit here. Empty: the core events alone.
+ */
+export interface TaskEvents {}
+
+export type EngineEvent = CoreEvent | TaskEvents[keyof TaskEvents];
+
+type CoreEvent =
   | {
       readonly type: 'message';
       readonly sa: number;

@@ -22,7 +22,7 @@ function adds(cmds: readonly DataPlaneCommand[]): EspSaSpec[] {
 
 function ops(cmds: readonly DataPlaneCommand[]): string[] {
   return cmds.map((c) =>
-    c.op === 'add-sa' ? `add-sa ${c.sa.direction} ${c.sa.spi.toString(16)}` : c.op === 'del-sa' ? `del-sa ${c.direction} ${c.spi.toString(16)}` : c.op === 'update-sa' ? `update-sa ${c.sa.spi.toString(16)} ${c.oldDst} -> ${c.sa.dst.address}:${c.sa.dst.port}` : `${c.op} ${c.policy.reqid}`,
+    c.op === 'add-sa' ? `add-sa ${c.sa.direction} ${c.sa.spi.toString(16)}` : c.op === 'del-sa' ? `del-sa ${c.direction} ${c.spi.toString(16)}` : c.op === 'update-sa' ? `update-sa ${c.sa.spi.toString(16)} ${c.oldDst} -> ${c.sa.dst.address}:${c.sa.dst.port}` : 'policy' in c ? `${c.op} ${c.policy.reqid}` : (c as { readonly op: string }).op,
   );
 }
 

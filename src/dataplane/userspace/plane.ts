@@ -223,6 +223,8 @@ export class UserspaceDataPlane implements DataPlane {
         case 'del-trap':
           this.delPolicy(cmd.policy, cmd.op === 'del-trap');
           return undefined;
+        default:
+          return `the userspace data plane has no command '${(cmd as { op: string }).op}'`;
       }
     } catch (e) {
       return errorText(e);

@@ -157,6 +157,8 @@ export class KernelDataPlane implements DataPlane {
         case 'del-trap':
           c.delTrap(cmd.policy);
           return undefined;
+        default:
+          return `the kernel data plane has no command '${(cmd as { op: string }).op}'`;
       }
     } catch (e) {
       return failureText(e);
