@@ -323,9 +323,10 @@ export function parseViciPretty(text: string): Array<{ message: string; body: Vi
       const sec: ViciSection = {};
       top[m[1] as string] = sec;
       stack.push(sec);
-    } else if ((m = /^(\S+)\s*\[\s*\]$/.exec(line))) {
+    } else if ((m = /^(\S+)\s*(?:=\s*)?\[\s*\]$/.exec(line))) {
       top[m[1] as string] = [];
-    } else if ((m = /^(\S+)\s*\[$/.exec(line))) {
+    } else if ((m = /^(\S+)\s*(?:=\s*)?\[$/.exec(line))) {
+      // `name [` or, as swanctl --pretty prints lists, `name = [`.
       const arr: string[] = [];
       top[m[1] as string] = arr;
       currentList = arr;
