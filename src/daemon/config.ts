@@ -12,6 +12,8 @@ import { IdentityError, parseIdentity } from '../engine/identity.js';
 import { ProposalSyntaxError, parseProposal } from '../engine/proposal-string.js';
 import { TrafficSelectorError, parseTrafficSelector } from '../engine/traffic-selectors.js';
 import type { ChildConfig, ConnectionConfig, EngineOptions } from '../engine/types.js';
+import type { TrafficSelector } from '../wire/types.js';
+import { AddressPool } from '../engine/tasks/virtual-ip-pool.js';
 import { DEFAULT_CHILD_REKEY_MS, DEFAULT_IKE_REKEY_MS, lifetimes } from '../engine/lifecycle.js';
 import { FRAGMENT_SIZE_ADVICE, parseFragmentSize, pskProblem } from './value-checks.js';
 
@@ -242,7 +244,66 @@ function address(s: Section, key: string, p: Problems, allowAny: boolean): strin
   return a;
 }
 
-const TOP_KEYS = ['connections', 'secrets', 'log', 'control', 'metrics', 'export_keys', 'port', 'limits', 'data_plane', 'userspace'] as const;
+const TOP_KEYS = ['connections', 'secrets', 'log', 'control', 'metrics', 'export_keys', 'port', 'limits', 'data_plane', 'userspace', 'pools'] as const;
+
+/**
+ * Pools made in this process, by name and definition: a reload that keeps a pool keeps its
+ * leases (the SAs of unchanged connections still hold them).
+ */
+const madePools = new Map<string, AddressPool>();
+
+/**
+ * `pools: { name: { addrs: 10.3.0.0/24, dns: [10.3.0.53] } }` (strongSwan swanctl.conf `pools`).
+ * A pool refused here is null, so that the connections naming it are not told it is missing.
+ */
+function poolsFrom(s: Section | undefined, p: Problems): Map<string, AddressPool | null> {
+  const out = new Map<string, AddressPool | null>();
+  for (const pair of s?.node.items ?? []) {
+    const name = isScalar(pair.key) ? String(pair.key.value) : '';
+    if (!isMap(pair.value)) {
+      p.at(pair.key as YamlNode, `pool '${name}' must be a mapping, e.g. ${name}: { addrs: 10.3.0.0/24, dns: [10.3.0.53] }`);
+      continue;
+    }
+    const ps = new Section(pair.value, `pools.${name}`, p, pair.key as YamlNode);
+    out.set(name, null);
+    const addrs = ps.string('addrs', '10.3.0.0/24');
+    const dns = ps.strings('dns', '10.3.0.53') ?? [];
+    ps.finish(['addrs', 'dns']);
+    if (addrs === undefined) {
+      p.at(ps.anchor, `pools.${name} needs addrs: a prefix or a range, e.g. addrs: 10.3.0.0/24`);
+      continue;
+    }
+    const key = JSON.stringify([name, addrs, dns]);
+    try {
+      const pool = madePools.get(key) ?? new AddressPool(name, addrs, dns);
+      madePools.set(key, pool);
+      out.set(name, pool);
+    } catch (e) {
+      p.at(ps.node_('addrs'), `pools.${name}: ${e instanceof Error ? e.message : String(e)}; write a prefix or a range, e.g. addrs: 10.3.0.0/24, and DNS servers as addresses`);
+    }
+  }
+  return out;
+}
+
+/** A pool's addresses as a traffic selector (a gateway's peers, when remote_ts is left out). */
+function poolSelectors(addrs: string): TrafficSelector[] {
+  return [parseTrafficSelector(addrs.replace(/\s+/g, ''))];
+}
+
+/** `vips: [0.0.0.0]` (ask for any IPv4 address; :: for IPv6, or the address wanted) and `pools: [name]`. */
+function virtualIpsFrom(s: Section, pools: ReadonlyMap<string, AddressPool | null>, p: Problems): { vips: string[]; pools: AddressPool[] } {
+  const vips = (s.strings('vips', '0.0.0.0') ?? []).filter((v, i) => {
+    if (isIP(v) !== 0) return true;
+    p.at(s.item('vips', i), `${s.path}.vips: '${v}' is not an address; write 0.0.0.0 (any IPv4 address), :: (any IPv6 address) or the address wanted`);
+    return false;
+  });
+  const named = (s.strings('pools', 'rw') ?? []).flatMap((n, i) => {
+    const pool = pools.get(n);
+    if (pool === undefined) p.at(s.item('pools', i), `${s.path}.pools: no pool '${n}'; define it at the top: pools: { ${n}: { addrs: 10.3.0.0/24 } }`);
+    return pool ? [pool] : [];
+  });
+  return { vips, pools: named };
+}
 
 /**
  * `limits:` under strongSwan's names (charon.cookie_threshold, charon.init_limit_half_open,
@@ -287,7 +348,7 @@ function limitsFrom(s: Section | undefined, p: Problems): DaemonLimits {
 const CONN_KEYS = [
   'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals', 'fragmentation',
   'fragment_size', 'dpd_delay', 'rekey_time', 'life_time', 'rand_time', 'childless', 'data_plane', 'children',
-  'keyingtries', 'retry_delay', 'retry_delay_max',
+  'keyingtries', 'retry_delay', 'retry_delay_max', 'vips', 'pools',
 ] as const;
 const CHILD_KEYS = [
   'local_ts', 'remote_ts', 'esp_proposals', 'mode', 'start_action', 'dpd_action', 'close_action', 'rekey_time', 'life_time', 'rand_time',
@@ -357,7 +418,11 @@ function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> | undef
   return out;
 }
 
-function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig; start: StartAction } | undefined {
+/**
+ * `virtual`: selectors a virtual IP stands for when local_ts / remote_ts are left out (a client's
+ * own side is whatever address it gets; a gateway's peers are its pools).
+ */
+function childFrom(name: string, s: Section, p: Problems, virtual: { localTs?: TrafficSelector[]; remoteTs?: TrafficSelector[] } = {}): { child: ChildConfig; start: StartAction } | undefined {
   const before = p.list.length;
   const localTs = (s.strings('local_ts', '10.1.0.0/16') ?? []).flatMap((t, i) => {
     try {
@@ -375,8 +440,14 @@ function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig;
       return [];
     }
   });
-  if (!s.has('local_ts')) p.at(s.anchor, `${s.path} needs local_ts, e.g. local_ts: [10.1.0.0/16]`);
-  if (!s.has('remote_ts')) p.at(s.anchor, `${s.path} needs remote_ts, e.g. remote_ts: [10.2.0.0/16]`);
+  if (!s.has('local_ts')) {
+    if (virtual.localTs) localTs.push(...virtual.localTs);
+    else p.at(s.anchor, `${s.path} needs local_ts, e.g. local_ts: [10.1.0.0/16]`);
+  }
+  if (!s.has('remote_ts')) {
+    if (virtual.remoteTs) remoteTs.push(...virtual.remoteTs);
+    else p.at(s.anchor, `${s.path} needs remote_ts, e.g. remote_ts: [10.2.0.0/16]`);
+  }
   const esp = (s.strings('esp_proposals', 'aes256gcm16-x25519-ke1_mlkem768') ?? ['aes256gcm16']).flatMap((t, i) => {
     try {
       return [parseProposal(t, 'esp')];
@@ -423,8 +494,13 @@ function childFrom(name: string, s: Section, p: Problems): { child: ChildConfig;
 }
 
 /** `secrets`: undefined when the file was refused, null when the configuration names none. */
-function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Array> | undefined | null, p: Problems): DaemonConnection | undefined {
+function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Array> | undefined | null, pools: ReadonlyMap<string, AddressPool | null>, p: Problems): DaemonConnection | undefined {
   const before = p.list.length;
+  const vip = virtualIpsFrom(s, pools, p);
+  const virtual = {
+    ...(vip.vips.length > 0 ? { localTs: [...new Set(vip.vips.map((v) => (v.includes(':') ? '::/0' : '0.0.0.0/0')))].map(parseTrafficSelector) } : {}),
+    ...(vip.pools.length > 0 ? { remoteTs: vip.pools.flatMap((pool) => poolSelectors(pool.addrs)) } : {}),
+  };
   const localAddress = address(s, 'local_addrs', p, true) ?? '%any';
   const remoteAddress = address(s, 'remote_addrs', p, true) ?? '%any';
   if (!s.has('local_addrs') && !s.has('remote_addrs')) p.at(s.anchor, `connection '${name}' needs local_addrs and/or remote_addrs, e.g. remote_addrs: 192.0.2.2`);
@@ -489,7 +565,7 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
         p.at(pair.key as YamlNode, `child '${cname}' must be a mapping with local_ts, remote_ts, esp_proposals, ...`);
         continue;
       }
-      const c = childFrom(cname, new Section(pair.value, `${s.path}.children.${cname}`, p, pair.key as YamlNode), p);
+      const c = childFrom(cname, new Section(pair.value, `${s.path}.children.${cname}`, p, pair.key as YamlNode), p, virtual);
       if (c) {
         children.push(c.child);
         starts.set(cname, c.start);
@@ -518,9 +594,12 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
     ...(keyingTries === undefined ? {} : { keyingTries }),
     ...(retryDelay === undefined ? {} : { retryDelayMs: retryDelay }),
     ...(retryDelayMax === undefined ? {} : { retryDelayMaxMs: retryDelayMax }),
+    ...(vip.vips.length > 0 ? { vips: vip.vips } : {}),
+    ...(vip.pools.length > 0 ? { pools: vip.pools } : {}),
   };
   const fingerprint = JSON.stringify({
     ...config,
+    pools: vip.pools.map((x) => [x.name, x.addrs, x.dns]),
     psk: Buffer.from(psk).toString('base64'),
     ikeProposals: ike.map((x) => x.text),
     localId: config.localId,
@@ -563,6 +642,7 @@ export function loadConfig(path: string): DaemonConfig {
   const secretsPath = top.string('secrets', '/etc/pqike/secrets.yaml');
   const secrets = secretsPath === undefined ? null : loadSecrets(resolve(dirname(file), secretsPath), p);
   const connections: DaemonConnection[] = [];
+  const pools = poolsFrom(top.section('pools'), p);
   const conns = top.section('connections');
   if (!conns) p.at(doc.contents, `no 'connections:' section; add one with a connection name and its settings`);
   else {
@@ -573,7 +653,7 @@ export function loadConfig(path: string): DaemonConfig {
         p.at(pair.key as YamlNode, `connection '${name}' must be a mapping of settings`);
         continue;
       }
-      const c = connectionFrom(name, new Section(pair.value, `connections.${name}`, p, pair.key as YamlNode), secrets, p);
+      const c = connectionFrom(name, new Section(pair.value, `connections.${name}`, p, pair.key as YamlNode), secrets, pools, p);
       if (c) connections.push(c);
     }
   }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseDuration } from '../../src/daemon/config.js';
+import { formatSelector } from '../../src/engine/traffic-selectors.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -383,4 +384,63 @@ test('examples/pqike.service: the settings a deployment relies on, and systemd-a
   const r = spawnSync('systemd-analyze', ['verify', join(dir, 'pqike.service')], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   assert.equal(r.stderr.trim(), '', r.stderr);
+});
+
+test('pools and vips: a gateway leases from named pools (remote_ts defaults to the pool), a client asks for any address (local_ts defaults to 0.0.0.0/0); mistakes name their line', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'vip.yaml');
+  writeFileSync(file, `secrets: secrets.yaml
+pools:
+  rw:
+    addrs: 10.3.0.0/24
+    dns: [10.3.0.53]
+connections:
+  gw:
+    local_addrs: 192.0.2.1
+    remote_addrs: '%any'
+    local_id: gw.example.org
+    psk: k
+    pools: [rw]
+    children:
+      net:
+        local_ts: [10.1.0.0/16]
+  road:
+    remote_addrs: 192.0.2.1
+    local_id: carol.example.org
+    psk: k
+    vips: [0.0.0.0]
+    children:
+      net:
+        remote_ts: [10.1.0.0/16]
+`);
+  const c = loadConfig(file);
+  const gw = c.connections.find((x) => x.config.name === 'gw')?.config;
+  const road = c.connections.find((x) => x.config.name === 'road')?.config;
+  assert.ok(gw && road);
+  assert.deepEqual(gw.pools?.map((p) => [p.name, p.addrs, p.dns, p.size]), [['rw', '10.3.0.0/24', ['10.3.0.53'], 254]]);
+  assert.deepEqual(gw.children[0]?.remoteTs.map(formatSelector), ['10.3.0.0/24']);
+  assert.deepEqual(road.vips, ['0.0.0.0']);
+  assert.deepEqual(road.children[0]?.localTs.map(formatSelector), ['0.0.0.0/0']);
+  // A reload with the same pool definition keeps the pool (and its leases).
+  assert.equal(loadConfig(file).connections.find((x) => x.config.name === 'gw')?.config.pools?.[0], gw.pools?.[0]);
+  const bad = problems(dir, `secrets: secrets.yaml
+pools:
+  rw:
+    addrs: 10.3.0.0/33
+connections:
+  gw:
+    local_addrs: 192.0.2.1
+    psk: k
+    local_id: gw.example.org
+    pools: [rw, nope]
+    vips: [banana]
+    children:
+      net:
+        local_ts: [10.1.0.0/16]
+        remote_ts: [10.2.0.0/16]
+`);
+  assert.equal(bad.list.length, 3, bad.list.join('\n'));
+  assert.match(bad.list[0] ?? '', /:4: pools\.rw: pool 'rw': bad prefix length/);
+  assert.match(bad.list[1] ?? '', /:10: connections\.gw\.pools: no pool 'nope'/);
+  assert.match(bad.list[2] ?? '', /:11: connections\.gw\.vips: 'banana' is not an address/);
 });

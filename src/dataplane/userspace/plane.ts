@@ -62,6 +62,8 @@ export class UserspaceDataPlane implements DataPlane {
   /** NAT-T sockets the daemon made through us, by local address (their fds the worker sends from). */
   private readonly natt = new Map<string, { socket: dgram.Socket; fd: number }>();
   private readonly routes = new Map<string, Route>();
+  /** Virtual IPs on the TUN device (a client's, from the gateway's CFG_REPLY), by how many IKE SAs hold each. */
+  private readonly addresses = new Map<string, number>();
   /** Route keys each policy (by reqid, and trap or not) holds. */
   private readonly held = new Map<string, string[]>();
   private stats = new Map<string, SaStats>();
@@ -223,6 +225,11 @@ export class UserspaceDataPlane implements DataPlane {
         case 'del-trap':
           this.delPolicy(cmd.policy, cmd.op === 'del-trap');
           return undefined;
+        case 'add-address':
+          return this.addAddress(cmd.address);
+        case 'del-address':
+          this.delAddress(cmd.address);
+          return undefined;
         default:
           return `the userspace data plane has no command '${(cmd as { op: string }).op}'`;
       }
@@ -270,6 +277,33 @@ export class UserspaceDataPlane implements DataPlane {
     for (const k of this.held.get(hold) ?? []) this.release(k);
     this.held.delete(hold);
     this.post({ op: 'del-policy', reqid: p.reqid, trap });
+  }
+
+  /**
+   * A virtual IP goes on the TUN device, as strongSwan's kernel-libipsec puts it on ipsec0: the
+   * routes of the Child SA that follows take it as their preferred source, so the host's own
+   * traffic into the tunnel leaves from it.
+   */
+  private addAddress(address: string): string | undefined {
+    const n = this.addresses.get(address) ?? 0;
+    if (n === 0) this.rtnl?.addAddress(this.tun?.name ?? '', `${address}/${address.includes(':') ? 128 : 32}`);
+    this.addresses.set(address, n + 1);
+    return undefined;
+  }
+
+  private delAddress(address: string): void {
+    const n = this.addresses.get(address) ?? 0;
+    if (n > 1) {
+      this.addresses.set(address, n - 1);
+      return;
+    }
+    if (n === 0) return;
+    this.addresses.delete(address);
+    try {
+      this.rtnl?.deleteAddress(this.tun?.name ?? '', `${address}/${address.includes(':') ? 128 : 32}`);
+    } catch (e) {
+      this.host?.log('warn', `userspace data plane: ${errorText(e)}`);
+    }
   }
 
   private hold(dst: string, src: string | undefined): void {
@@ -335,6 +369,7 @@ export class UserspaceDataPlane implements DataPlane {
     this.tun = undefined;
     this.routes.clear();
     this.held.clear();
+    this.addresses.clear();
   }
 }
 

@@ -157,6 +157,11 @@ export class KernelDataPlane implements DataPlane {
         case 'del-trap':
           c.delTrap(cmd.policy);
           return undefined;
+        case 'add-address':
+        case 'del-address':
+          // A virtual IP needs its routes (strongSwan: table 220, src the virtual IP), which
+          // this plane does not install yet.
+          return `virtual IP ${cmd.address}: the kernel data plane installs no routes yet; use data_plane: userspace`;
         default:
           return `the kernel data plane has no command '${(cmd as { op: string }).op}'`;
       }

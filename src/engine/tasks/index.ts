@@ -11,6 +11,7 @@ import { intermediateSupport } from './intermediate-support.js';
 import { natDetection } from './nat-detection.js';
 import { signatureHashes } from './signature-hashes.js';
 import type { Task } from './task.js';
+import { virtualIp } from './virtual-ip.js';
 
 export const TASKS: readonly Task[] = [
   natDetection,
@@ -18,5 +19,6 @@ export const TASKS: readonly Task[] = [
   signatureHashes,
   intermediateSupport,
   childless,
+  virtualIp,
   childInAuth,
 ];

@@ -1,0 +1,171 @@
+/**
+ * Virtual IPs (tasks/virtual-ip.ts, RFC 7296 §3.15): a client with `vips` gets an address out
+ * of the gateway's pool in IKE_AUTH, that address is its traffic selector on both sides, its
+ * data plane gets the address before the Child SA, leases stay per identity, go back when the
+ * IKE SA ends (not on a rekey), and an exhausted pool answers INTERNAL_ADDRESS_FAILURE with
+ * the IKE SA up and no Child SA (§3.10.1). Several clients are several engine pairs whose
+ * gateways share one pool object, as one gateway's connections would.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EnginePair } from '../helpers/engine-pair.js';
+import { AddressPool, PoolError } from '../../src/engine/tasks/virtual-ip-pool.js';
+import { formatSelector, parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
+import { parseIdentity } from '../../src/engine/identity.js';
+import { ExchangeType, NotifyType, nameOf } from '../../src/wire/constants.js';
+import type { EngineEvent } from '../../src/engine/types.js';
+
+function client(pool: AddressPool, name: string, vips: readonly string[] = ['0.0.0.0']): EnginePair {
+  return new EnginePair({
+    connI: { vips, localId: parseIdentity(`${name}.example.org`) },
+    connR: { pools: [pool], remoteId: undefined },
+  });
+}
+
+const vipEvents = (ev: readonly EngineEvent[]): Extract<EngineEvent, { type: 'virtual-ip' }>[] => ev.filter((e): e is Extract<EngineEvent, { type: 'virtual-ip' }> => e.type === 'virtual-ip');
+
+test('a client gets the first address of the pool and its DNS server; the address is its traffic selector on both ends', () => {
+  const pool = new AddressPool('rw', '10.3.0.0/24', ['10.3.0.53']);
+  const pair = client(pool, 'carol');
+  const ids = pair.establish();
+  assert.deepEqual(pair.errors(), []);
+  assert.deepEqual(vipEvents(pair.eventsI).map((e) => [e.role, e.addresses, e.dns]), [['received', ['10.3.0.1'], ['10.3.0.53']]]);
+  assert.deepEqual(vipEvents(pair.eventsR).map((e) => [e.role, e.addresses, e.dns]), [['leased', ['10.3.0.1'], ['10.3.0.53']]]);
+  const [ci] = pair.i.children(ids.i);
+  const [cr] = pair.r.children(ids.r);
+  assert.ok(ci && cr);
+  assert.deepEqual(ci.localTs.map(formatSelector), ['10.3.0.1/32']);
+  assert.deepEqual(cr.remoteTs.map(formatSelector), ['10.3.0.1/32']);
+  assert.deepEqual(ci.remoteTs.map(formatSelector), cr.localTs.map(formatSelector));
+  // The client's plane has the address before anything of the Child SA is installed.
+  const ops = pair.planeI.map((c) => c.op);
+  assert.equal(ops[0], 'add-address');
+  assert.deepEqual(pair.planeI[0], { op: 'add-address', connection: 'moon', address: '10.3.0.1' });
+  assert.ok(ops.includes('add-sa') && ops.includes('add-policies'));
+  // The gateway's plane gets no address: it only routes to it.
+  assert.ok(!pair.planeR.some((c) => c.op === 'add-address'));
+  // On the wire: CP(CFG_REQUEST) out, CP(CFG_REPLY) back, in IKE_AUTH.
+  const auth = (ev: readonly EngineEvent[], dir: 'in' | 'out'): readonly string[] => {
+    for (const e of ev) if (e.type === 'message' && e.exchange === ExchangeType.IKE_AUTH && e.direction === dir && e.response === (dir === 'in')) return e.payloads;
+    return [];
+  };
+  assert.ok(auth(pair.eventsI, 'out').includes('CP'));
+  assert.ok(auth(pair.eventsI, 'in').includes('CP'));
+  assert.equal(pool.online, 1);
+});
+
+test('leases are per identity: two clients get two addresses, an exhausted pool refuses the third with INTERNAL_ADDRESS_FAILURE and the IKE SA stays up without a Child SA', () => {
+  const pool = new AddressPool('rw', '10.3.0.0/30'); // .1 and .2
+  const a = client(pool, 'alice');
+  const b = client(pool, 'bob');
+  const c = client(pool, 'carol');
+  const ia = a.establish();
+  const ib = b.establish();
+  assert.deepEqual(a.i.children(ia.i)[0]?.localTs.map(formatSelector), ['10.3.0.1/32']);
+  assert.deepEqual(b.i.children(ib.i)[0]?.localTs.map(formatSelector), ['10.3.0.2/32']);
+  const ic = c.establish();
+  assert.equal(c.i.list()[0]?.state, 'established');
+  assert.deepEqual(c.i.children(ic.i), []);
+  assert.deepEqual(c.r.children(ic.r), []);
+  const refused = c.eventsI.some((e) => e.type === 'log' && /refused: INTERNAL_ADDRESS_FAILURE/.test(e.message));
+  assert.ok(refused, 'the client logs the refusal');
+  assert.ok(c.eventsR.some((e) => e.type === 'log' && e.level === 'warn' && /no virtual IP for carol\.example\.org/.test(e.message)));
+  assert.deepEqual(vipEvents(c.eventsI), []);
+  const reply = c.eventsR.find((e) => e.type === 'message' && e.exchange === ExchangeType.IKE_AUTH && e.direction === 'out');
+  assert.ok(reply?.type === 'message' && reply.payloads.includes(`N(${nameOf(NotifyType, NotifyType.INTERNAL_ADDRESS_FAILURE)})`) && !reply.payloads.includes('SA'));
+});
+
+test('a lease goes back when the IKE SA is deleted (the client removes its address); the same identity gets the same address again, and an offline lease is reused last', () => {
+  const pool = new AddressPool('rw', '10.3.0.0/30');
+  const a = client(pool, 'alice');
+  const ia = a.establish();
+  assert.ok(a.i.terminate(ia.i, a.now));
+  a.run();
+  assert.equal(a.i.list().length, 0);
+  assert.equal(pool.online, 0);
+  assert.deepEqual(a.planeI.filter((c) => c.op === 'del-address'), [{ op: 'del-address', connection: 'moon', address: '10.3.0.1' }]);
+  // Bob takes the never-used .2 rather than alice's offline .1 …
+  const b = client(pool, 'bob');
+  const ib = b.establish();
+  assert.deepEqual(b.i.children(ib.i)[0]?.localTs.map(formatSelector), ['10.3.0.2/32']);
+  // … alice, back, gets .1 again …
+  const a2 = client(pool, 'alice');
+  const ia2 = a2.establish();
+  assert.deepEqual(a2.i.children(ia2.i)[0]?.localTs.map(formatSelector), ['10.3.0.1/32']);
+  assert.ok(a2.i.terminate(ia2.i, a2.now));
+  a2.run();
+  // … and once the pool is full, carol gets alice's offline lease.
+  const c = client(pool, 'carol');
+  const ic = c.establish();
+  assert.deepEqual(c.i.children(ic.i)[0]?.localTs.map(formatSelector), ['10.3.0.1/32']);
+});
+
+test('an IKE SA rekey keeps the lease and the client address (with ADDKE and IKE_FOLLOWUP_KE)', () => {
+  const pool = new AddressPool('rw', '10.3.0.0/30');
+  const pair = client(pool, 'alice');
+  const ids = pair.establish();
+  assert.ok(pair.i.rekeyIke(ids.i, pair.now));
+  pair.run();
+  for (let k = 0; k < 5 && pair.advance(); k++);
+  assert.deepEqual(pair.errors(), []);
+  assert.equal(pair.i.list().length, 1);
+  assert.notEqual(pair.i.list()[0]?.id, ids.i);
+  assert.equal(pool.online, 1);
+  assert.ok(!pair.planeI.some((c) => c.op === 'del-address'));
+  // Deleting the new IKE SA gives the lease back: it was handed over, not copied.
+  const [now] = pair.i.list();
+  assert.ok(now && pair.i.terminate(now.id, pair.now));
+  pair.run();
+  assert.equal(pool.online, 0);
+  assert.equal(pair.planeI.filter((c) => c.op === 'del-address').length, 1);
+});
+
+test('a client may ask for an address it would like, and gets it if it is free; IPv6 pools lease /128s', () => {
+  const pool = new AddressPool('rw', '10.3.0.0/28');
+  const pair = client(pool, 'alice', ['10.3.0.9']);
+  const ids = pair.establish();
+  assert.deepEqual(pair.i.children(ids.i)[0]?.localTs.map(formatSelector), ['10.3.0.9/32']);
+  const six = new AddressPool('rw6', 'fd00:3::/120', ['fd00:3::53']);
+  const p6 = new EnginePair({ connI: { vips: ['::'] }, connR: { pools: [six] } });
+  // IPv6 selectors on both ends for this one.
+  const cI = p6.i.connections()[0];
+  const cR = p6.r.connections()[0];
+  assert.ok(cI && cR);
+  const ts = parseTrafficSelector;
+  p6.i.addConnection({ ...cI, children: cI.children.map((ch) => ({ ...ch, localTs: [ts('::/0')], remoteTs: [ts('fd00:9::/64')] })) });
+  p6.r.addConnection({ ...cR, children: cR.children.map((ch) => ({ ...ch, localTs: [ts('fd00:9::/64')], remoteTs: [ts('fd00:3::/120')] })) });
+  const i6 = p6.establish();
+  assert.deepEqual(p6.errors(), []);
+  assert.deepEqual(p6.i.children(i6.i)[0]?.localTs.map(formatSelector), ['fd00:3::1/128']);
+  assert.deepEqual(vipEvents(p6.eventsI)[0]?.dns, ['fd00:3::53']);
+});
+
+test('a gateway without pools ignores CFG_REQUEST (the client gets no address, the Child SA uses the configured selectors)', () => {
+  const pair = new EnginePair({ connI: { vips: ['0.0.0.0'] } });
+  const ids = pair.establish();
+  assert.deepEqual(vipEvents(pair.eventsI), []);
+  assert.ok(pair.eventsI.some((e) => e.type === 'log' && /assigned no virtual IP/.test(e.message)));
+  assert.deepEqual(pair.r.children(ids.r)[0]?.remoteTs.map(formatSelector), ['198.51.100.0/24']);
+});
+
+test('address pools: prefixes skip the network and broadcast addresses, ranges keep their ends, bad definitions are refused', () => {
+  const p = new AddressPool('a', '10.0.0.0/30');
+  assert.equal(p.size, 2);
+  assert.deepEqual([p.lease('x'), p.lease('y'), p.lease('z')], ['10.0.0.1', '10.0.0.2', undefined]);
+  const r = new AddressPool('b', '10.0.0.10-10.0.0.12');
+  assert.equal(r.size, 3);
+  assert.equal(r.lease('x'), '10.0.0.10');
+  assert.equal(new AddressPool('c', '10.0.0.7/32').lease('x'), '10.0.0.7');
+  assert.equal(new AddressPool('e', '10.0.0.0/8').size, 16777214);
+  assert.throws(() => new AddressPool('f', '10.0.0.0/33'), PoolError);
+  assert.throws(() => new AddressPool('g', 'banana'), PoolError);
+  assert.throws(() => new AddressPool('h', '10.0.0.5-10.0.0.1'), PoolError);
+  assert.throws(() => new AddressPool('i', '10.0.0.1-fd00::1'), PoolError);
+  // The same identity twice (two IKE SAs) holds one address until both let go.
+  const q = new AddressPool('q', '10.0.0.0/30');
+  assert.equal(q.lease('x'), q.lease('x'));
+  q.release('x');
+  assert.equal(q.online, 1);
+  q.release('x');
+  assert.equal(q.online, 0);
+});
