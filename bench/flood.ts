@@ -514,7 +514,7 @@ class Legit {
       port: 0,
       onEvent: (e) => {
         if (!('sa' in e) || e.sa === undefined) return;
-        this.watching.get(typeof e.sa === 'number' ? e.sa : e.sa.id)?.(e);
+        this.watching.get(e.sa)?.(e);
       },
     });
   }

@@ -115,8 +115,8 @@ export class RekeyPair {
       const keys = new Map<string, { skEi: Uint8Array; skEr: Uint8Array }>();
       for (const e of events) {
         if (e.type === 'ike-rekeyed' && e.old === oldId) {
-          id = e.sa.id;
-          spi = `${e.sa.spiI}/${e.sa.spiR}`;
+          id = e.sa;
+          spi = `${e.ike.spiI}/${e.ike.spiR}`;
         } else if (e.type === 'ike-keys') keys.set(`${e.spiI}/${e.spiR}`, { skEi: e.skEi, skEr: e.skEr });
         else if (e.type === 'ike-down' && e.sa === oldId) down = true;
       }

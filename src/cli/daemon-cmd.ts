@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
-import { KeyExportError } from './key-export.js';
+import { KeyExportError } from '../daemon/key-export.js';
 
 export async function runDaemon(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -13,7 +13,7 @@ import type { ConnectionConfig, EngineEvent, IkeSaInfo, ChildSaInfo } from '../e
 import { mlkemBackend } from '../crypto/mlkem.js';
 import { UdpDriver } from '../io/udp-driver.js';
 import { KeMethodId, nameOf } from '../wire/constants.js';
-import { formatChild, formatMessage, notifyName } from './format.js';
+import { formatChild, formatMessage, notifyName } from '../daemon/event-format.js';
 
 export interface DemoOptions {
   readonly proposal: string;
@@ -134,8 +134,8 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const saId = di.initiate('moon', lr);
   const up = await watch.until(() => watch.find('i', 'child-up') !== undefined && watch.find('r', 'child-up') !== undefined, 10000);
   let ms = performance.now() - t0;
-  const ikeI: IkeSaInfo | undefined = watch.find('i', 'ike-up')?.sa;
-  const ikeR: IkeSaInfo | undefined = watch.find('r', 'ike-up')?.sa;
+  const ikeI: IkeSaInfo | undefined = watch.find('i', 'ike-up')?.ike;
+  const ikeR: IkeSaInfo | undefined = watch.find('r', 'ike-up')?.ike;
   if (!up || !ikeI || !ikeR) return finish(false);
   const childI = watch.find('i', 'child-up')?.child;
   const childR = watch.find('r', 'child-up')?.child;
@@ -183,9 +183,9 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const ri = watch.find('i', 'ike-rekeyed', () => true, mark);
   const rr = watch.find('r', 'ike-rekeyed', () => true, mark);
   if (!ikeRekeyed || !ri || !rr) return finish(false);
-  p(`  new IKE SA ${ri.sa.spiI}_i ${ri.sa.spiR}_r, ${ri.sa.suite ?? ''}`);
-  p(`  key exchanges of the new IKE SA: ${ri.sa.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}; same SPIs on both sides: ${ri.sa.spiI === rr.sa.spiI && ri.sa.spiR === rr.sa.spiR ? 'yes' : 'NO'}`);
-  p(`  Child SAs moved to it: ${ei.children(ri.sa.id).length}; old IKE SA deleted`);
+  p(`  new IKE SA ${ri.ike.spiI}_i ${ri.ike.spiR}_r, ${ri.ike.suite ?? ''}`);
+  p(`  key exchanges of the new IKE SA: ${ri.ike.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}; same SPIs on both sides: ${ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR ? 'yes' : 'NO'}`);
+  p(`  Child SAs moved to it: ${ei.children(ri.sa).length}; old IKE SA deleted`);
   p(`  done in ${ms.toFixed(1)} ms; in all ${messages} datagrams, ${bytes} bytes`);
-  return finish(ri.sa.spiI === rr.sa.spiI);
+  return finish(ri.ike.spiI === rr.ike.spiI);
 }

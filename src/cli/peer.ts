@@ -10,11 +10,11 @@
 import { createInterface } from 'node:readline';
 import { IkeEngine } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/types.js';
-import { KeyExporter } from './key-export.js';
+import { KeyExporter } from '../daemon/key-export.js';
 import { UdpDriver } from '../io/udp-driver.js';
 import { connectionFromArgs, parseDuration, UsageError } from './connection-args.js';
 import type { ConnectionArgs } from './connection-args.js';
-import { eventToJson, formatEvent, hex32 } from './format.js';
+import { eventToJson, formatEvent, hex32 } from '../daemon/event-format.js';
 
 export interface PeerArgs extends ConnectionArgs {
   port?: string;
@@ -77,8 +77,8 @@ class Control {
 
   /** Follow the current SA (call for every event). */
   track(e: EngineEvent): void {
-    if (e.type === 'ike-up') this.saId = e.sa.id;
-    if (e.type === 'ike-rekeyed' && e.old === this.saId) this.saId = e.sa.id;
+    if (e.type === 'ike-up') this.saId = e.sa;
+    if (e.type === 'ike-rekeyed' && e.old === this.saId) this.saId = e.sa;
   }
 
   close(): void {
@@ -140,7 +140,7 @@ export async function runInitiator(a: PeerArgs): Promise<number> {
       print(e);
       control?.track(e);
       if (e.type === 'ike-up') ikeUp = true;
-      if (e.type === 'ike-rekeyed' && e.old === saId) saId = e.sa.id;
+      if (e.type === 'ike-rekeyed' && e.old === saId) saId = e.sa;
       if (!childUp && (e.type === 'child-up' || (e.type === 'log' && e.message.startsWith('Child SA')))) {
         childUp = e.type === 'child-up';
         if (a['delete-after'] === true) setImmediate(() => driver.terminate(saId));

@@ -3,6 +3,7 @@
  * address, start actions, the control socket, logs, metrics, the key log and the data plane.
  * SIGTERM deletes every SA and cleans the data plane before exit; SIGHUP reloads the file.
  */
+import { NotifyType } from '../wire/constants.js';
 import { monotonicMs } from '../io/clock.js';
 import { networkInterfaces } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
@@ -15,8 +16,8 @@ import { formatSelector } from '../engine/traffic-selectors.js';
 import type { EngineEvent } from '../engine/types.js';
 import type { DataPlaneCommand } from '../engine/dataplane.js';
 import { UdpDriver } from '../io/udp-driver.js';
-import { KeyExporter } from '../cli/key-export.js';
-import { eventToJson, formatEvent } from '../cli/format.js';
+import { KeyExporter } from './key-export.js';
+import { eventToJson, formatEvent } from './event-format.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { DaemonConfig, DaemonConnection } from './config.js';
 import { serveControl } from './control.js';
@@ -222,8 +223,8 @@ export class Daemon {
 
   private onEvent(e: EngineEvent): void {
     this.metrics.onEvent(e);
-    const conn = 'sa' in e && typeof e.sa === 'number' ? this.connOf(e.sa) : e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.sa.connection : undefined;
-    const saId = e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.sa.id : 'sa' in e && typeof e.sa === 'number' ? e.sa : undefined;
+    const saId = 'sa' in e && typeof e.sa === 'number' ? e.sa : undefined;
+    const conn = e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.ike.connection : saId === undefined ? undefined : this.connOf(saId);
     const ctx = { ...(conn ? { conn } : {}), ...(saId === undefined ? {} : { sa: saId }) };
     if (conn !== undefined && saId !== undefined) this.saConn.set(saId, conn);
     if (e.type === 'child-up' || e.type === 'ike-keys') {
@@ -232,12 +233,18 @@ export class Daemon {
     }
     if (e.type !== 'ike-keys') {
       // A half-open SA that a flood fills the table with is not worth a line each (metrics count them).
-      const level = e.type === 'log' ? e.level : e.type === 'message' || e.type === 'retransmit' ? 'debug' : e.type === 'ike-failed' ? (e.halfOpen ? 'debug' : 'warn') : 'info';
+      const level =
+        e.type === 'log' ? e.level
+        : e.type === 'message' || e.type === 'retransmit' || e.type === 'ike-state' ? 'debug'
+        : e.type === 'ike-failed' ? (e.halfOpen ? 'debug' : 'warn')
+        : e.type === 'child-failed' ? 'warn'
+        // A COOKIE per request of a flood is routine (metrics count them); other refusals say what to configure.
+        : e.type === 'refused' ? (e.notify === NotifyType.COOKIE ? 'debug' : 'info')
+        : 'info';
       if (this.logger.enabled(level)) {
         const json = eventToJson(e);
         delete json['type'];
-        // `sa` of a log line is the IKE SA number (ctx); ike-up/ike-rekeyed carry the SA itself.
-        if (typeof json['sa'] === 'object') json['ike'] = json['sa'];
+        // `sa` of a log line is the IKE SA number (ctx).
         delete json['sa'];
         this.logger.log(level, formatEvent(e), ctx, e.type === 'log' ? {} : { event: e.type, ...json });
       }
@@ -322,12 +329,12 @@ export class Daemon {
           }
           return `IKE SA ${end.reason}`;
         }
-        if (e.type === 'ike-up' && e.sa.id === id) {
+        if (e.type === 'ike-up' && e.sa === id) {
           ikeUp = true;
           if (!wantChild) return 'ok';
         }
         if (e.type === 'child-up' && e.sa === id) return 'ok';
-        if (e.type === 'log' && e.sa === id && /^Child SA .* (refused|failed)/.test(e.message)) return e.message;
+        if (e.type === 'child-failed' && e.sa === id && !e.rekey) return `Child SA '${e.child}' ${e.reason}`;
         return undefined;
       },
       30_000,
@@ -377,7 +384,7 @@ export class Daemon {
       return this.wait(
         (e) => {
           if (e.type === 'child-up' && e.child.rekeyOf === spi) return 'ok';
-          if (e.type === 'ike-rekeyed' && e.old === on) on = e.sa.id;
+          if (e.type === 'ike-rekeyed' && e.old === on) on = e.sa;
           const end = endedSa(e);
           return end?.sa === on ? `IKE SA #${on} ${end.reason} before the Child SA was rekeyed` : undefined;
         },

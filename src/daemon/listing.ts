@@ -1,9 +1,8 @@
 /** JSON-safe views of SAs for the control socket and `--json` output (no key material). */
 import { hex32 } from '../engine/util.js';
-import { describeTransform } from '../engine/describe.js';
+import { describeTransform, keMethodName } from '../engine/describe.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import type { SaListing } from '../engine/types.js';
-import { KeMethodId, nameOf } from '../wire/constants.js';
 import type { SaUsage } from '../dataplane/plane-api.js';
 
 export interface ChildView {
@@ -76,7 +75,7 @@ export function toView(l: SaListing, usage: (spiIn: number, spiOut: number, peer
     spiI: s.spiI,
     spiR: s.spiR,
     suite: s.suite ?? null,
-    keyExchanges: s.keMethods.map((m) => nameOf(KeMethodId, m)),
+    keyExchanges: s.keMethods.map(keMethodName),
     ...(l.establishedForMs === undefined ? {} : { establishedForMs: l.establishedForMs }),
     ...(l.rekeyInMs === undefined ? {} : { rekeyInMs: l.rekeyInMs }),
     ...(l.expireInMs === undefined ? {} : { expireInMs: l.expireInMs }),
@@ -93,7 +92,7 @@ export function toView(l: SaListing, usage: (spiIn: number, spiOut: number, peer
         spiOut: hex32(ch.spiOut),
         encryption: describeTransform(1, ch.encr.id, ch.encr.keyBits),
         ...(ch.integ === undefined ? {} : { integrity: describeTransform(3, ch.integ) }),
-        keyExchanges: ch.keMethods.map((m) => nameOf(KeMethodId, m)),
+        keyExchanges: ch.keMethods.map(keMethodName),
         ...(ch.rekeyOf === undefined ? {} : { rekeyOf: hex32(ch.rekeyOf) }),
         localTs: ch.localTs.map(formatSelector),
         remoteTs: ch.remoteTs.map(formatSelector),

@@ -62,8 +62,8 @@ export class Metrics {
         break;
       case 'ike-up': {
         this.ikeUp++;
-        const t0 = this.started.get(e.sa.id);
-        this.started.delete(e.sa.id);
+        const t0 = this.started.get(e.sa);
+        this.started.delete(e.sa);
         if (t0 !== undefined) {
           const s = (this.now() - t0) / 1000;
           const i = BUCKETS.findIndex((b) => s <= b);

@@ -12,7 +12,8 @@ import type { PendingChild } from './tasks/child-in-auth.js';
 import { find, findNotify, notify } from './payloads.js';
 import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
-import { isSubset, narrow } from './traffic-selectors.js';
+import { formatSelector, isSubset, narrow } from './traffic-selectors.js';
+import { describeProposals } from './describe.js';
 import type { ChildConfig, ChildSaInfo } from './types.js';
 import { readU32, u32 } from './util.js';
 
@@ -198,6 +199,24 @@ export function chooseChild(children: readonly ChildConfig[], inner: readonly Pa
   return tsMatched ? NotifyType.NO_PROPOSAL_CHOSEN : NotifyType.TS_UNACCEPTABLE;
 }
 
+/**
+ * What a Child SA refusal was about, for the 'refused' event: the selectors or proposals the
+ * peer sent and those of our children (RFC 7296 §2.9 TS_UNACCEPTABLE, §3.10.1 NO_PROPOSAL_CHOSEN).
+ */
+export function childRefusal(children: readonly ChildConfig[], inner: readonly Payload[], code: number): { received?: string; configured?: string } {
+  const ts = (l: readonly TrafficSelector[]): string => l.map(formatSelector).join(',');
+  if (code === NotifyType.TS_UNACCEPTABLE) {
+    const tsi = find(inner, PayloadType.TSi);
+    const tsr = find(inner, PayloadType.TSr);
+    return { received: `TSi ${ts(tsi?.selectors ?? [])} TSr ${ts(tsr?.selectors ?? [])}`, configured: children.map((c) => `${c.name}: ${ts(c.remoteTs)} === ${ts(c.localTs)}`).join('; ') };
+  }
+  if (code === NotifyType.NO_PROPOSAL_CHOSEN) {
+    const sa = find(inner, PayloadType.SA);
+    return { received: describeProposals(sa?.proposals ?? []), configured: children.map((c) => `${c.name}: ${c.espProposals.map((x) => x.text).join(', ')}`).join('; ') };
+  }
+  return {};
+}
+
 /** The response payloads for a chosen child: SA with our inbound SPI, TSi, TSr. */
 export function answerPayloads(choice: ChildChoice, spiIn: Uint8Array): Payload[] {
   const proposal: Proposal = proposalForSelection(choice.suite, ProtocolId.ESP, spiIn);
@@ -209,15 +228,18 @@ export function answerPayloads(choice: ChildChoice, spiIn: Uint8Array): Payload[
  * SA, or an error notify in its place (RFC 7296 §1.2: the IKE SA is still established).
  * No SA/TS payloads at all: a childless IKE_AUTH (RFC 6023).
  */
-export function answerChild(sa: IkeSa, children: readonly ChildConfig[], inner: readonly Payload[], now: number, remoteTs?: readonly TrafficSelector[]): { payloads: Payload[]; child?: ChildSa } {
+export function answerChild(
+  sa: IkeSa,
+  children: readonly ChildConfig[],
+  inner: readonly Payload[],
+  now: number,
+  remoteTs?: readonly TrafficSelector[],
+): { payloads: Payload[]; child?: ChildSa; refused?: { notify: number; reason: string; received?: string; configured?: string } } {
   if (!find(inner, PayloadType.SA) && !find(inner, PayloadType.TSi)) return { payloads: [] };
   const choice = chooseChild(children, inner, false, remoteTs);
-  if (typeof choice === 'number') return { payloads: [notify(choice)] };
+  if (typeof choice === 'number') return { payloads: [notify(choice)], refused: { notify: choice, reason: 'Child SA refused', ...childRefusal(children, inner, choice) } };
   const spiProblem = peerSpiProblem(sa, choice.suite.spi);
-  if (spiProblem) {
-    sa.log('warn', `Child SA refused: ${spiProblem}`);
-    return { payloads: [notify(NotifyType.NO_PROPOSAL_CHOSEN)] };
-  }
+  if (spiProblem) return { payloads: [notify(NotifyType.NO_PROPOSAL_CHOSEN)], refused: { notify: NotifyType.NO_PROPOSAL_CHOSEN, reason: `Child SA refused: ${spiProblem}` } };
   const spiIn = newEspSpi(sa);
   const child = makeChild(sa, choice.config, choice.suite, {
     ni: sa.ni,

@@ -655,7 +655,10 @@ export class IkeEngine implements SaHost {
     if (this.admission && !this.admission.wouldTake(this.heldBy(remote.address))) return true;
     const a = this.guard.admit({ peer: remote, spiI: scan.spiI, ni: scan.nonce, ...(scan.cookie ? { cookie: scan.cookie } : {}) }, now);
     if (a.kind === 'accept') return false;
-    if (a.kind === 'cookie') this.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(scan.spiI, notify(NotifyType.COOKIE, a.cookie)) });
+    if (a.kind === 'cookie') {
+      this.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(scan.spiI, notify(NotifyType.COOKIE, a.cookie)) });
+      this.emit({ kind: 'event', event: { type: 'refused', peer: remote, exchange: ExchangeType.IKE_SA_INIT, notify: NotifyType.COOKIE, reason: 'under load: a COOKIE first (RFC 7296 §2.6)' } });
+    }
     return true;
   }
 
@@ -669,6 +672,7 @@ export class IkeEngine implements SaHost {
     const sa = new IkeSa(this, 'responder', spiI, local, remote, 0);
     sa.spiR = new Uint8Array(8);
     sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(e.payloadType ?? 0))], 0);
+    this.emit({ kind: 'event', event: { type: 'refused', peer: remote, exchange: ExchangeType.IKE_SA_INIT, notify: NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, reason: e.message } });
   }
 
   private onInitRequest(msg: IkeMessage, data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
@@ -785,7 +789,7 @@ export class IkeEngine implements SaHost {
         const why = `fragments of ${response ? 'response' : 'request'} ${h.messageId} exceed ${MAX_REASSEMBLED} bytes`;
         sa.log('warn', why);
         if (!response) {
-          sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+          sa.refuse(h.exchangeType, h.messageId, NotifyType.INVALID_SYNTAX, why, { keys });
           sa.expectedRequestId++;
         }
         if (sa.state !== 'established' && sa.state !== 'rekeyed') sa.fail(why, NotifyType.INVALID_SYNTAX);
@@ -805,10 +809,11 @@ export class IkeEngine implements SaHost {
       sa.log('warn', `malformed ${response ? 'response' : 'request'} ${h.messageId}: ${e.message}`);
       if (!response) {
         // RFC 7296 §2.21.2 / §2.5: answer a protected request with the error notify.
-        const n = e.code === 'UNSUPPORTED_CRITICAL_PAYLOAD'
-          ? notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(e.payloadType ?? 0))
-          : notify(NotifyType.INVALID_SYNTAX);
-        sa.sendResponse(h.exchangeType, h.messageId, [n], keys);
+        const critical = e.code === 'UNSUPPORTED_CRITICAL_PAYLOAD';
+        sa.refuse(h.exchangeType, h.messageId, critical ? NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD : NotifyType.INVALID_SYNTAX, `malformed request: ${e.message}`, {
+          keys,
+          ...(critical ? { data: Uint8Array.of(e.payloadType ?? 0) } : {}),
+        });
         sa.expectedRequestId++;
       }
       if (sa.state !== 'established') sa.fail(`malformed message: ${e.message}`, NotifyType.INVALID_SYNTAX);
@@ -879,7 +884,7 @@ export class IkeEngine implements SaHost {
     if (sa.lastResponse?.messageId !== h.messageId) {
       const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
       try {
-        sa.sendResponse(h.exchangeType, h.messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+        sa.refuse(h.exchangeType, h.messageId, NotifyType.INVALID_SYNTAX, 'the request could not be handled', { keys });
       } catch (e) {
         this.emit({ kind: 'event', event: { type: 'log', level: 'error', sa: sa.id, message: `cannot answer request ${h.messageId}: ${e instanceof Error ? e.message : String(e)}` } });
       }
@@ -892,7 +897,7 @@ export class IkeEngine implements SaHost {
     const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
     const up = sa.state === 'established' || sa.state === 'rekeyed';
     const refuse = (): void => {
-      sa.sendResponse(exchange, messageId, [notify(NotifyType.INVALID_SYNTAX)], keys);
+      sa.refuse(exchange, messageId, NotifyType.INVALID_SYNTAX, `${nameOf(ExchangeType, exchange)} is not allowed in state ${sa.state} (RFC 7296 §1.4)`, { keys });
     };
     switch (exchange) {
       case ExchangeType.IKE_INTERMEDIATE:
@@ -902,7 +907,8 @@ export class IkeEngine implements SaHost {
       case ExchangeType.IKE_AUTH:
         if (!settingUp) return refuse();
         handleAuthRequest(sa, messageId, opened.inner, now);
-        if (sa.state === 'established' && sa.initKey !== undefined) this.guard.closed(sa.initKey);
+        // No longer half-open once authenticated (the state changed in the call above).
+        if (sa.stateIs('established') && sa.initKey !== undefined) this.guard.closed(sa.initKey);
         return;
       case ExchangeType.INFORMATIONAL:
         // RFC 7296 §1.4: INFORMATIONAL only after the initial exchanges; an unauthenticated

@@ -44,7 +44,7 @@ function authValue(sa: IkeSa, psk: Uint8Array, ofInitiator: boolean, idType: num
 export function sendAuthRequest(sa: IkeSa, now: number): void {
   const conn = sa.connection;
   if (!conn) return;
-  sa.state = 'authenticating';
+  sa.transition('authenticating');
   const id = identityToPayloadData(conn.localId);
   const mid = sa.nextRequestId;
   const payloads: Payload[] = [
@@ -93,10 +93,10 @@ export function handleAuthResponse(sa: IkeSa, messageId: number, inner: readonly
 }
 
 function established(sa: IkeSa, now: number): void {
-  sa.state = 'established';
+  sa.transition('established');
   sa.establishedAt = now;
   armIke(sa, now);
-  sa.event({ type: 'ike-up', sa: sa.info() });
+  sa.event({ type: 'ike-up', sa: sa.id, ike: sa.info() });
   const conn = sa.connection;
   if (!sa.isInitiator || !conn) return;
   if (conn.childless === 'pq') {
@@ -113,7 +113,7 @@ function established(sa: IkeSa, now: number): void {
 export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly Payload[], now: number): void {
   const requestKeys = sa.inKeys();
   const refuse = (code: number, why: string): void => {
-    sa.sendResponse(ExchangeType.IKE_AUTH, messageId, [notify(code)], requestKeys);
+    sa.refuse(ExchangeType.IKE_AUTH, messageId, code, why, { keys: requestKeys });
     if (code === NotifyType.AUTHENTICATION_FAILED) sa.host.authFailed(sa, now);
     sa.fail(why, code);
   };

@@ -7,7 +7,8 @@
  */
 import { ExchangeType, KeMethodId, NotifyType, PayloadType, ProtocolId, TransformType, nameOf } from '../wire/constants.js';
 import type { Payload, Proposal } from '../wire/types.js';
-import { answerPayloads, chooseChild, makeChild, newEspSpi, peerSpiProblem } from './child-sa.js';
+import { answerPayloads, childRefusal, chooseChild, makeChild, newEspSpi, peerSpiProblem } from './child-sa.js';
+import { describeProposals, keMethodName } from './describe.js';
 import type { ChildChoice, ChildSa } from './child-sa.js';
 import type { IkeSa, SharedSecret } from './ike-sa.js';
 import { armChild, finishIkeRekey } from './lifecycle.js';
@@ -138,10 +139,13 @@ function sendCcsRequest(sa: IkeSa, st: CcsInitiator, now: number): void {
   sa.sendRequest(ExchangeType.CREATE_CHILD_SA, payloads, now);
 }
 
-function endTask(sa: IkeSa, st: CcsInitiator, reason?: string): void {
+/** Our series ends; with a reason it failed (a Child SA's failure is a 'child-failed' event too). */
+function endTask(sa: IkeSa, st: CcsInitiator, reason?: string, notifyType?: number): void {
   sa.active = undefined;
   if (st.old && st.old.state === 'rekeying') st.old.state = 'installed';
-  if (reason) sa.log('warn', `${st.kind} failed: ${reason}`);
+  if (!reason) return;
+  sa.log('warn', `${st.kind} failed: ${reason}`);
+  if (st.config) sa.event({ type: 'child-failed', sa: sa.id, child: st.config.name, rekey: st.kind === 'rekey-child', reason, ...(notifyType === undefined ? {} : { notify: notifyType }) });
 }
 
 /** A CREATE_CHILD_SA or IKE_FOLLOWUP_KE response for our active series. */
@@ -164,11 +168,11 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
       sendCcsRequest(sa, st, now);
       return;
     }
-    return endTask(sa, st, 'INVALID_KE_PAYLOAD for a method we did not offer');
+    return endTask(sa, st, 'INVALID_KE_PAYLOAD for a method we did not offer', NotifyType.INVALID_KE_PAYLOAD);
   }
   const err = errorNotify(inner);
   if (err) {
-    endTask(sa, st, nameOf(NotifyType, err.notifyType));
+    endTask(sa, st, nameOf(NotifyType, err.notifyType), err.notifyType);
     if (err.notifyType === NotifyType.TEMPORARY_FAILURE) retryLater(sa, st, now);
     return;
   }
@@ -245,7 +249,7 @@ function onFollowupAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[]
   if (!next || !st.keState) return endTask(sa, st, 'unexpected IKE_FOLLOWUP_KE response');
   const err = errorNotify(inner);
   if (err) {
-    endTask(sa, st, `IKE_FOLLOWUP_KE: ${nameOf(NotifyType, err.notifyType)}`);
+    endTask(sa, st, `IKE_FOLLOWUP_KE: ${nameOf(NotifyType, err.notifyType)}`, err.notifyType);
     if (err.notifyType === NotifyType.STATE_NOT_FOUND) {
       // RFC 9370 §2.2.4: the series failed; retry it, and after several failures delete the IKE SA.
       const attempt = (st.task.kind === 'delete-child' || st.task.kind === 'delete-ike' || st.task.kind === 'dpd' ? 0 : st.task.attempt ?? 0) + 1;
@@ -324,8 +328,8 @@ function finishInitiator(sa: IkeSa, st: CcsInitiator, now: number): void {
 
 // ---- responder -------------------------------------------------------------------------------
 
-function respondError(sa: IkeSa, messageId: number, exchange: number, type: number, data?: Uint8Array): void {
-  sa.sendResponse(exchange, messageId, [notify(type, data)], sa.inKeys());
+function respondError(sa: IkeSa, messageId: number, exchange: number, type: number, reason: string, o: { data?: Uint8Array; received?: string; configured?: string } = {}): void {
+  sa.refuse(exchange, messageId, type, reason, o);
 }
 
 /** A CREATE_CHILD_SA request on an established IKE SA. */
@@ -335,18 +339,18 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
   if (!conn) return;
   const saPayload = find(inner, PayloadType.SA);
   const nonce = find(inner, PayloadType.NONCE);
-  if (!saPayload || !nonce) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+  if (!saPayload || !nonce) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX, 'CREATE_CHILD_SA request without SA or Nonce');
   const active = sa.active;
   // RFC 7296 §2.25: nothing new on an IKE SA that is being rekeyed past the point of return.
   if (sa.rekeyedInto || (isCcs(active) && active.kind === 'rekey-ike' && active.phase === 'followup')) {
-    return respondError(sa, messageId, ex, NotifyType.TEMPORARY_FAILURE);
+    return respondError(sa, messageId, ex, NotifyType.TEMPORARY_FAILURE, 'the IKE SA is being rekeyed (RFC 7296 §2.25)');
   }
   const rekeySa = findNotify(inner, NotifyType.REKEY_SA);
   const isIke = saPayload.proposals.some((p) => p.protocolId === ProtocolId.IKE);
   // RFC 7296 §1.3: the proposals of one exchange are all for the IKE SA or all for a Child SA;
   // an IKE SA rekey carries no REKEY_SA (§1.3.2).
   if (isIke && (rekeySa || saPayload.proposals.some((p) => p.protocolId !== ProtocolId.IKE))) {
-    return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+    return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX, 'proposals for the IKE SA mixed with others, or with REKEY_SA (RFC 7296 §1.3)');
   }
   let kind: CcsKind;
   let old: ChildSa | undefined;
@@ -357,44 +361,44 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
     // A collision with our own IKE rekey still in CREATE_CHILD_SA is answered normally; the
     // nonces decide when our response arrives.
     suite = selectProposal(conn.ikeProposals, saPayload.proposals);
-    if (!suite) return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
-    if (suite.spi.length !== 8 || suite.spi.every((b) => b === 0)) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+    if (!suite) return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal for the IKE SA rekey', { received: describeProposals(saPayload.proposals), configured: conn.ikeProposals.map((x) => x.text).join(', ') });
+    if (suite.spi.length !== 8 || suite.spi.every((b) => b === 0)) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX, 'the new IKE SPI is not 8 non-zero octets');
   } else {
     if (rekeySa) {
       kind = 'rekey-child';
       // RFC 7296 §1.3.3: REKEY_SA names the SA by its protocol and the SPI its sender
       // receives on. We run ESP only: an AH SPI names nothing, any other protocol is malformed.
-      if (rekeySa.protocolId !== ProtocolId.ESP && rekeySa.protocolId !== ProtocolId.AH) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
-      if (rekeySa.spi.length !== 4) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+      if (rekeySa.protocolId !== ProtocolId.ESP && rekeySa.protocolId !== ProtocolId.AH) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX, `REKEY_SA for protocol ${rekeySa.protocolId}`);
+      if (rekeySa.spi.length !== 4) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX, `REKEY_SA with a ${rekeySa.spi.length}-octet SPI`);
       old = rekeySa.protocolId === ProtocolId.ESP ? sa.findChildByOutboundSpi(readU32(rekeySa.spi)) : undefined;
-      if (!old) return respondError(sa, messageId, ex, NotifyType.CHILD_SA_NOT_FOUND);
+      if (!old) return respondError(sa, messageId, ex, NotifyType.CHILD_SA_NOT_FOUND, `REKEY_SA names no Child SA of ours (SPI ${hex(rekeySa.spi)})`);
       // RFC 9370 §2.2.4: our own rekey of this SA is past CREATE_CHILD_SA (or done).
       if (old.state === 'rekeyed' || old.state === 'deleting' || (isCcs(active) && active.old === old && active.phase === 'followup')) {
-        return respondError(sa, messageId, ex, NotifyType.TEMPORARY_FAILURE);
+        return respondError(sa, messageId, ex, NotifyType.TEMPORARY_FAILURE, `Child SA ${hex32(old.info.spiIn)} is being rekeyed or deleted already (RFC 9370 §2.2.4)`);
       }
       const c = chooseChild([old.config], inner, true);
-      if (typeof c === 'number') return respondError(sa, messageId, ex, c);
+      if (typeof c === 'number') return respondError(sa, messageId, ex, c, `rekey of Child SA '${old.config.name}' refused`, childRefusal([old.config], inner, c));
       choice = c;
     } else {
       kind = 'create-child';
       const creating = [...sa.followups.values()].filter((f) => f.kind === 'create-child').length;
       if (sa.children.length + creating >= sa.host.maxChildSas) {
         sa.log('warn', `refusing a new Child SA: ${sa.children.length} already (max_child_sas)`);
-        return respondError(sa, messageId, ex, NotifyType.NO_ADDITIONAL_SAS);
+        return respondError(sa, messageId, ex, NotifyType.NO_ADDITIONAL_SAS, `${sa.children.length} Child SAs already (max_child_sas)`);
       }
       const c = chooseChild(conn.children, inner, true);
-      if (typeof c === 'number') return respondError(sa, messageId, ex, c);
+      if (typeof c === 'number') return respondError(sa, messageId, ex, c, 'new Child SA refused', childRefusal(conn.children, inner, c));
       choice = c;
     }
     suite = choice.suite;
     const spiProblem = peerSpiProblem(sa, suite.spi);
     if (spiProblem) {
       sa.log('warn', `${kind} refused: ${spiProblem}`);
-      return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
+      return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN, `${kind} refused: ${spiProblem}`);
     }
   }
   if (additionalMethods(suite).length > 0 && sa.followups.size >= MAX_PENDING_SERIES) {
-    return respondError(sa, messageId, ex, NotifyType.TEMPORARY_FAILURE);
+    return respondError(sa, messageId, ex, NotifyType.TEMPORARY_FAILURE, `${sa.followups.size} series already wait for IKE_FOLLOWUP_KE`);
   }
   // Key exchange for Transform Type 4 (RFC 7296 §1.3, §1.3.2; INVALID_KE_PAYLOAD §1.2).
   const group = keOf(suite);
@@ -403,12 +407,15 @@ export function handleCcsRequest(sa: IkeSa, messageId: number, inner: readonly P
   if (group !== undefined) {
     const answer = answerKe(sa.host.keMethod, group, inner);
     if ('problem' in answer) {
-      return answer.problem === 'missing' ? respondError(sa, messageId, ex, NotifyType.INVALID_KE_PAYLOAD, u16(group)) : respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+      const sent = find(inner, PayloadType.KE);
+      return answer.problem === 'missing'
+        ? respondError(sa, messageId, ex, NotifyType.INVALID_KE_PAYLOAD, `${kind}: the chosen proposal needs another key exchange method`, { data: u16(group), received: sent ? `KE ${keMethodName(sent.group)}` : 'no KE', configured: keMethodName(group) })
+        : respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX, `${kind}: ${answer.why}`);
     }
     secrets.push(answer.shared);
     kePayload = [answer.payload];
   } else if (kind === 'rekey-ike') {
-    return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN);
+    return respondError(sa, messageId, ex, NotifyType.NO_PROPOSAL_CHOSEN, 'an IKE SA rekey needs a key exchange (RFC 7296 §2.18)');
   }
   const nr = sa.host.random(NONCE_LENGTH, 'nonce');
   const spiIn = kind === 'rekey-ike' ? sa.host.freshIkeSpi() : newEspSpi(sa);
@@ -456,11 +463,11 @@ export function handleFollowupRequest(sa: IkeSa, messageId: number, inner: reado
   const ex = ExchangeType.IKE_FOLLOWUP_KE;
   const link = findNotify(inner, NotifyType.ADDITIONAL_KEY_EXCHANGE);
   const series = link ? sa.followups.get(hex(link.data)) : undefined;
-  if (!link || !series) return respondError(sa, messageId, ex, NotifyType.STATE_NOT_FOUND);
+  if (!link || !series) return respondError(sa, messageId, ex, NotifyType.STATE_NOT_FOUND, link ? 'IKE_FOLLOWUP_KE for a series we do not know (or no longer keep)' : 'IKE_FOLLOWUP_KE without ADDITIONAL_KEY_EXCHANGE');
   sa.followups.delete(hex(link.data));
   const next = series.pending[0];
   const answer = next ? answerKe(sa.host.keMethod, next.method, inner) : undefined;
-  if (!answer || 'problem' in answer) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX);
+  if (!answer || 'problem' in answer) return respondError(sa, messageId, ex, NotifyType.INVALID_SYNTAX, `IKE_FOLLOWUP_KE: ${answer?.why ?? 'no key exchange left in the series'}`);
   series.secrets.push(answer.shared);
   series.pending.shift();
   const out: Payload[] = [answer.payload];

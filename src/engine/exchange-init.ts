@@ -17,6 +17,7 @@ import type { SelectedSuite } from './proposal-select.js';
 import type { ConnectionConfig, Endpoint, EngineOutput } from './types.js';
 import { readU16, u16 } from './util.js';
 import { completeKe } from './tasks/ke-round.js';
+import { describeProposals, keMethodName } from './describe.js';
 import * as tasks from './tasks/run.js';
 
 const NONCE_LENGTH = 32;
@@ -109,7 +110,7 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   sa.keyFromInit(shared);
   sa.outstanding = undefined;
   sa.initError = undefined;
-  sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+  sa.transition(sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
 }
 
 /**
@@ -131,9 +132,32 @@ export interface InitResponderContext {
   emit(out: EngineOutput): void;
 }
 
-/** An unprotected error response to an IKE_SA_INIT request, keeping no state (RFC 7296 §2.21.1). */
-function plainError(ctx: InitResponderContext, req: IkeMessage, local: Endpoint, remote: Endpoint, payload: Payload): void {
-  ctx.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(req.header.spiI, payload) });
+/**
+ * An unprotected error response (or COOKIE) to an IKE_SA_INIT request, keeping no state (RFC
+ * 7296 §2.21.1), and the 'refused' event that says why.
+ */
+function plainError(
+  ctx: InitResponderContext,
+  req: IkeMessage,
+  local: Endpoint,
+  remote: Endpoint,
+  type: number,
+  reason: string,
+  o: { data?: Uint8Array; received?: string; configured?: string } = {},
+): void {
+  ctx.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(req.header.spiI, notify(type, o.data)) });
+  ctx.emit({
+    kind: 'event',
+    event: {
+      type: 'refused',
+      peer: remote,
+      exchange: ExchangeType.IKE_SA_INIT,
+      notify: type,
+      reason,
+      ...(o.received === undefined ? {} : { received: o.received }),
+      ...(o.configured === undefined ? {} : { configured: o.configured }),
+    },
+  });
 }
 
 /** An IKE_SA_INIT response without an SA of ours (zero SPIr): an error or a COOKIE (RFC 7296 §2.6, §2.21.1). */
@@ -191,13 +215,13 @@ export function handleInitRequest(
   const ke = find(p, PayloadType.KE);
   const facts = initRequestFacts(msg, remote);
   if (!saPayload || !ke || !facts) {
-    plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
+    plainError(ctx, msg, local, remote, NotifyType.INVALID_SYNTAX, 'IKE_SA_INIT request without SA, KE or a Nonce of 16 to 256 octets');
     return undefined;
   }
   // RFC 7296 §2.6: under load, demand a cookie before keeping any state; drop what the limits refuse.
   const admission = ctx.admit(facts);
   if (admission.kind === 'cookie') {
-    plainError(ctx, msg, local, remote, notify(NotifyType.COOKIE, admission.cookie));
+    plainError(ctx, msg, local, remote, NotifyType.COOKIE, 'under load: a COOKIE first (RFC 7296 §2.6)', { data: admission.cookie });
     return undefined;
   }
   if (admission.kind === 'drop') return undefined;
@@ -207,20 +231,22 @@ export function handleInitRequest(
   const peerInt = findNotify(p, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
   const chosen = select(candidates, saPayload.proposals, peerInt);
   if (!chosen) {
-    plainError(ctx, msg, local, remote, notify(NotifyType.NO_PROPOSAL_CHOSEN));
+    const why = candidates.length === 0 ? `no connection for ${remote.address} -> ${local.address}` : 'no acceptable proposal';
+    const configured = candidates.map((c) => `${c.name}: ${c.ikeProposals.map((x) => x.text).join(', ')}`).join('; ');
+    plainError(ctx, msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN, why, { received: describeProposals(saPayload.proposals), ...(configured ? { configured } : {}) });
     return undefined;
   }
   const { conn, suite } = chosen;
   const hasAddke = [...suite.chosen.keys()].some((t) => t >= TransformType.ADDKE1 && t <= TransformType.ADDKE7);
   if (hasAddke && !peerInt) {
     // RFC 9370 §2.2.1 runs ADDKE in IKE_INTERMEDIATE, which the initiator did not announce.
-    plainError(ctx, msg, local, remote, notify(NotifyType.NO_PROPOSAL_CHOSEN));
+    plainError(ctx, msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN, 'the acceptable proposal has additional key exchanges, but the initiator does not support IKE_INTERMEDIATE (RFC 9370 §2.2.1)');
     return undefined;
   }
   const group = suite.chosen.get(TransformType.KE)?.id ?? 0;
   if (ke.group !== group) {
     // RFC 7296 §1.3 / §3.10.1: tell the initiator which method we want.
-    plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_KE_PAYLOAD, u16(group)));
+    plainError(ctx, msg, local, remote, NotifyType.INVALID_KE_PAYLOAD, 'the chosen proposal needs another key exchange method', { data: u16(group), received: `KE ${keMethodName(ke.group)}`, configured: keMethodName(group) });
     return undefined;
   }
   // Under load (a cookie was needed), a DH key pair serves requests for up to a second (RFC 7296 §2.12).
@@ -228,7 +254,7 @@ export function handleInitRequest(
   const reply = attempt(() => (admission.spend && m.respondReusing ? m.respondReusing(ke.data, now, KEY_PAIR_REUSE_MS) : m.respond(ke.data)));
   if (reply instanceof CryptoError) {
     // RFC 6989 §2.5, ML-KEM draft "Recipient Tests": invalid public value → INVALID_SYNTAX.
-    plainError(ctx, msg, local, remote, notify(NotifyType.INVALID_SYNTAX));
+    plainError(ctx, msg, local, remote, NotifyType.INVALID_SYNTAX, `bad KE data: ${reply.message}`);
     return undefined;
   }
   const spiR = ctx.host.freshIkeSpi();
@@ -254,6 +280,6 @@ export function handleInitRequest(
   sa.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
   sa.keyFromInit({ method: group, secret: reply.sharedSecret });
   sa.expectedRequestId = 1;
-  sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+  sa.transition(sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
   return admission.spend ? { sa, spentCookie: admission.spend } : { sa };
 }

@@ -17,7 +17,6 @@ export function sendIntermediateRequest(sa: IkeSa, now: number): void {
   const { state, payload } = offerKe(sa.host.keMethod, method);
   sa.keState = state;
   sa.keGroup = method;
-  sa.state = 'intermediate';
   sa.sendRequest(ExchangeType.IKE_INTERMEDIATE, [payload], now);
 }
 
@@ -33,7 +32,7 @@ export function handleIntermediateResponse(sa: IkeSa, inner: readonly Payload[],
   if (typeof shared === 'string') return sa.fail(`IKE_INTERMEDIATE response: ${shared}`, NotifyType.INVALID_SYNTAX);
   sa.keState = undefined;
   sa.completeIntermediate(req.ap, ap, shared);
-  sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+  if (sa.pendingAddke.length === 0) sa.transition('authenticating');
 }
 
 /** Responder: KEi(n) arrived in request `messageId`; `ap` is its A|P octets. */
@@ -41,7 +40,7 @@ export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: r
   const method = sa.nextAddkeMethod();
   const requestKeys = sa.inKeys();
   const reject = (why: string): void => {
-    sa.sendResponse(ExchangeType.IKE_INTERMEDIATE, messageId, [notify(NotifyType.INVALID_SYNTAX)], requestKeys);
+    sa.refuse(ExchangeType.IKE_INTERMEDIATE, messageId, NotifyType.INVALID_SYNTAX, why, { keys: requestKeys });
     sa.fail(why, NotifyType.INVALID_SYNTAX);
   };
   if (method === undefined) {
@@ -56,5 +55,5 @@ export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: r
   if ('problem' in answer) return reject(`IKE_INTERMEDIATE request: ${answer.why}`);
   const apResp = sa.sendResponse(ExchangeType.IKE_INTERMEDIATE, messageId, [answer.payload], requestKeys);
   sa.completeIntermediate(ap, apResp, answer.shared);
-  sa.state = sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating';
+  if (sa.pendingAddke.length === 0) sa.transition('authenticating');
 }

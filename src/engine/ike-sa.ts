@@ -26,6 +26,7 @@ import type { Identity } from './identity.js';
 import { formatIdentity } from './identity.js';
 import { hex } from './util.js';
 import { offerKe } from './tasks/ke-round.js';
+import { notify } from './payloads.js';
 import { describeSuite } from './describe.js';
 
 /** What an IKE SA needs from the engine that hosts it. */
@@ -99,13 +100,28 @@ export interface SharedSecret {
   readonly secret: Uint8Array;
 }
 
+/**
+ * Which state may follow which (RFC 7296 §1.2, §2.18; RFC 9370 §2.2.2): IKE_SA_INIT leads to
+ * the IKE_INTERMEDIATE rounds or straight to IKE_AUTH, IKE_AUTH to established; an IKE SA
+ * made by a rekey is established at once; a rekeyed one only waits for its delete.
+ */
+const NEXT: Readonly<Record<IkeSaStateName, readonly IkeSaStateName[]>> = {
+  connecting: ['intermediate', 'authenticating', 'established', 'failed', 'deleted'],
+  intermediate: ['authenticating', 'failed', 'deleted'],
+  authenticating: ['established', 'failed', 'deleted'],
+  established: ['rekeyed', 'failed', 'deleted'],
+  rekeyed: ['failed', 'deleted'],
+  failed: [],
+  deleted: [],
+};
+
 /** The empty value of every octet-string field until it is set (never written to). */
 const EMPTY = new Uint8Array(0);
 
 export class IkeSa {
   /** The SA's number, unique within its engine (SaHost.nextSaId). */
   readonly id: number;
-  state: IkeSaStateName = 'connecting';
+  private current: IkeSaStateName = 'connecting';
   spiR: Uint8Array = new Uint8Array(8);
   ni: Uint8Array = EMPTY;
   nr: Uint8Array = EMPTY;
@@ -185,6 +201,28 @@ export class IkeSa {
     this.createdAt = now;
     this.lastReceivedAt = now;
     this.lastSentAt = now;
+  }
+
+  get state(): IkeSaStateName {
+    return this.current;
+  }
+
+  /** The state as of now, where the compiler would keep a check made before a call that changed it. */
+  stateIs(s: IkeSaStateName): boolean {
+    return this.current === s;
+  }
+
+  /**
+   * The one place an IKE SA changes state; each change is an 'ike-state' event. A change the
+   * state machine (NEXT) does not allow is a bug, thrown (the engine answers the request and
+   * reports it).
+   */
+  transition(to: IkeSaStateName): void {
+    const from = this.current;
+    if (from === to) return;
+    if (!NEXT[from].includes(to)) throw new Error(`IKE SA #${this.id}: no transition from ${from} to ${to}`);
+    this.current = to;
+    this.event({ type: 'ike-state', sa: this.id, from, to });
   }
 
   /** A NAT sits between the peers (RFC 7296 §2.23): ESP must be UDP-encapsulated. */
@@ -315,6 +353,25 @@ export class IkeSa {
     this.lastResponse = requestKeys ? { messageId, datagrams: sealed.datagrams, requestKeys } : { messageId, datagrams: sealed.datagrams };
     this.sendRaw(sealed.datagrams);
     return sealed.ap;
+  }
+
+  /**
+   * Answer request `messageId` with an error notify and say so (a 'refused' event): every
+   * refusal a responder sends goes through here. `keys`: those that protected the request.
+   */
+  refuse(exchange: number, messageId: number, type: number, reason: string, o: { data?: Uint8Array; keys?: SkKeys; received?: string; configured?: string } = {}): Uint8Array {
+    const ap = this.sendResponse(exchange, messageId, [notify(type, o.data)], o.keys ?? this.inKeys());
+    this.event({
+      type: 'refused',
+      sa: this.id,
+      peer: this.remote,
+      exchange,
+      notify: type,
+      reason,
+      ...(o.received === undefined ? {} : { received: o.received }),
+      ...(o.configured === undefined ? {} : { configured: o.configured }),
+    });
+    return ap;
   }
 
   private track(messageId: number, exchange: number, datagrams: Uint8Array[], ap: Uint8Array, now: number): void {
@@ -500,7 +557,7 @@ export class IkeSa {
   close(reason: string, cause: EndCause = 'other'): void {
     if (this.state === 'failed' || this.state === 'deleted') return;
     const restart = this.host.ended(this, cause);
-    this.state = 'deleted';
+    this.transition('deleted');
     this.outstanding = undefined;
     this.active = undefined;
     this.tasks = [];
@@ -513,7 +570,7 @@ export class IkeSa {
   fail(reason: string, notify?: number, cause?: EndCause): void {
     if (this.state === 'failed' || this.state === 'deleted') return;
     const restart = this.host.ended(this, cause ?? (this.state === 'established' || this.state === 'rekeyed' ? 'other' : 'setup-failed'));
-    this.state = 'failed';
+    this.transition('failed');
     this.outstanding = undefined;
     this.active = undefined;
     this.tasks = [];

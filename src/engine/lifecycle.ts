@@ -91,7 +91,7 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   sa.setSuite(r.suite);
   sa.pendingAddke = [];
   sa.keyFromRekey(old, r.secrets);
-  sa.state = 'established';
+  sa.transition('established');
   sa.establishedAt = now;
   armIke(sa, now);
   handOver(old, sa, r, now);
@@ -118,13 +118,13 @@ function handOver(old: IkeSa, sa: IkeSa, r: IkeRekeyKeys, now: number): void {
     return; // our own rekey already won; the peer deletes this one
   }
   old.rekeyedInto = sa;
-  old.state = 'rekeyed';
+  old.transition('rekeyed');
   old.ikeRekeyAt = undefined;
   old.ikeExpireAt = now + REKEYED_LINGER_MS;
   // Queued work follows the Child SAs.
   for (const t of old.tasks) if (t.kind !== 'delete-ike' && t.kind !== 'dpd') enqueue(sa, t);
   old.tasks = old.tasks.filter((t) => t.kind === 'delete-ike');
-  sa.event({ type: 'ike-rekeyed', old: old.id, sa: sa.info() });
+  sa.event({ type: 'ike-rekeyed', old: old.id, sa: sa.id, ike: sa.info() });
   if (r.weInitiated) enqueue(old, { kind: 'delete-ike' });
 }
 

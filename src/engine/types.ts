@@ -212,7 +212,7 @@ export interface IkeSaInfo {
   readonly localId: string;
   readonly remoteId: string;
   readonly state: IkeSaStateName;
-  /** e.g. "AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE25519/ADDKE1=MLKEM768" */
+  /** As strongSwan prints it (describe.ts), e.g. "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768" */
   readonly suite?: string;
   /** Key exchange methods performed, in order (Transform Type 4 first). */
   readonly keMethods: readonly number[];
@@ -258,9 +258,13 @@ type CoreEvent =
       /** Payload types inside (after decryption), for logs. */
       readonly payloads: readonly string[];
     }
-  | { readonly type: 'ike-up'; readonly sa: IkeSaInfo }
+  /** `sa` is the IKE SA's number in every event; `ike` what it is now. */
+  | { readonly type: 'ike-up'; readonly sa: number; readonly ike: IkeSaInfo }
+  /** An IKE SA changed state (ike-sa.ts transition(), the one place it does). */
+  | { readonly type: 'ike-state'; readonly sa: number; readonly from: IkeSaStateName; readonly to: IkeSaStateName }
   | { readonly type: 'retransmit'; readonly sa: number; readonly exchange: number; readonly messageId: number; readonly attempt: number }
-  | { readonly type: 'ike-rekeyed'; readonly old: number; readonly sa: IkeSaInfo }
+  /** `old` was replaced by the new IKE SA `sa` (RFC 7296 §2.18). */
+  | { readonly type: 'ike-rekeyed'; readonly old: number; readonly sa: number; readonly ike: IkeSaInfo }
   | {
       /** Only with EngineOptions.exportKeys: the keys of one key stage (RFC 7296 §2.14, RFC 9370 §2.2.2). */
       readonly type: 'ike-keys';
@@ -275,6 +279,27 @@ type CoreEvent =
       readonly skAr: Uint8Array;
     }
   | { readonly type: 'child-up'; readonly sa: number; readonly child: ChildSaInfo }
+  /**
+   * A Child SA we asked for (in IKE_AUTH or CREATE_CHILD_SA, new or a rekey) was not made:
+   * the peer refused it (`notify`) or its answer could not be used.
+   */
+  | { readonly type: 'child-failed'; readonly sa: number; readonly child: string; readonly rekey: boolean; readonly reason: string; readonly notify?: number }
+  /**
+   * We answered a request with an error notify or a COOKIE (RFC 7296 §2.6, §2.21, §3.10.1):
+   * what was refused, why, and where it is a question of configuration, what the peer sent and
+   * what we have (proposals, key exchange methods, traffic selectors). `sa`: the IKE SA, if
+   * one exists (IKE_SA_INIT refusals keep no state).
+   */
+  | {
+      readonly type: 'refused';
+      readonly sa?: number;
+      readonly peer: Endpoint;
+      readonly exchange: number;
+      readonly notify: number;
+      readonly reason: string;
+      readonly received?: string;
+      readonly configured?: string;
+    }
   | { readonly type: 'child-down'; readonly sa: number; readonly child: ChildSaInfo; readonly reason: string }
   | {
       readonly type: 'ike-failed';

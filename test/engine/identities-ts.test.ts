@@ -56,7 +56,7 @@ for (const [label, idI, idR] of [
     const upI = i.find((e) => e.type === 'ike-up');
     const upR = r.find((e) => e.type === 'ike-up');
     assert.ok(upI?.type === 'ike-up' && upR?.type === 'ike-up', JSON.stringify(i.filter((e) => e.type === 'ike-failed')));
-    assert.equal(upI.sa.remoteId, parseIdentity(idR).kind === 'keyid' ? `keyid:${parseIdentity(idR).value}` : parseIdentity(idR).value);
+    assert.equal(upI.ike.remoteId, parseIdentity(idR).kind === 'keyid' ? `keyid:${parseIdentity(idR).value}` : parseIdentity(idR).value);
   });
 }
 
@@ -93,7 +93,7 @@ test('disjoint traffic selectors: IKE SA up, Child SA refused with TS_UNACCEPTAB
 });
 
 test('a Child SA event carries no key material into JSON output of the CLI formatter', async () => {
-  const { eventToJson } = await import('../../src/cli/format.js');
+  const { eventToJson } = await import('../../src/daemon/event-format.js');
   const pair = new EnginePair();
   pair.initiate();
   pair.run();

@@ -46,8 +46,8 @@ test('INVALID_KE_PAYLOAD: x25519 guess, responder wants ecp256 (19), initiator r
   const upI = ups(pair.eventsI)[0];
   const upR = ups(pair.eventsR)[0];
   assert.ok(upI && upR, logs(pair.eventsI));
-  assert.deepEqual(upI.sa.keMethods, [KeMethodId.ECP256]);
-  assert.deepEqual(upR.sa.keMethods, [KeMethodId.ECP256]);
+  assert.deepEqual(upI.ike.keMethods, [KeMethodId.ECP256]);
+  assert.deepEqual(upR.ike.keMethods, [KeMethodId.ECP256]);
 });
 
 test('INVALID_KE_PAYLOAD for a hybrid proposal: the retry keeps the ADDKE rounds', () => {
@@ -65,7 +65,7 @@ test('INVALID_KE_PAYLOAD for a hybrid proposal: the retry keeps the ADDKE rounds
     'i>IKE_AUTH q',
     'r>IKE_AUTH r',
   ]);
-  assert.deepEqual(ups(pair.eventsI)[0]?.sa.keMethods, [KeMethodId.ECP384, KeMethodId.MLKEM768]);
+  assert.deepEqual(ups(pair.eventsI)[0]?.ike.keMethods, [KeMethodId.ECP384, KeMethodId.MLKEM768]);
 });
 
 test('INVALID_KE_PAYLOAD naming a method the initiator did not offer: no retry with it; the SA fails with notify 17 when no better answer comes (RFC 7296 §2.21.1)', () => {

@@ -65,7 +65,7 @@ test('an IKE SA rekey from PRF_HMAC_SHA2_256 to PRF_HMAC_SHA2_384 keys SKEYSEED 
   pair.run();
   const rekeyed = pair.eventsI.find((e) => e.type === 'ike-rekeyed');
   assert.ok(rekeyed && rekeyed.type === 'ike-rekeyed');
-  const sa = sasOf(pair.i).find((s) => s.id === rekeyed.sa.id);
+  const sa = sasOf(pair.i).find((s) => s.id === rekeyed.sa);
   assert.ok(sa);
   assert.equal(sa.prfId, PrfId.HMAC_SHA2_384);
   const secrets = rec.secrets.slice(before);

@@ -232,16 +232,16 @@ test('childless post-quantum policy: no Child SA in IKE_AUTH, IKE SA rekeyed wit
   assert.ok(auth && auth.type === 'message' && !auth.payloads.includes('SA'), 'IKE_AUTH without SA/TS');
   const up = pair.eventsI.find((e) => e.type === 'ike-up');
   assert.ok(up && up.type === 'ike-up');
-  assert.deepEqual(up.sa.keMethods, [KeMethodId.CURVE25519], 'the first IKE SA is classic');
+  assert.deepEqual(up.ike.keMethods, [KeMethodId.CURVE25519], 'the first IKE SA is classic');
   const rekeyed = pair.eventsI.find((e) => e.type === 'ike-rekeyed');
   assert.ok(rekeyed && rekeyed.type === 'ike-rekeyed');
-  assert.deepEqual(rekeyed.sa.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768], 'its rekey ran ML-KEM-768');
+  assert.deepEqual(rekeyed.ike.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768], 'its rekey ran ML-KEM-768');
   const children = pair.eventsI.filter((e) => e.type === 'child-up');
   assert.equal(children.length, 1);
   const [c] = children;
   assert.ok(c && c.type === 'child-up');
   assert.deepEqual(c.child.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768]);
-  assert.equal(c.sa, rekeyed.sa.id, 'created on the rekeyed IKE SA');
+  assert.equal(c.sa, rekeyed.sa, 'created on the rekeyed IKE SA');
 });
 
 test('a peer rekey that stalled and was dropped does not count as a collision for a later rekey of ours', () => {

@@ -69,7 +69,7 @@ for (const [what, ike, fragmentSize] of [
     const responsesAfter = pair.wire.filter((d) => d.from === 'r' && isIntermediate(d, true)).map((d) => hex(d.data));
     assert.deepEqual(responsesAfter, [...responsesBefore, ...responsesBefore], 'the cached response, byte for byte');
     assertUpWithEqualKeys(pair);
-    assert.deepEqual(ups(pair.eventsI)[0]?.sa.keMethods.length, 2);
+    assert.deepEqual(ups(pair.eventsI)[0]?.ike.keMethods.length, 2);
   });
 }
 

@@ -208,7 +208,7 @@ test('engines: responder answers one transform per type from the offered lists, 
   );
   const up = ups(pair.eventsI)[0];
   assert.ok(up, logs(pair.eventsI));
-  assert.deepEqual(up.sa.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768, KeMethodId.MLKEM1024]);
+  assert.deepEqual(up.ike.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768, KeMethodId.MLKEM1024]);
   assert.equal(sentExchanges(pair.eventsI).filter((x) => x === 'IKE_INTERMEDIATE q').length, 2);
 });
 
@@ -220,7 +220,7 @@ test('engines: ke1_none initiator and a responder without ADDKE give a classic S
   const upI = ups(pair.eventsI)[0];
   const upR = ups(pair.eventsR)[0];
   assert.ok(upI && upR, logs(pair.eventsI));
-  assert.deepEqual(upI.sa.keMethods, [KeMethodId.CURVE25519]);
+  assert.deepEqual(upI.ike.keMethods, [KeMethodId.CURVE25519]);
   assert.deepEqual(sentExchanges(pair.eventsI), ['IKE_SA_INIT q', 'IKE_AUTH q']);
   assert.deepEqual(sentExchanges(pair.eventsR), ['IKE_SA_INIT r', 'IKE_AUTH r']);
 });
@@ -235,14 +235,14 @@ test('engines: a responder without ADDKE support (libreswan 4.10 model) skips th
   assert.deepEqual(typesOf(p), [ENCR, PRF, KE]);
   const upI = ups(pair.eventsI)[0];
   assert.ok(upI && ups(pair.eventsR)[0], logs(pair.eventsI));
-  assert.deepEqual(upI.sa.keMethods, [KeMethodId.CURVE25519]);
+  assert.deepEqual(upI.ike.keMethods, [KeMethodId.CURVE25519]);
   assert.ok(!sentExchanges(pair.eventsI).includes('IKE_INTERMEDIATE q'));
 });
 
 test('engines: hybrid responder takes the hybrid proposal first when both are offered', () => {
   const pair = run(['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-x25519'], ['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-x25519']);
   assert.equal(responderSa(pair).proposals[0]?.num, 1);
-  assert.deepEqual(ups(pair.eventsR)[0]?.sa.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768]);
+  assert.deepEqual(ups(pair.eventsR)[0]?.ike.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768]);
 });
 
 test('engines: x25519 offered for KE and ADDKE1 is not picked twice; ML-KEM runs in IKE_INTERMEDIATE', () => {
@@ -256,7 +256,7 @@ test('engines: x25519 offered for KE and ADDKE1 is not picked twice; ML-KEM runs
       [ADDKE1, KeMethodId.MLKEM768],
     ],
   );
-  assert.deepEqual(ups(pair.eventsI)[0]?.sa.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768]);
+  assert.deepEqual(ups(pair.eventsI)[0]?.ike.keMethods, [KeMethodId.CURVE25519, KeMethodId.MLKEM768]);
 });
 
 test('engines: x25519-ke1_x25519 on both sides has no valid selection → NO_PROPOSAL_CHOSEN', () => {

@@ -69,7 +69,11 @@ test('leases are per identity: two clients get two addresses, an exhausted pool 
   assert.deepEqual(c.r.children(ic.r), []);
   const refused = c.eventsI.some((e) => e.type === 'log' && /refused: INTERNAL_ADDRESS_FAILURE/.test(e.message));
   assert.ok(refused, 'the client logs the refusal');
-  assert.ok(c.eventsR.some((e) => e.type === 'log' && e.level === 'warn' && /no virtual IP for carol\.example\.org/.test(e.message)));
+  // Both sides say so in a typed event: the gateway what it refused, the client which Child SA failed.
+  const refusal = c.eventsR.find((e) => e.type === 'refused');
+  assert.ok(refusal?.type === 'refused' && refusal.notify === NotifyType.INTERNAL_ADDRESS_FAILURE && refusal.exchange === ExchangeType.IKE_AUTH && /no virtual IP for carol\.example\.org/.test(refusal.reason), JSON.stringify(refusal));
+  const failed = c.eventsI.find((e) => e.type === 'child-failed');
+  assert.ok(failed?.type === 'child-failed' && failed.notify === NotifyType.INTERNAL_ADDRESS_FAILURE && failed.child === 'net' && !failed.rekey, JSON.stringify(failed));
   assert.deepEqual(vipEvents(c.eventsI), []);
   const reply = c.eventsR.find((e) => e.type === 'message' && e.exchange === ExchangeType.IKE_AUTH && e.direction === 'out');
   assert.ok(reply?.type === 'message' && reply.payloads.includes(`N(${nameOf(NotifyType, NotifyType.INTERNAL_ADDRESS_FAILURE)})`) && !reply.payloads.includes('SA'));

@@ -375,7 +375,7 @@ export function eventSummary(e: EngineEvent, saName: (id: number) => string = St
     case 'message':
       return `message sa=${saName(e.sa)} ${e.direction} ${nameOf(ExchangeType, e.exchange)} ${e.response ? 'r' : 'q'} mid=${e.messageId} sizes=${e.sizes.join(',')} [${e.payloads.join(',')}]`;
     case 'ike-up':
-      return `ike-up sa=${saName(e.sa.id)} ${e.sa.role} ${e.sa.spiI}/${e.sa.spiR} ${ep(e.sa.local)}<->${ep(e.sa.remote)} ${e.sa.suite ?? ''} ke=${e.sa.keMethods.join(',')}`;
+      return `ike-up sa=${saName(e.sa)} ${e.ike.role} ${e.ike.spiI}/${e.ike.spiR} ${ep(e.ike.local)}<->${ep(e.ike.remote)} ${e.ike.suite ?? ''} ke=${e.ike.keMethods.join(',')}`;
     case 'child-up':
       return `child-up sa=${saName(e.sa)} ${e.child.name} in=${e.child.spiIn.toString(16)} out=${e.child.spiOut.toString(16)} ${e.child.mode}${e.child.encap ? ' encap' : ''}`;
     case 'child-down':

@@ -16,7 +16,7 @@ test('pqike demo --netns: a tunnel between two daemons carries ping and TCP thro
   const tmpBefore = readdirSync(tmpdir()).filter((f) => f.startsWith('pqike-demo-'));
   const r = await run(process.execPath, [CLI, 'demo', '--netns'], { allowFail: true, timeoutMs: 100_000 });
   assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
-  assert.match(r.stdout, /key exchanges CURVE25519 \+ MLKEM768/);
+  assert.match(r.stdout, /key exchanges CURVE_25519 \+ ML_KEM_768/);
   assert.match(r.stdout, /ping .*: 5\/5 answered/);
   assert.match(r.stdout, /SHA-256 matches/);
   const m = /ESP packets seen arriving at [\d.]+: (\d+); responder's Child SA counted (\d+) packets/.exec(r.stdout);

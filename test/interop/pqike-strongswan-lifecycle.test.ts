@@ -30,8 +30,9 @@ const CLI = resolve(here, '../../src/cli/main.js');
 const PSK = 'pqike-strongswan-lifecycle-psk-0123456789';
 const IKE = 'aes256gcm16-prfsha384-x25519';
 const ESP = 'aes256gcm16-x25519';
-const X25519 = 31;
-const INFORMATIONAL = 37;
+// The daemon's JSON events name algorithms as strongSwan does and exchanges as IANA does.
+const X25519 = 'CURVE_25519';
+const INFORMATIONAL = 'INFORMATIONAL';
 /** charon: DPD after 2 s without a message, give up after 2 retransmissions (0.5 + 0.7 + 1.0 s). */
 const CHARON_DPD = '2s';
 const CHARON_RETRANSMIT = `    retransmit_timeout = 0.5
@@ -53,7 +54,7 @@ interface ChildJson {
   readonly spiIn: string;
   readonly spiOut: string;
   readonly initiator: boolean;
-  readonly keMethods: readonly number[];
+  readonly keMethods: readonly string[];
   readonly rekeyOf?: string;
 }
 interface SaJson {
@@ -75,7 +76,9 @@ interface IkeEndEv {
 }
 interface IkeEv {
   readonly type: 'ike-up' | 'ike-rekeyed';
-  readonly sa: SaJson;
+  /** The IKE SA's number (as in every event) and what it is. */
+  readonly sa: number;
+  readonly ike: SaJson;
   /** ike-rekeyed: the replaced SA. */
   readonly old?: number;
 }
@@ -83,7 +86,7 @@ type Ev =
   | IkeEv
   | ChildEv
   | IkeEndEv
-  | { readonly type: 'message'; readonly sa: number; readonly direction: 'in' | 'out'; readonly exchange: number; readonly response: boolean; readonly payloads: readonly string[] }
+  | { readonly type: 'message'; readonly sa: number; readonly direction: 'in' | 'out'; readonly exchange: string; readonly response: boolean; readonly payloads: readonly string[] }
   | { readonly type: 'control'; readonly command: string; readonly ok: boolean; readonly error?: string }
   | { readonly type: 'listening' | 'log'; readonly message?: string };
 
@@ -339,12 +342,12 @@ async function rekeysAndDpd(env: Env, p: Pqike, s: State, name: string, childNam
   await step('IKE SA rekey by pqike (rekey-ike)', async () => {
     const since = await p.command('rekey-ike');
     const r = await p.ikeRekeyed(since, s.sa.id);
-    assert.equal(r.sa.role, 'initiator', 'pqike started the rekey: it is the new SA’s initiator');
-    assert.notEqual(r.sa.spiI, s.sa.spiI);
+    assert.equal(r.ike.role, 'initiator', 'pqike started the rekey: it is the new SA’s initiator');
+    assert.notEqual(r.ike.spiI, s.sa.spiI);
     const down = await p.ikeEnd(since, s.sa.id, 'ike-down');
     assert.equal(down.reason, 'replaced by rekey');
     assert.ok(!p.events().slice(since).some((e) => e.type === 'child-down'), 'Child SAs move to the new IKE SA');
-    s.sa = r.sa;
+    s.sa = r.ike;
     await expectCharon(charon, want());
   });
 
@@ -352,9 +355,9 @@ async function rekeysAndDpd(env: Env, p: Pqike, s: State, name: string, childNam
     const since = p.mark();
     await charon.swanctl(['--rekey', '--ike', name]);
     const r = await p.ikeRekeyed(since, s.sa.id);
-    assert.equal(r.sa.role, 'responder', 'charon started the rekey');
+    assert.equal(r.ike.role, 'responder', 'charon started the rekey');
     await p.ikeEnd(since, s.sa.id, 'ike-down');
-    s.sa = r.sa;
+    s.sa = r.ike;
     await expectCharon(charon, want());
   });
 
@@ -410,7 +413,7 @@ async function established(charon: Charon, p: Pqike, since: number, name: string
   const ike = await p.wait('ike-up', (e): e is IkeEv => e.type === 'ike-up', since, 10_000);
   const up = await p.childUp(since);
   assert.deepEqual(up.child.keMethods, [], 'the IKE_AUTH Child SA is keyed without a key exchange');
-  const s = { sa: ike.sa, child: up.child };
+  const s = { sa: ike.ike, child: up.child };
   await expectCharon(charon, { name, spiI: s.sa.spiI, spiR: s.sa.spiR, children: [s.child] });
   return s;
 }
@@ -458,9 +461,9 @@ test('lifecycle, pqike initiates, strongSwan responds: rekeys, deletes, liveness
     });
     await step('IKE SA rekeyed by pqike after its rekey time', async () => {
       const r = await p2.ikeRekeyed(0, s2.sa.id);
-      assert.equal(r.sa.role, 'initiator');
+      assert.equal(r.ike.role, 'initiator');
       await p2.ikeEnd(0, s2.sa.id, 'ike-down');
-      s2.sa = r.sa;
+      s2.sa = r.ike;
       // The next Child SA rekey is due 2 s after the last one (about 1.5 s from here).
       await expectCharon(charon, { name: 'pq', spiI: s2.sa.spiI, spiR: s2.sa.spiR, children: [s2.child] }, 1200);
     });
@@ -533,9 +536,9 @@ test('lifecycle, strongSwan initiates, pqike responds: rekeys, deletes, liveness
     });
     await step('IKE SA rekeyed by charon after its rekey_time', async () => {
       const r = await p1.ikeRekeyed(since2, s2.sa.id);
-      assert.equal(r.sa.role, 'responder');
+      assert.equal(r.ike.role, 'responder');
       await p1.ikeEnd(since2, s2.sa.id, 'ike-down');
-      s2.sa = r.sa;
+      s2.sa = r.ike;
       await expectCharon(charon, { name: 'auto', spiI: s2.sa.spiI, spiR: s2.sa.spiR, children: [s2.child] }, 800);
     });
     await step('IKE SA delete by charon (swanctl --terminate --ike)', async () => {

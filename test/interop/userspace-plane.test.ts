@@ -49,7 +49,7 @@ function transferAB(d: DaemonPair, data: Buffer, paceMs = 0): Promise<string> {
 test('userspace ESP between two pqike daemons: ping with no loss, a TCP transfer intact, counters both ways', { skip, timeout: 240_000 }, async () => {
   await withDaemonPair({ top: TOP }, async (d) => {
     const sa = await up(d);
-    assert.deepEqual(sa.keyExchanges, ['CURVE25519', 'MLKEM768']);
+    assert.deepEqual(sa.keyExchanges, ['CURVE_25519', 'ML_KEM_768']);
     const p = await pingAB(d, 20, 0.05);
     assert.equal(p.received, p.sent, `ping through the tunnel: ${p.text}`);
     const data = randomBytes(3 * 1024 * 1024);
@@ -69,8 +69,8 @@ test('userspace ESP between two pqike daemons: ping with no loss, a TCP transfer
 const HYBRID2 = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem1024';
 
 for (const v of [
-  { name: 'x25519+mlkem768, A initiates', proposals: undefined, initiator: 'a' as const, kes: ['CURVE25519', 'MLKEM768'] },
-  { name: 'x25519+mlkem768+mlkem1024, B initiates', proposals: [HYBRID2], initiator: 'b' as const, kes: ['CURVE25519', 'MLKEM768', 'MLKEM1024'] },
+  { name: 'x25519+mlkem768, A initiates', proposals: undefined, initiator: 'a' as const, kes: ['CURVE_25519', 'ML_KEM_768'] },
+  { name: 'x25519+mlkem768+mlkem1024, B initiates', proposals: [HYBRID2], initiator: 'b' as const, kes: ['CURVE_25519', 'ML_KEM_768', 'ML_KEM_1024'] },
 ]) {
   test(`rekeys under traffic (${v.name}): a Child SA rekey and an IKE SA rekey during a 100/s ping and a paced 8 MiB TCP transfer lose no ping, the data arrives intact`, { skip, timeout: 300_000 }, async () => {
     await withDaemonPair({ top: TOP, ...(v.proposals ? { proposals: v.proposals } : {}) }, async (d) => {

@@ -206,7 +206,7 @@ test('strongSwan (kernel-libipsec) initiates to pqike (userspace ESP), AES-CBC +
     const p = await ping(env.pair.b.ns, B_IN, A_IN, 10, 0.05);
     assert.equal(p.received, p.sent, `strongSwan -> pqike: ${p.text}\n${tail(env.log)}`);
     const [sa] = await listSas(env);
-    assert.equal(sa?.children[0]?.encryption, 'AES_CBC_256');
+    assert.equal(sa?.children[0]?.encryption, 'AES_CBC-256');
     const oldSpi = before.children.find((c) => c.name === 'net')?.raw['spi-in'];
     await duringRekeys(env, { ns: env.pair.b.ns, addr: B_IN }, { ns: env.pair.a.ns, addr: A_IN }, () => swanctlRekey(env, '--child', 'net'), () => pqikeRekey(env));
     const after = await env.charon.waitForSa('pq', 5000, { child: 'net' });

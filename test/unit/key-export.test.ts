@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdtempSync, rea
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KeyExportError, KeyExporter, espSaLines, ikeDecryptionLine } from '../../src/cli/key-export.js';
+import { KeyExportError, KeyExporter, espSaLines, ikeDecryptionLine } from '../../src/daemon/key-export.js';
 import type { EngineEvent } from '../../src/engine/types.js';
 import { EncrId, IntegId } from '../../src/wire/constants.js';
 import type { ChildSaInfo } from '../../src/engine/types.js';

@@ -249,7 +249,7 @@ export function runReplay(rec: Recording, role: Role): Replay {
     for (const o of engine.drain()) {
       if (o.kind === 'event') {
         r.events.push({ step, event: o.event });
-        if (o.event.type === 'ike-rekeyed' && r.ids.sa2 === undefined) r.ids.sa2 = o.event.sa.id;
+        if (o.event.type === 'ike-rekeyed' && r.ids.sa2 === undefined) r.ids.sa2 = o.event.sa;
         // IKE SA 1 is the SA of the first message (as responder: before it is up, if ever)
         if (o.event.type === 'message' && r.ids.sa1 === undefined) r.ids.sa1 = o.event.sa;
       } else queue.push({ data: o.data, from: o.from, to: o.to });

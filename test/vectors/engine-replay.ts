@@ -347,10 +347,10 @@ function roleTests(spec: EngineReplaySpec, rec: () => Recording, role: Role): vo
     assert.equal(up.length, 1, "one 'ike-up'");
     const e = up[0]!;
     assert.equal(e.step, role === 'initiator' ? rec().ikeAuth.response.index : rec().ikeAuth.request.index, 'at IKE_AUTH');
-    assert.deepEqual(e.event.sa.keMethods, spec.keMethods, 'IkeSaInfo.keMethods');
-    assert.equal(e.event.sa.role, role);
-    assert.equal(e.event.sa.remoteId, (peer === 'moon' ? MOON : SUN).id);
-    assert.equal(e.event.sa.localId, (us === 'moon' ? MOON : SUN).id);
+    assert.deepEqual(e.event.ike.keMethods, spec.keMethods, 'IkeSaInfo.keMethods');
+    assert.equal(e.event.ike.role, role);
+    assert.equal(e.event.ike.remoteId, (peer === 'moon' ? MOON : SUN).id);
+    assert.equal(e.event.ike.localId, (us === 'moon' ? MOON : SUN).id);
     // the peer's AUTH payload in the recorded IKE_AUTH message is the one the engine verified
     const peerMsg = role === 'initiator' ? rec().ikeAuth.response : rec().ikeAuth.request;
     assert.equal(one(peerMsg.payloads, PayloadType.AUTH, peerMsg.label).method, AuthMethod.SHARED_KEY_MIC, 'PSK (Shared Key Message Integrity Code)');
@@ -469,13 +469,13 @@ function roleTests(spec: EngineReplaySpec, rec: () => Recording, role: Role): vo
     assert.equal(rk.length, 1, "one 'ike-rekeyed'");
     const e = rk[0]!;
     assert.equal(e.event.old, r.ids.sa1);
-    assert.deepEqual(e.event.sa.keMethods, spec.keMethods, 'IkeSaInfo.keMethods of the rekeyed IKE SA');
+    assert.deepEqual(e.event.ike.keMethods, spec.keMethods, 'IkeSaInfo.keMethods of the rekeyed IKE SA');
     assert.equal(e.step, role === 'initiator' ? lastFollowup.index : lastFollowup.index - 1, 'when the last IKE_FOLLOWUP_KE completed');
     const spiI = one(R.ikeRekey.request.payloads, PayloadType.SA, 'rekey request').proposals[0]!.spi;
     const spiR = one(R.ikeRekey.response.payloads, PayloadType.SA, 'rekey response').proposals[0]!.spi;
-    assert.deepEqual([e.event.sa.spiI, e.event.sa.spiR], [toHex(spiI), toHex(spiR)], 'new SPIs');
-    assert.equal(e.event.sa.role, role, 'moon started the rekey, so it stays the original initiator');
-    const keys = eventsOf(r, 'ike-keys').filter((x) => x.event.sa === e.event.sa.id);
+    assert.deepEqual([e.event.ike.spiI, e.event.ike.spiR], [toHex(spiI), toHex(spiR)], 'new SPIs');
+    assert.equal(e.event.ike.role, role, 'moon started the rekey, so it stays the original initiator');
+    const keys = eventsOf(r, 'ike-keys').filter((x) => x.event.sa === e.event.sa);
     assert.equal(keys.length, 1, "one 'ike-keys' for the new IKE SA");
     const ls = log().sa(2).stages[0]!;
     const k = keys[0]!.event;

@@ -28,6 +28,11 @@ const offered = new TaskSlot<PendingChild>('child-in-auth offer');
 /** Responder: the Child SA answered, installed once the IKE SA is up. */
 const answered = new TaskSlot<ChildSa>('child-in-auth answer');
 
+/** The Child SA part of our IKE_AUTH response is an error notify (the IKE SA is still set up). */
+function refused(x: TaskExchange, type: number, reason: string, detail: { received?: string; configured?: string } = {}): void {
+  x.sa.event({ type: 'refused', sa: x.sa.id, peer: x.sa.remote, exchange: ExchangeType.IKE_AUTH, notify: type, reason, ...detail });
+}
+
 function install(x: TaskExchange, child: ChildSa): void {
   x.sa.addChild(child);
   armChild(x.sa, child, x.now);
@@ -48,9 +53,14 @@ export const childInAuth: Task = {
     const pending = offered.delete(x.sa);
     if (!pending) return;
     const err = errorNotify(response);
-    if (err) return x.sa.log('warn', `Child SA '${pending.config.name}' refused: ${nameOf(NotifyType, err.notifyType)}`);
-    const child = acceptChild(x.sa, pending, response, x.now);
-    if (typeof child === 'string') return x.sa.log('warn', `Child SA '${pending.config.name}' failed: ${child}`);
+    const made = err ? undefined : acceptChild(x.sa, pending, response, x.now);
+    if (made === undefined || typeof made === 'string') {
+      const reason = err ? `refused: ${nameOf(NotifyType, err.notifyType)}` : `failed: ${made ?? ''}`;
+      x.sa.log('warn', `Child SA '${pending.config.name}' ${reason}`);
+      x.sa.event({ type: 'child-failed', sa: x.sa.id, child: pending.config.name, rekey: false, reason, ...(err ? { notify: err.notifyType } : {}) });
+      return;
+    }
+    const child = made;
     install(x, child);
   },
   buildResponse(x, request, out) {
@@ -58,11 +68,13 @@ export const childInAuth: Task = {
     if (!conn) return;
     if (!find(request, PayloadType.SA) && !find(request, PayloadType.TSi)) return; // childless (RFC 6023)
     if (x.childRefusal !== undefined) {
-      out.push(notify(x.childRefusal));
+      out.push(notify(x.childRefusal.notify));
+      refused(x, x.childRefusal.notify, x.childRefusal.reason);
       return;
     }
     const answer = answerChild(x.sa, conn.children, request, x.now, x.remoteTs);
     out.push(...answer.payloads);
+    if (answer.refused) refused(x, answer.refused.notify, answer.refused.reason, answer.refused);
     if (answer.child) answered.set(x.sa, answer.child);
   },
   completed(x) {

@@ -29,9 +29,9 @@ export interface TaskExchange {
   remoteTs?: readonly TrafficSelector[];
   /**
    * IKE_AUTH: an error notify that stands in for the exchange's Child SA, which is then not
-   * created (RFC 7296 §3.10.1, e.g. INTERNAL_ADDRESS_FAILURE); the IKE SA is still set up.
+   * created (RFC 7296 §3.10.1, e.g. INTERNAL_ADDRESS_FAILURE), and why; the IKE SA is still set up.
    */
-  childRefusal?: number;
+  childRefusal?: { readonly notify: number; readonly reason: string };
 }
 
 export interface Task {

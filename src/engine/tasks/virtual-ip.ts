@@ -150,8 +150,7 @@ function lease(x: TaskExchange, req: readonly Payload[]): void {
     }
   }
   if (got.length === 0) {
-    x.sa.log('warn', `no virtual IP for ${identity}: the pools ${pools.map((p) => p.name).join(', ')} have none left for what it asked`);
-    x.childRefusal = NotifyType.INTERNAL_ADDRESS_FAILURE;
+    x.childRefusal = { notify: NotifyType.INTERNAL_ADDRESS_FAILURE, reason: `no virtual IP for ${identity}: the pools ${pools.map((p) => p.name).join(', ')} have none left for what it asked` };
     return;
   }
   const dns = pools.filter((p) => got.some((a) => familyOf(a) === p.family)).flatMap((p) => p.dns);

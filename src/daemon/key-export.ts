@@ -10,8 +10,8 @@
  * cannot stop the export. A failed write never throws: it is reported once and exporting stops.
  */
 import { closeSync, constants, fchmodSync, fstatSync, openSync } from 'node:fs';
-import { Appender } from '../daemon/appender.js';
-import type { WriteFn } from '../daemon/appender.js';
+import { Appender } from './appender.js';
+import type { WriteFn } from './appender.js';
 import { EncrId, IntegId } from '../wire/constants.js';
 import type { ChildSaInfo, EngineEvent } from '../engine/types.js';
 import { hex } from '../engine/util.js';
