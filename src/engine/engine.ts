@@ -21,7 +21,9 @@ import type { EndCause, InitiateEndpoints, RestartPlan } from './restart.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
 import { handleInitRequest, initRequestFacts, handleInitResponse, sendInitRequest, statelessAnswer } from './exchange-init.js';
 import { scanInitRequest } from '../wire/scan.js';
-import { handleCcsRequest, handleCcsResponse, handleFollowupRequest } from './exchange-create-child.js';
+import { handleCcsRequest, handleCcsResponse, handleFollowupRequest } from './tasks/ccs-series.js';
+import { childResponder } from './tasks/child-create.js';
+import { ikeRekeyResponder } from './tasks/ike-rekey.js';
 import { handleInformationalRequest, handleInformationalResponse } from './exchange-informational.js';
 import { handleIntermediateRequest, handleIntermediateResponse } from './exchange-intermediate.js';
 import { continueHandshake } from './handshake.js';
@@ -917,7 +919,7 @@ export class IkeEngine implements SaHost {
         else refuse();
         return;
       case ExchangeType.CREATE_CHILD_SA:
-        if (up) handleCcsRequest(sa, messageId, opened.inner, now);
+        if (up) handleCcsRequest(sa, messageId, opened.inner, now, (isIke) => (isIke ? ikeRekeyResponder(sa, opened.inner) : childResponder(sa, opened.inner)));
         else refuse();
         return;
       case ExchangeType.IKE_FOLLOWUP_KE:

@@ -12,7 +12,7 @@ import * as tasks from './tasks/run.js';
 import type { IkeSa } from './ike-sa.js';
 import { identityFromPayload, identityToPayloadData, sameIdentity } from './identity.js';
 import type { Identity } from './identity.js';
-import { errorNotify, find, notify } from './payloads.js';
+import { errorNotify, find } from './payloads.js';
 import type { ConnectionConfig } from './types.js';
 import { armIke } from './lifecycle.js';
 import { enqueue } from './tasks.js';

@@ -7,7 +7,7 @@
 import { ExchangeType, NotifyType, PayloadType, nameOf } from '../wire/constants.js';
 import type { Payload } from '../wire/types.js';
 import type { IkeSa } from './ike-sa.js';
-import { errorNotify, find, notify } from './payloads.js';
+import { errorNotify, find } from './payloads.js';
 import { answerKe, completeKe, offerKe } from './tasks/ke-round.js';
 
 /** Initiator: start the next additional key exchange. */

@@ -134,8 +134,7 @@ export function runTimers(sa: IkeSa, now: number): void {
     if (s.expiresAt <= now) {
       sa.followups.delete(link);
       // The peer's rekey is over: it must not count as a collision for a later rekey of ours.
-      if (s.old) s.old.peerRekey = undefined;
-      if (s.kind === 'rekey-ike') sa.peerIkeRekey = undefined;
+      s.purpose.expired(sa);
       sa.log('info', `dropping a stalled ${s.kind} series waiting for IKE_FOLLOWUP_KE (RFC 9370 §2.2.4)`);
     }
   }

@@ -1,5 +1,6 @@
 /** Starts the next queued task of an IKE SA when nothing of ours is in flight (window 1). */
-import { startCcs } from './exchange-create-child.js';
+import { startChildCreate } from './tasks/child-create.js';
+import { startIkeRekey } from './tasks/ike-rekey.js';
 import { startDeleteChild, startDeleteIke, startDpd } from './exchange-informational.js';
 import type { IkeSa } from './ike-sa.js';
 
@@ -12,8 +13,10 @@ export function kick(sa: IkeSa, now: number): void {
     switch (task.kind) {
       case 'create-child':
       case 'rekey-child':
+        startChildCreate(sa, task, now);
+        break;
       case 'rekey-ike':
-        startCcs(sa, task, now);
+        startIkeRekey(sa, task, now);
         break;
       case 'delete-child':
         startDeleteChild(sa, task.child, now);

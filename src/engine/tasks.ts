@@ -1,16 +1,13 @@
 /**
  * The exchanges an established IKE SA initiates, queued and run one at a time (we use a
- * window of one, RFC 7296 §2.3): new Child SAs, rekeys, deletes and liveness checks, plus the
- * state a CREATE_CHILD_SA series carries through its IKE_FOLLOWUP_KE rounds (RFC 9370 §2.2.4).
+ * window of one, RFC 7296 §2.3): new Child SAs, rekeys, deletes and liveness checks. The
+ * CREATE_CHILD_SA series is tasks/ccs-series.ts.
  */
-import type { KeInitiatorState } from '../crypto/ke.js';
-import type { Proposal } from '../wire/types.js';
-import type { ChildChoice, ChildSa } from './child-sa.js';
-import type { IkeSa, SharedSecret } from './ike-sa.js';
-import type { SelectedSuite } from './proposal-select.js';
+import type { ChildSa } from './child-sa.js';
+import type { IkeSa } from './ike-sa.js';
 import type { ChildConfig } from './types.js';
-
-export type CcsKind = 'create-child' | 'rekey-child' | 'rekey-ike';
+import { isCcs } from './tasks/ccs-series.js';
+import type { CcsInitiator } from './tasks/ccs-series.js';
 
 export type Task =
   | { readonly kind: 'create-child'; readonly config: ChildConfig; readonly attempt?: number }
@@ -24,55 +21,11 @@ export type Task =
   | { readonly kind: 'delete-ike' }
   | { readonly kind: 'dpd' };
 
-/** Initiator state of a CREATE_CHILD_SA exchange and its IKE_FOLLOWUP_KE rounds. */
-export interface CcsInitiator {
-  readonly kind: CcsKind;
-  readonly task: Task;
-  readonly config?: ChildConfig;
-  readonly old?: ChildSa;
-  readonly offered: Proposal[];
-  /** Our new SPI: the Child SA's inbound ESP SPI (4 bytes) or the new IKE SA's SPI (8 bytes). */
-  readonly newSpi: Uint8Array;
-  readonly ni: Uint8Array;
-  keGroup: number;
-  keState?: KeInitiatorState;
-  phase: 'ccs' | 'followup';
-  nr?: Uint8Array;
-  suite?: SelectedSuite;
-  peerSpi?: Uint8Array;
-  choiceTs?: { tsi: ChildChoice['tsi']; tsr: ChildChoice['tsr']; mode: 'tunnel' | 'transport' };
-  secrets: SharedSecret[];
-  pending: { type: number; method: number }[];
-  link?: Uint8Array;
-  invalidKeRetries: number;
-  /** The peer rekeyed the same SA and our exchange holds the lowest nonce (RFC 7296 §2.8.1). */
-  lostCollision?: boolean;
-}
-
 export type ActiveTask =
   | CcsInitiator
   | { readonly kind: 'delete-child'; readonly child: ChildSa }
   | { readonly kind: 'delete-ike' }
   | { readonly kind: 'dpd' };
-
-/** Responder state of a CREATE_CHILD_SA series awaiting IKE_FOLLOWUP_KE requests. */
-export interface ResponderSeries {
-  readonly kind: CcsKind;
-  readonly choice?: ChildChoice;
-  readonly old?: ChildSa;
-  readonly suite: SelectedSuite;
-  readonly ni: Uint8Array;
-  readonly nr: Uint8Array;
-  readonly spiIn: Uint8Array;
-  readonly spiPeer: Uint8Array;
-  readonly secrets: SharedSecret[];
-  pending: { type: number; method: number }[];
-  expiresAt: number;
-}
-
-export function isCcs(a: Task | ActiveTask | undefined): a is CcsInitiator {
-  return a !== undefined && 'phase' in a;
-}
 
 /** Queue a task unless an equivalent one is already queued or running. */
 export function enqueue(sa: IkeSa, task: Task): void {
@@ -82,7 +35,7 @@ export function enqueue(sa: IkeSa, task: Task): void {
       const a = 'child' in t ? t.child : undefined;
       return a === task.child;
     }
-    if (isCcs(t) && t.kind === 'rekey-child' && task.kind === 'rekey-child') return t.old === task.child;
+    if (isCcs(t) && t.kind === 'rekey-child' && task.kind === 'rekey-child') return t.purpose.old === task.child;
     return task.kind !== 'create-child';
   };
   if (sa.tasks.some(same) || (sa.active !== undefined && same(sa.active))) return;

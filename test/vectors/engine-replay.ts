@@ -155,7 +155,7 @@ const esnOrder: Difference = {
 };
 
 const rekeyOffersTwice: Difference = {
-  why: 'SA payload: for an IKE SA rekey we offer the suite in use as proposal 1 and then the configured proposals (exchange-create-child.ts '
+  why: 'SA payload: for an IKE SA rekey we offer the suite in use as proposal 1 and then the configured proposals (tasks/ike-rekey.ts, ccs-series.ts '
     + 'rekeyProposals), here the same transforms again as proposal 2; strongSwan offers the configured proposal once',
   edit: (ps) => ps.map((p) => {
     if (p.type !== PayloadType.SA) return p;
