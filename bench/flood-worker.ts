@@ -149,7 +149,7 @@ function buildTemplate(proposal: string): void {
   const specs = parseProposals([proposal], 'ike');
   const payloads: Payload[] = [
     { type: PayloadType.SA, critical: false, proposals: buildProposals(specs, { spi: new Uint8Array(0) }) },
-    { type: PayloadType.KE, critical: false, group: KeMethodId.CURVE25519, data: pub },
+    { type: PayloadType.KE, critical: false, method: KeMethodId.CURVE25519, data: pub },
     { type: PayloadType.NONCE, critical: false, data: marker },
     notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED),
     notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, Uint8Array.of(0, 2, 0, 3, 0, 4)),

@@ -228,8 +228,7 @@ export class Daemon {
     const ctx = { ...(conn ? { conn } : {}), ...(saId === undefined ? {} : { sa: saId }) };
     if (conn !== undefined && saId !== undefined) this.saConn.set(saId, conn);
     if (e.type === 'child-up' || e.type === 'ike-keys') {
-      const info = this.engine.info(e.sa);
-      if (this.keys && info) this.keys.onEvent(e, info.local.address, info.remote.address);
+      this.keys?.onEvent(e, e.local.address, e.remote.address);
     }
     if (e.type !== 'ike-keys') {
       // A half-open SA that a flood fills the table with is not worth a line each (metrics count them).

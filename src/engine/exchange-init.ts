@@ -37,9 +37,9 @@ function offeredKeMethods(conn: ConnectionConfig): number[] {
 export function sendInitRequest(sa: IkeSa, now: number): void {
   const conn = sa.connection;
   if (!conn) throw new Error('initiator without connection');
-  if (sa.keGroup === 0) sa.keGroup = offeredKeMethods(conn)[0] ?? 0;
+  if (sa.keMethodId === 0) sa.keMethodId = offeredKeMethods(conn)[0] ?? 0;
   // A COOKIE retry keeps the KE value (RFC 7296 §2.6: all other payloads unchanged).
-  const ke = sa.keState ?? sa.startKe(sa.keGroup);
+  const ke = sa.keState ?? sa.startKe(sa.keMethodId);
   if (sa.ni.length === 0) sa.ni = sa.host.random(NONCE_LENGTH, 'nonce');
   sa.spiR = new Uint8Array(8);
   const payloads: Payload[] = [];
@@ -47,7 +47,7 @@ export function sendInitRequest(sa: IkeSa, now: number): void {
   payloads.push(
     // RFC 7296 §3.3.1: SPI Size 0 in IKE_SA_INIT proposals.
     { type: PayloadType.SA, critical: false, proposals: buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) }) },
-    { type: PayloadType.KE, critical: false, group: sa.keGroup, data: ke.publicValue },
+    { type: PayloadType.KE, critical: false, method: sa.keMethodId, data: ke.publicValue },
     { type: PayloadType.NONCE, critical: false, data: sa.ni },
   );
   tasks.buildRequest({ sa, exchange: ExchangeType.IKE_SA_INIT, now }, payloads);
@@ -71,13 +71,13 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   }
   const invalidKe = findNotify(p, NotifyType.INVALID_KE_PAYLOAD);
   if (invalidKe) {
-    const group = readU16(invalidKe.data);
-    if (group === undefined || !offeredKeMethods(conn).includes(group) || group === sa.keGroup) {
-      return ignoreAnswer(sa, `INVALID_KE_PAYLOAD asks for method ${group ?? '?'}, which we do not offer`, now, NotifyType.INVALID_KE_PAYLOAD);
+    const method = readU16(invalidKe.data);
+    if (method === undefined || !offeredKeMethods(conn).includes(method) || method === sa.keMethodId) {
+      return ignoreAnswer(sa, `INVALID_KE_PAYLOAD asks for method ${method ?? '?'}, which we do not offer`, now, NotifyType.INVALID_KE_PAYLOAD);
     }
     if (++sa.invalidKeRetries > MAX_INVALID_KE_RETRIES) return sa.fail('too many INVALID_KE_PAYLOAD answers');
-    sa.log('info', `responder wants key exchange method ${group}, retrying`);
-    sa.keGroup = group;
+    sa.log('info', `responder wants key exchange method ${method}, retrying`);
+    sa.keMethodId = method;
     sa.keState = undefined;
     return sendInitRequest(sa, now);
   }
@@ -90,12 +90,12 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   const offered = buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) });
   const suite = acceptSelection(offered, saPayload.proposals);
   if (typeof suite === 'string') return ignoreAnswer(sa, `invalid SA in IKE_SA_INIT response: ${suite}`, now, NotifyType.NO_PROPOSAL_CHOSEN);
-  if (suite.chosen.get(TransformType.KE)?.id !== sa.keGroup) {
+  if (suite.chosen.get(TransformType.KE)?.id !== sa.keMethodId) {
     return ignoreAnswer(sa, 'responder answered with another key exchange method', now, NotifyType.INVALID_SYNTAX);
   }
   if (nonce.data.length < 16 || nonce.data.length > 256) return ignoreAnswer(sa, 'bad nonce length', now, NotifyType.INVALID_SYNTAX);
   if (msg.header.spiR.every((b) => b === 0)) return ignoreAnswer(sa, 'responder SPI is zero', now, NotifyType.INVALID_SYNTAX);
-  const shared = completeKe(sa.keState, sa.keGroup, p);
+  const shared = completeKe(sa.keState, sa.keMethodId, p);
   if (typeof shared === 'string') return ignoreAnswer(sa, `IKE_SA_INIT response: ${shared}`, now, NotifyType.INVALID_SYNTAX);
   sa.spiR = msg.header.spiR;
   sa.nr = nonce.data;
@@ -243,14 +243,14 @@ export function handleInitRequest(
     plainError(ctx, msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN, 'the acceptable proposal has additional key exchanges, but the initiator does not support IKE_INTERMEDIATE (RFC 9370 §2.2.1)');
     return undefined;
   }
-  const group = suite.chosen.get(TransformType.KE)?.id ?? 0;
-  if (ke.group !== group) {
+  const method = suite.chosen.get(TransformType.KE)?.id ?? 0;
+  if (ke.method !== method) {
     // RFC 7296 §1.3 / §3.10.1: tell the initiator which method we want.
-    plainError(ctx, msg, local, remote, NotifyType.INVALID_KE_PAYLOAD, 'the chosen proposal needs another key exchange method', { data: u16(group), received: `KE ${keMethodName(ke.group)}`, configured: keMethodName(group) });
+    plainError(ctx, msg, local, remote, NotifyType.INVALID_KE_PAYLOAD, 'the chosen proposal needs another key exchange method', { data: u16(method), received: `KE ${keMethodName(ke.method)}`, configured: keMethodName(method) });
     return undefined;
   }
   // Under load (a cookie was needed), a DH key pair serves requests for up to a second (RFC 7296 §2.12).
-  const m = ctx.host.keMethod(group);
+  const m = ctx.host.keMethod(method);
   const reply = attempt(() => (admission.spend && m.respondReusing ? m.respondReusing(ke.data, now, KEY_PAIR_REUSE_MS) : m.respond(ke.data)));
   if (reply instanceof CryptoError) {
     // RFC 6989 §2.5, ML-KEM draft "Recipient Tests": invalid public value → INVALID_SYNTAX.
@@ -268,17 +268,17 @@ export function handleInitRequest(
   sa.initRequest = Uint8Array.prototype.slice.call(raw);
   sa.noteReceived(ExchangeType.IKE_SA_INIT, false, 0, [raw.length], p);
   sa.setSuite(suite);
-  sa.keGroup = group;
+  sa.keMethodId = method;
   const x = { sa, exchange: ExchangeType.IKE_SA_INIT, now };
   tasks.processRequest(x, p);
   const out: Payload[] = [
     { type: PayloadType.SA, critical: false, proposals: [proposalForSelection(suite, saPayload.proposals[0]?.protocolId ?? 1, new Uint8Array(0))] },
-    { type: PayloadType.KE, critical: false, group, data: reply.publicValue },
+    { type: PayloadType.KE, critical: false, method, data: reply.publicValue },
     { type: PayloadType.NONCE, critical: false, data: sa.nr },
   ];
   tasks.buildResponse(x, p, out);
   sa.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
-  sa.keyFromInit({ method: group, secret: reply.sharedSecret });
+  sa.keyFromInit({ method, secret: reply.sharedSecret });
   sa.expectedRequestId = 1;
   sa.transition(sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
   return admission.spend ? { sa, spentCookie: admission.spend } : { sa };

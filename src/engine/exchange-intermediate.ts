@@ -16,7 +16,7 @@ export function sendIntermediateRequest(sa: IkeSa, now: number): void {
   if (method === undefined) return;
   const { state, payload } = offerKe(sa.host.keMethod, method);
   sa.keState = state;
-  sa.keGroup = method;
+  sa.keMethodId = method;
   sa.sendRequest(ExchangeType.IKE_INTERMEDIATE, [payload], now);
 }
 

@@ -146,7 +146,7 @@ export class IkeSa {
   initResponse: Uint8Array = EMPTY;
   /** Initiator: the KE state of the exchange in flight. */
   keState?: KeInitiatorState;
-  keGroup = 0;
+  keMethodId = 0;
   cookie?: Uint8Array;
   cookieRetries = 0;
   /** Initiator: an unusable IKE_SA_INIT answer, and when we give up if no usable one follows (RFC 7296 §2.21.1). */
@@ -442,6 +442,8 @@ export class IkeSa {
       this.event({
         type: 'ike-keys',
         sa: this.id,
+        local: this.local,
+        remote: this.remote,
         spiI: hex(this.spiI),
         spiR: hex(this.spiR),
         encr: { id: encr?.id ?? 0, ...(encr?.keyBits === undefined ? {} : { keyBits: encr.keyBits }) },
@@ -498,7 +500,7 @@ export class IkeSa {
   /** Initiator: our KE value for the IKE_SA_INIT request (tasks/ke-round.ts). */
   startKe(method: number): KeInitiatorState {
     this.keState = offerKe(this.host.keMethod, method).state;
-    this.keGroup = method;
+    this.keMethodId = method;
     return this.keState;
   }
 
@@ -513,7 +515,7 @@ export class IkeSa {
     installSa(this, child, 'in');
     if (outbound) installSa(this, child, 'out');
     installPolicies(this, child);
-    this.event({ type: 'child-up', sa: this.id, child: child.info });
+    this.event({ type: 'child-up', sa: this.id, child: child.info, local: this.local, remote: this.remote });
   }
 
   /** Send on a Child SA from now on (the responder of a rekey, once the replaced SA goes). */
@@ -606,7 +608,7 @@ export class IkeSa {
 export function payloadName(p: Payload): string {
   if (p.type === 'unknown') return `UNKNOWN(${p.rawType})`;
   if (p.type === PayloadType.NOTIFY) return `N(${nameOf(NotifyType, p.notifyType)})`;
-  if (p.type === PayloadType.KE) return `KE(${p.group})`;
+  if (p.type === PayloadType.KE) return `KE(${p.method})`;
   return nameOf(PayloadType, p.type);
 }
 

@@ -269,6 +269,8 @@ type CoreEvent =
       /** Only with EngineOptions.exportKeys: the keys of one key stage (RFC 7296 §2.14, RFC 9370 §2.2.2). */
       readonly type: 'ike-keys';
       readonly sa: number;
+      readonly local: Endpoint;
+      readonly remote: Endpoint;
       readonly spiI: string;
       readonly spiR: string;
       readonly encr: { readonly id: number; readonly keyBits?: number };
@@ -278,7 +280,8 @@ type CoreEvent =
       readonly skAi: Uint8Array;
       readonly skAr: Uint8Array;
     }
-  | { readonly type: 'child-up'; readonly sa: number; readonly child: ChildSaInfo }
+  /** `local`/`remote`: the IKE SA's endpoints now (the Child SA's outer addresses, RFC 3948 ports). */
+  | { readonly type: 'child-up'; readonly sa: number; readonly child: ChildSaInfo; readonly local: Endpoint; readonly remote: Endpoint }
   /**
    * A Child SA we asked for (in IKE_AUTH or CREATE_CHILD_SA, new or a rekey) was not made:
    * the peer refused it (`notify`) or its answer could not be used.

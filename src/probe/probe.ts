@@ -102,13 +102,13 @@ interface Fixed {
 }
 
 /** An IKE_SA_INIT request as a real initiator sends it (RFC 7296 §1.2). */
-function initRequest(eps: ProbeEndpoints, offer: Proposal[], keGroup: number, withIntermediate: boolean, fixed: Fixed, cookie?: Uint8Array): Uint8Array {
+function initRequest(eps: ProbeEndpoints, offer: Proposal[], keMethodId: number, withIntermediate: boolean, fixed: Fixed, cookie?: Uint8Array): Uint8Array {
   const { spiI } = fixed;
   const payloads: Payload[] = [];
   if (cookie) payloads.push(notify(NotifyType.COOKIE, cookie));
   payloads.push(
     { type: PayloadType.SA, critical: false, proposals: offer },
-    { type: PayloadType.KE, critical: false, group: keGroup, data: fixed.ke },
+    { type: PayloadType.KE, critical: false, method: keMethodId, data: fixed.ke },
     { type: PayloadType.NONCE, critical: false, data: fixed.nonce },
     notify(NotifyType.NAT_DETECTION_SOURCE_IP, natDetectionHash(spiI, ZERO_SPI, eps.local)),
     notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(spiI, ZERO_SPI, eps.remote)),
@@ -130,13 +130,13 @@ function notifies(m: IkeMessage): NotifyPayload[] {
 }
 
 /** Send one probe; follows COOKIEs (RFC 7296 §2.6), and INVALID_KE_PAYLOAD never (we offer one method). */
-async function ask(send: ProbeTransport, eps: ProbeEndpoints, offer: Proposal[], keGroup: number, withIntermediate: boolean, count: { n: number }): Promise<Answer> {
+async function ask(send: ProbeTransport, eps: ProbeEndpoints, offer: Proposal[], keMethodId: number, withIntermediate: boolean, count: { n: number }): Promise<Answer> {
   let cookie: Uint8Array | undefined;
-  const fixed: Fixed = { spiI: randomBytes(8), ke: keMethod(keGroup).initiate().publicValue, nonce: randomBytes(32) };
+  const fixed: Fixed = { spiI: randomBytes(8), ke: keMethod(keMethodId).initiate().publicValue, nonce: randomBytes(32) };
   // A responder may replace its cookie secret between our two requests: follow up to two COOKIEs.
   for (let attempt = 0; attempt < 3; attempt++) {
     count.n++;
-    const raw = await send(initRequest(eps, offer, keGroup, withIntermediate, fixed, cookie));
+    const raw = await send(initRequest(eps, offer, keMethodId, withIntermediate, fixed, cookie));
     if (!raw) return { verdict: 'no-answer' };
     let msg: IkeMessage;
     try {

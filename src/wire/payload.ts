@@ -48,9 +48,9 @@ function decodeKnownBody(type: number, critical: boolean, next: number, r: Reade
       return { type, critical, proposals: decodeSaBody(r) };
     case PayloadType.KE: {
       // RFC 7296 §3.4: Key Exchange Method Num (2), RESERVED (2), Key Exchange Data.
-      const group = r.u16('Key Exchange Method Num');
+      const method = r.u16('Key Exchange Method Num');
       r.skip(2);
-      return { type, critical, group, data: r.rest() };
+      return { type, critical, method, data: r.rest() };
     }
     case PayloadType.IDi:
     case PayloadType.IDr: {
@@ -124,7 +124,7 @@ export function encodePayloadBody(p: Payload): Uint8Array {
     case PayloadType.SA:
       return encodeSaBody(p.proposals);
     case PayloadType.KE:
-      return w.u16(p.group, 'KE group').zeros(2).raw(bytesOf(p.data, 'KE data')).finish();
+      return w.u16(p.method, 'KE method').zeros(2).raw(bytesOf(p.data, 'KE data')).finish();
     case PayloadType.IDi:
     case PayloadType.IDr:
       return w.u8(p.idType, 'ID Type').zeros(3).raw(bytesOf(p.data, 'ID data')).finish();

@@ -62,11 +62,11 @@ export interface SaPayload {
   critical: boolean;
   proposals: Proposal[];
 }
-/** Key Exchange payload (RFC 7296 §3.4). `group` = Key Exchange Method (RFC 9370). */
+/** Key Exchange payload (RFC 7296 §3.4; RFC 9370 §2.2.1 names its field the Key Exchange Method). */
 export interface KePayload {
   type: typeof PayloadType.KE;
   critical: boolean;
-  group: number;
+  method: number;
   data: Uint8Array;
 }
 /** Identification payloads IDi / IDr (RFC 7296 §3.5). */

@@ -243,7 +243,7 @@ test('a peer cannot leave more than two CREATE_CHILD_SA series waiting for IKE_F
     const payloads: Payload[] = [
       { type: PayloadType.SA, critical: false, proposals: [{ num: 1, protocolId: ProtocolId.ESP, spi: u32(0x1000 + k), transforms: [{ type: 1, id: 20, attributes: [{ type: 14, value: 256 }] }, { type: 4, id: 31, attributes: [] }, { type: 5, id: 0, attributes: [] }, { type: 6, id: 36, attributes: [] }] }] },
       { type: PayloadType.NONCE, critical: false, data: new Uint8Array(32).fill(k + 1) },
-      { type: PayloadType.KE, critical: false, group: 31, data: ke.publicValue },
+      { type: PayloadType.KE, critical: false, method: 31, data: ke.publicValue },
       { type: PayloadType.TSi, critical: false, selectors: [...child.info.localTs] },
       { type: PayloadType.TSr, critical: false, selectors: [...child.info.remoteTs] },
     ];

@@ -8,8 +8,8 @@ import { KeMethodId, NotifyType, PayloadType, encodeMessage } from '../../src/wi
 import type { KePayload } from '../../src/wire/index.js';
 import { notify } from '../../src/engine/payloads.js';
 
-function keGroup(data: Uint8Array): number | undefined {
-  return decode(data).payloads.find((p): p is KePayload => p.type === PayloadType.KE)?.group;
+function keMethodId(data: Uint8Array): number | undefined {
+  return decode(data).payloads.find((p): p is KePayload => p.type === PayloadType.KE)?.method;
 }
 
 test('INVALID_KE_PAYLOAD: x25519 guess, responder wants ecp256 (19), initiator retries and the SA comes up', () => {
@@ -27,7 +27,7 @@ test('INVALID_KE_PAYLOAD: x25519 guess, responder wants ecp256 (19), initiator r
   ]);
   const [req1, resp1, req2, resp2] = pair.wire.map((d) => d.data);
   assert.ok(req1 && resp1 && req2 && resp2);
-  assert.equal(keGroup(req1), KeMethodId.CURVE25519, 'first guess: the first KE method offered');
+  assert.equal(keMethodId(req1), KeMethodId.CURVE25519, 'first guess: the first KE method offered');
   // The error response: only the notify, group 19 as two octets, no responder SPI (no state).
   const err = decode(resp1);
   assert.deepEqual(err.header.spiR, new Uint8Array(8));
@@ -41,8 +41,8 @@ test('INVALID_KE_PAYLOAD: x25519 guess, responder wants ecp256 (19), initiator r
   assert.deepEqual(r2.header.spiI, r1.header.spiI);
   assert.equal(r2.header.messageId, 0);
   assert.deepEqual(r2.payloads.find((p) => p.type === PayloadType.SA), r1.payloads.find((p) => p.type === PayloadType.SA));
-  assert.equal(keGroup(req2), KeMethodId.ECP256);
-  assert.equal(keGroup(resp2), KeMethodId.ECP256);
+  assert.equal(keMethodId(req2), KeMethodId.ECP256);
+  assert.equal(keMethodId(resp2), KeMethodId.ECP256);
   const upI = ups(pair.eventsI)[0];
   const upR = ups(pair.eventsR)[0];
   assert.ok(upI && upR, logs(pair.eventsI));
@@ -86,5 +86,5 @@ test('INVALID_KE_PAYLOAD naming a method the initiator did not offer: no retry w
   assert.equal(f[0]?.notify, NotifyType.INVALID_KE_PAYLOAD);
   const requests = pair.wire.filter((d) => d.from === 'i').map((d) => decode(d.data));
   assert.equal(requests.length, 2, 'the request and one retransmission');
-  assert.ok(requests.every((m) => m.payloads.some((p) => p.type === PayloadType.KE && p.group === KeMethodId.CURVE25519)), 'no retry with the method it names');
+  assert.ok(requests.every((m) => m.payloads.some((p) => p.type === PayloadType.KE && p.method === KeMethodId.CURVE25519)), 'no retry with the method it names');
 });

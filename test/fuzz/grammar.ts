@@ -322,7 +322,7 @@ export function randomPayload(rng: Rng, ctx: GrammarContext, type?: number): Pay
     case PayloadType.KE: {
       const groups = [...ctx.keValues.keys()];
       const group = groups.length > 0 && rng.chance(0.7) ? rng.pick(groups) : rng.chance(0.7) ? rng.pick(KE_IDS) : rng.int(0x10000);
-      return { type: PayloadType.KE, critical, group, data: keData(rng, ctx, group) };
+      return { type: PayloadType.KE, critical, method: group, data: keData(rng, ctx, group) };
     }
     case PayloadType.IDi:
     case PayloadType.IDr: {
@@ -426,7 +426,7 @@ function tweak(rng: Rng, p: Payload, ctx: GrammarContext): Payload {
       return { ...p, spi: rng.bytes(rng.pick([0, 4, 8])) };
     }
     case PayloadType.KE:
-      return rng.chance(0.5) ? { ...p, group: rng.chance(0.5) ? rng.pick(KE_IDS) : rng.int(0x10000) } : { ...p, data: keData(rng, ctx, p.group) };
+      return rng.chance(0.5) ? { ...p, method: rng.chance(0.5) ? rng.pick(KE_IDS) : rng.int(0x10000) } : { ...p, data: keData(rng, ctx, p.method) };
     case PayloadType.DELETE:
       return deletePayload(rng, ctx);
     case PayloadType.NONCE:

@@ -421,7 +421,7 @@ function grammarContext(engine: IkeEngine, sa: IkeSa | undefined, payloads: read
   const links: Uint8Array[] = [];
   for (const p of payloads) {
     if (p.type === PayloadType.SA) proposals.push(...p.proposals);
-    if (p.type === PayloadType.KE) keValues.set(p.group, p.data);
+    if (p.type === PayloadType.KE) keValues.set(p.method, p.data);
     if (p.type === PayloadType.TSi || p.type === PayloadType.TSr) selectors.push(...p.selectors);
     if (p.type === PayloadType.NOTIFY && p.notifyType === NotifyType.ADDITIONAL_KEY_EXCHANGE) links.push(p.data);
   }

@@ -25,6 +25,8 @@ test('ikev2_decryption_table lines equal the recorded ones for every key stage',
     const ours = ikeDecryptionLine({
       type: 'ike-keys',
       sa: 1,
+      local: { address: '192.0.2.1', port: 500 },
+      remote: { address: '192.0.2.2', port: 500 },
       spiI: spiI ?? '',
       spiR: spiR ?? '',
       encr: { id: EncrId.AES_GCM_16, keyBits: 256 },
@@ -73,6 +75,8 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
 const KEYS: Extract<EngineEvent, { type: 'ike-keys' }> = {
   type: 'ike-keys',
   sa: 1,
+  local: { address: '192.0.2.1', port: 500 },
+  remote: { address: '192.0.2.2', port: 500 },
   spiI: '0011223344556677',
   spiR: '8899aabbccddeeff',
   encr: { id: EncrId.AES_GCM_16, keyBits: 256 },

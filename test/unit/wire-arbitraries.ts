@@ -100,7 +100,7 @@ const unknownType = fc.oneof(fc.integer({ min: 1, max: 32 }), fc.integer({ min: 
 /** Any non-encrypted payload. */
 export const plainPayload: fc.Arbitrary<Payload> = fc.oneof(
   fc.record({ type: fc.constant(PayloadType.SA), critical: fc.boolean(), proposals }),
-  fc.record({ type: fc.constant(PayloadType.KE), critical: fc.boolean(), group: u16, data: bytes(0, 48) }),
+  fc.record({ type: fc.constant(PayloadType.KE), critical: fc.boolean(), method: u16, data: bytes(0, 48) }),
   fc.record({
     type: fc.constantFrom(PayloadType.IDi, PayloadType.IDr),
     critical: fc.boolean(),

@@ -279,7 +279,7 @@ test('SA: structural errors', () => {
 test('KE: known bytes and fixed-part check', () => {
   const p = roundTripOne(PayloadType.KE, '0024 0000 ' + 'ab'.repeat(1184));
   assert.ok(p.type === PayloadType.KE);
-  assert.equal(p.group, KeMethodId.MLKEM768);
+  assert.equal(p.method, KeMethodId.MLKEM768);
   assert.equal(p.data.length, 1184);
   throwsParse(() => decodePayloads(PayloadType.KE, one(PayloadType.KE, '0024 00')), 'TRUNCATED', PayloadType.KE);
   // reserved octets are ignored on decode, sent as zero
@@ -469,10 +469,10 @@ test('message: encode computes Next Payload fields and Length; decode is the inv
 test('find helpers', () => {
   const ps: Payload[] = [
     { type: PayloadType.NOTIFY, critical: false, protocolId: 0, spi: new Uint8Array(0), notifyType: NotifyType.COOKIE, data: hex('01') },
-    { type: PayloadType.KE, critical: false, group: 31, data: hex('02') },
+    { type: PayloadType.KE, critical: false, method: 31, data: hex('02') },
     { type: PayloadType.NOTIFY, critical: false, protocolId: 0, spi: new Uint8Array(0), notifyType: NotifyType.COOKIE, data: hex('03') },
   ];
-  assert.equal(findPayload(ps, PayloadType.KE)?.group, 31);
+  assert.equal(findPayload(ps, PayloadType.KE)?.method, 31);
   assert.equal(findPayload(ps, PayloadType.SA), undefined);
   assert.equal(filterPayloads(ps, PayloadType.NOTIFY).length, 2);
   assert.deepEqual(findNotify(ps, NotifyType.COOKIE)?.data, hex('01'));
@@ -484,6 +484,6 @@ test('encoder rejects values it cannot represent', () => {
   assert.throws(() => encodeHeader({ ...HDR, spiI: hex('01'), nextPayload: 0, length: 28 }), EncodeError);
   assert.throws(() => encodeMessage({ ...HDR, messageId: 2 ** 32 }, []), EncodeError);
   assert.throws(() => encodeMessage(HDR, [{ type: PayloadType.VENDOR, critical: false, data: new Uint8Array(65532) }]), EncodeError);
-  assert.throws(() => encodeMessage(HDR, [{ type: PayloadType.KE, critical: false, group: 70000, data: hex('') }]), EncodeError);
+  assert.throws(() => encodeMessage(HDR, [{ type: PayloadType.KE, critical: false, method: 70000, data: hex('') }]), EncodeError);
   assert.throws(() => encodeMessage(HDR, [{ type: 'unknown', rawType: 300, critical: false, data: hex('') }]), EncodeError);
 });

@@ -112,7 +112,7 @@ test('strongSwan IKE_SA_INIT request: decoded fields', () => {
     { type: TransformType.ADDKE1, id: KeMethodId.MLKEM768, attributes: [] },
   ]);
   const ke = findPayload(m.payloads, PayloadType.KE);
-  assert.equal(ke?.group, KeMethodId.CURVE25519);
+  assert.equal(ke?.method, KeMethodId.CURVE25519);
   assert.equal(ke?.data.length, 32);
   assert.equal(findPayload(m.payloads, PayloadType.NONCE)?.data.length, 32);
   assert.deepEqual(

@@ -303,7 +303,7 @@ export function loadRecording(folder: string): Recording {
 
   const keValue = (m: RecordedMessage, method: number): Uint8Array => {
     const ke = one(m.payloads, PayloadType.KE, m.label);
-    if (ke.group !== method) throw new Error(`${m.label}: KE method ${ke.group}, expected ${method}`);
+    if (ke.method !== method) throw new Error(`${m.label}: KE method ${ke.method}, expected ${method}`);
     return ke.data;
   };
 

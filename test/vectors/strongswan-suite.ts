@@ -336,8 +336,8 @@ export function strongswanSuite(spec: SuiteSpec): void {
     ];
     assert.deepEqual(t, expected);
     // and the KE payloads of IKE_SA_INIT carry the first method
-    assert.equal(one(init().req.payloads, PayloadType.KE, 'IKE_SA_INIT request').group, spec.keMethods[0]);
-    assert.equal(one(init().res.payloads, PayloadType.KE, 'IKE_SA_INIT response').group, spec.keMethods[0]);
+    assert.equal(one(init().req.payloads, PayloadType.KE, 'IKE_SA_INIT request').method, spec.keMethods[0]);
+    assert.equal(one(init().res.payloads, PayloadType.KE, 'IKE_SA_INIT response').method, spec.keMethods[0]);
   });
 
   test(`${P}: Ni | Nr taken from the captured IKE_SA_INIT Nonce payloads equal the nonces strongSwan logged`, () => {
@@ -496,14 +496,14 @@ export function strongswanSuite(spec: SuiteSpec): void {
       const method = keMethod(spec.keMethods[k]!);
       const q = one(opened(intermediates(false).find((x) => x.header.messageId === k)!).inner, PayloadType.KE, `IKE_INTERMEDIATE ${k} request`);
       const r = one(opened(intermediates(true).find((x) => x.header.messageId === k)!).inner, PayloadType.KE, `IKE_INTERMEDIATE ${k} response`);
-      assert.deepEqual([q.group, q.data.length, r.group, r.data.length],
+      assert.deepEqual([q.method, q.data.length, r.method, r.data.length],
         [spec.keMethods[k], method.initiatorValueLength, spec.keMethods[k], method.responderValueLength], `IKE_INTERMEDIATE ${k}`);
     }
     // CREATE_CHILD_SA (Child and IKE rekey), then nAdd IKE_FOLLOWUP_KE exchanges each
     for (const which of ['child', 'ike'] as const) {
       const { req, res } = ccsa()[which];
-      assert.equal(one(req.inner, PayloadType.KE, `${which} rekey request`).group, spec.keMethods[0]);
-      assert.equal(one(res.inner, PayloadType.KE, `${which} rekey response`).group, spec.keMethods[0]);
+      assert.equal(one(req.inner, PayloadType.KE, `${which} rekey request`).method, spec.keMethods[0]);
+      assert.equal(one(res.inner, PayloadType.KE, `${which} rekey response`).method, spec.keMethods[0]);
       let link = all(res.inner, PayloadType.NOTIFY).find((n) => n.notifyType === NotifyType.ADDITIONAL_KEY_EXCHANGE);
       assert.ok(link, `${which}: CREATE_CHILD_SA response has N(ADDITIONAL_KEY_EXCHANGE)`);
       for (let k = 1; k <= nAdd; k++) {
@@ -516,7 +516,7 @@ export function strongswanSuite(spec: SuiteSpec): void {
         const method = keMethod(spec.keMethods[k]!);
         const qk = one(q.inner, PayloadType.KE, 'FOLLOWUP_KE request');
         const rk = one(r.inner, PayloadType.KE, 'FOLLOWUP_KE response');
-        assert.deepEqual([qk.group, qk.data.length, rk.group, rk.data.length],
+        assert.deepEqual([qk.method, qk.data.length, rk.method, rk.data.length],
           [spec.keMethods[k], method.initiatorValueLength, spec.keMethods[k], method.responderValueLength], `${which} FOLLOWUP_KE ${k}`);
         link = all(r.inner, PayloadType.NOTIFY).find((n) => n.notifyType === NotifyType.ADDITIONAL_KEY_EXCHANGE);
         assert.equal(link !== undefined, k < nAdd, `${which} FOLLOWUP_KE ${k} response carries N(ADDITIONAL_KEY_EXCHANGE) iff more follow`);

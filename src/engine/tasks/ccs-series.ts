@@ -65,7 +65,7 @@ export interface CcsInitiator {
   /** Our new SPI: the Child SA's inbound ESP SPI (4 bytes) or the new IKE SA's SPI (8 bytes). */
   readonly newSpi: Uint8Array;
   readonly ni: Uint8Array;
-  keGroup: number;
+  keMethodId: number;
   keState?: KeInitiatorState;
   phase: 'ccs' | 'followup';
   nr?: Uint8Array;
@@ -133,8 +133,8 @@ export function firstKeMethod(proposals: readonly Proposal[]): number | undefine
   return undefined;
 }
 
-export function offersKe(proposals: readonly Proposal[], group: number): boolean {
-  return proposals.some((p) => p.transforms.some((t) => t.type === TransformType.KE && t.id === group));
+export function offersKe(proposals: readonly Proposal[], method: number): boolean {
+  return proposals.some((p) => p.transforms.some((t) => t.type === TransformType.KE && t.id === method));
 }
 
 export function keOf(suite: SelectedSuite): number | undefined {
@@ -156,16 +156,16 @@ export function isCcs(a: unknown): a is CcsInitiator {
 // ---- initiator ---------------------------------------------------------------------------------
 
 /** Start a series for `purpose` (its proposals, our new SPI, the Transform Type 4 method). */
-export function startSeries(sa: IkeSa, ni: Uint8Array, p: { purpose: InitiatorPurpose; offered: Proposal[]; newSpi: Uint8Array; keGroup: number }, now: number): void {
-  const st: CcsInitiator = { kind: p.purpose.kind, purpose: p.purpose, offered: p.offered, newSpi: p.newSpi, ni, keGroup: p.keGroup, phase: 'ccs', secrets: [], pending: [], invalidKeRetries: 0 };
+export function startSeries(sa: IkeSa, ni: Uint8Array, p: { purpose: InitiatorPurpose; offered: Proposal[]; newSpi: Uint8Array; keMethodId: number }, now: number): void {
+  const st: CcsInitiator = { kind: p.purpose.kind, purpose: p.purpose, offered: p.offered, newSpi: p.newSpi, ni, keMethodId: p.keMethodId, phase: 'ccs', secrets: [], pending: [], invalidKeRetries: 0 };
   sa.active = st;
   sendCcsRequest(sa, st, now);
 }
 
 function sendCcsRequest(sa: IkeSa, st: CcsInitiator, now: number): void {
   const ke: Payload[] = [];
-  if (st.keGroup !== KeMethodId.NONE) {
-    const offer = offerKe(sa.host.keMethod, st.keGroup);
+  if (st.keMethodId !== KeMethodId.NONE) {
+    const offer = offerKe(sa.host.keMethod, st.keMethodId);
     st.keState = offer.state;
     ke.push(offer.payload);
   }
@@ -195,11 +195,11 @@ export function handleCcsResponse(sa: IkeSa, exchange: number, inner: readonly P
 function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now: number): void {
   const invalidKe = findNotify(inner, NotifyType.INVALID_KE_PAYLOAD);
   if (invalidKe) {
-    const group = readU16(invalidKe.data);
-    if (group !== undefined && group !== st.keGroup && offersKe(st.offered, group) && st.invalidKeRetries < MAX_INVALID_KE_RETRIES) {
+    const method = readU16(invalidKe.data);
+    if (method !== undefined && method !== st.keMethodId && offersKe(st.offered, method) && st.invalidKeRetries < MAX_INVALID_KE_RETRIES) {
       st.invalidKeRetries++;
-      st.keGroup = group;
-      sa.log('info', `${st.kind}: responder wants key exchange method ${keMethodName(group)}, retrying`);
+      st.keMethodId = method;
+      sa.log('info', `${st.kind}: responder wants key exchange method ${keMethodName(method)}, retrying`);
       sendCcsRequest(sa, st, now);
       return;
     }
@@ -219,14 +219,14 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
   if (typeof suite === 'string') return endTask(sa, st, suite);
   const spiProblem = st.purpose.spiProblem(sa, suite.spi);
   if (spiProblem) return endTask(sa, st, spiProblem);
-  const group = keOf(suite);
-  if (group !== st.keGroup && !(group === undefined && st.keGroup === KeMethodId.NONE)) {
-    return endTask(sa, st, `responder chose key exchange method ${group === undefined ? 'none' : keMethodName(group)}, we sent ${keMethodName(st.keGroup)}`);
+  const method = keOf(suite);
+  if (method !== st.keMethodId && !(method === undefined && st.keMethodId === KeMethodId.NONE)) {
+    return endTask(sa, st, `responder chose key exchange method ${method === undefined ? 'none' : keMethodName(method)}, we sent ${keMethodName(st.keMethodId)}`);
   }
   st.suite = suite;
   st.nr = nonce.data;
   if (st.keState) {
-    const shared = completeKe(st.keState, st.keGroup, inner);
+    const shared = completeKe(st.keState, st.keMethodId, inner);
     if (typeof shared === 'string') return endTask(sa, st, shared);
     st.secrets.push(shared);
     st.keState = undefined;
@@ -340,16 +340,16 @@ export function handleCcsRequest(
     return refuse({ notify: NotifyType.TEMPORARY_FAILURE, reason: `${sa.followups.size} series already wait for IKE_FOLLOWUP_KE` });
   }
   // Key exchange for Transform Type 4 (RFC 7296 §1.3, §1.3.2; INVALID_KE_PAYLOAD §1.2).
-  const group = keOf(suite);
+  const method = keOf(suite);
   const secrets: SharedSecret[] = [];
   let kePayload: Payload[] = [];
-  if (group !== undefined) {
-    const answer = answerKe(sa.host.keMethod, group, inner);
+  if (method !== undefined) {
+    const answer = answerKe(sa.host.keMethod, method, inner);
     if ('problem' in answer) {
       const sent = find(inner, PayloadType.KE);
       return refuse(
         answer.problem === 'missing'
-          ? { notify: NotifyType.INVALID_KE_PAYLOAD, reason: `${kind}: the chosen proposal needs another key exchange method`, data: u16(group), received: sent ? `KE ${keMethodName(sent.group)}` : 'no KE', configured: keMethodName(group) }
+          ? { notify: NotifyType.INVALID_KE_PAYLOAD, reason: `${kind}: the chosen proposal needs another key exchange method`, data: u16(method), received: sent ? `KE ${keMethodName(sent.method)}` : 'no KE', configured: keMethodName(method) }
           : { notify: NotifyType.INVALID_SYNTAX, reason: `${kind}: ${answer.why}` },
       );
     }

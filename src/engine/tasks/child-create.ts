@@ -33,9 +33,9 @@ export function startChildCreate(sa: IkeSa, task: ChildTask, now: number): boole
   // A rekey offers the old SA's suite first when it had a key exchange (PFS).
   const reuse = old && old.info.keMethods.length > 0 ? old.suite : undefined;
   const offered = rekeyProposals(reuse, ProtocolId.ESP, config.espProposals, spi);
-  const group = reuse ? keOf(reuse) : firstKeMethod(offered);
+  const method = reuse ? keOf(reuse) : firstKeMethod(offered);
   if (old) old.state = 'rekeying';
-  startSeries(sa, ni, { purpose: initiatorPurpose(task, config, old), offered, newSpi: spi, keGroup: group ?? 0 }, now);
+  startSeries(sa, ni, { purpose: initiatorPurpose(task, config, old), offered, newSpi: spi, keMethodId: method ?? 0 }, now);
   return true;
 }
 

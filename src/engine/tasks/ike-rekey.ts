@@ -29,8 +29,8 @@ export function startIkeRekey(sa: IkeSa, task: IkeRekeyTask, now: number): boole
   const offered = task.postQuantum === true && pq.length > 0 ? buildProposals(pq, { spi }) : rekeyProposals(sa.suite, ProtocolId.IKE, conn.ikeProposals, spi);
   // Reuse the Transform Type 4 method of the SA being replaced (RFC 7296 §2.18 needs a KE).
   const current = sa.suite ? keOf(sa.suite) : undefined;
-  const group = current !== undefined && offersKe(offered, current) ? current : firstKeMethod(offered);
-  if (group === undefined) return false;
+  const method = current !== undefined && offersKe(offered, current) ? current : firstKeMethod(offered);
+  if (method === undefined) return false;
   const purpose: InitiatorPurpose = {
     kind: 'rekey-ike',
     task,
@@ -46,7 +46,7 @@ export function startIkeRekey(sa: IkeSa, task: IkeRekeyTask, now: number): boole
       s.ikeRekeyAt = at;
     },
   };
-  startSeries(sa, ni, { purpose, offered, newSpi: spi, keGroup: group }, now);
+  startSeries(sa, ni, { purpose, offered, newSpi: spi, keMethodId: method }, now);
   return true;
 }
 

@@ -15,7 +15,7 @@ import { find } from '../payloads.js';
 type KePayload = Extract<Payload, { type: typeof PayloadType.KE }>;
 
 function kePayload(method: number, data: Uint8Array): KePayload {
-  return { type: PayloadType.KE, critical: false, group: method, data };
+  return { type: PayloadType.KE, critical: false, method: method, data };
 }
 
 /** Initiator: our KE value for `method`, and the state that completes the round. */
@@ -35,7 +35,7 @@ export function answerKe(
   inner: readonly Payload[],
 ): { payload: KePayload; shared: SharedSecret } | { problem: 'missing' | 'invalid'; why: string } {
   const ke = find(inner, PayloadType.KE);
-  if (!ke || ke.group !== method) return { problem: 'missing', why: `no KE payload for key exchange method ${method}` };
+  if (!ke || ke.method !== method) return { problem: 'missing', why: `no KE payload for key exchange method ${method}` };
   const reply = attempt(() => keMethod(method).respond(ke.data));
   if (reply instanceof CryptoError) return { problem: 'invalid', why: `bad KE data: ${reply.message}` };
   return { payload: kePayload(method, reply.publicValue), shared: { method, secret: reply.sharedSecret } };
@@ -44,7 +44,7 @@ export function answerKe(
 /** Initiator: the responder's KE completes the round; a string says why it cannot. */
 export function completeKe(state: KeInitiatorState, method: number, inner: readonly Payload[]): SharedSecret | string {
   const ke = find(inner, PayloadType.KE);
-  if (!ke || ke.group !== method) return `no KE payload for key exchange method ${method}`;
+  if (!ke || ke.method !== method) return `no KE payload for key exchange method ${method}`;
   const secret = attempt(() => state.finish(ke.data));
   if (secret instanceof CryptoError) return `bad KE data: ${secret.message}`;
   return { method, secret };
