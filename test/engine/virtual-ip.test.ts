@@ -8,11 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EnginePair } from '../helpers/engine-pair.js';
+import { EnginePair, connections } from '../helpers/engine-pair.js';
+import { onlySa } from '../helpers/engine-wire.js';
+import { buildProposals } from '../../src/engine/proposal-select.js';
+import { parseProposals } from '../../src/engine/proposal-string.js';
 import { AddressPool, PoolError } from '../../src/engine/tasks/virtual-ip-pool.js';
 import { formatSelector, parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
 import { parseIdentity } from '../../src/engine/identity.js';
-import { ExchangeType, NotifyType, nameOf } from '../../src/wire/constants.js';
+import { ExchangeType, NotifyType, PayloadType, nameOf } from '../../src/wire/constants.js';
 import type { EngineEvent } from '../../src/engine/types.js';
 
 function client(pool: AddressPool, name: string, vips: readonly string[] = ['0.0.0.0']): EnginePair {
@@ -172,4 +175,30 @@ test('address pools: prefixes skip the network and broadcast addresses, ranges k
   assert.equal(q.online, 1);
   q.release('x');
   assert.equal(q.online, 0);
+});
+
+test('every Child SA of the IKE SA keeps to the virtual IP: a second one by CREATE_CHILD_SA gets it on both sides, and the gateway narrows a client that asks for more', () => {
+  const pool = new AddressPool('rw', '10.3.0.0/24');
+  const [net] = connections().initiator.children;
+  assert.ok(net);
+  const more = { ...net, name: 'more' };
+  const pair = new EnginePair({ connI: { vips: ['0.0.0.0'], children: [net, more] }, connR: { pools: [pool] } });
+  const ids = pair.establish();
+  assert.deepEqual(pair.errors(), []);
+  const byName = pair.i.children(ids.i).map((c) => [c.name, c.localTs.map(formatSelector)]);
+  assert.deepEqual(byName, [['net', ['10.3.0.1/32']], ['more', ['10.3.0.1/32']]]);
+  assert.deepEqual(pair.r.children(ids.r).map((c) => c.remoteTs.map(formatSelector)), [['10.3.0.1/32'], ['10.3.0.1/32']]);
+  // A client that offers the whole IPv4 space in CREATE_CHILD_SA gets its own address only.
+  const client = onlySa(pair.i);
+  const spi = Uint8Array.of(0x12, 0x34, 0x56, 0x78);
+  client.sendRequest(ExchangeType.CREATE_CHILD_SA, [
+    { type: PayloadType.SA, critical: false, proposals: buildProposals(parseProposals(['aes256gcm16'], 'esp'), { spi }) },
+    { type: PayloadType.NONCE, critical: false, data: new Uint8Array(32).fill(7) },
+    { type: PayloadType.TSi, critical: false, selectors: [parseTrafficSelector('0.0.0.0/0')] },
+    { type: PayloadType.TSr, critical: false, selectors: [parseTrafficSelector('198.51.100.128/25')] },
+  ], pair.now);
+  pair.run();
+  const greedy = pair.r.children(ids.r).find((c) => c.spiOut === 0x12345678);
+  assert.ok(greedy, 'the gateway made the Child SA');
+  assert.deepEqual(greedy.remoteTs.map(formatSelector), ['10.3.0.1/32']);
 });

@@ -18,6 +18,7 @@ import type { Task } from '../tasks.js';
 import { isSubset } from '../traffic-selectors.js';
 import type { ChildConfig } from '../types.js';
 import { hex, hex32, readU32, u32 } from '../util.js';
+import * as tasks from './run.js';
 import { NONCE_LENGTH, firstKeMethod, isCcs, keOf, rekeyProposals, startSeries } from './ccs-series.js';
 import type { CcsInitiator, InitiatorPurpose, Refusal, ResponderPurpose } from './ccs-series.js';
 
@@ -35,12 +36,13 @@ export function startChildCreate(sa: IkeSa, task: ChildTask, now: number): boole
   const offered = rekeyProposals(reuse, ProtocolId.ESP, config.espProposals, spi);
   const method = reuse ? keOf(reuse) : firstKeMethod(offered);
   if (old) old.state = 'rekeying';
-  startSeries(sa, ni, { purpose: initiatorPurpose(task, config, old), offered, newSpi: spi, keMethodId: method ?? 0 }, now);
+  startSeries(sa, ni, { purpose: initiatorPurpose(task, config, old, tasks.selectors(sa).local), offered, newSpi: spi, keMethodId: method ?? 0 }, now);
   return true;
 }
 
-function initiatorPurpose(task: ChildTask, config: ChildConfig, old: ChildSa | undefined): InitiatorPurpose {
-  const tsi = old ? old.info.localTs : config.localTs;
+/** `fixedLocal`: our side as a task fixed it for this IKE SA (a virtual IP), else the configured one. */
+function initiatorPurpose(task: ChildTask, config: ChildConfig, old: ChildSa | undefined, fixedLocal?: readonly TrafficSelector[]): InitiatorPurpose {
+  const tsi = old ? old.info.localTs : (fixedLocal ?? config.localTs);
   const tsr = old ? old.info.remoteTs : config.remoteTs;
   let answered: { tsi: TrafficSelector[]; tsr: TrafficSelector[]; mode: 'tunnel' | 'transport' } | undefined;
   return {
@@ -145,7 +147,8 @@ export function childResponder(sa: IkeSa, inner: readonly Payload[]): ResponderP
   } else {
     const creating = [...sa.followups.values()].filter((f) => f.kind === 'create-child').length;
     if (sa.children.length + creating >= sa.host.maxChildSas) return { notify: NotifyType.NO_ADDITIONAL_SAS, reason: `${sa.children.length} Child SAs already (max_child_sas)` };
-    const c = chooseChild(conn.children, inner, true);
+    // The peer's side may be fixed for this IKE SA (the address it was given, RFC 7296 §3.15).
+    const c = chooseChild(conn.children, inner, true, tasks.selectors(sa).remote);
     if (typeof c === 'number') return { notify: c, reason: 'new Child SA refused', ...childRefusal(conn.children, inner, c) };
     choice = c;
   }

@@ -2,7 +2,7 @@
  * Running the registered tasks (tasks/index.ts) of one exchange, in registration order.
  * The exchange code calls these at its fixed points; see tasks/task.ts for the sequence.
  */
-import type { Payload } from '../../wire/types.js';
+import type { Payload, TrafficSelector } from '../../wire/types.js';
 import type { IkeSa } from '../ike-sa.js';
 import { TASKS } from './index.js';
 import type { Task, TaskExchange } from './task.js';
@@ -29,6 +29,17 @@ export function processResponse(x: TaskExchange, response: readonly Payload[]): 
 
 export function completed(x: TaskExchange): void {
   for (const t of active(x.exchange)) t.completed?.(x);
+}
+
+/** The traffic selectors the tasks fix for the Child SAs of this IKE SA (the first task that fixes one side wins). */
+export function selectors(sa: IkeSa): { local?: readonly TrafficSelector[]; remote?: readonly TrafficSelector[] } {
+  const out: { local?: readonly TrafficSelector[]; remote?: readonly TrafficSelector[] } = {};
+  for (const t of TASKS) {
+    const s = t.selectors?.(sa);
+    if (s?.local && !out.local) out.local = s.local;
+    if (s?.remote && !out.remote) out.remote = s.remote;
+  }
+  return out;
 }
 
 /** The IKE SA is gone for good: every task gives back what it held for it. */

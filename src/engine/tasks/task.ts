@@ -50,6 +50,12 @@ export interface Task {
   completed?(x: TaskExchange): void;
   /** The IKE SA ended for good (not replaced by a rekey): give back what it held. */
   ended?(sa: IkeSa): void;
+  /**
+   * Traffic selectors the task fixes for every Child SA of this IKE SA, CREATE_CHILD_SA ones
+   * included (RFC 7296 §2.9): a virtual IP is the client's own side on the client and the
+   * peer's side on the gateway. From this end's point of view.
+   */
+  selectors?(sa: IkeSa): { readonly local?: readonly TrafficSelector[]; readonly remote?: readonly TrafficSelector[] } | undefined;
 }
 
 /**

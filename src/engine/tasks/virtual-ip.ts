@@ -182,6 +182,12 @@ export const virtualIp: Task = {
   processRequest: lease,
   buildResponse: reply,
   completed: leased,
+  selectors(sa) {
+    const h = held.get(sa);
+    if (!h) return undefined;
+    const ts = h.addresses.map(hostSelector);
+    return h.leases ? { remote: ts } : { local: ts };
+  },
   ended(sa) {
     const h = held.delete(sa);
     if (!h) return;
