@@ -1,11 +1,13 @@
 /**
- * IKE_AUTH with a pre-shared key (RFC 7296 §1.2, §2.15) and, after IKE_INTERMEDIATE rounds,
- * the IntAuth chunk in the signed octets (RFC 9242 §3.3.2): the identities and AUTH here, then
- * the tasks registered for IKE_AUTH (tasks/index.ts: the first Child SA, …).
+ * IKE_AUTH (RFC 7296 §1.2, §2.15): the identities, the signed octets (after IKE_INTERMEDIATE
+ * rounds with the IntAuth chunk, RFC 9242 §3.3.2) and AUTH by the connection's authenticators
+ * (src/auth/: a pre-shared key unless it names another), then the tasks registered for
+ * IKE_AUTH (tasks/index.ts: a virtual IP, the first Child SA, …).
  */
-import { pskAuth, signedOctets } from '../crypto/keys.js';
-import { constantTimeEqual } from '../crypto/util.js';
-import { AuthMethod, ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../wire/constants.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { pskAuthenticator } from '../auth/psk.js';
+import { signedOctets } from '../crypto/keys.js';
+import { ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../wire/constants.js';
 import { proposalForSelection, selectProposal } from './proposal-select.js';
 import type { Payload } from '../wire/types.js';
 import * as tasks from './tasks/run.js';
@@ -25,10 +27,10 @@ function idBody(idType: number, data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The AUTH value one side computes over its signed octets. */
-function authValue(sa: IkeSa, psk: Uint8Array, ofInitiator: boolean, idType: number, idData: Uint8Array, authMid: number): Uint8Array {
+/** InitiatorSignedOctets / ResponderSignedOctets (RFC 7296 §2.15) of one side. */
+function octetsOf(sa: IkeSa, ofInitiator: boolean, idType: number, idData: Uint8Array, authMid: number): Uint8Array {
   const k = sa.requireKeys();
-  const octets = signedOctets(
+  return signedOctets(
     ofInitiator ? sa.initRequest : sa.initResponse,
     ofInitiator ? sa.nr : sa.ni,
     sa.prfId,
@@ -37,7 +39,19 @@ function authValue(sa: IkeSa, psk: Uint8Array, ofInitiator: boolean, idType: num
     // RFC 9242 §3.3.2: IntAuth only if an IKE_INTERMEDIATE exchange took place.
     sa.intermediateRan ? { i: sa.intAuthI, r: sa.intAuthR, mid: authMid } : undefined,
   );
-  return pskAuth(sa.prfId, psk, octets);
+}
+
+/** The connection's authenticators (src/auth/): the PSK both ways unless it names others. */
+function authOf(conn: ConnectionConfig): { local: Authenticator; remote: Authenticator } {
+  if (conn.auth) return conn.auth;
+  const psk = pskAuthenticator(conn.psk);
+  return { local: psk, remote: psk };
+}
+
+/** Our AUTH payload over our signed octets. */
+function ourAuth(sa: IkeSa, conn: ConnectionConfig, idType: number, idData: Uint8Array, authMid: number): Payload {
+  const a = authOf(conn).local.sign(sa.prfId, octetsOf(sa, sa.isInitiator, idType, idData, authMid));
+  return { type: PayloadType.AUTH, critical: false, method: a.method, data: a.data };
 }
 
 /** Initiator: IDi, AUTH, SAi2, TSi, TSr. */
@@ -49,19 +63,18 @@ export function sendAuthRequest(sa: IkeSa, now: number): void {
   const mid = sa.nextRequestId;
   const payloads: Payload[] = [
     { type: PayloadType.IDi, critical: false, idType: id.idType, data: id.data },
-    { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authValue(sa, conn.psk, true, id.idType, id.data, mid) },
+    ourAuth(sa, conn, id.idType, id.data, mid),
   ];
   tasks.buildRequest({ sa, exchange: ExchangeType.IKE_AUTH, now }, payloads);
   sa.sendRequest(ExchangeType.IKE_AUTH, payloads, now);
 }
 
-function verifyPeerAuth(sa: IkeSa, psk: Uint8Array, peerIsInitiator: boolean, inner: readonly Payload[], authMid: number): string | undefined {
+function verifyPeerAuth(sa: IkeSa, conn: ConnectionConfig, inner: readonly Payload[], authMid: number): string | undefined {
+  const peerIsInitiator = !sa.isInitiator;
   const id = find(inner, peerIsInitiator ? PayloadType.IDi : PayloadType.IDr);
   const auth = find(inner, PayloadType.AUTH);
   if (!id || !auth) return 'missing ID or AUTH payload';
-  if (auth.method !== AuthMethod.SHARED_KEY_MIC) return `peer used auth method ${auth.method}, expected PSK`;
-  const expect = authValue(sa, psk, peerIsInitiator, id.idType, id.data, authMid);
-  return constantTimeEqual(expect, auth.data) ? undefined : 'AUTH payload does not verify (wrong PSK?)';
+  return authOf(conn).remote.verify(sa.prfId, auth.method, auth.data, octetsOf(sa, peerIsInitiator, id.idType, id.data, authMid));
 }
 
 function peerIdentity(inner: readonly Payload[], type: typeof PayloadType.IDi | typeof PayloadType.IDr): Identity | undefined {
@@ -83,7 +96,7 @@ export function handleAuthResponse(sa: IkeSa, messageId: number, inner: readonly
   const peer = peerIdentity(inner, PayloadType.IDr);
   if (!peer) return sa.fail('responder sent an unusable IDr', NotifyType.AUTHENTICATION_FAILED);
   if (conn.remoteId && !sameIdentity(conn.remoteId, peer)) return sa.fail(`responder identity ${peer.value} is not the configured one`, NotifyType.AUTHENTICATION_FAILED);
-  const bad = verifyPeerAuth(sa, conn.psk, false, inner, messageId);
+  const bad = verifyPeerAuth(sa, conn, inner, messageId);
   if (bad) return sa.fail(bad, NotifyType.AUTHENTICATION_FAILED);
   sa.remoteIdentity = peer;
   established(sa, now);
@@ -125,7 +138,7 @@ export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly 
   if (!peer) return refuse(NotifyType.AUTHENTICATION_FAILED, 'initiator sent an unusable IDi');
   const conn = chooseConnection(sa, peer);
   if (!conn) return refuse(NotifyType.AUTHENTICATION_FAILED, `no connection for peer identity ${peer.value}`);
-  const bad = verifyPeerAuth(sa, conn.psk, true, inner, messageId);
+  const bad = verifyPeerAuth(sa, conn, inner, messageId);
   if (bad) return refuse(NotifyType.AUTHENTICATION_FAILED, bad);
   sa.connection = conn;
   sa.remoteIdentity = peer;
@@ -134,7 +147,7 @@ export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly 
   tasks.processRequest(x, inner);
   const payloads: Payload[] = [
     { type: PayloadType.IDr, critical: false, idType: id.idType, data: id.data },
-    { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authValue(sa, conn.psk, false, id.idType, id.data, messageId) },
+    ourAuth(sa, conn, id.idType, id.data, messageId),
   ];
   tasks.buildResponse(x, inner, payloads);
   sa.sendResponse(ExchangeType.IKE_AUTH, messageId, payloads, requestKeys);

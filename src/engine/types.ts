@@ -3,6 +3,7 @@
  * back (datagrams to send, events) and the events themselves. Sans-I/O: nothing here touches
  * a socket or a clock (see ARCHITECTURE.md).
  */
+import type { Authenticator } from '../auth/authenticator.js';
 import type { KeMethod } from '../crypto/ke.js';
 import type { RestartPlan } from './restart.js';
 import type { TrafficSelector } from '../wire/types.js';
@@ -50,7 +51,13 @@ export interface ConnectionConfig {
   readonly localId: Identity;
   /** undefined: accept any peer identity. */
   readonly remoteId?: Identity;
+  /** The pre-shared key (RFC 7296 §2.15) of both ends, unless `auth` says otherwise. */
   readonly psk: Uint8Array;
+  /**
+   * How we prove our identity and how the peer must prove its (src/auth/): default, the PSK
+   * both ways. Another method (RFC 7427 signatures) is another Authenticator.
+   */
+  readonly auth?: { readonly local: Authenticator; readonly remote: Authenticator };
   readonly ikeProposals: readonly ProposalSpec[];
   readonly children: readonly ChildConfig[];
   /** Send and accept IKE fragments (RFC 7383). Default true. */
