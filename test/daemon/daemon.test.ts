@@ -169,7 +169,7 @@ describe('two pqike daemons over 127.0.0.1 UDP', { timeout: 40_000 }, () => {
     assert.equal(sa.local, `127.0.0.1:${ports.a}`);
     assert.equal(sa.remote, `127.0.0.1:${ports.b}`);
     assert.equal(sa.remoteId, 'sun-one.example.org');
-    assert.deepEqual(sa.keyExchanges, ['CURVE25519', 'MLKEM768']);
+    assert.deepEqual(sa.keyExchanges, ['CURVE_25519', 'ML_KEM_768']);
     assert.equal(sa.children.length, 1);
     const child = sa.children[0];
     assert.ok(child);
@@ -241,7 +241,7 @@ describe('two pqike daemons over 127.0.0.1 UDP', { timeout: 40_000 }, () => {
       return x.length === 1 && x[0]?.id !== before.id && x[0]?.state === 'established' ? x[0] : undefined;
     });
     assert.notEqual(`${after.spiI}/${after.spiR}`, `${before.spiI}/${before.spiR}`);
-    assert.deepEqual(after.keyExchanges, ['CURVE25519', 'MLKEM768']);
+    assert.deepEqual(after.keyExchanges, ['CURVE_25519', 'ML_KEM_768']);
     assert.deepEqual(after.children.map((c) => c.spiIn), before.children.map((c) => c.spiIn));
     await waitFor('B lists the rekeyed IKE SA only', async () => {
       const l = (await b.sas()).filter((s) => s.connection === 'one');
@@ -260,7 +260,7 @@ describe('two pqike daemons over 127.0.0.1 UDP', { timeout: 40_000 }, () => {
       return c.length === 1 && c[0]?.spiIn !== old.spiIn ? c[0] : undefined;
     });
     assert.equal(now.rekeyOf, old.spiIn);
-    assert.deepEqual(now.keyExchanges, ['CURVE25519', 'MLKEM768'], 'the rekey ran the ESP proposal key exchanges (PFS)');
+    assert.deepEqual(now.keyExchanges, ['CURVE_25519', 'ML_KEM_768'], 'the rekey ran the ESP proposal key exchanges (PFS)');
     await waitFor('B lists the new Child SA only', async () => {
       const c = (await b.established('one'))[0]?.children ?? [];
       return c.length === 1 && c[0]?.spiOut === now.spiIn ? true : undefined;
@@ -315,7 +315,7 @@ describe('two pqike daemons over 127.0.0.1 UDP', { timeout: 40_000 }, () => {
       const l = await a.established('two');
       return l.length === 1 && l[0]?.id !== oldTwo.id && l[0]?.children.length === 1 ? l[0] : undefined;
     });
-    assert.equal(two.children[0]?.encryption, 'AES_GCM_16_128');
+    assert.equal(two.children[0]?.encryption, 'AES_GCM_16-128');
     assert.notEqual(two.spiI, oldTwo.spiI);
     await waitFor('B has only the new two', async () => {
       const l = (await b.sas()).filter((s) => s.connection === 'two');
