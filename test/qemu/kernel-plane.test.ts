@@ -733,7 +733,7 @@ EOF
       const list = JSON.parse(cli.out) as SaView[];
       const net = list.find((s) => s.connection === 'net');
       assert.ok(net, cli.out);
-      assert.deepEqual(net.keyExchanges, ['CURVE25519', 'MLKEM768']);
+      assert.deepEqual(net.keyExchanges, ['CURVE_25519', 'ML_KEM_768']);
       const ch = net.children[0];
       assert.ok(ch, cli.out);
       for (const k of ['bytesIn', 'bytesOut', 'packetsIn', 'packetsOut'] as const) assert.ok((ch[k] ?? 0) > 0, `pqike list-sas --json: ${k} must be > 0: ${JSON.stringify(ch)}`);
