@@ -2,7 +2,7 @@
  * MODP Diffie-Hellman groups 14, 15, 16 (RFC 3526 §3-§5, generator 2), via node:crypto's
  * built-in well-known groups (whose primes equal RFC 3526; checked by the unit tests).
  */
-import { createDiffieHellman, getDiffieHellman, type DiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
+import { getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import type { KeInitiatorState, KeMethod } from './ke.js';
 import { leftPad } from './util.js';
@@ -47,7 +47,7 @@ function checkPeer(id: number, p: ModpParams, peer: Uint8Array): void {
   }
 }
 
-function compute(dh: DiffieHellmanGroup | DiffieHellman, id: number, p: ModpParams, peer: Uint8Array): Buffer {
+function compute(dh: DiffieHellmanGroup, id: number, p: ModpParams, peer: Uint8Array): Buffer {
   checkPeer(id, p, peer);
   let s: Buffer;
   try {
@@ -85,16 +85,37 @@ export function modpMethod(id: number): KeMethod {
   };
 }
 
+/** base^exp mod m by square-and-multiply. */
+function modPow(base: bigint, exp: bigint, m: bigint): bigint {
+  let r = 1n;
+  let b = base % m;
+  for (let e = exp; e > 0n; e >>= 1n) {
+    if (e & 1n) r = (r * b) % m;
+    b = (b * b) % m;
+  }
+  return r;
+}
+
+const toBig = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).toString('hex') || '0'}`);
+const toBytes = (v: bigint, len: number): Buffer => Buffer.from(v.toString(16).padStart(len * 2, '0'), 'hex');
+
 /**
  * Initiator state from a fixed private exponent (big-endian), for reproducible runs
- * (src/crypto/ke-seeded.ts). The exponent must be in [2, p-2]; the caller draws it.
+ * (src/crypto/ke-seeded.ts): y = g^x mod p, g^xy = y_peer^x mod p (RFC 3526, generator 2), in
+ * BigInt, since node:crypto's DiffieHellman with an explicit prime checks that prime first (on
+ * Node 24 seconds for 4096 bits). The exponent must be in [2, p-2]; the caller draws it.
  */
 export function modpFromPrivate(id: number, priv: Uint8Array): KeInitiatorState {
   const p = PARAMS[id];
   if (p === undefined) throw new CryptoError('UNSUPPORTED', `MODP group ${id} not supported`);
-  const g = getDiffieHellman(p.nodeName);
-  const dh = createDiffieHellman(g.getPrime(), g.getGenerator());
-  dh.setPrivateKey(Buffer.from(priv));
-  const pub = leftPad(dh.generateKeys(), p.bytes);
-  return { publicValue: pub, finish: (peer) => compute(dh, id, p, peer) };
+  const prime = toBig(getDiffieHellman(p.nodeName).getPrime());
+  const x = toBig(priv);
+  const pub = toBytes(modPow(2n, x, prime), p.bytes);
+  return {
+    publicValue: pub,
+    finish(peer) {
+      checkPeer(id, p, peer);
+      return toBytes(modPow(toBig(peer), x, prime), p.bytes);
+    },
+  };
 }
