@@ -27,7 +27,7 @@ import { ikeRekeyResponder } from './tasks/ike-rekey.js';
 import { handleInformationalRequest, handleInformationalResponse } from './exchange-informational.js';
 import { handleIntermediateRequest, handleIntermediateResponse } from './exchange-intermediate.js';
 import { continueHandshake } from './handshake.js';
-import { IkeSa } from './ike-sa.js';
+import { IkeSa, isSettingUp, newIkeSa } from './ike-sa.js';
 import type { SaHost } from './ike-sa.js';
 import { notify } from './payloads.js';
 import { FragmentCollector, MAX_REASSEMBLED, decodeInner, openMessage } from './protection.js';
@@ -308,7 +308,7 @@ export class IkeEngine implements SaHost {
     const local = endpoints?.local ?? { address: conn.localAddress, port: this.localPort };
     const remote = endpoints?.remote ?? { address: conn.remoteAddress, port: conn.remotePort ?? 500 };
     const spiI = this.freshIkeSpi();
-    const sa = new IkeSa(this, 'initiator', spiI, local, remote, now);
+    const sa = newIkeSa(this, 'initiator', spiI, local, remote, now);
     sa.connection = conn;
     sa.attempt = attempt;
     this.sas.set(hex(spiI), sa);
@@ -507,7 +507,7 @@ export class IkeEngine implements SaHost {
     return sa ? this.command(sa, { kind: 'dpd' }, now) : false;
   }
 
-  private command(sa: IkeSa, task: import('./tasks.js').Task, now: number): boolean {
+  private command(sa: IkeSa, task: import('./tasks.js').QueuedTask, now: number): boolean {
     this.clock = now;
     if (sa.state !== 'established' && !(sa.state === 'rekeyed' && task.kind === 'delete-ike')) return false;
     enqueue(sa, task);
@@ -627,7 +627,7 @@ export class IkeEngine implements SaHost {
     if (!sa || hex(sa.spiI) !== hex(h.spiI)) return;
     if (sa.isInitiator === fromInitiator) return; // our own role's flag from the peer: bogus
     if (h.exchangeType === ExchangeType.IKE_SA_INIT) {
-      if (sa.state === 'connecting' && sa.outstanding?.messageId === 0 && !sa.keys) {
+      if (sa.state === 'connecting' && sa.outstanding?.messageId === 0 && !sa.keys && isSettingUp(sa)) {
         handleInitResponse(sa, msg, data, now);
         continueHandshake(sa, now);
         this.settle(sa, now);
@@ -682,7 +682,8 @@ export class IkeEngine implements SaHost {
     const existing = this.byInitiator.get(key);
     if (existing) {
       // A retransmitted IKE_SA_INIT request gets the same response again (RFC 7296 §2.1).
-      if (Buffer.compare(existing.initRequest, data) === 0 && existing.lastResponse?.messageId === 0) existing.sendRaw(existing.lastResponse.datagrams);
+      const sent = existing.setup?.initRequest;
+      if (sent && Buffer.compare(sent, data) === 0 && existing.lastResponse?.messageId === 0) existing.sendRaw(existing.lastResponse.datagrams);
       return;
     }
     if (this.admission) {
@@ -835,10 +836,10 @@ export class IkeEngine implements SaHost {
     if (opened === undefined || opened === 'invalid') return;
     switch (h.exchangeType) {
       case ExchangeType.IKE_INTERMEDIATE:
-        handleIntermediateResponse(sa, opened.inner, opened.ap);
+        if (isSettingUp(sa)) handleIntermediateResponse(sa, opened.inner, opened.ap);
         break;
       case ExchangeType.IKE_AUTH:
-        handleAuthResponse(sa, h.messageId, opened.inner, now);
+        if (isSettingUp(sa)) handleAuthResponse(sa, h.messageId, opened.inner, now);
         break;
       case ExchangeType.INFORMATIONAL:
         handleInformationalResponse(sa);
@@ -896,18 +897,18 @@ export class IkeEngine implements SaHost {
 
   /** Dispatch a decrypted request to its exchange (RFC 7296 §1.4: which exchange in which state). */
   private answerRequest(sa: IkeSa, exchange: number, messageId: number, opened: Opened, keys: SkKeys, now: number): void {
-    const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
+    const settingUp = (sa.state === 'intermediate' || sa.state === 'authenticating') && isSettingUp(sa);
     const up = sa.state === 'established' || sa.state === 'rekeyed';
     const refuse = (): void => {
       sa.refuse(exchange, messageId, NotifyType.INVALID_SYNTAX, `${nameOf(ExchangeType, exchange)} is not allowed in state ${sa.state} (RFC 7296 §1.4)`, { keys });
     };
     switch (exchange) {
       case ExchangeType.IKE_INTERMEDIATE:
-        if (settingUp) handleIntermediateRequest(sa, messageId, opened.inner, opened.ap);
+        if (settingUp && isSettingUp(sa)) handleIntermediateRequest(sa, messageId, opened.inner, opened.ap);
         else refuse();
         return;
       case ExchangeType.IKE_AUTH:
-        if (!settingUp) return refuse();
+        if (!settingUp || !isSettingUp(sa)) return refuse();
         handleAuthRequest(sa, messageId, opened.inner, now);
         // No longer half-open once authenticated (the state changed in the call above).
         if (sa.stateIs('established') && sa.initKey !== undefined) this.guard.closed(sa.initKey);

@@ -11,7 +11,7 @@ import { ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../wi
 import { proposalForSelection, selectProposal } from './proposal-select.js';
 import type { Payload } from '../wire/types.js';
 import * as tasks from './tasks/run.js';
-import type { IkeSa } from './ike-sa.js';
+import type { IkeSa, SettingUp } from './ike-sa.js';
 import { identityFromPayload, identityToPayloadData, sameIdentity } from './identity.js';
 import type { Identity } from './identity.js';
 import { errorNotify, find } from './payloads.js';
@@ -28,16 +28,16 @@ function idBody(idType: number, data: Uint8Array): Uint8Array {
 }
 
 /** InitiatorSignedOctets / ResponderSignedOctets (RFC 7296 §2.15) of one side. */
-function octetsOf(sa: IkeSa, ofInitiator: boolean, idType: number, idData: Uint8Array, authMid: number): Uint8Array {
+function octetsOf(sa: SettingUp, ofInitiator: boolean, idType: number, idData: Uint8Array, authMid: number): Uint8Array {
   const k = sa.requireKeys();
   return signedOctets(
-    ofInitiator ? sa.initRequest : sa.initResponse,
+    ofInitiator ? sa.setup.initRequest : sa.setup.initResponse,
     ofInitiator ? sa.nr : sa.ni,
     sa.prfId,
     ofInitiator ? k.skPi : k.skPr,
     idBody(idType, idData),
     // RFC 9242 §3.3.2: IntAuth only if an IKE_INTERMEDIATE exchange took place.
-    sa.intermediateRan ? { i: sa.intAuthI, r: sa.intAuthR, mid: authMid } : undefined,
+    sa.setup.intermediateRan ? { i: sa.setup.intAuthI, r: sa.setup.intAuthR, mid: authMid } : undefined,
   );
 }
 
@@ -49,13 +49,13 @@ function authOf(conn: ConnectionConfig): { local: Authenticator; remote: Authent
 }
 
 /** Our AUTH payload over our signed octets. */
-function ourAuth(sa: IkeSa, conn: ConnectionConfig, idType: number, idData: Uint8Array, authMid: number): Payload {
+function ourAuth(sa: SettingUp, conn: ConnectionConfig, idType: number, idData: Uint8Array, authMid: number): Payload {
   const a = authOf(conn).local.sign(sa.prfId, octetsOf(sa, sa.isInitiator, idType, idData, authMid));
   return { type: PayloadType.AUTH, critical: false, method: a.method, data: a.data };
 }
 
 /** Initiator: IDi, AUTH, SAi2, TSi, TSr. */
-export function sendAuthRequest(sa: IkeSa, now: number): void {
+export function sendAuthRequest(sa: SettingUp, now: number): void {
   const conn = sa.connection;
   if (!conn) return;
   sa.transition('authenticating');
@@ -69,7 +69,7 @@ export function sendAuthRequest(sa: IkeSa, now: number): void {
   sa.sendRequest(ExchangeType.IKE_AUTH, payloads, now);
 }
 
-function verifyPeerAuth(sa: IkeSa, conn: ConnectionConfig, inner: readonly Payload[], authMid: number): string | undefined {
+function verifyPeerAuth(sa: SettingUp, conn: ConnectionConfig, inner: readonly Payload[], authMid: number): string | undefined {
   const peerIsInitiator = !sa.isInitiator;
   const id = find(inner, peerIsInitiator ? PayloadType.IDi : PayloadType.IDr);
   const auth = find(inner, PayloadType.AUTH);
@@ -83,7 +83,7 @@ function peerIdentity(inner: readonly Payload[], type: typeof PayloadType.IDi | 
 }
 
 /** Initiator: IDr, AUTH, SAr2, TSi, TSr. */
-export function handleAuthResponse(sa: IkeSa, messageId: number, inner: readonly Payload[], now: number): void {
+export function handleAuthResponse(sa: SettingUp, messageId: number, inner: readonly Payload[], now: number): void {
   const conn = sa.connection;
   if (!conn || !sa.outstanding) return;
   sa.outstanding = undefined;
@@ -123,16 +123,16 @@ function established(sa: IkeSa, now: number): void {
 }
 
 /** Responder: authenticate the initiator, pick the connection by its identity, answer. */
-export function handleAuthRequest(sa: IkeSa, messageId: number, inner: readonly Payload[], now: number): void {
+export function handleAuthRequest(sa: SettingUp, messageId: number, inner: readonly Payload[], now: number): void {
   const requestKeys = sa.inKeys();
   const refuse = (code: number, why: string): void => {
     sa.refuse(ExchangeType.IKE_AUTH, messageId, code, why, { keys: requestKeys });
     if (code === NotifyType.AUTHENTICATION_FAILED) sa.host.authFailed(sa, now);
     sa.fail(why, code);
   };
-  if (sa.pendingAddke.length > 0) {
+  if (sa.setup.pendingAddke.length > 0) {
     // RFC 9370 §2.2.3: IKE_AUTH only after every IKE_INTERMEDIATE round.
-    return refuse(NotifyType.INVALID_SYNTAX, `IKE_AUTH before ${sa.pendingAddke.length} additional key exchange(s)`);
+    return refuse(NotifyType.INVALID_SYNTAX, `IKE_AUTH before ${sa.setup.pendingAddke.length} additional key exchange(s)`);
   }
   const peer = peerIdentity(inner, PayloadType.IDi);
   if (!peer) return refuse(NotifyType.AUTHENTICATION_FAILED, 'initiator sent an unusable IDi');

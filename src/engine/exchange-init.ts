@@ -9,7 +9,8 @@ import { ExchangeType, HeaderFlags, KeMethodId, NotifyType, PayloadType, Transfo
 import type { IkeMessage, Payload, Proposal } from '../wire/types.js';
 import { encodeMessage } from '../wire/index.js';
 import type { Admission, InitRequestFacts } from './dos-guard.js';
-import { IkeSa } from './ike-sa.js';
+import { newIkeSa } from './ike-sa.js';
+import type { IkeSa, SettingUp } from './ike-sa.js';
 import type { SaHost } from './ike-sa.js';
 import { errorNotify, find, findNotify, notify } from './payloads.js';
 import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
@@ -34,51 +35,51 @@ function offeredKeMethods(conn: ConnectionConfig): number[] {
 }
 
 /** Initiator: build and send the IKE_SA_INIT request (again, after COOKIE or INVALID_KE_PAYLOAD). */
-export function sendInitRequest(sa: IkeSa, now: number): void {
+export function sendInitRequest(sa: SettingUp, now: number): void {
   const conn = sa.connection;
   if (!conn) throw new Error('initiator without connection');
-  if (sa.keMethodId === 0) sa.keMethodId = offeredKeMethods(conn)[0] ?? 0;
+  if (sa.setup.keMethodId === 0) sa.setup.keMethodId = offeredKeMethods(conn)[0] ?? 0;
   // A COOKIE retry keeps the KE value (RFC 7296 §2.6: all other payloads unchanged).
-  const ke = sa.keState ?? sa.startKe(sa.keMethodId);
+  const ke = sa.setup.keState ?? sa.startKe(sa.setup.keMethodId);
   if (sa.ni.length === 0) sa.ni = sa.host.random(NONCE_LENGTH, 'nonce');
   sa.spiR = new Uint8Array(8);
   const payloads: Payload[] = [];
-  if (sa.cookie) payloads.push(notify(NotifyType.COOKIE, sa.cookie));
+  if (sa.setup.cookie) payloads.push(notify(NotifyType.COOKIE, sa.setup.cookie));
   payloads.push(
     // RFC 7296 §3.3.1: SPI Size 0 in IKE_SA_INIT proposals.
     { type: PayloadType.SA, critical: false, proposals: buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) }) },
-    { type: PayloadType.KE, critical: false, method: sa.keMethodId, data: ke.publicValue },
+    { type: PayloadType.KE, critical: false, method: sa.setup.keMethodId, data: ke.publicValue },
     { type: PayloadType.NONCE, critical: false, data: sa.ni },
   );
   tasks.buildRequest({ sa, exchange: ExchangeType.IKE_SA_INIT, now }, payloads);
   sa.nextRequestId = 0;
-  sa.initRequest = sa.sendPlain(ExchangeType.IKE_SA_INIT, false, 0, payloads, now);
+  sa.setup.initRequest = sa.sendPlain(ExchangeType.IKE_SA_INIT, false, 0, payloads, now);
   sa.nextRequestId = 1;
 }
 
 /** Initiator: the IKE_SA_INIT response. */
-export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, now: number): void {
+export function handleInitResponse(sa: SettingUp, msg: IkeMessage, raw: Uint8Array, now: number): void {
   const conn = sa.connection;
-  if (!conn || !sa.keState) return;
+  if (!conn || !sa.setup.keState) return;
   const p = msg.payloads;
   sa.noteReceived(ExchangeType.IKE_SA_INIT, true, 0, [raw.length], p);
   const cookie = findNotify(p, NotifyType.COOKIE);
   if (cookie) {
-    if (++sa.cookieRetries > MAX_COOKIE_RETRIES) return sa.fail('responder keeps asking for a COOKIE');
-    sa.cookie = cookie.data;
+    if (++sa.setup.cookieRetries > MAX_COOKIE_RETRIES) return sa.fail('responder keeps asking for a COOKIE');
+    sa.setup.cookie = cookie.data;
     sa.log('info', 'responder requested a COOKIE, retrying');
     return sendInitRequest(sa, now);
   }
   const invalidKe = findNotify(p, NotifyType.INVALID_KE_PAYLOAD);
   if (invalidKe) {
     const method = readU16(invalidKe.data);
-    if (method === undefined || !offeredKeMethods(conn).includes(method) || method === sa.keMethodId) {
+    if (method === undefined || !offeredKeMethods(conn).includes(method) || method === sa.setup.keMethodId) {
       return ignoreAnswer(sa, `INVALID_KE_PAYLOAD asks for method ${method ?? '?'}, which we do not offer`, now, NotifyType.INVALID_KE_PAYLOAD);
     }
-    if (++sa.invalidKeRetries > MAX_INVALID_KE_RETRIES) return sa.fail('too many INVALID_KE_PAYLOAD answers');
+    if (++sa.setup.invalidKeRetries > MAX_INVALID_KE_RETRIES) return sa.fail('too many INVALID_KE_PAYLOAD answers');
     sa.log('info', `responder wants key exchange method ${method}, retrying`);
-    sa.keMethodId = method;
-    sa.keState = undefined;
+    sa.setup.keMethodId = method;
+    sa.setup.keState = undefined;
     return sendInitRequest(sa, now);
   }
   const err = errorNotify(p);
@@ -90,27 +91,27 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
   const offered = buildProposals(conn.ikeProposals, { spi: new Uint8Array(0) });
   const suite = acceptSelection(offered, saPayload.proposals);
   if (typeof suite === 'string') return ignoreAnswer(sa, `invalid SA in IKE_SA_INIT response: ${suite}`, now, NotifyType.NO_PROPOSAL_CHOSEN);
-  if (suite.chosen.get(TransformType.KE)?.id !== sa.keMethodId) {
+  if (suite.chosen.get(TransformType.KE)?.id !== sa.setup.keMethodId) {
     return ignoreAnswer(sa, 'responder answered with another key exchange method', now, NotifyType.INVALID_SYNTAX);
   }
   if (nonce.data.length < 16 || nonce.data.length > 256) return ignoreAnswer(sa, 'bad nonce length', now, NotifyType.INVALID_SYNTAX);
   if (msg.header.spiR.every((b) => b === 0)) return ignoreAnswer(sa, 'responder SPI is zero', now, NotifyType.INVALID_SYNTAX);
-  const shared = completeKe(sa.keState, sa.keMethodId, p);
+  const shared = completeKe(sa.setup.keState, sa.setup.keMethodId, p);
   if (typeof shared === 'string') return ignoreAnswer(sa, `IKE_SA_INIT response: ${shared}`, now, NotifyType.INVALID_SYNTAX);
   sa.spiR = msg.header.spiR;
   sa.nr = nonce.data;
-  sa.initResponse = raw;
+  sa.setup.initResponse = raw;
   tasks.processResponse({ sa, exchange: ExchangeType.IKE_SA_INIT, now }, p);
   sa.setSuite(suite);
-  sa.keState = undefined;
-  if (sa.pendingAddke.length > 0 && !sa.peerIntermediate) {
+  sa.setup.keState = undefined;
+  if (sa.setup.pendingAddke.length > 0 && !sa.setup.peerIntermediate) {
     // RFC 9370 §2.2.1 needs IKE_INTERMEDIATE; a responder that did not announce it cannot run ADDKE.
     return sa.fail('responder chose additional key exchanges without INTERMEDIATE_EXCHANGE_SUPPORTED', NotifyType.NO_PROPOSAL_CHOSEN);
   }
   sa.keyFromInit(shared);
   sa.outstanding = undefined;
-  sa.initError = undefined;
-  sa.transition(sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
+  sa.setup.initError = undefined;
+  sa.transition(sa.setup.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
 }
 
 /**
@@ -119,9 +120,9 @@ export function handleInitResponse(sa: IkeSa, msg: IkeMessage, raw: Uint8Array, 
  * still retransmitted — for a usable answer; fail with the first error only if none comes
  * within two retransmission intervals.
  */
-function ignoreAnswer(sa: IkeSa, reason: string, now: number, notifyType: number): void {
+function ignoreAnswer(sa: SettingUp, reason: string, now: number, notifyType: number): void {
   sa.log('info', `${reason}; unauthenticated, so waiting for another answer (RFC 7296 §2.21.1)`);
-  sa.initError ??= { reason, notify: notifyType, at: now + 2 * sa.host.retransmitTimeoutMs };
+  sa.setup.initError ??= { reason, notify: notifyType, at: now + 2 * sa.host.retransmitTimeoutMs };
 }
 
 /** What the responder side of IKE_SA_INIT needs from the engine. */
@@ -258,17 +259,17 @@ export function handleInitRequest(
     return undefined;
   }
   const spiR = ctx.host.freshIkeSpi();
-  const sa = new IkeSa(ctx.host, 'responder', msg.header.spiI, local, remote, now);
+  const sa = newIkeSa(ctx.host, 'responder', msg.header.spiI, local, remote, now);
   sa.spiR = spiR;
   sa.connection = conn;
   sa.ni = facts.ni;
   sa.nr = ctx.host.random(NONCE_LENGTH, 'nonce');
   // A copy: `raw` may be a view of a larger buffer the caller reuses or that holds other data,
   // which a half-open SA must not keep alive.
-  sa.initRequest = Uint8Array.prototype.slice.call(raw);
+  sa.setup.initRequest = Uint8Array.prototype.slice.call(raw);
   sa.noteReceived(ExchangeType.IKE_SA_INIT, false, 0, [raw.length], p);
   sa.setSuite(suite);
-  sa.keMethodId = method;
+  sa.setup.keMethodId = method;
   const x = { sa, exchange: ExchangeType.IKE_SA_INIT, now };
   tasks.processRequest(x, p);
   const out: Payload[] = [
@@ -277,9 +278,9 @@ export function handleInitRequest(
     { type: PayloadType.NONCE, critical: false, data: sa.nr },
   ];
   tasks.buildResponse(x, p, out);
-  sa.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
+  sa.setup.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
   sa.keyFromInit({ method, secret: reply.sharedSecret });
   sa.expectedRequestId = 1;
-  sa.transition(sa.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
+  sa.transition(sa.setup.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
   return admission.spend ? { sa, spentCookie: admission.spend } : { sa };
 }

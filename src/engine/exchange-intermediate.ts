@@ -6,37 +6,37 @@
  */
 import { ExchangeType, NotifyType, PayloadType, nameOf } from '../wire/constants.js';
 import type { Payload } from '../wire/types.js';
-import type { IkeSa } from './ike-sa.js';
+import type { SettingUp } from './ike-sa.js';
 import { errorNotify, find } from './payloads.js';
 import { answerKe, completeKe, offerKe } from './tasks/ke-round.js';
 
 /** Initiator: start the next additional key exchange. */
-export function sendIntermediateRequest(sa: IkeSa, now: number): void {
+export function sendIntermediateRequest(sa: SettingUp, now: number): void {
   const method = sa.nextAddkeMethod();
   if (method === undefined) return;
   const { state, payload } = offerKe(sa.host.keMethod, method);
-  sa.keState = state;
-  sa.keMethodId = method;
+  sa.setup.keState = state;
+  sa.setup.keMethodId = method;
   sa.sendRequest(ExchangeType.IKE_INTERMEDIATE, [payload], now);
 }
 
 /** Initiator: KEr(n) arrived; `ap` is the response's A|P octets. */
-export function handleIntermediateResponse(sa: IkeSa, inner: readonly Payload[], ap: Uint8Array): void {
+export function handleIntermediateResponse(sa: SettingUp, inner: readonly Payload[], ap: Uint8Array): void {
   const req = sa.outstanding;
   const method = sa.nextAddkeMethod();
-  if (!req || method === undefined || !sa.keState) return;
+  if (!req || method === undefined || !sa.setup.keState) return;
   sa.outstanding = undefined;
   const err = errorNotify(inner);
   if (err) return sa.fail(`IKE_INTERMEDIATE failed: ${nameOf(NotifyType, err.notifyType)}`, err.notifyType);
-  const shared = completeKe(sa.keState, method, inner);
+  const shared = completeKe(sa.setup.keState, method, inner);
   if (typeof shared === 'string') return sa.fail(`IKE_INTERMEDIATE response: ${shared}`, NotifyType.INVALID_SYNTAX);
-  sa.keState = undefined;
+  sa.setup.keState = undefined;
   sa.completeIntermediate(req.ap, ap, shared);
-  if (sa.pendingAddke.length === 0) sa.transition('authenticating');
+  if (sa.setup.pendingAddke.length === 0) sa.transition('authenticating');
 }
 
 /** Responder: KEi(n) arrived in request `messageId`; `ap` is its A|P octets. */
-export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: readonly Payload[], ap: Uint8Array): void {
+export function handleIntermediateRequest(sa: SettingUp, messageId: number, inner: readonly Payload[], ap: Uint8Array): void {
   const method = sa.nextAddkeMethod();
   const requestKeys = sa.inKeys();
   const reject = (why: string): void => {
@@ -55,5 +55,5 @@ export function handleIntermediateRequest(sa: IkeSa, messageId: number, inner: r
   if ('problem' in answer) return reject(`IKE_INTERMEDIATE request: ${answer.why}`);
   const apResp = sa.sendResponse(ExchangeType.IKE_INTERMEDIATE, messageId, [answer.payload], requestKeys);
   sa.completeIntermediate(ap, apResp, answer.shared);
-  if (sa.pendingAddke.length === 0) sa.transition('authenticating');
+  if (sa.setup.pendingAddke.length === 0) sa.transition('authenticating');
 }

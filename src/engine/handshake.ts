@@ -4,10 +4,11 @@
  */
 import { sendAuthRequest } from './exchange-auth.js';
 import { sendIntermediateRequest } from './exchange-intermediate.js';
+import { isSettingUp } from './ike-sa.js';
 import type { IkeSa } from './ike-sa.js';
 
 export function continueHandshake(sa: IkeSa, now: number): void {
-  if (!sa.isInitiator || sa.outstanding || !sa.keys) return;
-  if (sa.state === 'intermediate' && sa.pendingAddke.length > 0) sendIntermediateRequest(sa, now);
+  if (!sa.isInitiator || sa.outstanding || !sa.keys || !isSettingUp(sa)) return;
+  if (sa.state === 'intermediate' && sa.setup.pendingAddke.length > 0) sendIntermediateRequest(sa, now);
   else if (sa.state === 'authenticating') sendAuthRequest(sa, now);
 }

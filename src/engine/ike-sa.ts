@@ -21,12 +21,14 @@ import type { ChildRegistry } from './child-registry.js';
 import type { DataPlaneCommand } from './dataplane.js';
 import { installPolicies, installSa, uninstallChild } from './child-install.js';
 import type { EndCause, RestartPlan } from './restart.js';
-import type { ActiveTask, Task } from './tasks.js';
+import type { ActiveTask, QueuedTask } from './tasks.js';
 import type { ResponderSeries } from './tasks/ccs-series.js';
 import type { Identity } from './identity.js';
 import { formatIdentity } from './identity.js';
 import { hex } from './util.js';
 import { offerKe } from './tasks/ke-round.js';
+import { newSetup } from './setup-state.js';
+import type { SetupState } from './setup-state.js';
 import { notify } from './payloads.js';
 import { describeSuite } from './describe.js';
 
@@ -130,30 +132,13 @@ export class IkeSa {
   prfId = 0;
   cipher?: SkCipher;
   keys?: IkeSaKeys;
-  /** ADDKE methods still to run, in transform-type order (RFC 9370 §2.2.1). */
-  pendingAddke: { type: number; method: number }[] = [];
   /**
    * Key exchange methods whose shared secrets went into the current keys, in order: recorded
    * where each secret is mixed in (keyFromInit, completeIntermediate, the rekey), never
    * taken from the proposal.
    */
   keMethodsDone: number[] = [];
-  intAuthI: Uint8Array = EMPTY;
-  intAuthR: Uint8Array = EMPTY;
-  intermediateRan = false;
-  /** RealMsg1 / RealMsg2 of RFC 7296 §2.15: the IKE_SA_INIT messages as sent. */
-  initRequest: Uint8Array = EMPTY;
-  initResponse: Uint8Array = EMPTY;
-  /** Initiator: the KE state of the exchange in flight. */
-  keState?: KeInitiatorState;
-  keMethodId = 0;
-  cookie?: Uint8Array;
-  cookieRetries = 0;
-  /** Initiator: an unusable IKE_SA_INIT answer, and when we give up if no usable one follows (RFC 7296 §2.21.1). */
-  initError?: { readonly reason: string; readonly notify: number; readonly at: number };
-  invalidKeRetries = 0;
   peerFragmentation = false;
-  peerIntermediate = false;
   natLocal = false;
   natRemote = false;
   nextRequestId = 0;
@@ -162,11 +147,13 @@ export class IkeSa {
   lastResponse?: CachedResponse;
   connection?: ConnectionConfig;
   remoteIdentity?: Identity;
+  /** What only the initial exchanges need (setup-state.ts); dropped once established or failed. */
+  setup: SetupState | undefined = newSetup();
   /** Each task's state on this SA (tasks/task.ts TaskSlot); moves to the SA that replaces it by a rekey. */
   slots = new Map<object, unknown>();
   children: ChildSa[] = [];
   /** Exchanges we will initiate, in order, one at a time (window size 1). */
-  tasks: Task[] = [];
+  tasks: QueuedTask[] = [];
   /** The task whose exchange(s) are in flight. */
   active?: ActiveTask;
   /** Responder: CREATE_CHILD_SA series waiting for IKE_FOLLOWUP_KE, by link data (RFC 9370 §2.2.4). */
@@ -188,7 +175,7 @@ export class IkeSa {
   /** An IKE SA rekey the peer started and we answered, for collision checks (RFC 7296 §2.8.2). */
   peerIkeRekey?: { readonly nonces: readonly Uint8Array[]; replacement?: IkeSa };
   /** A CREATE_CHILD_SA that got TEMPORARY_FAILURE, to try again later (RFC 7296 §2.25). */
-  retryCreateAt?: { readonly at: number; readonly task: Task };
+  retryCreateAt?: { readonly at: number; readonly task: QueuedTask };
 
   constructor(
     readonly host: SaHost,
@@ -223,6 +210,7 @@ export class IkeSa {
     if (from === to) return;
     if (!NEXT[from].includes(to)) throw new Error(`IKE SA #${this.id}: no transition from ${from} to ${to}`);
     this.current = to;
+    if (to === 'established' || to === 'failed' || to === 'deleted') this.setup = undefined;
     this.event({ type: 'ike-state', sa: this.id, from, to });
   }
 
@@ -389,7 +377,7 @@ export class IkeSa {
 
   /** Retransmit the outstanding request if due; false once we have given up. */
   onTimer(now: number): boolean {
-    const e = this.initError;
+    const e = this.setup?.initError;
     if (e && now >= e.at && this.state === 'connecting') {
       this.fail(e.reason, e.notify);
       return false;
@@ -397,7 +385,7 @@ export class IkeSa {
     const o = this.outstanding;
     if (!o || now < o.nextAt) return true;
     if (o.tries >= this.host.retransmitTries) {
-      if (this.initError) this.fail(this.initError.reason, this.initError.notify);
+      if (e) this.fail(e.reason, e.notify);
       // RFC 7296 §2.4: no answer after all retransmissions on an established SA = a dead peer.
       else this.fail(`no response to ${nameOf(ExchangeType, o.exchange)} request ${o.messageId} after ${o.tries} retransmissions`, undefined, this.state === 'established' && this.active?.kind !== 'delete-ike' ? 'dead-peer' : undefined);
       return false;
@@ -413,7 +401,7 @@ export class IkeSa {
   /** When the outstanding request is retransmitted next. */
   retransmitDeadline(): number | undefined {
     const next = this.outstanding?.nextAt;
-    const e = this.initError?.at;
+    const e = this.setup?.initError?.at;
     return e === undefined || (next !== undefined && next < e) ? next : e;
   }
 
@@ -426,7 +414,7 @@ export class IkeSa {
     if (!encr || !prf) throw new Error('suite without ENCR or PRF');
     this.prfId = prf.id;
     this.cipher = skCipher(encr.id, encr.keyBits, integ?.id ?? 0);
-    this.pendingAddke = additionalMethods(suite);
+    if (this.setup) this.setup.pendingAddke = additionalMethods(suite);
   }
 
   private deriveKeys(skeyseed: Uint8Array): void {
@@ -467,12 +455,12 @@ export class IkeSa {
    * protected them (RFC 9242 §3.3.2), then SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr)
    * and new SK_* (RFC 9370 §2.2.2), used from the next exchange on.
    */
-  completeIntermediate(apRequest: Uint8Array, apResponse: Uint8Array, ss: SharedSecret): void {
+  completeIntermediate(this: SettingUp, apRequest: Uint8Array, apResponse: Uint8Array, ss: SharedSecret): void {
     const k = this.requireKeys();
     this.foldIntermediate(apRequest, apResponse);
     this.deriveKeys(skeyseedIntermediate(this.prfId, k.skD, ss.secret, this.ni, this.nr));
     this.keMethodsDone.push(ss.method);
-    this.pendingAddke.shift();
+    this.setup.pendingAddke.shift();
   }
 
   /**
@@ -485,23 +473,25 @@ export class IkeSa {
   }
 
   /** Fold one IKE_INTERMEDIATE exchange into IntAuth_i / IntAuth_r (RFC 9242 §3.3.2). */
-  foldIntermediate(apRequest: Uint8Array, apResponse: Uint8Array): void {
+  foldIntermediate(this: SettingUp, apRequest: Uint8Array, apResponse: Uint8Array): void {
     const k = this.requireKeys();
-    this.intAuthI = intAuthStep(this.prfId, k.skPi, this.intAuthI, apRequest);
-    this.intAuthR = intAuthStep(this.prfId, k.skPr, this.intAuthR, apResponse);
-    this.intermediateRan = true;
+    const s = this.setup;
+    s.intAuthI = intAuthStep(this.prfId, k.skPi, s.intAuthI, apRequest);
+    s.intAuthR = intAuthStep(this.prfId, k.skPr, s.intAuthR, apResponse);
+    s.intermediateRan = true;
   }
 
-  /** The keMethod object of the next additional exchange. */
-  nextAddkeMethod(): number | undefined {
-    return this.pendingAddke[0]?.method;
+  /** The method of the next additional key exchange, if one is left. */
+  nextAddkeMethod(this: SettingUp): number | undefined {
+    return this.setup.pendingAddke[0]?.method;
   }
 
   /** Initiator: our KE value for the IKE_SA_INIT request (tasks/ke-round.ts). */
-  startKe(method: number): KeInitiatorState {
-    this.keState = offerKe(this.host.keMethod, method).state;
-    this.keMethodId = method;
-    return this.keState;
+  startKe(this: SettingUp, method: number): KeInitiatorState {
+    const state = offerKe(this.host.keMethod, method).state;
+    this.setup.keState = state;
+    this.setup.keMethodId = method;
+    return state;
   }
 
   /**
@@ -604,6 +594,18 @@ export class IkeSa {
   }
 }
 
+
+/** An IKE SA in its initial exchanges: its setup state is there (setup-state.ts). */
+export type SettingUp = IkeSa & { setup: SetupState };
+
+export function isSettingUp(sa: IkeSa): sa is SettingUp {
+  return sa.setup !== undefined;
+}
+
+/** A new IKE SA, in its initial exchanges by construction. */
+export function newIkeSa(...args: ConstructorParameters<typeof IkeSa>): SettingUp {
+  return new IkeSa(...args) as SettingUp;
+}
 
 export function payloadName(p: Payload): string {
   if (p.type === 'unknown') return `UNKNOWN(${p.rawType})`;

@@ -89,7 +89,6 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   sa.natLocal = old.natLocal;
   sa.natRemote = old.natRemote;
   sa.setSuite(r.suite);
-  sa.pendingAddke = [];
   sa.keyFromRekey(old, r.secrets);
   sa.transition('established');
   sa.establishedAt = now;

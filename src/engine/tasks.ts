@@ -9,7 +9,7 @@ import type { ChildConfig } from './types.js';
 import { isCcs } from './tasks/ccs-series.js';
 import type { CcsInitiator } from './tasks/ccs-series.js';
 
-export type Task =
+export type QueuedTask =
   | { readonly kind: 'create-child'; readonly config: ChildConfig; readonly attempt?: number }
   | { readonly kind: 'rekey-child'; readonly child: ChildSa; readonly attempt?: number }
   /**
@@ -28,8 +28,8 @@ export type ActiveTask =
   | { readonly kind: 'dpd' };
 
 /** Queue a task unless an equivalent one is already queued or running. */
-export function enqueue(sa: IkeSa, task: Task): void {
-  const same = (t: Task | ActiveTask): boolean => {
+export function enqueue(sa: IkeSa, task: QueuedTask): void {
+  const same = (t: QueuedTask | ActiveTask): boolean => {
     if (t.kind !== task.kind) return false;
     if ((t.kind === 'rekey-child' || t.kind === 'delete-child') && (task.kind === 'rekey-child' || task.kind === 'delete-child')) {
       const a = 'child' in t ? t.child : undefined;

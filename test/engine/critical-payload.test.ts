@@ -58,7 +58,8 @@ test('unknown non-critical payload in IKE_SA_INIT request → skipped, SA up', (
     if (d.from !== 'i' || !isMessage(d.data, ExchangeType.IKE_SA_INIT, false)) return d.data;
     edited++;
     const data = withExtra(d.data, unknownPayload(false));
-    onlySa(pair.i).initRequest = data;
+    const setup = onlySa(pair.i).setup;
+    if (setup) setup.initRequest = data;
     return data;
   };
   pair.initiate();

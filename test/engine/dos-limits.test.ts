@@ -193,7 +193,7 @@ test('under load (cookies demanded) a responder reuses its X25519 key pair for u
     assert.ok(out);
     // The SA response went out in send(); read its KE from the SA's IKE_SA_INIT response.
     const sa = sasOf(r.engine).find((s) => s.id === out.id);
-    const ke = decode(sa?.initResponse ?? new Uint8Array()).payloads.find((p) => p.type === PayloadType.KE);
+    const ke = decode(sa?.setup?.initResponse ?? new Uint8Array()).payloads.find((p) => p.type === PayloadType.KE);
     return ke && ke.type === PayloadType.KE ? Buffer.from(ke.data).toString('hex') : '';
   };
   const loaded = responder({ cookieThreshold: 0, cookieThresholdIp: 1000, blockThreshold: 1000 });

@@ -18,7 +18,7 @@ import { acceptSelection, additionalMethods, buildProposals, proposalForSelectio
 import type { SelectedSuite } from '../proposal-select.js';
 import type { ProposalSpec } from '../proposal-string.js';
 import { enqueue } from '../tasks.js';
-import type { Task } from '../tasks.js';
+import type { QueuedTask } from '../tasks.js';
 import { hex, readU16, u16 } from '../util.js';
 import { answerKe, completeKe, offerKe } from './ke-round.js';
 
@@ -36,7 +36,7 @@ export type CcsKind = 'create-child' | 'rekey-child' | 'rekey-ike';
 export interface InitiatorPurpose {
   readonly kind: CcsKind;
   /** The queued task, queued again after STATE_NOT_FOUND (RFC 9370 §2.2.4). */
-  readonly task: Extract<Task, { kind: CcsKind }>;
+  readonly task: Extract<QueuedTask, { kind: CcsKind }>;
   /** The Child SA a rekey replaces. */
   readonly old?: ChildSa;
   /** The Child SA's name, for a Child SA series ('child-failed' events). */

@@ -14,7 +14,7 @@ import type { IkeSa } from '../ike-sa.js';
 import { armChild } from '../lifecycle.js';
 import { findNotify, notify } from '../payloads.js';
 import { enqueue } from '../tasks.js';
-import type { Task } from '../tasks.js';
+import type { QueuedTask } from '../tasks.js';
 import { isSubset } from '../traffic-selectors.js';
 import type { ChildConfig } from '../types.js';
 import { hex, hex32, readU32, u32 } from '../util.js';
@@ -22,7 +22,7 @@ import * as tasks from './run.js';
 import { NONCE_LENGTH, firstKeMethod, isCcs, keOf, rekeyProposals, startSeries } from './ccs-series.js';
 import type { CcsInitiator, InitiatorPurpose, Refusal, ResponderPurpose } from './ccs-series.js';
 
-type ChildTask = Extract<Task, { kind: 'create-child' | 'rekey-child' }>;
+type ChildTask = Extract<QueuedTask, { kind: 'create-child' | 'rekey-child' }>;
 
 /** Initiator: start creating (or rekeying) a Child SA. False if the task no longer applies. */
 export function startChildCreate(sa: IkeSa, task: ChildTask, now: number): boolean {

@@ -12,11 +12,11 @@ import type { IkeSa } from '../ike-sa.js';
 import { finishIkeRekey } from '../lifecycle.js';
 import { buildProposals, proposalForSelection, selectProposal } from '../proposal-select.js';
 import { usesAddke } from '../proposal-string.js';
-import type { Task } from '../tasks.js';
+import type { QueuedTask } from '../tasks.js';
 import { NONCE_LENGTH, firstKeMethod, keOf, offersKe, rekeyProposals, startSeries } from './ccs-series.js';
 import type { InitiatorPurpose, Refusal, ResponderPurpose } from './ccs-series.js';
 
-type IkeRekeyTask = Extract<Task, { kind: 'rekey-ike' }>;
+type IkeRekeyTask = Extract<QueuedTask, { kind: 'rekey-ike' }>;
 
 /** Initiator: start rekeying the IKE SA. False if it cannot (no key exchange to offer). */
 export function startIkeRekey(sa: IkeSa, task: IkeRekeyTask, now: number): boolean {

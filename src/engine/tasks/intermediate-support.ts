@@ -15,7 +15,7 @@ export const intermediateSupport: Task = {
     if (sa.connection?.ikeProposals.some(usesAddke)) out.push(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED));
   },
   processRequest({ sa }, request) {
-    sa.peerIntermediate = findNotify(request, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
+    if (sa.setup) sa.setup.peerIntermediate = findNotify(request, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
   },
   buildResponse({ sa }, _request, out) {
     // Whenever the chosen suite has additional key exchange types, NONE among them or not.
@@ -23,6 +23,6 @@ export const intermediateSupport: Task = {
     if (addke) out.push(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED));
   },
   processResponse({ sa }, response) {
-    sa.peerIntermediate = findNotify(response, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
+    if (sa.setup) sa.setup.peerIntermediate = findNotify(response, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
   },
 };

@@ -1,0 +1,48 @@
+/**
+ * What an IKE SA needs only while it is being set up — IKE_SA_INIT (RFC 7296 §1.2), the
+ * IKE_INTERMEDIATE rounds (RFC 9242, RFC 9370 §2.2.2) and IKE_AUTH — and never again: the
+ * IKE_SA_INIT messages that AUTH signs (§2.15), the key exchange in flight, COOKIE and
+ * INVALID_KE_PAYLOAD retries, the additional key exchanges still to run, IntAuth. An IKE SA
+ * holds it until it is established (or fails), then drops it (ike-sa.ts transition()); code of
+ * the initial exchanges takes a `SettingUp` SA, whose `setup` the compiler knows is there.
+ */
+import type { KeInitiatorState } from '../crypto/ke.js';
+
+export interface SetupState {
+  /** RealMsg1 / RealMsg2 of RFC 7296 §2.15: the IKE_SA_INIT messages as sent. */
+  initRequest: Uint8Array;
+  initResponse: Uint8Array;
+  /** The Transform Type 4 method of IKE_SA_INIT, and (initiator) the key exchange in flight. */
+  keMethodId: number;
+  keState?: KeInitiatorState;
+  cookie?: Uint8Array;
+  cookieRetries: number;
+  invalidKeRetries: number;
+  /** Initiator: an unusable IKE_SA_INIT answer, and when we give up if no usable one follows (RFC 7296 §2.21.1). */
+  initError?: { readonly reason: string; readonly notify: number; readonly at: number };
+  /** The peer announced INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242 §3.1). */
+  peerIntermediate: boolean;
+  /** ADDKE methods still to run, in transform-type order (RFC 9370 §2.2.1). */
+  pendingAddke: { type: number; method: number }[];
+  /** IntAuth_i / IntAuth_r so far (RFC 9242 §3.3.2), and whether any IKE_INTERMEDIATE ran. */
+  intAuthI: Uint8Array;
+  intAuthR: Uint8Array;
+  intermediateRan: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export function newSetup(): SetupState {
+  return {
+    initRequest: EMPTY,
+    initResponse: EMPTY,
+    keMethodId: 0,
+    cookieRetries: 0,
+    invalidKeRetries: 0,
+    peerIntermediate: false,
+    pendingAddke: [],
+    intAuthI: EMPTY,
+    intAuthR: EMPTY,
+    intermediateRan: false,
+  };
+}
