@@ -15,7 +15,10 @@ import { parseProposals } from '../../src/engine/proposal-string.js';
 import { AddressPool, PoolError } from '../../src/engine/tasks/virtual-ip-pool.js';
 import { formatSelector, parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
 import { parseIdentity } from '../../src/engine/identity.js';
-import { ExchangeType, NotifyType, PayloadType, nameOf } from '../../src/wire/constants.js';
+import { CfgAttrType, CfgType, ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../../src/wire/constants.js';
+import { virtualIp } from '../../src/engine/tasks/virtual-ip.js';
+import { notify } from '../../src/engine/payloads.js';
+import type { CfgAttribute } from '../../src/wire/types.js';
 import type { EngineEvent } from '../../src/engine/types.js';
 
 function client(pool: AddressPool, name: string, vips: readonly string[] = ['0.0.0.0']): EnginePair {
@@ -168,13 +171,19 @@ test('address pools: prefixes skip the network and broadcast addresses, ranges k
   assert.throws(() => new AddressPool('g', 'banana'), PoolError);
   assert.throws(() => new AddressPool('h', '10.0.0.5-10.0.0.1'), PoolError);
   assert.throws(() => new AddressPool('i', '10.0.0.1-fd00::1'), PoolError);
-  // The same identity twice (two IKE SAs) holds one address until both let go.
-  const q = new AddressPool('q', '10.0.0.0/30');
-  assert.equal(q.lease('x'), q.lease('x'));
-  q.release('x');
-  assert.equal(q.online, 1);
-  q.release('x');
-  assert.equal(q.online, 0);
+  // A second IKE SA of one identity gets another address unless it asks for its own (then
+  // both hold it until both let go): claiming a peer's identity does not take its address.
+  const q = new AddressPool('q', '10.0.0.0/29');
+  const first = q.lease('x');
+  assert.equal(first, '10.0.0.1');
+  assert.equal(q.lease('x'), '10.0.0.2');
+  assert.equal(q.lease('y', '10.0.0.1'), '10.0.0.3', 'another identity asking for an online address gets a fresh one');
+  assert.equal(q.lease('x', '10.0.0.1'), '10.0.0.1');
+  q.release('10.0.0.1');
+  assert.equal(q.online, 3);
+  q.release('10.0.0.1');
+  assert.equal(q.online, 2);
+  assert.equal(q.lease('x'), '10.0.0.1', 'its own offline lease first');
 });
 
 test('every Child SA of the IKE SA keeps to the virtual IP: a second one by CREATE_CHILD_SA gets it on both sides, and the gateway narrows a client that asks for more', () => {
@@ -201,4 +210,72 @@ test('every Child SA of the IKE SA keeps to the virtual IP: a second one by CREA
   const greedy = pair.r.children(ids.r).find((c) => c.spiOut === 0x12345678);
   assert.ok(greedy, 'the gateway made the Child SA');
   assert.deepEqual(greedy.remoteTs.map(formatSelector), ['10.3.0.1/32']);
+});
+
+test('a Child SA rekey keeps to the lease: an honest rekey succeeds, one asking for the whole pool is narrowed to the client\'s address', () => {
+  const pool = new AddressPool('rw', '10.3.0.0/24');
+  const pair = new EnginePair({ connI: { vips: ['0.0.0.0'] }, connR: { pools: [pool] } });
+  // The gateway's child config allows the whole pool (remote_ts left to it, as the daemon does).
+  const cR = pair.r.connections()[0];
+  assert.ok(cR);
+  pair.r.addConnection({ ...cR, children: cR.children.map((ch) => ({ ...ch, remoteTs: [parseTrafficSelector('10.3.0.0/24')] })) });
+  const ids = pair.establish();
+  const [c] = pair.i.children(ids.i);
+  assert.ok(c);
+  assert.ok(pair.i.rekeyChild(ids.i, c.spiIn, pair.now));
+  pair.run();
+  assert.deepEqual(pair.eventsR.filter((e) => e.type === 'refused'), []);
+  assert.deepEqual(pair.r.children(ids.r).map((x) => x.remoteTs.map(formatSelector)), [['10.3.0.1/32']]);
+  // Now a rekey request whose TSi is the whole pool.
+  const [now] = pair.r.children(ids.r);
+  assert.ok(now);
+  const client = onlySa(pair.i);
+  client.sendRequest(ExchangeType.CREATE_CHILD_SA, [
+    notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, Uint8Array.of(now.spiOut >>> 24, (now.spiOut >>> 16) & 255, (now.spiOut >>> 8) & 255, now.spiOut & 255)),
+    { type: PayloadType.SA, critical: false, proposals: buildProposals(parseProposals(['aes256gcm16'], 'esp'), { spi: Uint8Array.of(0x22, 0x33, 0x44, 0x55) }) },
+    { type: PayloadType.NONCE, critical: false, data: new Uint8Array(32).fill(9) },
+    { type: PayloadType.TSi, critical: false, selectors: [parseTrafficSelector('10.3.0.0/24')] },
+    { type: PayloadType.TSr, critical: false, selectors: [parseTrafficSelector('198.51.100.128/25')] },
+  ], pair.now);
+  pair.run();
+  const greedy = pair.r.children(ids.r).find((x) => x.spiOut === 0x22334455);
+  assert.ok(greedy, 'the gateway made the rekeyed Child SA');
+  assert.deepEqual(greedy.remoteTs.map(formatSelector), ['10.3.0.1/32']);
+});
+
+test('CFG_REQUEST for DNS only: a CFG_REPLY with the DNS servers and a normal Child SA, no lease', () => {
+  const pool = new AddressPool('rw', '10.3.0.0/24', ['10.3.0.53']);
+  const pair = new EnginePair({ connR: { pools: [pool] } });
+  // Our client always asks for an address; the task is driven directly with such a request.
+  const ids = pair.establish();
+  assert.ok(ids.r);
+  const sa = onlySa(pair.r);
+  const x: { sa: typeof sa; exchange: number; now: number; childRefusal?: unknown; remoteTs?: unknown } = { sa, exchange: ExchangeType.IKE_AUTH, now: 0 };
+  virtualIp.processRequest?.(x as never, [{ type: PayloadType.CP, critical: false, cfgType: CfgType.REQUEST, attributes: [{ type: CfgAttrType.INTERNAL_IP4_DNS, value: new Uint8Array(0) }] }]);
+  assert.equal(x.childRefusal, undefined);
+  assert.equal(x.remoteTs, undefined);
+  const out: import('../../src/wire/types.js').Payload[] = [];
+  virtualIp.buildResponse?.(x as never, [], out);
+  assert.deepEqual(out.map((p) => (p.type === PayloadType.CP ? [p.cfgType, p.attributes.map((a) => [a.type, [...a.value].join('.')])] : p.type)), [[CfgType.REPLY, [[CfgAttrType.INTERNAL_IP4_DNS, '10.3.0.53']]]]);
+  assert.equal(pool.online, 0);
+});
+
+test('a client takes from CFG_REPLY only what it asked for: one IPv4 address, not 0.0.0.0, not the gateway\'s own, not IPv6, not 1000 of them', () => {
+  const pair = new EnginePair({ connI: { vips: ['0.0.0.0'] } });
+  pair.establish();
+  const sa = onlySa(pair.i);
+  pair.i.drainDataPlane();
+  const attrs: CfgAttribute[] = [
+    { type: CfgAttrType.INTERNAL_IP4_ADDRESS, value: Uint8Array.of(0, 0, 0, 0) },
+    { type: CfgAttrType.INTERNAL_IP4_ADDRESS, value: Uint8Array.of(192, 0, 2, 2) },
+    { type: CfgAttrType.INTERNAL_IP6_ADDRESS, value: Uint8Array.from([0xfd, ...new Array<number>(14).fill(0), 1, 128]) },
+  ];
+  for (let i = 0; i < 1000; i++) attrs.push({ type: CfgAttrType.INTERNAL_IP4_ADDRESS, value: Uint8Array.of(10, 9, i >> 8, i & 255) });
+  for (let i = 0; i < 50; i++) attrs.push({ type: CfgAttrType.INTERNAL_IP4_DNS, value: Uint8Array.of(10, 8, 0, i) });
+  virtualIp.processResponse?.({ sa, exchange: ExchangeType.IKE_AUTH, now: 0 } as never, [{ type: PayloadType.CP, critical: false, cfgType: CfgType.REPLY, attributes: attrs }]);
+  const added = pair.i.drainDataPlane().filter((c) => c.op === 'add-address');
+  assert.deepEqual(added.map((c) => (c.op === 'add-address' ? c.address : '')), ['10.9.0.0']);
+  const [vip] = pair.i.drain().flatMap((o) => (o.kind === 'event' && o.event.type === 'virtual-ip' ? [o.event] : []));
+  assert.ok(vip);
+  assert.equal(vip.dns.length, 4);
 });

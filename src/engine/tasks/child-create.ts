@@ -141,7 +141,8 @@ export function childResponder(sa: IkeSa, inner: readonly Payload[]): ResponderP
     if (old.state === 'rekeyed' || old.state === 'deleting' || (isCcs(active) && active.purpose.old === old && active.phase === 'followup')) {
       return { notify: NotifyType.TEMPORARY_FAILURE, reason: `Child SA ${hex32(old.info.spiIn)} is being rekeyed or deleted already (RFC 9370 §2.2.4)` };
     }
-    const c = chooseChild([old.config], inner, true);
+    // A rekey keeps to what a task fixed for the peer's side too (its virtual IP).
+    const c = chooseChild([old.config], inner, true, tasks.selectors(sa).remote);
     if (typeof c === 'number') return { notify: c, reason: `rekey of Child SA '${old.config.name}' refused`, ...childRefusal([old.config], inner, c) };
     choice = c;
   } else {

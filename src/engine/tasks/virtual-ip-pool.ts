@@ -1,9 +1,8 @@
 /**
  * An address pool for virtual IPs (RFC 7296 §3.15, strongSwan's `pools`): a CIDR prefix or a
- * range, handed out one address per peer identity. A lease stays with its identity: the same
- * peer asking again (another IKE SA, a reconnect) gets the same address while it is online,
- * and after it went offline the address waits for it until the pool needs it for someone else
- * (the oldest offline lease is reused first). State is bounded by the pool's size; addresses
+ * range. A lease stays with its identity: after its IKE SA ends the address waits (offline)
+ * for that peer to come back until the pool needs it for someone else (the oldest offline
+ * lease is reused first). State is bounded by the pool's size; addresses
  * are counted, never listed, so a /8 costs nothing until it is used.
  */
 import { addressToBytes, bytesToAddress } from '../address.js';
@@ -31,8 +30,8 @@ function fromBig(v: bigint, len: number): string {
 }
 
 interface Lease {
-  readonly address: string;
-  /** IKE SAs of the identity holding it; 0: offline (kept for the identity). */
+  readonly identity: string;
+  /** IKE SAs holding it; 0: offline (kept for its identity). */
   holders: number;
 }
 
@@ -43,10 +42,10 @@ export class AddressPool {
   readonly size: number;
   /** Offsets handed out so far, in order; below it, only released ones are free. */
   private next = 0;
-  private readonly byIdentity = new Map<string, Lease>();
-  private readonly byAddress = new Map<string, string>();
-  /** Offline leases, oldest first (Map keeps insertion order). */
-  private readonly offline = new Map<string, Lease>();
+  /** Every lease, online or offline, by address. */
+  private readonly leases = new Map<string, Lease>();
+  /** Offline leases, oldest first (Map keeps insertion order): address -> identity. */
+  private readonly offline = new Map<string, string>();
 
   /**
    * `addrs`: a prefix (10.3.0.0/24: the network and broadcast addresses are not handed out,
@@ -90,9 +89,9 @@ export class AddressPool {
     for (const d of dns) addressToBytes(d); // throws AddressError on a bad one
   }
 
-  /** Addresses leased to an online identity now. */
+  /** Addresses held by an IKE SA now. */
   get online(): number {
-    return this.byIdentity.size - this.offline.size;
+    return this.leases.size - this.offline.size;
   }
 
   private address(offset: number): string {
@@ -100,44 +99,51 @@ export class AddressPool {
   }
 
   /**
-   * An address for `identity`: the one it holds or held, else `requested` if it is ours and
-   * free, else a fresh one, else the oldest offline lease. undefined: the pool is exhausted.
+   * An address for `identity`, as strongSwan's mem_pool gives them out: the address it asks
+   * for if that is its own lease (online: another IKE SA of the same peer, a reauthentication)
+   * or free; else an offline lease of its own; else a fresh address; else the oldest offline
+   * lease of anyone. An identity's online address goes to a second IKE SA only when asked for
+   * by it: one peer claiming another's identity cannot take over its traffic selector.
+   * undefined: the pool is exhausted.
    */
   lease(identity: string, requested?: string): string | undefined {
-    const held = this.byIdentity.get(identity);
-    if (held) {
-      if (held.holders === 0) this.offline.delete(identity);
-      held.holders++;
-      return held.address;
+    if (requested !== undefined && this.contains(requested)) {
+      const l = this.leases.get(requested);
+      if (l === undefined) return this.take(requested, identity);
+      if (l.identity === identity) return this.hold(requested, l);
     }
-    let address: string | undefined;
-    if (requested !== undefined && this.contains(requested) && !this.byAddress.has(requested)) address = requested;
-    if (address === undefined && this.next < this.size) {
-      while (this.next < this.size && address === undefined) {
-        const a = this.address(this.next++);
-        if (!this.byAddress.has(a)) address = a;
-      }
+    for (const [address, who] of this.offline) {
+      if (who !== identity) continue;
+      const l = this.leases.get(address);
+      if (l) return this.hold(address, l);
     }
-    if (address === undefined) {
-      const oldest = this.offline.keys().next();
-      if (oldest.done === true) return undefined;
-      const lost = this.byIdentity.get(oldest.value);
-      this.offline.delete(oldest.value);
-      this.byIdentity.delete(oldest.value);
-      if (!lost) return undefined;
-      this.byAddress.delete(lost.address);
-      address = lost.address;
+    while (this.next < this.size) {
+      const a = this.address(this.next++);
+      if (!this.leases.has(a)) return this.take(a, identity);
     }
-    this.byIdentity.set(identity, { address, holders: 1 });
-    this.byAddress.set(address, identity);
+    const oldest = this.offline.keys().next();
+    if (oldest.done === true) return undefined;
+    this.offline.delete(oldest.value);
+    this.leases.delete(oldest.value);
+    return this.take(oldest.value, identity);
+  }
+
+  private take(address: string, identity: string): string {
+    this.leases.set(address, { identity, holders: 1 });
     return address;
   }
 
-  /** One IKE SA of `identity` let its address go; the last one makes the lease offline. */
-  release(identity: string): void {
-    const l = this.byIdentity.get(identity);
+  private hold(address: string, l: Lease): string {
+    if (l.holders === 0) this.offline.delete(address);
+    l.holders++;
+    return address;
+  }
+
+  /** One IKE SA let `address` go; the last one makes the lease offline (kept for its identity). */
+  release(address: string): void {
+    const l = this.leases.get(address);
     if (!l || l.holders === 0) return;
-    if (--l.holders === 0) this.offline.set(identity, l);
+    if (--l.holders === 0) this.offline.set(address, l.identity);
   }
 
   contains(address: string): boolean {

@@ -54,11 +54,15 @@ declare module '../dataplane.js' {
 interface Held {
   readonly addresses: readonly string[];
   readonly dns: readonly string[];
-  /** Gateway: the pools and identity to give the addresses back to. */
-  readonly leases?: readonly { readonly pool: AddressPool; readonly identity: string }[];
+  /** Gateway: the pools to give the addresses back to, and whom they went to. */
+  readonly leases?: readonly { readonly pool: AddressPool; readonly address: string }[];
+  readonly identity?: string;
 }
 
 const held = new TaskSlot<Held>('virtual-ip');
+
+/** DNS servers of one family taken from a CFG_REPLY. */
+const MAX_DNS = 4;
 
 const ADDRESS = { 4: CfgAttrType.INTERNAL_IP4_ADDRESS, 6: CfgAttrType.INTERNAL_IP6_ADDRESS } as const;
 const DNS = { 4: CfgAttrType.INTERNAL_IP4_DNS, 6: CfgAttrType.INTERNAL_IP6_DNS } as const;
@@ -119,9 +123,14 @@ function received(x: TaskExchange, response: readonly Payload[]): void {
   if (vips.length === 0) return;
   const reply = find(response, PayloadType.CP);
   if (!reply || reply.cfgType !== CfgType.REPLY) return x.sa.log('warn', 'the gateway assigned no virtual IP (no CFG_REPLY)');
-  const got = [...addresses(reply.attributes, ADDRESS[4]), ...addresses(reply.attributes, ADDRESS[6])];
-  const dns = [...addresses(reply.attributes, DNS[4]), ...addresses(reply.attributes, DNS[6])];
-  if (got.length === 0) return x.sa.log('warn', 'the gateway assigned no virtual IP (CFG_REPLY without an address)');
+  // A gateway's answer is taken only as far as it answers what we asked: one address of each
+  // family we asked for, not an "any" address, not the gateway's own or a loopback one (either
+  // on our TUN device would cut the tunnel off), and a few DNS servers.
+  const families = new Set(vips.map(familyOf));
+  const usable = (a: string): boolean => !isAny(a) && a !== x.sa.remote.address && !/^127\.|^::1$/.test(a);
+  const got = [...families].flatMap((f) => addresses(reply.attributes, ADDRESS[f]).filter(usable).slice(0, 1));
+  const dns = [...families].flatMap((f) => addresses(reply.attributes, DNS[f]).filter((a) => !isAny(a)).slice(0, MAX_DNS));
+  if (got.length === 0) return x.sa.log('warn', 'the gateway assigned no usable virtual IP (CFG_REPLY without an address we asked for)');
   held.set(x.sa, { addresses: got, dns });
   for (const a of got) plane(x.sa, 'add-address', a);
   x.sa.log('info', `virtual IP ${got.join(', ')} received${dns.length ? `, DNS ${dns.join(', ')}` : ''}`);
@@ -135,26 +144,35 @@ function lease(x: TaskExchange, req: readonly Payload[]): void {
   const asked = find(req, PayloadType.CP);
   if (pools.length === 0 || !asked || asked.cfgType !== CfgType.REQUEST) return;
   const identity = x.sa.remoteIdentity ? formatIdentity(x.sa.remoteIdentity) : x.sa.remote.address;
-  const leases: { pool: AddressPool; identity: string }[] = [];
+  const leases: { pool: AddressPool; address: string }[] = [];
   const got: string[] = [];
+  let askedFor = 0;
   for (const f of [4, 6] as const) {
     const attr = asked.attributes.find((a) => a.type === ADDRESS[f]);
     if (!attr) continue;
+    askedFor++;
     const wish = addresses([attr], ADDRESS[f])[0];
     for (const pool of pools.filter((p) => p.family === f)) {
       const a = pool.lease(identity, wish !== undefined && !isAny(wish) ? wish : undefined);
       if (a === undefined) continue;
-      leases.push({ pool, identity });
+      leases.push({ pool, address: a });
       got.push(a);
       break;
     }
+  }
+  if (askedFor === 0) {
+    // No address asked for (DNS only): a CFG_REPLY with what the pools have, and the Child SA
+    // narrowed as configured.
+    const dns = [...new Set(pools.flatMap((p) => p.dns))];
+    held.set(x.sa, { addresses: [], dns, leases: [], identity });
+    return;
   }
   if (got.length === 0) {
     x.childRefusal = { notify: NotifyType.INTERNAL_ADDRESS_FAILURE, reason: `no virtual IP for ${identity}: the pools ${pools.map((p) => p.name).join(', ')} have none left for what it asked` };
     return;
   }
   const dns = pools.filter((p) => got.some((a) => familyOf(a) === p.family)).flatMap((p) => p.dns);
-  held.set(x.sa, { addresses: got, dns: [...new Set(dns)], leases });
+  held.set(x.sa, { addresses: got, dns: [...new Set(dns)], leases, identity });
   // The peer's traffic selector is the address it was given (RFC 7296 §2.9).
   x.remoteTs = got.map(hostSelector);
 }
@@ -170,7 +188,8 @@ function reply(x: TaskExchange, _req: readonly Payload[], out: Payload[]): void 
 function leased(x: TaskExchange): void {
   const h = held.get(x.sa);
   if (!h?.leases) return;
-  x.sa.log('info', `virtual IP ${h.addresses.join(', ')} leased to ${h.leases[0]?.identity ?? ''}`);
+  if (h.addresses.length === 0) return;
+  x.sa.log('info', `virtual IP ${h.addresses.join(', ')} leased to ${h.identity ?? ''}`);
   x.sa.event({ type: 'virtual-ip', sa: x.sa.id, role: 'leased', addresses: h.addresses, dns: h.dns });
 }
 
@@ -186,12 +205,13 @@ export const virtualIp: Task = {
     const h = held.get(sa);
     if (!h) return undefined;
     const ts = h.addresses.map(hostSelector);
+    if (ts.length === 0) return undefined;
     return h.leases ? { remote: ts } : { local: ts };
   },
   ended(sa) {
     const h = held.delete(sa);
     if (!h) return;
-    if (h.leases) for (const l of h.leases) l.pool.release(l.identity);
+    if (h.leases) for (const l of h.leases) l.pool.release(l.address);
     else for (const a of h.addresses) plane(sa, 'del-address', a);
   },
 };
