@@ -273,9 +273,11 @@ function poolsFrom(s: Section | undefined, p: Problems): Map<string, AddressPool
       p.at(ps.anchor, `pools.${name} needs addrs: a prefix or a range, e.g. addrs: 10.3.0.0/24`);
       continue;
     }
-    const key = JSON.stringify([name, addrs, dns]);
+    // Keyed by the addresses: new DNS servers on a reload share the leases (withDns).
+    const key = JSON.stringify([name, addrs]);
     try {
-      const pool = madePools.get(key) ?? new AddressPool(name, addrs, dns);
+      const made = madePools.get(key);
+      const pool = made === undefined ? new AddressPool(name, addrs, dns) : JSON.stringify(made.dns) === JSON.stringify(dns) ? made : made.withDns(dns);
       madePools.set(key, pool);
       out.set(name, pool);
     } catch (e) {

@@ -421,8 +421,16 @@ connections:
   assert.deepEqual(gw.children[0]?.remoteTs.map(formatSelector), ['10.3.0.0/24']);
   assert.deepEqual(road.vips, ['0.0.0.0']);
   assert.deepEqual(road.children[0]?.localTs.map(formatSelector), ['0.0.0.0/0']);
-  // A reload with the same pool definition keeps the pool (and its leases).
+  // A reload with the same pool definition keeps the pool (and its leases) …
   assert.equal(loadConfig(file).connections.find((x) => x.config.name === 'gw')?.config.pools?.[0], gw.pools?.[0]);
+  // … and one with other DNS servers shares the leases, so no address goes out twice.
+  const held = gw.pools?.[0]?.lease('carol');
+  writeFileSync(file, readFileSync(file, 'utf8').replace('dns: [10.3.0.53]', 'dns: [10.3.0.54]'));
+  const again = loadConfig(file).connections.find((x) => x.config.name === 'gw')?.config.pools?.[0];
+  assert.ok(again && again !== gw.pools?.[0]);
+  assert.deepEqual(again.dns, ['10.3.0.54']);
+  assert.equal(held, '10.3.0.1');
+  assert.equal(again.lease('dave'), '10.3.0.2');
   const bad = problems(dir, `secrets: secrets.yaml
 pools:
   rw:

@@ -40,19 +40,24 @@ export class AddressPool {
   private readonly first: bigint;
   /** Addresses in the pool. */
   readonly size: number;
-  /** Offsets handed out so far, in order; below it, only released ones are free. */
-  private next = 0;
-  /** Every lease, online or offline, by address. */
-  private readonly leases = new Map<string, Lease>();
-  /** Offline leases, oldest first (Map keeps insertion order): address -> identity. */
-  private readonly offline = new Map<string, string>();
+  /** The leases, shared with the pools made from this one by withDns(). */
+  private readonly st: {
+    /** Offsets handed out so far, in order; below it, only released ones are free. */
+    next: number;
+    /** Every lease, online or offline, by address. */
+    readonly leases: Map<string, Lease>;
+    /** Offline leases, oldest first (Map keeps insertion order): address -> identity. */
+    readonly offline: Map<string, string>;
+  } = { next: 0, leases: new Map(), offline: new Map() };
 
   /**
    * `addrs`: a prefix (10.3.0.0/24: the network and broadcast addresses are not handed out,
    * as strongSwan does; /31, /32 and IPv6 keep all but the all-zero host) or a range
    * `10.3.0.10-10.3.0.20`. `dns`: servers for the peers (INTERNAL_IP4/6_DNS).
    */
-  constructor(readonly name: string, readonly addrs: string, readonly dns: readonly string[] = []) {
+  /** `sharing`: a pool of the same addresses whose leases this one shares (withDns). */
+  constructor(readonly name: string, readonly addrs: string, readonly dns: readonly string[] = [], sharing?: AddressPool) {
+    if (sharing) this.st = sharing.st;
     let start: Uint8Array;
     let end: Uint8Array;
     try {
@@ -89,9 +94,17 @@ export class AddressPool {
     for (const d of dns) addressToBytes(d); // throws AddressError on a bad one
   }
 
+  /**
+   * The same pool (the same addresses and leases) handing out other DNS servers: what a
+   * configuration reload that changes only `dns` makes, so that no address is leased twice.
+   */
+  withDns(dns: readonly string[]): AddressPool {
+    return new AddressPool(this.name, this.addrs, dns, this);
+  }
+
   /** Addresses held by an IKE SA now. */
   get online(): number {
-    return this.leases.size - this.offline.size;
+    return this.st.leases.size - this.st.offline.size;
   }
 
   private address(offset: number): string {
@@ -108,42 +121,42 @@ export class AddressPool {
    */
   lease(identity: string, requested?: string): string | undefined {
     if (requested !== undefined && this.contains(requested)) {
-      const l = this.leases.get(requested);
+      const l = this.st.leases.get(requested);
       if (l === undefined) return this.take(requested, identity);
       if (l.identity === identity) return this.hold(requested, l);
     }
-    for (const [address, who] of this.offline) {
+    for (const [address, who] of this.st.offline) {
       if (who !== identity) continue;
-      const l = this.leases.get(address);
+      const l = this.st.leases.get(address);
       if (l) return this.hold(address, l);
     }
-    while (this.next < this.size) {
-      const a = this.address(this.next++);
-      if (!this.leases.has(a)) return this.take(a, identity);
+    while (this.st.next < this.size) {
+      const a = this.address(this.st.next++);
+      if (!this.st.leases.has(a)) return this.take(a, identity);
     }
-    const oldest = this.offline.keys().next();
+    const oldest = this.st.offline.keys().next();
     if (oldest.done === true) return undefined;
-    this.offline.delete(oldest.value);
-    this.leases.delete(oldest.value);
+    this.st.offline.delete(oldest.value);
+    this.st.leases.delete(oldest.value);
     return this.take(oldest.value, identity);
   }
 
   private take(address: string, identity: string): string {
-    this.leases.set(address, { identity, holders: 1 });
+    this.st.leases.set(address, { identity, holders: 1 });
     return address;
   }
 
   private hold(address: string, l: Lease): string {
-    if (l.holders === 0) this.offline.delete(address);
+    if (l.holders === 0) this.st.offline.delete(address);
     l.holders++;
     return address;
   }
 
   /** One IKE SA let `address` go; the last one makes the lease offline (kept for its identity). */
   release(address: string): void {
-    const l = this.leases.get(address);
+    const l = this.st.leases.get(address);
     if (!l || l.holders === 0) return;
-    if (--l.holders === 0) this.offline.set(address, l.identity);
+    if (--l.holders === 0) this.st.offline.set(address, l.identity);
   }
 
   contains(address: string): boolean {
