@@ -6,6 +6,7 @@ import { getDiffieHellman, type DiffieHellmanGroup } from 'node:crypto';
 import { CryptoError } from './errors.js';
 import type { KeInitiatorState, KeMethod } from './ke.js';
 import { leftPad } from './util.js';
+import { bigFromBytes, bytesFromBig } from '../wire/bytes.js';
 
 interface ModpParams { name: string; nodeName: 'modp14' | 'modp15' | 'modp16'; bytes: number }
 
@@ -96,8 +97,7 @@ function modPow(base: bigint, exp: bigint, m: bigint): bigint {
   return r;
 }
 
-const toBig = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).toString('hex') || '0'}`);
-const toBytes = (v: bigint, len: number): Buffer => Buffer.from(v.toString(16).padStart(len * 2, '0'), 'hex');
+const toBytes = (v: bigint, len: number): Buffer => Buffer.from(bytesFromBig(v, len));
 
 /**
  * Initiator state from a fixed private exponent (big-endian), for reproducible runs
@@ -108,14 +108,14 @@ const toBytes = (v: bigint, len: number): Buffer => Buffer.from(v.toString(16).p
 export function modpFromPrivate(id: number, priv: Uint8Array): KeInitiatorState {
   const p = PARAMS[id];
   if (p === undefined) throw new CryptoError('UNSUPPORTED', `MODP group ${id} not supported`);
-  const prime = toBig(getDiffieHellman(p.nodeName).getPrime());
-  const x = toBig(priv);
+  const prime = bigFromBytes(getDiffieHellman(p.nodeName).getPrime());
+  const x = bigFromBytes(priv);
   const pub = toBytes(modPow(2n, x, prime), p.bytes);
   return {
     publicValue: pub,
     finish(peer) {
       checkPeer(id, p, peer);
-      return toBytes(modPow(toBig(peer), x, prime), p.bytes);
+      return toBytes(modPow(bigFromBytes(peer), x, prime), p.bytes);
     },
   };
 }

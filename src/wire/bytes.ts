@@ -160,3 +160,20 @@ export class Writer {
 export function checkRange(v: number, max: number, what: string): void {
   checkInt(v, max, what);
 }
+
+/** A big-endian octet string as an unsigned integer (addresses, DH values). */
+export function bigFromBytes(b: Uint8Array): bigint {
+  let v = 0n;
+  for (const x of b) v = (v << 8n) | BigInt(x);
+  return v;
+}
+
+/** An unsigned integer as a big-endian octet string of `len` octets (the low ones). */
+export function bytesFromBig(v: bigint, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  for (let i = len - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}

@@ -18,15 +18,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { sleep, startInNs, withNetnsPair } from './netns.js';
+import { sleep } from './netns.js';
 import { ping, sha256 as sha, tail, transfer, udpReceiveDrops } from './traffic.js';
-import type { NetnsPair, NsProcess } from './netns.js';
-import { Charon, charonSkipReason } from './strongswan.js';
+import type { NetnsPair } from './netns.js';
+import { charonSkipReason } from './strongswan.js';
+import type { Charon } from './strongswan.js';
 import type { SwanctlConnParams } from './strongswan.js';
-import { CLI, listSas, pqike } from './daemons.js';
+import { listSas, pqike } from './daemons.js';
+import { withPqikeAndCharon } from './pqike-charon.js';
+import type { PqikeCharon } from './pqike-charon.js';
 import type { ChildJson } from './daemons.js';
 
 const skip = charonSkipReason() ?? false;
@@ -34,13 +34,7 @@ const PSK = 'pqike-userspace-strongswan-psk-0123456789';
 const A_IN = '10.99.1.1';
 const B_IN = '10.99.2.1';
 
-interface Env {
-  readonly pair: NetnsPair;
-  readonly charon: Charon;
-  readonly dir: string;
-  readonly socket: string;
-  readonly log: string;
-}
+type Env = PqikeCharon;
 
 function daemonConfig(pair: NetnsPair, socket: string, esp: string, remote: string): string {
   return `secrets: secrets.yaml
@@ -82,28 +76,11 @@ function charonConn(pair: NetnsPair, esp: string): SwanctlConnParams {
   };
 }
 
-async function withPeers(esp: string, remote: 'peer' | '%any', fn: (env: Env) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'pqike-uss-'));
-  writeFileSync(join(dir, 'secrets.yaml'), `psk:\n  sun: "${PSK}"\n`, { mode: 0o600 });
-  const socket = join(dir, 'run', 'pqike.sock');
-  const log = join(dir, 'daemon.log');
-  try {
-    await withNetnsPair(async (pair) => {
-      writeFileSync(join(dir, 'pqike.yaml'), daemonConfig(pair, socket, esp, remote === 'peer' ? pair.b.addr : '%any'));
-      const charon = await Charon.start({ ns: pair.b.ns, name: 'sun', removeDirOnStop: true });
-      let daemon: NsProcess | undefined;
-      try {
-        daemon = await startInNs(pair.a.ns, process.execPath, [CLI, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: log });
-        await charon.loadConfig([charonConn(pair, esp)]);
-        await fn({ pair, charon, dir, socket, log });
-      } finally {
-        await daemon?.stop('SIGTERM', 5000);
-        await charon.stop();
-      }
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+function withPeers(esp: string, remote: 'peer' | '%any', fn: (env: Env) => Promise<void>): Promise<void> {
+  return withPqikeAndCharon(
+    { prefix: 'pqike-uss-', psk: PSK, daemonConfig: (pair, socket) => daemonConfig(pair, socket, esp, remote === 'peer' ? pair.b.addr : '%any'), charonConfig: (pair) => [charonConn(pair, esp)] },
+    fn,
+  );
 }
 
 test('pqike (userspace ESP) initiates to strongSwan (kernel-libipsec), AES-GCM: ping both ways, TCP intact both ways, counters agree; then pqike rekeys the Child SA and strongSwan the IKE SA during a 100/s ping and a TCP transfer: nothing lost', { skip, timeout: 240_000 }, async () => {

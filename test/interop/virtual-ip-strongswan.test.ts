@@ -13,15 +13,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { nsExec, sleep, startInNs, withNetnsPair } from './netns.js';
-import type { NetnsPair, NsProcess } from './netns.js';
+import { nsExec, sleep } from './netns.js';
+import type { NetnsPair } from './netns.js';
 import { ping, tail } from './traffic.js';
-import { Charon, charonSkipReason, renderSwanctlConf } from './strongswan.js';
+import { charonSkipReason, renderSwanctlConf } from './strongswan.js';
 import type { SwanctlConnParams } from './strongswan.js';
-import { CLI, listSas, pqike } from './daemons.js';
+import { listSas, pqike } from './daemons.js';
+import { withPqikeAndCharon } from './pqike-charon.js';
+import type { PqikeCharon } from './pqike-charon.js';
 
 const skip = charonSkipReason() ?? false;
 const PSK = 'pqike-virtual-ip-strongswan-psk-0123456789';
@@ -31,12 +30,7 @@ const POOL = '10.99.3.0/24';
 const FIRST = '10.99.3.1';
 const DNS = '10.99.1.53';
 
-interface Env {
-  readonly pair: NetnsPair;
-  readonly charon: Charon;
-  readonly socket: string;
-  readonly log: string;
-}
+type Env = PqikeCharon;
 
 function daemonConfig(pair: NetnsPair, socket: string, role: 'client' | 'gateway'): string {
   const head = `secrets: secrets.yaml
@@ -101,28 +95,11 @@ function charonConf(pair: NetnsPair, role: 'client' | 'gateway'): string {
   return renderSwanctlConf([conn]) + pools;
 }
 
-async function withPeers(pqikeRole: 'client' | 'gateway', fn: (env: Env) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'pqike-vip-'));
-  writeFileSync(join(dir, 'secrets.yaml'), `psk:\n  sun: "${PSK}"\n`, { mode: 0o600 });
-  const socket = join(dir, 'run', 'pqike.sock');
-  const log = join(dir, 'daemon.log');
-  try {
-    await withNetnsPair(async (pair) => {
-      writeFileSync(join(dir, 'pqike.yaml'), daemonConfig(pair, socket, pqikeRole));
-      const charon = await Charon.start({ ns: pair.b.ns, name: 'sun', removeDirOnStop: true });
-      let daemon: NsProcess | undefined;
-      try {
-        daemon = await startInNs(pair.a.ns, process.execPath, [CLI, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: log });
-        await charon.loadConfig(charonConf(pair, pqikeRole === 'client' ? 'gateway' : 'client'));
-        await fn({ pair, charon, socket, log });
-      } finally {
-        await daemon?.stop('SIGTERM', 5000);
-        await charon.stop();
-      }
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+function withPeers(pqikeRole: 'client' | 'gateway', fn: (env: Env) => Promise<void>): Promise<void> {
+  return withPqikeAndCharon(
+    { prefix: 'pqike-vip-', psk: PSK, daemonConfig: (pair, socket) => daemonConfig(pair, socket, pqikeRole), charonConfig: (pair) => charonConf(pair, pqikeRole === 'client' ? 'gateway' : 'client') },
+    fn,
+  );
 }
 
 test('pqike as road warrior (vips: [0.0.0.0]) to a strongSwan gateway with a pool: it gets the first address and the DNS server, the address is on its TUN device, and a ping from it goes through the tunnel', { skip, timeout: 120_000 }, async () => {

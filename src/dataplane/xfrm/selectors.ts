@@ -12,6 +12,7 @@
  * (as strongSwan notes), whatever the direction; the type/code range used is the intersection
  * of both selectors' ranges.
  */
+import { bigFromBytes, bytesFromBig } from '../../wire/bytes.js';
 import { TsType } from '../../wire/constants.js';
 import type { TrafficSelector } from '../../wire/types.js';
 import { addressToBytes, bytesToAddress } from '../../engine/address.js';
@@ -25,21 +26,6 @@ export const MAX_SELECTORS = 256;
 interface Prefix {
   readonly addr: Uint8Array;
   readonly len: number;
-}
-
-function toBig(b: Uint8Array): bigint {
-  let v = 0n;
-  for (const x of b) v = (v << 8n) | BigInt(x);
-  return v;
-}
-
-function fromBig(v: bigint, n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = n - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
 }
 
 /** The prefix length when [start, end] is exactly one prefix, else -1 (the common case, without BigInt). */
@@ -59,8 +45,8 @@ export function rangeToPrefixes(start: Uint8Array, end: Uint8Array): Prefix[] {
   const one = singlePrefix(start, end);
   if (one >= 0) return [{ addr: Uint8Array.from(start), len: one }];
   const bits = start.length * 8;
-  let lo = toBig(start);
-  const hi = toBig(end);
+  let lo = bigFromBytes(start);
+  const hi = bigFromBytes(end);
   if (lo > hi) throw new XfrmError('BAD_SELECTOR', 'range start after its end');
   const out: Prefix[] = [];
   const top = 1n << BigInt(bits);
@@ -70,7 +56,7 @@ export function rangeToPrefixes(start: Uint8Array, end: Uint8Array): Prefix[] {
     while (lo + size - 1n > hi) size >>= 1n;
     let len = bits;
     for (let s = size; s > 1n; s >>= 1n) len--;
-    out.push({ addr: fromBig(lo, start.length), len });
+    out.push({ addr: bytesFromBig(lo, start.length), len });
     lo += size;
     if (out.length > MAX_SELECTORS) throw new XfrmError('BAD_SELECTOR', `address range needs more than ${MAX_SELECTORS} prefixes`);
   }
@@ -217,7 +203,7 @@ export function selectorSide(sel: XfrmSelector, side: 'src' | 'dst'): TrafficSel
   if (sel.family !== AF_INET && sel.family !== AF_INET6) return undefined;
   const bytes = addr === '' ? new Uint8Array(sel.family === AF_INET ? 4 : 16) : addressToBytes(addr);
   const bits = bytes.length * 8;
-  const v = toBig(bytes);
+  const v = bigFromBytes(bytes);
   const hostBits = BigInt(bits - Math.min(plen, bits));
   const lo = (v >> hostBits) << hostBits;
   const hi = lo | ((1n << hostBits) - 1n);
@@ -243,7 +229,7 @@ export function selectorSide(sel: XfrmSelector, side: 'src' | 'dst'): TrafficSel
     ipProtocol: sel.proto,
     startPort,
     endPort,
-    startAddr: fromBig(lo, bytes.length),
-    endAddr: fromBig(hi, bytes.length),
+    startAddr: bytesFromBig(lo, bytes.length),
+    endAddr: bytesFromBig(hi, bytes.length),
   };
 }

@@ -6,6 +6,7 @@
  * are counted, never listed, so a /8 costs nothing until it is used.
  */
 import { addressToBytes, bytesToAddress } from '../address.js';
+import { bigFromBytes, bytesFromBig } from '../../wire/bytes.js';
 
 export class PoolError extends Error {
   constructor(message: string) {
@@ -14,19 +15,8 @@ export class PoolError extends Error {
   }
 }
 
-function toBig(b: Uint8Array): bigint {
-  let v = 0n;
-  for (const x of b) v = (v << 8n) | BigInt(x);
-  return v;
-}
-
 function fromBig(v: bigint, len: number): string {
-  const out = new Uint8Array(len);
-  for (let i = len - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return bytesToAddress(out);
+  return bytesToAddress(bytesFromBig(v, len));
 }
 
 interface Lease {
@@ -71,7 +61,7 @@ export class AddressPool {
         const bits = bitsText === undefined ? start.length * 8 : Number(bitsText);
         if (!Number.isInteger(bits) || bits < 0 || bits > start.length * 8) throw new PoolError(`pool '${name}': bad prefix length in '${addrs}'`);
         const host = BigInt(start.length * 8 - bits);
-        const base = (toBig(start) >> host) << host;
+        const base = (bigFromBytes(start) >> host) << host;
         start = addressToBytes(fromBig(base, start.length));
         end = addressToBytes(fromBig(base + (1n << host) - 1n, start.length));
         if (host >= 2n) {
@@ -85,10 +75,10 @@ export class AddressPool {
       throw new PoolError(`pool '${name}': '${addrs}' is neither a prefix nor a range of addresses`);
     }
     if (start.length !== end.length) throw new PoolError(`pool '${name}': range mixes IPv4 and IPv6`);
-    const n = toBig(end) - toBig(start) + 1n;
+    const n = bigFromBytes(end) - bigFromBytes(start) + 1n;
     if (n < 1n) throw new PoolError(`pool '${name}': empty range '${addrs}'`);
     this.family = start.length === 4 ? 4 : 6;
-    this.first = toBig(start);
+    this.first = bigFromBytes(start);
     // More than 2^24 addresses makes no difference to anyone: cap the count.
     this.size = n > 1n << 24n ? 1 << 24 : Number(n);
     for (const d of dns) addressToBytes(d); // throws AddressError on a bad one
@@ -167,7 +157,7 @@ export class AddressPool {
       return false;
     }
     if (b.length !== (this.family === 4 ? 4 : 16)) return false;
-    const off = toBig(b) - this.first;
+    const off = bigFromBytes(b) - this.first;
     return off >= 0n && off < BigInt(this.size);
   }
 }
