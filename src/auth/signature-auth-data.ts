@@ -1,0 +1,87 @@
+/**
+ * The Authentication Data of AUTH method 14, Digital Signature (RFC 7427 §3): a 1-octet
+ * length, the signature algorithm's ASN.1 AlgorithmIdentifier (DER, RFC 5280 §4.1.1.2), then
+ * the signature. As §3 allows, the AlgorithmIdentifiers are known blobs compared as octets,
+ * not parsed ASN.1: RFC 7427 Appendix A (PKCS#1 v1.5, ECDSA, RSASSA-PSS), RFC 8420 Appendix A
+ * (Ed25519, Ed448) and draft-ietf-ipsecme-ikev2-pqc-auth (ML-DSA-44/65/87, pure, empty
+ * context). Decoding is total: malformed data is a reason string, never an exception.
+ */
+import { HashAlgorithm } from '../wire/constants.js';
+
+export type SignatureFamily = 'rsa-pkcs1' | 'rsa-pss' | 'ecdsa' | 'eddsa' | 'ml-dsa';
+
+export interface SignatureAlgorithm {
+  /** As its specification names it, e.g. 'ecdsa-with-sha256', 'id-Ed25519', 'id-ml-dsa-65'. */
+  readonly name: string;
+  readonly family: SignatureFamily;
+  /** The hash of the SIGNATURE_HASH_ALGORITHMS registry it signs with (RFC 7427 §4, RFC 8420 §2: Identity for EdDSA and ML-DSA). */
+  readonly hash: number;
+  /** node:crypto's digest name for sign/verify; undefined: the algorithm hashes by itself. */
+  readonly digest?: 'sha256' | 'sha384' | 'sha512';
+  /** The DER AlgorithmIdentifier. */
+  readonly algorithmId: Uint8Array;
+}
+
+const hex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
+
+const { SHA2_256, SHA2_384, SHA2_512, IDENTITY } = HashAlgorithm;
+
+/** The algorithms we name; SHA-1 and DSA ones are left out (RFC 8247 §3.2: MUST NOT / SHOULD NOT). */
+export const SIGNATURE_ALGORITHMS: readonly SignatureAlgorithm[] = [
+  // RFC 7427 A.1.2-A.1.4: parameters NULL.
+  { name: 'sha256WithRSAEncryption', family: 'rsa-pkcs1', hash: SHA2_256, digest: 'sha256', algorithmId: hex('300d 0609 2a86 4886 f70d 0101 0b05 00') },
+  { name: 'sha384WithRSAEncryption', family: 'rsa-pkcs1', hash: SHA2_384, digest: 'sha384', algorithmId: hex('300d 0609 2a86 4886 f70d 0101 0c05 00') },
+  { name: 'sha512WithRSAEncryption', family: 'rsa-pkcs1', hash: SHA2_512, digest: 'sha512', algorithmId: hex('300d 0609 2a86 4886 f70d 0101 0d05 00') },
+  // RFC 7427 A.3.2-A.3.4: parameters absent.
+  { name: 'ecdsa-with-sha256', family: 'ecdsa', hash: SHA2_256, digest: 'sha256', algorithmId: hex('300a 0608 2a86 48ce 3d04 0302') },
+  { name: 'ecdsa-with-sha384', family: 'ecdsa', hash: SHA2_384, digest: 'sha384', algorithmId: hex('300a 0608 2a86 48ce 3d04 0303') },
+  { name: 'ecdsa-with-sha512', family: 'ecdsa', hash: SHA2_512, digest: 'sha512', algorithmId: hex('300a 0608 2a86 48ce 3d04 0304') },
+  // RFC 7427 A.4.3: RSASSA-PSS with SHA-256, MGF1-SHA-256, salt 32, trailer 1.
+  {
+    name: 'RSASSA-PSS with sha-256',
+    family: 'rsa-pss',
+    hash: SHA2_256,
+    digest: 'sha256',
+    algorithmId: hex(`3046 0609 2a86 4886 f70d 0101 0a30 39a0 0f30 0d06 0960 8648 0165 0304 0201 0500
+      a11c 301a 0609 2a86 4886 f70d 0101 0830 0d06 0960 8648 0165 0304 0201 0500 a203 0201 20a3 0302 0101`),
+  },
+  // RFC 8420 A.1, A.2: the Identity "hash".
+  { name: 'id-Ed25519', family: 'eddsa', hash: IDENTITY, algorithmId: hex('3005 0603 2b65 70') },
+  { name: 'id-Ed448', family: 'eddsa', hash: IDENTITY, algorithmId: hex('3005 0603 2b65 71') },
+  // draft-ietf-ipsecme-ikev2-pqc-auth: pure ML-DSA, parameters absent.
+  { name: 'id-ml-dsa-44', family: 'ml-dsa', hash: IDENTITY, algorithmId: hex('300b 0609 6086 4801 6503 0403 11') },
+  { name: 'id-ml-dsa-65', family: 'ml-dsa', hash: IDENTITY, algorithmId: hex('300b 0609 6086 4801 6503 0403 12') },
+  { name: 'id-ml-dsa-87', family: 'ml-dsa', hash: IDENTITY, algorithmId: hex('300b 0609 6086 4801 6503 0403 13') },
+];
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+/** AUTH data: length | AlgorithmIdentifier | signature (RFC 7427 §3). */
+export function encodeSignatureAuthData(alg: SignatureAlgorithm, signature: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + alg.algorithmId.length + signature.length);
+  out[0] = alg.algorithmId.length;
+  out.set(alg.algorithmId, 1);
+  out.set(signature, 1 + alg.algorithmId.length);
+  return out;
+}
+
+/**
+ * The algorithm and signature of AUTH data, or why it cannot be used: too short, an
+ * AlgorithmIdentifier that is not one DER SEQUENCE of the stated length, one we do not know,
+ * or an empty signature.
+ */
+export function decodeSignatureAuthData(data: Uint8Array): { readonly algorithm: SignatureAlgorithm; readonly signature: Uint8Array } | string {
+  const len = data[0];
+  if (len === undefined) return 'empty AUTH data';
+  if (len < 2 || 1 + len > data.length) return `AlgorithmIdentifier length ${len} does not fit ${data.length} octets of AUTH data`;
+  const id = data.subarray(1, 1 + len);
+  // A DER SEQUENCE in short form whose contents fill the stated length (every object we know is).
+  if (id[0] !== 0x30 || id[1] !== len - 2) return 'the AlgorithmIdentifier is not one DER SEQUENCE of its stated length';
+  const algorithm = SIGNATURE_ALGORITHMS.find((a) => same(a.algorithmId, id));
+  if (!algorithm) return `unknown signature algorithm ${Buffer.from(id).toString('hex')}`;
+  const signature = data.subarray(1 + len);
+  if (signature.length === 0) return `${algorithm.name}: no signature`;
+  return { algorithm, signature };
+}
