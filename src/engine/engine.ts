@@ -19,7 +19,7 @@ import type { ChildSa } from './child-sa.js';
 import { moveChildren, policySpec } from './child-install.js';
 import type { EndCause, InitiateEndpoints, RestartPlan } from './restart.js';
 import { handleAuthRequest, handleAuthResponse } from './exchange-auth.js';
-import { handleInitRequest, initRequestFacts, handleInitResponse, sendInitRequest, statelessAnswer } from './exchange-init.js';
+import { COOKIE_REASON, handleInitRequest, initRequestFacts, handleInitResponse, refuseStatelessly, sendInitRequest } from './exchange-init.js';
 import { scanInitRequest } from '../wire/scan.js';
 import { handleCcsRequest, handleCcsResponse, handleFollowupRequest } from './tasks/ccs-series.js';
 import { childResponder } from './tasks/child-create.js';
@@ -29,7 +29,6 @@ import { handleIntermediateRequest, handleIntermediateResponse } from './exchang
 import { continueHandshake } from './handshake.js';
 import { IkeSa, isSettingUp, newIkeSa } from './ike-sa.js';
 import type { SaHost } from './ike-sa.js';
-import { notify } from './payloads.js';
 import { FragmentCollector, MAX_REASSEMBLED, decodeInner, openMessage } from './protection.js';
 import type { SkKeys } from '../crypto/sk-cipher.js';
 import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, EngineResources, IkeSaInfo, RandomPurpose } from './types.js';
@@ -657,10 +656,7 @@ export class IkeEngine implements SaHost {
     if (this.admission && !this.admission.wouldTake(this.heldBy(remote.address))) return true;
     const a = this.guard.admit({ peer: remote, spiI: scan.spiI, ni: scan.nonce, ...(scan.cookie ? { cookie: scan.cookie } : {}) }, now);
     if (a.kind === 'accept') return false;
-    if (a.kind === 'cookie') {
-      this.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(scan.spiI, notify(NotifyType.COOKIE, a.cookie)) });
-      this.emit({ kind: 'event', event: { type: 'refused', peer: remote, exchange: ExchangeType.IKE_SA_INIT, notify: NotifyType.COOKIE, reason: 'under load: a COOKIE first (RFC 7296 §2.6)' } });
-    }
+    if (a.kind === 'cookie') refuseStatelessly((o) => this.emit(o), scan.spiI, local, remote, NotifyType.COOKIE, COOKIE_REASON, { data: a.cookie });
     return true;
   }
 
@@ -670,11 +666,8 @@ export class IkeEngine implements SaHost {
     const exchange = data[18];
     const flags = data[19] ?? 0;
     if (exchange !== ExchangeType.IKE_SA_INIT || (flags & HeaderFlags.RESPONSE) !== 0) return;
-    const spiI = data.slice(0, 8);
-    const sa = new IkeSa(this, 'responder', spiI, local, remote, 0);
-    sa.spiR = new Uint8Array(8);
-    sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, [notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, Uint8Array.of(e.payloadType ?? 0))], 0);
-    this.emit({ kind: 'event', event: { type: 'refused', peer: remote, exchange: ExchangeType.IKE_SA_INIT, notify: NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, reason: e.message } });
+    // No SA for it (RFC 7296 §2.21.1): the same stateless answer as any IKE_SA_INIT refusal.
+    refuseStatelessly((o) => this.emit(o), data.slice(0, 8), local, remote, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, e.message, { data: Uint8Array.of(e.payloadType ?? 0) });
   }
 
   private onInitRequest(msg: IkeMessage, data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {

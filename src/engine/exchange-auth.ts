@@ -41,11 +41,18 @@ function octetsOf(sa: SettingUp, ofInitiator: boolean, idType: number, idData: U
   );
 }
 
+/** The PSK authenticators of connections that name no others, made once per connection. */
+const pskAuth = new WeakMap<ConnectionConfig, { local: Authenticator; remote: Authenticator }>();
+
 /** The connection's authenticators (src/auth/): the PSK both ways unless it names others. */
 function authOf(conn: ConnectionConfig): { local: Authenticator; remote: Authenticator } {
   if (conn.auth) return conn.auth;
-  const psk = pskAuthenticator(conn.psk);
-  return { local: psk, remote: psk };
+  let a = pskAuth.get(conn);
+  if (a === undefined) {
+    const psk = pskAuthenticator(conn.psk);
+    pskAuth.set(conn, (a = { local: psk, remote: psk }));
+  }
+  return a;
 }
 
 /** Our AUTH payload over our signed octets. */

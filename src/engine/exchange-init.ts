@@ -19,6 +19,8 @@ import type { ConnectionConfig, Endpoint, EngineOutput } from './types.js';
 import { readU16, u16 } from './util.js';
 import { completeKe } from './tasks/ke-round.js';
 import { describeProposals, keMethodName } from './describe.js';
+import { refusedEvent } from './refusal.js';
+import type { RefusalDetail } from './refusal.js';
 import * as tasks from './tasks/run.js';
 
 const NONCE_LENGTH = 32;
@@ -135,30 +137,25 @@ export interface InitResponderContext {
 
 /**
  * An unprotected error response (or COOKIE) to an IKE_SA_INIT request, keeping no state (RFC
- * 7296 §2.21.1), and the 'refused' event that says why.
+ * 7296 §2.6, §2.21.1), and the 'refused' event that says why: every stateless refusal.
  */
-function plainError(
-  ctx: InitResponderContext,
-  req: IkeMessage,
+export const COOKIE_REASON = 'under load: a COOKIE first (RFC 7296 §2.6)';
+
+export function refuseStatelessly(
+  emit: (out: EngineOutput) => void,
+  spiI: Uint8Array,
   local: Endpoint,
   remote: Endpoint,
   type: number,
   reason: string,
-  o: { data?: Uint8Array; received?: string; configured?: string } = {},
+  o: RefusalDetail & { data?: Uint8Array } = {},
 ): void {
-  ctx.emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(req.header.spiI, notify(type, o.data)) });
-  ctx.emit({
-    kind: 'event',
-    event: {
-      type: 'refused',
-      peer: remote,
-      exchange: ExchangeType.IKE_SA_INIT,
-      notify: type,
-      reason,
-      ...(o.received === undefined ? {} : { received: o.received }),
-      ...(o.configured === undefined ? {} : { configured: o.configured }),
-    },
-  });
+  emit({ kind: 'send', from: local, to: remote, data: statelessAnswer(spiI, notify(type, o.data)) });
+  emit({ kind: 'event', event: refusedEvent(remote, ExchangeType.IKE_SA_INIT, type, reason, o) });
+}
+
+function plainError(ctx: InitResponderContext, req: IkeMessage, local: Endpoint, remote: Endpoint, type: number, reason: string, o: RefusalDetail & { data?: Uint8Array } = {}): void {
+  refuseStatelessly((out) => ctx.emit(out), req.header.spiI, local, remote, type, reason, o);
 }
 
 /** An IKE_SA_INIT response without an SA of ours (zero SPIr): an error or a COOKIE (RFC 7296 §2.6, §2.21.1). */
@@ -222,7 +219,7 @@ export function handleInitRequest(
   // RFC 7296 §2.6: under load, demand a cookie before keeping any state; drop what the limits refuse.
   const admission = ctx.admit(facts);
   if (admission.kind === 'cookie') {
-    plainError(ctx, msg, local, remote, NotifyType.COOKIE, 'under load: a COOKIE first (RFC 7296 §2.6)', { data: admission.cookie });
+    plainError(ctx, msg, local, remote, NotifyType.COOKIE, COOKIE_REASON, { data: admission.cookie });
     return undefined;
   }
   if (admission.kind === 'drop') return undefined;

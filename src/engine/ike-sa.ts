@@ -30,6 +30,7 @@ import { offerKe } from './tasks/ke-round.js';
 import { newSetup } from './setup-state.js';
 import type { SetupState } from './setup-state.js';
 import { notify } from './payloads.js';
+import { refusedEvent } from './refusal.js';
 import { describeSuite } from './describe.js';
 
 /** What an IKE SA needs from the engine that hosts it. */
@@ -350,16 +351,7 @@ export class IkeSa {
    */
   refuse(exchange: number, messageId: number, type: number, reason: string, o: { data?: Uint8Array; keys?: SkKeys; received?: string; configured?: string } = {}): Uint8Array {
     const ap = this.sendResponse(exchange, messageId, [notify(type, o.data)], o.keys ?? this.inKeys());
-    this.event({
-      type: 'refused',
-      sa: this.id,
-      peer: this.remote,
-      exchange,
-      notify: type,
-      reason,
-      ...(o.received === undefined ? {} : { received: o.received }),
-      ...(o.configured === undefined ? {} : { configured: o.configured }),
-    });
+    this.event(refusedEvent(this.remote, exchange, type, reason, o, this.id));
     return ap;
   }
 

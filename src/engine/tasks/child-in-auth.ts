@@ -12,6 +12,7 @@ import type { ChildSa } from '../child-sa.js';
 import { armChild } from '../lifecycle.js';
 import { errorNotify, find, notify } from '../payloads.js';
 import type { ChildConfig } from '../types.js';
+import { refusedEvent } from '../refusal.js';
 import { TaskSlot } from './task.js';
 import type { Task, TaskExchange } from './task.js';
 
@@ -30,7 +31,7 @@ const answered = new TaskSlot<ChildSa>('child-in-auth answer');
 
 /** The Child SA part of our IKE_AUTH response is an error notify (the IKE SA is still set up). */
 function refused(x: TaskExchange, type: number, reason: string, detail: { received?: string; configured?: string } = {}): void {
-  x.sa.event({ type: 'refused', sa: x.sa.id, peer: x.sa.remote, exchange: ExchangeType.IKE_AUTH, notify: type, reason, ...detail });
+  x.sa.event(refusedEvent(x.sa.remote, ExchangeType.IKE_AUTH, type, reason, detail, x.sa.id));
 }
 
 function install(x: TaskExchange, child: ChildSa): void {

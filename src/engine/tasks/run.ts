@@ -7,8 +7,13 @@ import type { IkeSa } from '../ike-sa.js';
 import { TASKS } from './index.js';
 import type { Task, TaskExchange } from './task.js';
 
+/** The tasks of each exchange type, worked out once (every IKE_SA_INIT of a flood asks). */
+const byExchange = new Map<number, readonly Task[]>();
+
 function active(exchange: number): readonly Task[] {
-  return TASKS.filter((t) => t.exchanges.includes(exchange));
+  let list = byExchange.get(exchange);
+  if (list === undefined) byExchange.set(exchange, (list = TASKS.filter((t) => t.exchanges.includes(exchange))));
+  return list;
 }
 
 export function buildRequest(x: TaskExchange, out: Payload[]): void {
