@@ -18,6 +18,7 @@ import { parseIdentity } from '../../src/engine/identity.js';
 import { CfgAttrType, CfgType, ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../../src/wire/constants.js';
 import { virtualIp } from '../../src/engine/tasks/virtual-ip.js';
 import { notify } from '../../src/engine/payloads.js';
+import { u32 } from '../../src/engine/util.js';
 import type { CfgAttribute } from '../../src/wire/types.js';
 import type { EngineEvent } from '../../src/engine/types.js';
 
@@ -186,6 +187,20 @@ test('address pools: prefixes skip the network and broadcast addresses, ranges k
   assert.equal(q.lease('x'), '10.0.0.1', 'its own offline lease first');
 });
 
+/**
+ * A CREATE_CHILD_SA request sent as the client by hand (its own task would offer its virtual
+ * IP): a Child SA with SPI `spi` for TSi `tsi`, a rekey of the SA with outbound SPI `rekeys`.
+ */
+function greedyChildRequest(client: ReturnType<typeof onlySa>, spi: number, tsi: string, now: number, rekeys?: number): void {
+  client.sendRequest(ExchangeType.CREATE_CHILD_SA, [
+    ...(rekeys === undefined ? [] : [notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, u32(rekeys))]),
+    { type: PayloadType.SA, critical: false, proposals: buildProposals(parseProposals(['aes256gcm16'], 'esp'), { spi: u32(spi) }) },
+    { type: PayloadType.NONCE, critical: false, data: new Uint8Array(32).fill(spi & 0xff) },
+    { type: PayloadType.TSi, critical: false, selectors: [parseTrafficSelector(tsi)] },
+    { type: PayloadType.TSr, critical: false, selectors: [parseTrafficSelector('198.51.100.128/25')] },
+  ], now);
+}
+
 test('every Child SA of the IKE SA keeps to the virtual IP: a second one by CREATE_CHILD_SA gets it on both sides, and the gateway narrows a client that asks for more', () => {
   const pool = new AddressPool('rw', '10.3.0.0/24');
   const [net] = connections().initiator.children;
@@ -199,13 +214,7 @@ test('every Child SA of the IKE SA keeps to the virtual IP: a second one by CREA
   assert.deepEqual(pair.r.children(ids.r).map((c) => c.remoteTs.map(formatSelector)), [['10.3.0.1/32'], ['10.3.0.1/32']]);
   // A client that offers the whole IPv4 space in CREATE_CHILD_SA gets its own address only.
   const client = onlySa(pair.i);
-  const spi = Uint8Array.of(0x12, 0x34, 0x56, 0x78);
-  client.sendRequest(ExchangeType.CREATE_CHILD_SA, [
-    { type: PayloadType.SA, critical: false, proposals: buildProposals(parseProposals(['aes256gcm16'], 'esp'), { spi }) },
-    { type: PayloadType.NONCE, critical: false, data: new Uint8Array(32).fill(7) },
-    { type: PayloadType.TSi, critical: false, selectors: [parseTrafficSelector('0.0.0.0/0')] },
-    { type: PayloadType.TSr, critical: false, selectors: [parseTrafficSelector('198.51.100.128/25')] },
-  ], pair.now);
+  greedyChildRequest(client, 0x12345678, '0.0.0.0/0', pair.now);
   pair.run();
   const greedy = pair.r.children(ids.r).find((c) => c.spiOut === 0x12345678);
   assert.ok(greedy, 'the gateway made the Child SA');
@@ -230,13 +239,7 @@ test('a Child SA rekey keeps to the lease: an honest rekey succeeds, one asking 
   const [now] = pair.r.children(ids.r);
   assert.ok(now);
   const client = onlySa(pair.i);
-  client.sendRequest(ExchangeType.CREATE_CHILD_SA, [
-    notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, Uint8Array.of(now.spiOut >>> 24, (now.spiOut >>> 16) & 255, (now.spiOut >>> 8) & 255, now.spiOut & 255)),
-    { type: PayloadType.SA, critical: false, proposals: buildProposals(parseProposals(['aes256gcm16'], 'esp'), { spi: Uint8Array.of(0x22, 0x33, 0x44, 0x55) }) },
-    { type: PayloadType.NONCE, critical: false, data: new Uint8Array(32).fill(9) },
-    { type: PayloadType.TSi, critical: false, selectors: [parseTrafficSelector('10.3.0.0/24')] },
-    { type: PayloadType.TSr, critical: false, selectors: [parseTrafficSelector('198.51.100.128/25')] },
-  ], pair.now);
+  greedyChildRequest(client, 0x22334455, '10.3.0.0/24', pair.now, now.spiOut);
   pair.run();
   const greedy = pair.r.children(ids.r).find((x) => x.spiOut === 0x22334455);
   assert.ok(greedy, 'the gateway made the rekeyed Child SA');

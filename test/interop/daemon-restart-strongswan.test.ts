@@ -26,6 +26,7 @@ import { run, sleep, startInNs, withNetnsPair } from './netns.js';
 import type { NetnsPair, NsProcess } from './netns.js';
 import { Charon, charonSkipReason } from './strongswan.js';
 import type { IkeSaInfo, SwanctlConnParams } from './strongswan.js';
+import { charonPeer } from './pqike-charon.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(here, '../../src/cli/main.js');
@@ -93,19 +94,7 @@ connections:
 }
 
 function charonConn(pair: NetnsPair): SwanctlConnParams {
-  return {
-    name: 'pq',
-    localAddrs: pair.b.addr,
-    remoteAddrs: pair.a.addr,
-    localId: 'sun.pqike.test',
-    remoteId: 'moon.pqike.test',
-    psk: PSK,
-    ikeProposals: ['aes256gcm16-prfsha384-x25519'],
-    espProposals: ['aes256gcm16'],
-    childName: 'net',
-    localTs: '10.99.2.0/24',
-    remoteTs: '10.99.1.0/24',
-  };
+  return charonPeer(pair, PSK, { localTs: '10.99.2.0/24', remoteTs: '10.99.1.0/24' });
 }
 
 interface SaView {

@@ -16,6 +16,7 @@ import { nsExec, run, sleep, startInNs, withNetnsPair } from './netns.js';
 import type { NetnsPair, NsProcess } from './netns.js';
 import { Charon, charonSkipReason } from './strongswan.js';
 import type { SwanctlConnParams } from './strongswan.js';
+import { charonPeer } from './pqike-charon.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(here, '../../src/cli/main.js');
@@ -58,20 +59,7 @@ connections:
 }
 
 function charonConn(pair: NetnsPair, initiator: boolean): SwanctlConnParams {
-  return {
-    name: 'pq',
-    localAddrs: pair.b.addr,
-    remoteAddrs: pair.a.addr,
-    localId: 'sun.pqike.test',
-    remoteId: 'moon.pqike.test',
-    psk: PSK,
-    ikeProposals: ['aes256gcm16-prfsha384-x25519'],
-    espProposals: ['aes256gcm16'],
-    childName: 'net',
-    localTs: '10.99.2.0/24',
-    remoteTs: '10.99.1.0/24',
-    initiator,
-  };
+  return charonPeer(pair, PSK, { localTs: '10.99.2.0/24', remoteTs: '10.99.1.0/24', initiator });
 }
 
 async function pqike(env: { socket: string }, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

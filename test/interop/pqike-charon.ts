@@ -54,3 +54,34 @@ export async function withPqikeAndCharon(o: PqikeCharonOptions, fn: (env: PqikeC
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * charon's side of the pair (B, sun.pqike.test) towards the daemon (A, moon.pqike.test) with
+ * the classic proposal Debian's strongSwan 5.9.8 can do; `o` sets the rest (selectors, ESP).
+ */
+export function charonPeer(pair: NetnsPair, psk: string, o: Pick<SwanctlConnParams, 'localTs' | 'remoteTs'> & Partial<SwanctlConnParams>): SwanctlConnParams {
+  return {
+    name: 'pq',
+    localAddrs: pair.b.addr,
+    remoteAddrs: pair.a.addr,
+    localId: 'sun.pqike.test',
+    remoteId: 'moon.pqike.test',
+    psk,
+    ikeProposals: ['aes256gcm16-prfsha384-x25519'],
+    espProposals: ['aes256gcm16'],
+    childName: 'net',
+    ...o,
+  };
+}
+
+/** The top of the daemon's YAML: the secrets file, debug JSON logs, the control socket, the userspace plane. */
+export function daemonHead(socket: string): string {
+  return `secrets: secrets.yaml
+log:
+  level: debug
+  format: json
+control:
+  socket: ${socket}
+data_plane: userspace
+`;
+}

@@ -18,6 +18,7 @@ import { nsExec, startInNs, withNetnsPair } from './netns.js';
 import type { NetnsPair } from './netns.js';
 import { Charon, charonSkipReason } from './strongswan.js';
 import type { IkeSaInfo, SwanctlConnParams } from './strongswan.js';
+import { charonPeer } from './pqike-charon.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = resolve(here, '../../src/cli/main.js');
@@ -66,22 +67,15 @@ const skip = charonSkipReason();
 
 function charonConn(pair: NetnsPair, c: Case, charonInitiates: boolean): SwanctlConnParams {
   // charon lives in namespace B: ID sun, inner network 10.99.2.0/24.
-  return {
-    name: 'pq',
-    localAddrs: pair.b.addr,
-    remoteAddrs: pair.a.addr,
-    localId: 'sun.pqike.test',
-    remoteId: 'moon.pqike.test',
-    psk: PSK,
+  return charonPeer(pair, PSK, {
     ikeProposals: [c.charonIke],
     espProposals: [c.esp],
-    childName: 'net',
     localTs: '10.99.2.0/24',
     remoteTs: '10.99.1.0/24',
     initiator: false,
     fragmentation: 'yes',
     ...(charonInitiates ? {} : {}),
-  };
+  });
 }
 
 function pqikeArgs(pair: NetnsPair, c: Case, pskFile: string): string[] {

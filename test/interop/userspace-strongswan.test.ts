@@ -25,7 +25,7 @@ import { charonSkipReason } from './strongswan.js';
 import type { Charon } from './strongswan.js';
 import type { SwanctlConnParams } from './strongswan.js';
 import { listSas, pqike } from './daemons.js';
-import { withPqikeAndCharon } from './pqike-charon.js';
+import { charonPeer, daemonHead, withPqikeAndCharon } from './pqike-charon.js';
 import type { PqikeCharon } from './pqike-charon.js';
 import type { ChildJson } from './daemons.js';
 
@@ -37,14 +37,7 @@ const B_IN = '10.99.2.1';
 type Env = PqikeCharon;
 
 function daemonConfig(pair: NetnsPair, socket: string, esp: string, remote: string): string {
-  return `secrets: secrets.yaml
-log:
-  level: debug
-  format: json
-control:
-  socket: ${socket}
-data_plane: userspace
-connections:
+  return `${daemonHead(socket)}connections:
   sun:
     local_addrs: ${pair.a.addr}
     remote_addrs: '${remote}'
@@ -61,19 +54,7 @@ connections:
 }
 
 function charonConn(pair: NetnsPair, esp: string): SwanctlConnParams {
-  return {
-    name: 'pq',
-    localAddrs: pair.b.addr,
-    remoteAddrs: pair.a.addr,
-    localId: 'sun.pqike.test',
-    remoteId: 'moon.pqike.test',
-    psk: PSK,
-    ikeProposals: ['aes256gcm16-prfsha384-x25519'],
-    espProposals: [esp],
-    childName: 'net',
-    localTs: '10.99.2.0/24',
-    remoteTs: '10.99.1.0/24',
-  };
+  return charonPeer(pair, PSK, { espProposals: [esp], localTs: '10.99.2.0/24', remoteTs: '10.99.1.0/24' });
 }
 
 function withPeers(esp: string, remote: 'peer' | '%any', fn: (env: Env) => Promise<void>): Promise<void> {

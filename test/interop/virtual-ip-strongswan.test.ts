@@ -17,9 +17,8 @@ import { nsExec, sleep } from './netns.js';
 import type { NetnsPair } from './netns.js';
 import { ping, tail } from './traffic.js';
 import { charonSkipReason, renderSwanctlConf } from './strongswan.js';
-import type { SwanctlConnParams } from './strongswan.js';
 import { listSas, pqike } from './daemons.js';
-import { withPqikeAndCharon } from './pqike-charon.js';
+import { charonPeer, daemonHead, withPqikeAndCharon } from './pqike-charon.js';
 import type { PqikeCharon } from './pqike-charon.js';
 
 const skip = charonSkipReason() ?? false;
@@ -33,14 +32,7 @@ const DNS = '10.99.1.53';
 type Env = PqikeCharon;
 
 function daemonConfig(pair: NetnsPair, socket: string, role: 'client' | 'gateway'): string {
-  const head = `secrets: secrets.yaml
-log:
-  level: debug
-  format: json
-control:
-  socket: ${socket}
-data_plane: userspace
-`;
+  const head = daemonHead(socket);
   return role === 'client'
     ? `${head}connections:
   sun:
@@ -77,20 +69,11 @@ connections:
 }
 
 function charonConf(pair: NetnsPair, role: 'client' | 'gateway'): string {
-  const conn: SwanctlConnParams = {
-    name: 'pq',
-    localAddrs: pair.b.addr,
-    remoteAddrs: pair.a.addr,
-    localId: 'sun.pqike.test',
-    remoteId: 'moon.pqike.test',
-    psk: PSK,
-    ikeProposals: ['aes256gcm16-prfsha384-x25519'],
-    espProposals: ['aes256gcm16'],
-    childName: 'net',
+  const conn = charonPeer(pair, PSK, {
     localTs: role === 'client' ? 'dynamic' : '10.99.2.0/24',
     remoteTs: role === 'client' ? '10.99.1.0/24' : 'dynamic',
     extraConn: role === 'client' ? '        vips = 0.0.0.0' : '        pools = rw',
-  };
+  });
   const pools = role === 'gateway' ? `pools {\n    rw {\n        addrs = ${POOL}\n        dns = ${DNS}\n    }\n}\n` : '';
   return renderSwanctlConf([conn]) + pools;
 }
