@@ -223,13 +223,11 @@ export class Daemon {
 
   private onEvent(e: EngineEvent): void {
     this.metrics.onEvent(e);
-    const saId = 'sa' in e && typeof e.sa === 'number' ? e.sa : undefined;
-    const conn = e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.ike.connection : saId === undefined ? undefined : this.connOf(saId);
-    const ctx = { ...(conn ? { conn } : {}), ...(saId === undefined ? {} : { sa: saId }) };
-    if (conn !== undefined && saId !== undefined) this.saConn.set(saId, conn);
     if (e.type === 'child-up' || e.type === 'ike-keys') {
       this.keys?.onEvent(e, e.local.address, e.remote.address);
     }
+    // Kept for the lines of an SA that come after it left the engine (ike-down, ike-failed).
+    if (e.type === 'ike-up' || e.type === 'ike-rekeyed') this.saConn.set(e.sa, e.ike.connection);
     if (e.type !== 'ike-keys') {
       // A half-open SA that a flood fills the table with is not worth a line each (metrics count them).
       const level =
@@ -240,7 +238,13 @@ export class Daemon {
         // A COOKIE per request of a flood is routine (metrics count them); other refusals say what to configure.
         : e.type === 'refused' ? (e.notify === NotifyType.COOKIE ? 'debug' : 'info')
         : 'info';
+      // The context (connection name) only for a line that is written: under a flood most
+      // events are not, and looking the connection up builds the SA's listing.
       if (this.logger.enabled(level)) {
+        const saId = 'sa' in e && typeof e.sa === 'number' ? e.sa : undefined;
+        const conn = e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.ike.connection : saId === undefined ? undefined : this.connOf(saId);
+        if (conn !== undefined && saId !== undefined) this.saConn.set(saId, conn);
+        const ctx = { ...(conn ? { conn } : {}), ...(saId === undefined ? {} : { sa: saId }) };
         const json = eventToJson(e);
         delete json['type'];
         // `sa` of a log line is the IKE SA number (ctx).
@@ -250,6 +254,7 @@ export class Daemon {
     }
     const end = endedSa(e);
     if (end) this.saConn.delete(end.sa);
+    if (this.waiters.length === 0) return;
     this.waiters = this.waiters.filter((w) => {
       const r = w.done(e);
       if (r === undefined) return true;
