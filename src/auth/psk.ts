@@ -11,10 +11,10 @@ import type { Authenticator } from './authenticator.js';
 export function pskAuthenticator(psk: Uint8Array): Authenticator {
   return {
     describe: 'pre-shared key',
-    sign: (prfId, octets) => ({ method: AuthMethod.SHARED_KEY_MIC, data: pskAuth(prfId, psk, octets) }),
-    verify(prfId, method, data, octets) {
-      if (method !== AuthMethod.SHARED_KEY_MIC) return `peer used auth method ${method}, expected PSK`;
-      return constantTimeEqual(pskAuth(prfId, psk, octets), data) ? undefined : 'AUTH payload does not verify (wrong PSK?)';
+    sign: (ctx) => ({ method: AuthMethod.SHARED_KEY_MIC, data: pskAuth(ctx.prfId, psk, ctx.octets) }),
+    verify(peer) {
+      if (peer.method !== AuthMethod.SHARED_KEY_MIC) return `peer used auth method ${peer.method}, expected PSK`;
+      return constantTimeEqual(pskAuth(peer.prfId, psk, peer.octets), peer.data) ? undefined : 'AUTH payload does not verify (wrong PSK?)';
     },
   };
 }

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { CryptoError } from '../crypto/errors.js';
 import { ExchangeType, HeaderFlags, NotifyType, nameOf } from '../wire/constants.js';
+import type { TrustQuery } from '../auth/trust-store.js';
 import { ParseError } from '../wire/errors.js';
 import { decodeMessage } from '../wire/index.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
@@ -61,6 +62,8 @@ export class IkeEngine implements SaHost {
   private readonly fragments = new Map<IkeSa, FragmentCollector>();
   private outputs: EngineOutput[] = [];
   private commands: DataPlaneCommand[] = [];
+  /** IKE_AUTH waiting for certificate paths (src/auth/trust-store.ts), by query; `handed`: drainTrust() gave it out. */
+  private readonly trustWaits = new Map<string, { query: TrustQuery; sas: Set<IkeSa>; handed: boolean }>();
   /** Trap policies by (connection, child) → request ID (start/dpd/close action trap). */
   private readonly traps = new Map<string, number>();
   private readonly trapReqids = new Set<number>();
@@ -173,6 +176,7 @@ export class IkeEngine implements SaHost {
   }
 
   forget(sa: IkeSa): void {
+    for (const [key, w] of this.trustWaits) if (w.sas.delete(sa) && w.sas.size === 0) this.trustWaits.delete(key);
     // What its tasks still hold (a leased address) goes back; a rekey took over what it moved.
     endTasks(sa);
     if (this.sas.get(hex(sa.localSpi)) === sa) this.sas.delete(hex(sa.localSpi));
@@ -195,6 +199,51 @@ export class IkeEngine implements SaHost {
 
   authFailed(sa: IkeSa, now: number): void {
     this.guard.authFailed(sa.remote.address, now);
+  }
+
+  awaitTrust(sa: IkeSa, query: TrustQuery): void {
+    let w = this.trustWaits.get(query.key);
+    if (!w) this.trustWaits.set(query.key, (w = { query, sas: new Set(), handed: false }));
+    w.sas.add(sa);
+  }
+
+  /**
+   * Work the host runs for the engine, each query once: validate a certificate path (pkijs is
+   * asynchronous), then call trustSettled(query, now). Until then the IKE_AUTH waits.
+   */
+  drainTrust(): TrustQuery[] {
+    const out: TrustQuery[] = [];
+    for (const w of this.trustWaits.values()) {
+      if (w.handed) continue;
+      w.handed = true;
+      out.push(w.query);
+    }
+    return out;
+  }
+
+  /** A query has run: the IKE_AUTH exchanges that waited for it go on. */
+  trustSettled(query: TrustQuery, now: number): void {
+    this.clock = now;
+    const w = this.trustWaits.get(query.key);
+    if (!w) return;
+    this.trustWaits.delete(query.key);
+    for (const sa of w.sas) {
+      const wait = sa.setup?.trustWait;
+      if (!wait || wait.query.key !== query.key || !this.ids.has(sa.id)) continue;
+      if (sa.setup) sa.setup.trustWait = undefined;
+      try {
+        wait.resume(now);
+      } catch (e) {
+        this.emit({ kind: 'event', event: { type: 'log', level: 'error', sa: sa.id, message: `internal error after certificate validation: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` } });
+      }
+      // RFC 7296 §2.2: the request whose Message ID we took is answered, whatever happened.
+      if (!sa.isInitiator && sa.lastResponse?.messageId !== wait.messageId && (sa.state === 'authenticating' || sa.state === 'intermediate')) {
+        sa.refuse(ExchangeType.IKE_AUTH, wait.messageId, NotifyType.INVALID_SYNTAX, 'the request could not be handled', {});
+        sa.fail('IKE_AUTH could not be handled', NotifyType.INVALID_SYNTAX);
+      }
+      if (sa.stateIs('established') && sa.initKey !== undefined) this.guard.closed(sa.initKey);
+      this.settle(sa, now);
+    }
   }
 
   /** A new IKE SA made by a rekey (RFC 7296 §2.18). */
@@ -876,8 +925,9 @@ export class IkeEngine implements SaHost {
       // A bug, not the peer's fault: reported, and the request still gets its answer below.
       this.emit({ kind: 'event', event: { type: 'log', level: 'error', sa: sa.id, message: `internal error handling ${nameOf(ExchangeType, h.exchangeType)} request ${h.messageId}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` } });
     }
-    // RFC 7296 §2.2: a Message ID we consumed is answered, whatever happened above.
-    if (sa.lastResponse?.messageId !== h.messageId) {
+    // RFC 7296 §2.2: a Message ID we consumed is answered, whatever happened above (or once
+    // the certificate validation it waits for is done: trustSettled).
+    if (sa.lastResponse?.messageId !== h.messageId && sa.setup?.trustWait?.messageId !== h.messageId) {
       const settingUp = sa.state === 'intermediate' || sa.state === 'authenticating';
       try {
         sa.refuse(h.exchangeType, h.messageId, NotifyType.INVALID_SYNTAX, 'the request could not be handled', { keys });

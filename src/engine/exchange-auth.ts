@@ -4,10 +4,13 @@
  * (src/auth/: a pre-shared key unless it names another), then the tasks registered for
  * IKE_AUTH (tasks/index.ts: a virtual IP, the first Child SA, …).
  */
-import type { Authenticator } from '../auth/authenticator.js';
+import type { Authenticator, Verification } from '../auth/authenticator.js';
+import type { TrustQuery } from '../auth/trust-store.js';
 import { pskAuthenticator } from '../auth/psk.js';
 import { signedOctets } from '../crypto/keys.js';
-import { ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../wire/constants.js';
+import { CertEncoding, ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../wire/constants.js';
+import type { SkKeys } from '../crypto/sk-cipher.js';
+import { certRequestPayload } from './tasks/cert-request.js';
 import { proposalForSelection, selectProposal } from './proposal-select.js';
 import type { Payload } from '../wire/types.js';
 import * as tasks from './tasks/run.js';
@@ -55,33 +58,69 @@ function authOf(conn: ConnectionConfig): { local: Authenticator; remote: Authent
   return a;
 }
 
-/** Our AUTH payload over our signed octets. */
-function ourAuth(sa: SettingUp, conn: ConnectionConfig, idType: number, idData: Uint8Array, authMid: number): Payload {
-  const a = authOf(conn).local.sign(sa.prfId, octetsOf(sa, sa.isInitiator, idType, idData, authMid));
+/** Our CERT payloads (RFC 7296 §3.6: end entity first), sent whether or not the peer asked. */
+function ourCertificates(conn: ConnectionConfig): Payload[] {
+  return (authOf(conn).local.certificates ?? []).map((data) => ({ type: PayloadType.CERT, critical: false, encoding: CertEncoding.X509_SIGNATURE, data }));
+}
+
+/** The data of the peer's X.509 CERT payloads, in order; other encodings are not looked at. */
+function peerCertificates(inner: readonly Payload[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const p of inner) if (p.type === PayloadType.CERT && p.encoding === CertEncoding.X509_SIGNATURE) out.push(p.data);
+  return out;
+}
+
+/** Our AUTH payload over our signed octets, or why we cannot make one. */
+function ourAuth(sa: SettingUp, conn: ConnectionConfig, idType: number, idData: Uint8Array, authMid: number): Payload | string {
+  const a = authOf(conn).local.sign({ prfId: sa.prfId, octets: octetsOf(sa, sa.isInitiator, idType, idData, authMid), peerHashes: sa.setup.peerHashes });
+  if (typeof a === 'string') return a;
   return { type: PayloadType.AUTH, critical: false, method: a.method, data: a.data };
 }
 
-/** Initiator: IDi, AUTH, SAi2, TSi, TSr. */
+/** Initiator: IDi, [CERT,] [CERTREQ,] AUTH, SAi2, TSi, TSr (RFC 7296 §1.2). */
 export function sendAuthRequest(sa: SettingUp, now: number): void {
   const conn = sa.connection;
   if (!conn) return;
   sa.transition('authenticating');
   const id = identityToPayloadData(conn.localId);
   const mid = sa.nextRequestId;
+  const auth = ourAuth(sa, conn, id.idType, id.data, mid);
+  if (typeof auth === 'string') return sa.fail(`cannot authenticate: ${auth}`, NotifyType.AUTHENTICATION_FAILED);
+  const certReq = certRequestPayload([conn]);
   const payloads: Payload[] = [
     { type: PayloadType.IDi, critical: false, idType: id.idType, data: id.data },
-    ourAuth(sa, conn, id.idType, id.data, mid),
+    ...ourCertificates(conn),
+    ...(certReq ? [certReq] : []),
+    auth,
   ];
   tasks.buildRequest({ sa, exchange: ExchangeType.IKE_AUTH, now }, payloads);
   sa.sendRequest(ExchangeType.IKE_AUTH, payloads, now);
 }
 
-function verifyPeerAuth(sa: SettingUp, conn: ConnectionConfig, inner: readonly Payload[], authMid: number): string | undefined {
+function verifyPeerAuth(sa: SettingUp, conn: ConnectionConfig, inner: readonly Payload[], peer: Identity, authMid: number): Verification {
   const peerIsInitiator = !sa.isInitiator;
   const id = find(inner, peerIsInitiator ? PayloadType.IDi : PayloadType.IDr);
   const auth = find(inner, PayloadType.AUTH);
   if (!id || !auth) return 'missing ID or AUTH payload';
-  return authOf(conn).remote.verify(sa.prfId, auth.method, auth.data, octetsOf(sa, peerIsInitiator, id.idType, id.data, authMid));
+  return authOf(conn).remote.verify({
+    prfId: sa.prfId,
+    method: auth.method,
+    data: auth.data,
+    octets: octetsOf(sa, peerIsInitiator, id.idType, id.data, authMid),
+    identity: peer,
+    certs: peerCertificates(inner),
+  });
+}
+
+/**
+ * Wait for a certificate path to be validated outside the engine (trust-store.ts), then run
+ * `resume` again: the verdict is cached by then. A retransmitted request is not answered
+ * meanwhile (its Message ID is in progress, RFC 7296 §2.1), and the initiator sends nothing.
+ */
+function awaitTrust(sa: SettingUp, messageId: number, query: TrustQuery, resume: (now: number) => void): void {
+  sa.setup.trustWait = { query, messageId, resume };
+  sa.log('debug', `IKE_AUTH waits for the peer's certificates to be validated`);
+  sa.host.awaitTrust(sa, query);
 }
 
 function peerIdentity(inner: readonly Payload[], type: typeof PayloadType.IDi | typeof PayloadType.IDr): Identity | undefined {
@@ -89,7 +128,7 @@ function peerIdentity(inner: readonly Payload[], type: typeof PayloadType.IDi | 
   return id ? identityFromPayload(id.idType, id.data) : undefined;
 }
 
-/** Initiator: IDr, AUTH, SAr2, TSi, TSr. */
+/** Initiator: IDr, [CERT,] AUTH, SAr2, TSi, TSr. */
 export function handleAuthResponse(sa: SettingUp, messageId: number, inner: readonly Payload[], now: number): void {
   const conn = sa.connection;
   if (!conn || !sa.outstanding) return;
@@ -103,7 +142,12 @@ export function handleAuthResponse(sa: SettingUp, messageId: number, inner: read
   const peer = peerIdentity(inner, PayloadType.IDr);
   if (!peer) return sa.fail('responder sent an unusable IDr', NotifyType.AUTHENTICATION_FAILED);
   if (conn.remoteId && !sameIdentity(conn.remoteId, peer)) return sa.fail(`responder identity ${peer.value} is not the configured one`, NotifyType.AUTHENTICATION_FAILED);
-  const bad = verifyPeerAuth(sa, conn, inner, messageId);
+  authenticateResponder(sa, conn, peer, messageId, inner, now);
+}
+
+function authenticateResponder(sa: SettingUp, conn: ConnectionConfig, peer: Identity, messageId: number, inner: readonly Payload[], now: number): void {
+  const bad = verifyPeerAuth(sa, conn, inner, peer, messageId);
+  if (typeof bad === 'object') return awaitTrust(sa, messageId, bad.query, (later) => authenticateResponder(sa, conn, peer, messageId, inner, later));
   if (bad) return sa.fail(bad, NotifyType.AUTHENTICATION_FAILED);
   sa.remoteIdentity = peer;
   established(sa, now);
@@ -131,30 +175,39 @@ function established(sa: IkeSa, now: number): void {
 
 /** Responder: authenticate the initiator, pick the connection by its identity, answer. */
 export function handleAuthRequest(sa: SettingUp, messageId: number, inner: readonly Payload[], now: number): void {
-  const requestKeys = sa.inKeys();
-  const refuse = (code: number, why: string): void => {
-    sa.refuse(ExchangeType.IKE_AUTH, messageId, code, why, { keys: requestKeys });
-    if (code === NotifyType.AUTHENTICATION_FAILED) sa.host.authFailed(sa, now);
-    sa.fail(why, code);
-  };
   if (sa.setup.pendingAddke.length > 0) {
     // RFC 9370 §2.2.3: IKE_AUTH only after every IKE_INTERMEDIATE round.
-    return refuse(NotifyType.INVALID_SYNTAX, `IKE_AUTH before ${sa.setup.pendingAddke.length} additional key exchange(s)`);
+    return refuseAuth(sa, messageId, sa.inKeys(), NotifyType.INVALID_SYNTAX, `IKE_AUTH before ${sa.setup.pendingAddke.length} additional key exchange(s)`, now);
   }
+  answerAuth(sa, messageId, inner, sa.inKeys(), now);
+}
+
+function refuseAuth(sa: SettingUp, messageId: number, requestKeys: SkKeys, code: number, why: string, now: number): void {
+  sa.refuse(ExchangeType.IKE_AUTH, messageId, code, why, { keys: requestKeys });
+  if (code === NotifyType.AUTHENTICATION_FAILED) sa.host.authFailed(sa, now);
+  sa.fail(why, code);
+}
+
+function answerAuth(sa: SettingUp, messageId: number, inner: readonly Payload[], requestKeys: SkKeys, now: number): void {
+  const refuse = (code: number, why: string): void => refuseAuth(sa, messageId, requestKeys, code, why, now);
   const peer = peerIdentity(inner, PayloadType.IDi);
   if (!peer) return refuse(NotifyType.AUTHENTICATION_FAILED, 'initiator sent an unusable IDi');
   const conn = chooseConnection(sa, peer);
   if (!conn) return refuse(NotifyType.AUTHENTICATION_FAILED, `no connection for peer identity ${peer.value}`);
-  const bad = verifyPeerAuth(sa, conn, inner, messageId);
+  const bad = verifyPeerAuth(sa, conn, inner, peer, messageId);
+  if (typeof bad === 'object') return awaitTrust(sa, messageId, bad.query, (later) => answerAuth(sa, messageId, inner, requestKeys, later));
   if (bad) return refuse(NotifyType.AUTHENTICATION_FAILED, bad);
   sa.connection = conn;
   sa.remoteIdentity = peer;
   const id = identityToPayloadData(conn.localId);
+  const auth = ourAuth(sa, conn, id.idType, id.data, messageId);
+  if (typeof auth === 'string') return refuse(NotifyType.AUTHENTICATION_FAILED, `cannot authenticate ourselves: ${auth}`);
   const x = { sa, exchange: ExchangeType.IKE_AUTH, now };
   tasks.processRequest(x, inner);
   const payloads: Payload[] = [
     { type: PayloadType.IDr, critical: false, idType: id.idType, data: id.data },
-    ourAuth(sa, conn, id.idType, id.data, messageId),
+    ...ourCertificates(conn),
+    auth,
   ];
   tasks.buildResponse(x, inner, payloads);
   sa.sendResponse(ExchangeType.IKE_AUTH, messageId, payloads, requestKeys);

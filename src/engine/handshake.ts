@@ -8,7 +8,7 @@ import { isSettingUp } from './ike-sa.js';
 import type { IkeSa } from './ike-sa.js';
 
 export function continueHandshake(sa: IkeSa, now: number): void {
-  if (!sa.isInitiator || sa.outstanding || !sa.keys || !isSettingUp(sa)) return;
+  if (!sa.isInitiator || sa.outstanding || !sa.keys || !isSettingUp(sa) || sa.setup.trustWait) return;
   if (sa.state === 'intermediate' && sa.setup.pendingAddke.length > 0) sendIntermediateRequest(sa, now);
   else if (sa.state === 'authenticating') sendAuthRequest(sa, now);
 }

@@ -1,17 +1,31 @@
 /**
  * IKE identities (RFC 7296 §3.5): the ID types we configure and match — FQDN, IPv4, IPv6,
- * RFC822 (email) and KEY_ID — and their ID payload encoding.
+ * RFC822 (email), KEY_ID and DER_ASN1_DN (a certificate's subject, RFC 4945 §3.1.5) — and
+ * their ID payload encoding.
  */
 import { isIP } from 'node:net';
+import * as pkijs from 'pkijs';
+import { nameText, normalizeDn } from '../auth/x509.js';
 import { IdType } from '../wire/constants.js';
 import { addressToBytes, bytesToAddress } from './address.js';
 
-export type IdentityKind = 'fqdn' | 'ipv4' | 'ipv6' | 'email' | 'keyid';
+export type IdentityKind = 'fqdn' | 'ipv4' | 'ipv6' | 'email' | 'keyid' | 'dn';
 
 export interface Identity {
   readonly kind: IdentityKind;
-  /** Text form: host name, address, email address, or hex for KEY_ID. */
+  /** Text form: host name, address, email address, hex for KEY_ID, "C=.., O=.., CN=.." for a DN. */
   readonly value: string;
+  /** A DN's DER (the Name of RFC 5280 §4.1.2.4), which is what the ID payload carries. */
+  readonly der?: Uint8Array;
+}
+
+/** A DN identity from a Name's DER (a certificate's subject). */
+export function dnIdentity(der: Uint8Array): Identity | undefined {
+  try {
+    return { kind: 'dn', value: nameText(pkijs.RelativeDistinguishedNames.fromBER(der)), der: Uint8Array.from(der) };
+  } catch {
+    return undefined;
+  }
 }
 
 export class IdentityError extends Error {
@@ -36,6 +50,8 @@ export function parseIdentity(text: string): Identity {
   if (t.startsWith('fqdn:')) return { kind: 'fqdn', value: t.slice(5) };
   if (t.startsWith('@')) return { kind: 'fqdn', value: t.slice(1) };
   if (t.startsWith('email:')) return { kind: 'email', value: t.slice(6) };
+  // "C=CH, O=pqike, CN=moon": a DN, as strongSwan writes one (matched against a certificate's subject).
+  if (/^[A-Za-z][A-Za-z0-9.]*=[^,]*(,\s*[A-Za-z][A-Za-z0-9.]*=[^,]*)*$/.test(t) && !t.includes('@')) return { kind: 'dn', value: normalizeDn(t) };
   const ip = isIP(t);
   if (ip === 4) return { kind: 'ipv4', value: t };
   if (ip === 6) return { kind: 'ipv6', value: bytesToAddress(addressToBytes(t)) };
@@ -55,6 +71,9 @@ export function identityToPayloadData(id: Identity): { idType: number; data: Uin
       return { idType: IdType.IPV6_ADDR, data: addressToBytes(id.value) };
     case 'keyid':
       return { idType: IdType.KEY_ID, data: Uint8Array.from(Buffer.from(id.value, 'hex')) };
+    case 'dn':
+      if (!id.der) throw new IdentityError(`the DN identity "${id.value}" is sent as a certificate's subject: configure the certificate`);
+      return { idType: IdType.DER_ASN1_DN, data: id.der };
   }
 }
 
@@ -71,6 +90,8 @@ export function identityFromPayload(idType: number, data: Uint8Array): Identity 
       return data.length === 16 ? { kind: 'ipv6', value: bytesToAddress(data) } : undefined;
     case IdType.KEY_ID:
       return { kind: 'keyid', value: Buffer.from(data).toString('hex') };
+    case IdType.DER_ASN1_DN:
+      return dnIdentity(data);
     default:
       return undefined;
   }
@@ -79,6 +100,7 @@ export function identityFromPayload(idType: number, data: Uint8Array): Identity 
 export function sameIdentity(a: Identity, b: Identity): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === 'fqdn' || a.kind === 'email') return a.value.toLowerCase() === b.value.toLowerCase();
+  if (a.kind === 'dn') return normalizeDn(a.value) === normalizeDn(b.value);
   return a.value === b.value;
 }
 

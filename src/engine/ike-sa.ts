@@ -3,6 +3,7 @@
  * the outstanding request with its retransmission (§2.1), the cached last response, and the
  * sending/receiving of protected messages. The exchanges themselves live in exchange-*.ts.
  */
+import type { TrustQuery } from '../auth/trust-store.js';
 import type { KeInitiatorState, KeMethod } from '../crypto/ke.js';
 import { deriveIkeSaKeys, intAuthStep, skeyseedInit, skeyseedIntermediate, skeyseedRekey } from '../crypto/keys.js';
 import type { IkeSaKeys } from '../crypto/keys.js';
@@ -63,6 +64,8 @@ export interface SaHost {
   freshIkeSpi(): Uint8Array;
   /** A peer failed to authenticate (for the back-off, RFC 7296 §2.21.2). */
   authFailed(sa: IkeSa, now: number): void;
+  /** IKE_AUTH of this SA waits for a query (a certificate path) the host runs: IkeEngine.drainTrust(). */
+  awaitTrust(sa: IkeSa, query: TrustQuery): void;
   /** Child SAs one IKE SA may hold. */
   readonly maxChildSas: number;
   /** An inbound SPI from the data plane (EngineOptions.allocateSpi), if it hands them out. */

@@ -6,6 +6,7 @@
  * holds it until it is established (or fails), then drops it (ike-sa.ts transition()); code of
  * the initial exchanges takes a `SettingUp` SA, whose `setup` the compiler knows is there.
  */
+import type { TrustQuery } from '../auth/trust-store.js';
 import type { KeInitiatorState } from '../crypto/ke.js';
 
 export interface SetupState {
@@ -28,6 +29,13 @@ export interface SetupState {
   intAuthI: Uint8Array;
   intAuthR: Uint8Array;
   intermediateRan: boolean;
+  /** The hashes of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4); undefined: it sent none. */
+  peerHashes?: number[];
+  /**
+   * IKE_AUTH waits for work outside the engine (a certificate path to validate): the query,
+   * the request's Message ID (responder) and what runs when the host says it is done.
+   */
+  trustWait?: { readonly query: TrustQuery; readonly messageId: number; readonly resume: (now: number) => void };
 }
 
 const EMPTY = new Uint8Array(0);

@@ -16,13 +16,13 @@ import { AuthMethod, ExchangeType, NotifyType, PrfId } from '../../src/wire/cons
 function standIn(ownKey: string, peerKey: string): { local: Authenticator; remote: Authenticator } {
   const mac = (key: string, octets: Uint8Array): Uint8Array => createHmac('sha256', key).update(octets).digest();
   return {
-    local: { describe: 'stand-in', sign: (_prf, octets) => ({ method: AuthMethod.DIGITAL_SIGNATURE, data: mac(ownKey, octets) }) , verify: () => 'not used for the peer' },
+    local: { describe: 'stand-in', sign: (ctx) => ({ method: AuthMethod.DIGITAL_SIGNATURE, data: mac(ownKey, ctx.octets) }), verify: () => 'not used for the peer' },
     remote: {
       describe: 'stand-in',
       sign: () => {
         throw new Error('not used for us');
       },
-      verify: (_prf, method, data, octets) => (method !== AuthMethod.DIGITAL_SIGNATURE ? `method ${method}` : Buffer.compare(mac(peerKey, octets), data) === 0 ? undefined : 'bad stand-in signature'),
+      verify: (p) => (p.method !== AuthMethod.DIGITAL_SIGNATURE ? `method ${p.method}` : Buffer.compare(mac(peerKey, p.octets), p.data) === 0 ? undefined : 'bad stand-in signature'),
     },
   };
 }
@@ -47,11 +47,13 @@ test('a wrong stand-in key fails authentication on the responder (AUTHENTICATION
 test('the PSK authenticator: AUTH of method 2 over the octets, other methods and other data refused', () => {
   const a = pskAuthenticator(new TextEncoder().encode('pqike-test-psk-0123456789abcdef'));
   const octets = new TextEncoder().encode('signed octets');
-  const s = a.sign(PrfId.HMAC_SHA2_256, octets);
+  const s = a.sign({ prfId: PrfId.HMAC_SHA2_256, octets, peerHashes: undefined });
+  assert.ok(typeof s !== 'string');
   assert.equal(s.method, AuthMethod.SHARED_KEY_MIC);
-  assert.equal(a.verify(PrfId.HMAC_SHA2_256, s.method, s.data, octets), undefined);
-  assert.match(a.verify(PrfId.HMAC_SHA2_256, AuthMethod.DIGITAL_SIGNATURE, s.data, octets) ?? '', /expected PSK/);
+  const proof = { prfId: PrfId.HMAC_SHA2_256, method: s.method, data: s.data, octets, identity: { kind: 'fqdn', value: 'moon' }, certs: [] };
+  assert.equal(a.verify(proof), undefined);
+  assert.match(String(a.verify({ ...proof, method: AuthMethod.DIGITAL_SIGNATURE })), /expected PSK/);
   const flipped = Uint8Array.from(s.data, (b, i) => (i === 0 ? b ^ 1 : b));
-  assert.match(a.verify(PrfId.HMAC_SHA2_256, s.method, flipped, octets) ?? '', /does not verify/);
-  assert.match(a.verify(PrfId.HMAC_SHA2_384, s.method, s.data, octets) ?? '', /does not verify/, 'the PRF is part of it');
+  assert.match(String(a.verify({ ...proof, data: flipped })), /does not verify/);
+  assert.match(String(a.verify({ ...proof, prfId: PrfId.HMAC_SHA2_384 })), /does not verify/, 'the PRF is part of it');
 });

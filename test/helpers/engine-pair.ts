@@ -132,6 +132,33 @@ export class EnginePair {
     return { i: i.id, r: r.id };
   }
 
+  /**
+   * Deliver until quiet, running the certificate validations either engine waits for (they
+   * are asynchronous, IkeEngine.drainTrust) as the UDP driver does, until none is left.
+   */
+  async settle(maxRounds = 50): Promise<void> {
+    for (let round = 0; round < maxRounds; round++) {
+      this.run();
+      const queries = [...this.i.drainTrust().map((q) => ({ e: this.i, q })), ...this.r.drainTrust().map((q) => ({ e: this.r, q }))];
+      if (queries.length === 0) return;
+      for (const { e, q } of queries) {
+        await q.run();
+        e.trustSettled(q, this.now);
+      }
+    }
+    throw new Error('certificate validations did not settle');
+  }
+
+  /** establish() for connections that authenticate with certificates. */
+  async establishAsync(): Promise<{ i: number; r: number }> {
+    this.initiate();
+    await this.settle();
+    const i = this.i.list().find((s) => s.state === 'established');
+    const r = this.r.list().find((s) => s.state === 'established');
+    if (!i || !r) throw new Error(`IKE SA not established: ${JSON.stringify([...this.eventsI, ...this.eventsR].filter((e) => e.type === 'ike-failed' || e.type === 'refused'))}`);
+    return { i: i.id, r: r.id };
+  }
+
   /** Deliver until quiet; `maxSteps` guards against ping-pong loops. */
   run(maxSteps = 1000): void {
     for (let step = 0; step < maxSteps; step++) {

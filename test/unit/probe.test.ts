@@ -52,7 +52,7 @@ test('a hybrid responder: ADDKE methods, ML-KEM as the only KE, classic methods,
   assert.equal(report.intermediate, true);
   assert.equal(report.fragmentation, true);
   assert.equal(report.childless, true);
-  assert.deepEqual(report.signatureHashes, ['SHA2_256', 'SHA2_384', 'SHA2_512']);
+  assert.deepEqual(report.signatureHashes, ['SHA2_256', 'SHA2_384', 'SHA2_512', 'IDENTITY']);
   assert.ok(r.exchanges.every((e) => e === ExchangeType.IKE_SA_INIT), 'only IKE_SA_INIT requests');
   assert.match(formatReport(report), /post-quantum ready/);
 });

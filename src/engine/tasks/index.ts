@@ -1,9 +1,10 @@
 /**
  * The registry of tasks (tasks/task.ts). Within an exchange they run in this order, which is
  * also the order of their payloads: for IKE_SA_INIT as strongSwan sends them (after SA, KE,
- * Ni/Nr): NAT detection, fragmentation, signature hashes, intermediate, childless; for IKE_AUTH
+ * Ni/Nr): NAT detection, CERTREQ, fragmentation, signature hashes, intermediate, childless; for IKE_AUTH
  * (after IDx and AUTH): the Child SA's N/SA/TS.
  */
+import { certRequest } from './cert-request.js';
 import { childInAuth } from './child-in-auth.js';
 import { childless } from './childless.js';
 import { fragmentation } from './fragmentation.js';
@@ -15,6 +16,7 @@ import { virtualIp } from './virtual-ip.js';
 
 export const TASKS: readonly Task[] = [
   natDetection,
+  certRequest,
   fragmentation,
   signatureHashes,
   intermediateSupport,
