@@ -25,16 +25,18 @@ const ATTRIBUTE_OIDS: Readonly<Record<string, string>> = {
 
 /** A Name from strongSwan's text form "C=CH, O=pqike, CN=moon" (RDNs in this order). */
 export function nameFromText(text: string): pkijs.RelativeDistinguishedNames {
-  const name = new pkijs.RelativeDistinguishedNames();
+  // One attribute per RDN (a SET of one): pkijs's own encoder would put them all in one SET,
+  // a multi-valued RDN that strongSwan and OpenSSL print as "C=CH + O=pqike + CN=moon".
+  const rdns: asn1js.Set[] = [];
   for (const part of text.split(/\s*,\s*/)) {
     const i = part.indexOf('=');
     const type = i < 0 ? undefined : ATTRIBUTE_OIDS[part.slice(0, i).trim().toUpperCase()];
     if (i < 0 || type === undefined) throw new Error(`'${part}' in "${text}" is not TYPE=value with a type of ${Object.keys(ATTRIBUTE_OIDS).join(', ')}`);
     const value = part.slice(i + 1).trim();
     const v = type === '2.5.4.6' ? new asn1js.PrintableString({ value }) : type === '1.2.840.113549.1.9.1' ? new asn1js.IA5String({ value }) : new asn1js.Utf8String({ value });
-    name.typesAndValues.push(new pkijs.AttributeTypeAndValue({ type, value: v }));
+    rdns.push(new asn1js.Set({ value: [new pkijs.AttributeTypeAndValue({ type, value: v }).toSchema()] }));
   }
-  return name;
+  return pkijs.RelativeDistinguishedNames.fromBER(new asn1js.Sequence({ value: rdns }).toBER());
 }
 
 /** The signature AlgorithmIdentifier a CA key signs certificates and CRLs with. */

@@ -6,6 +6,7 @@ import { DEMO_ESP, DEMO_PROPOSAL, runDemo } from './demo.js';
 import { runInitiator, runResponder } from './peer.js';
 import { runDaemon } from './daemon-cmd.js';
 import { runProbeCommand } from './probe-cmd.js';
+import { PKI_HELP, runPkiCommand } from './pki-cmd.js';
 import { CONTROL_CLIENT_COMMANDS, runControl } from './control-cmd.js';
 import type { PeerArgs } from './peer.js';
 import { ProposalSyntaxError } from '../engine/proposal-string.js';
@@ -39,6 +40,9 @@ Gateway:
       at most N requests per second, default 3), which key exchange methods, RFC 9370
       additional key exchanges, IKE_INTERMEDIATE, fragmentation and signature hashes it
       accepts, and print a post-quantum readiness report.
+
+Certificates (auth: pubkey in pqike.yaml):
+  ${PKI_HELP}
 
 Proposals use strongSwan's syntax: ENCR-[PRF-]INTEG/PRF-KE[-keN_KE...], e.g.
   aes256gcm16-prfsha384-x25519-ke1_mlkem768          X25519, then ML-KEM-768 in IKE_INTERMEDIATE
@@ -124,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'daemon') return runDaemon(rest);
   if (command === 'probe') return runProbeCommand(rest);
+  if (command === 'pki') return runPkiCommand(rest);
   if ((CONTROL_CLIENT_COMMANDS as readonly string[]).includes(command)) return runControl(command, rest);
   if (command === 'initiate' || command === 'respond') {
     const { values } = parseArgs({

@@ -16,6 +16,8 @@ import type { TrafficSelector } from '../wire/types.js';
 import { AddressPool } from '../engine/tasks/virtual-ip-pool.js';
 import { DEFAULT_CHILD_REKEY_MS, DEFAULT_IKE_REKEY_MS, lifetimes } from '../engine/lifecycle.js';
 import { FRAGMENT_SIZE_ADVICE, parseFragmentSize, pskProblem } from './value-checks.js';
+import { PUBKEY_KEYS, pubkeyAuthFrom } from './config-pubkey.js';
+import type { PubkeyAuth } from './config-pubkey.js';
 
 export type StartAction = 'none' | 'start' | 'trap';
 /** `data_plane:` — auto: the kernel's ESP where it accepts an SA, our userspace ESP otherwise. */
@@ -62,7 +64,7 @@ export class ConfigError extends Error {
 export const DEFAULT_SOCKET = '/run/pqike/pqike.sock';
 
 /** Collects problems with their position; the first pass never throws on a bad value. */
-class Problems {
+export class Problems {
   readonly list: string[] = [];
   constructor(
     private readonly file: string,
@@ -119,7 +121,7 @@ function suggest(key: string, allowed: readonly string[]): string {
 }
 
 /** A view of one YAML mapping that reports unknown keys and wrong types. */
-class Section {
+export class Section {
   private readonly used = new Set<string>();
   constructor(
     readonly node: YAMLMap,
@@ -348,7 +350,7 @@ function limitsFrom(s: Section | undefined, p: Problems): DaemonLimits {
   return out;
 }
 const CONN_KEYS = [
-  'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals', 'fragmentation',
+  'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', ...PUBKEY_KEYS, 'proposals', 'fragmentation',
   'fragment_size', 'dpd_delay', 'rekey_time', 'life_time', 'rand_time', 'childless', 'data_plane', 'children',
   'keyingtries', 'retry_delay', 'retry_delay_max', 'vips', 'pools',
 ] as const;
@@ -369,8 +371,15 @@ function choice<T extends string>(s: Section, p: Problems, key: string, choices:
  * Read the secrets file: `psk: { name: "secret" }`. It must not be readable by others.
  * undefined: refused or unreadable (reported once, not again for every psk that names it).
  */
-function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> | undefined {
+interface Secrets {
+  readonly psk: Map<string, Uint8Array>;
+  /** Passphrases of encrypted private keys (`passphrase: { name: "…" }`). */
+  readonly passphrase: Map<string, string>;
+}
+
+function loadSecrets(file: string, p: Problems): Secrets | undefined {
   const out = new Map<string, Uint8Array>();
+  const passphrases = new Map<string, string>();
   let text: string;
   try {
     const st = statSync(file);
@@ -414,10 +423,17 @@ function loadSecrets(file: string, p: Problems): Map<string, Uint8Array> | undef
         out.set(name, key);
       }
     }
-    top.finish(['psk']);
+    const pass = top.section('passphrase');
+    for (const pair of pass?.node.items ?? []) {
+      const name = isScalar(pair.key) ? String(pair.key.value) : '';
+      const v = pair.value;
+      if (!isScalar(v) || v.value === null || String(v.value).length === 0) sp.at(pair.key as YamlNode, `passphrase '${name}' needs a value`);
+      else passphrases.set(name, String(v.value));
+    }
+    top.finish(['psk', 'passphrase']);
   } else if (doc.errors.length === 0) sp.list.push(`${file}: expected 'psk:' with one 'name: secret' line per key`);
   p.list.push(...sp.list);
-  return out;
+  return { psk: out, passphrase: passphrases };
 }
 
 /**
@@ -496,7 +512,7 @@ function childFrom(name: string, s: Section, p: Problems, virtual: { localTs?: T
 }
 
 /** `secrets`: undefined when the file was refused, null when the configuration names none. */
-function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Array> | undefined | null, pools: ReadonlyMap<string, AddressPool | null>, p: Problems): DaemonConnection | undefined {
+function connectionFrom(name: string, s: Section, base: string, secrets: Secrets | undefined | null, pools: ReadonlyMap<string, AddressPool | null>, p: Problems): DaemonConnection | undefined {
   const before = p.list.length;
   const vip = virtualIpsFrom(s, pools, p);
   const virtual = {
@@ -516,19 +532,27 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
       return undefined;
     }
   };
-  const localId = ident('local_id', 'moon.example.org') ?? (localAddress !== '%any' ? parseIdentity(localAddress) : undefined);
-  if (!localId) p.at(s.anchor, `${s.path} needs local_id (local_addrs is %any), e.g. local_id: gw.example.org`);
+  const configuredId = ident('local_id', 'moon.example.org');
   const remoteId = ident('remote_id', 'sun.example.org');
   const auth = s.string('auth', 'psk') ?? 'psk';
-  if (auth !== 'psk') p.at(s.node_('auth'), `${s.path}.auth: only psk is supported so far; write auth: psk`);
-  const pskName = s.string('psk', 'name-in-secrets-file');
+  if (auth !== 'psk' && auth !== 'pubkey') p.at(s.node_('auth'), `${s.path}.auth: write psk (a key in the secrets file) or pubkey (certificates: certs, private_keys, cacerts)`);
   let psk: Uint8Array | undefined;
-  if (pskName === undefined) p.at(s.anchor, `${s.path} needs psk: <name of a key in the secrets file>`);
-  else {
-    psk = secrets?.get(pskName);
-    if (secrets === null) p.at(s.node_('psk'), `${s.path}.psk: no secrets file is configured; add at the top: secrets: secrets.yaml (mode 0600, with psk: ${pskName}: "a long random string")`);
-    else if (secrets && !psk) p.at(s.node_('psk'), `${s.path}.psk: no key '${pskName}' in the secrets file; add under psk: ${pskName}: "a long random string"`);
+  let pubkey: PubkeyAuth | undefined;
+  if (auth === 'pubkey') {
+    pubkey = pubkeyAuthFrom(s, base, secrets?.passphrase, configuredId, p);
+    if (s.has('psk')) p.at(s.node_('psk'), `${s.path}.psk: auth is pubkey; remove psk, or write auth: psk`);
+  } else {
+    for (const k of PUBKEY_KEYS) if (s.has(k)) p.at(s.node_(k), `${s.path}.${k}: only with auth: pubkey`);
+    const pskName = s.string('psk', 'name-in-secrets-file');
+    if (pskName === undefined) p.at(s.anchor, `${s.path} needs psk: <name of a key in the secrets file>`);
+    else {
+      psk = secrets?.psk.get(pskName);
+      if (secrets === null) p.at(s.node_('psk'), `${s.path}.psk: no secrets file is configured; add at the top: secrets: secrets.yaml (mode 0600, with psk: ${pskName}: "a long random string")`);
+      else if (secrets && !psk) p.at(s.node_('psk'), `${s.path}.psk: no key '${pskName}' in the secrets file; add under psk: ${pskName}: "a long random string"`);
+    }
   }
+  const localId = configuredId ?? pubkey?.localId ?? (localAddress !== '%any' ? parseIdentity(localAddress) : undefined);
+  if (!localId && auth !== 'pubkey') p.at(s.anchor, `${s.path} needs local_id (local_addrs is %any), e.g. local_id: gw.example.org`);
   const ike = (s.strings('proposals', 'aes256gcm16-prfsha384-x25519-ke1_mlkem768') ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).flatMap((t, i) => {
     try {
       return [parseProposal(t, 'ike')];
@@ -575,14 +599,15 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
     }
   }
   s.finish(CONN_KEYS);
-  if (p.list.length > before || !localId || !psk) return undefined;
+  if (p.list.length > before || !localId || (!psk && !pubkey)) return undefined;
   const config: ConnectionConfig = {
     name,
     localAddress,
     remoteAddress,
-    localId,
+    localId: pubkey?.localId ?? localId,
     ...(remoteId ? { remoteId } : {}),
-    psk,
+    ...(psk ? { psk } : {}),
+    ...(pubkey ? { auth: pubkey.auth } : {}),
     ikeProposals: ike,
     children,
     fragmentation: fragmentation ?? true,
@@ -602,7 +627,9 @@ function connectionFrom(name: string, s: Section, secrets: Map<string, Uint8Arra
   const fingerprint = JSON.stringify({
     ...config,
     pools: vip.pools.map((x) => [x.name, x.addrs, x.dns]),
-    psk: Buffer.from(psk).toString('base64'),
+    auth: pubkey ? undefined : 'psk',
+    psk: psk ? Buffer.from(psk).toString('base64') : undefined,
+    pubkey: pubkey ? pubkey.chain.map((c) => Buffer.from(c).toString('base64')).join(':') + '/' + Buffer.from(pubkey.auth.remote.certRequest ?? new Uint8Array(0)).toString('hex') : undefined,
     ikeProposals: ike.map((x) => x.text),
     localId: config.localId,
     children: children.map((c) => ({ ...c, espProposals: c.espProposals.map((x) => x.text), localTs: c.localTs.map((t) => Buffer.from(t.startAddr).toString('hex') + Buffer.from(t.endAddr).toString('hex') + `${t.ipProtocol}/${t.startPort}-${t.endPort}`), remoteTs: c.remoteTs.map((t) => Buffer.from(t.startAddr).toString('hex') + Buffer.from(t.endAddr).toString('hex') + `${t.ipProtocol}/${t.startPort}-${t.endPort}`) })),
@@ -655,7 +682,7 @@ export function loadConfig(path: string): DaemonConfig {
         p.at(pair.key as YamlNode, `connection '${name}' must be a mapping of settings`);
         continue;
       }
-      const c = connectionFrom(name, new Section(pair.value, `connections.${name}`, p, pair.key as YamlNode), secrets, pools, p);
+      const c = connectionFrom(name, new Section(pair.value, `connections.${name}`, p, pair.key as YamlNode), dirname(file), secrets, pools, p);
       if (c) connections.push(c);
     }
   }

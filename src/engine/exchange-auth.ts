@@ -44,6 +44,13 @@ function octetsOf(sa: SettingUp, ofInitiator: boolean, idType: number, idData: U
   );
 }
 
+/** A connection with neither a PSK nor authenticators authenticates nobody. */
+const NO_AUTH: Authenticator = {
+  describe: 'no authentication configured',
+  sign: () => 'the connection configures no authentication (no psk, no auth)',
+  verify: () => 'the connection configures no authentication (no psk, no auth)',
+};
+
 /** The PSK authenticators of connections that name no others, made once per connection. */
 const pskAuth = new WeakMap<ConnectionConfig, { local: Authenticator; remote: Authenticator }>();
 
@@ -52,7 +59,7 @@ function authOf(conn: ConnectionConfig): { local: Authenticator; remote: Authent
   if (conn.auth) return conn.auth;
   let a = pskAuth.get(conn);
   if (a === undefined) {
-    const psk = pskAuthenticator(conn.psk);
+    const psk = conn.psk ? pskAuthenticator(conn.psk) : NO_AUTH;
     pskAuth.set(conn, (a = { local: psk, remote: psk }));
   }
   return a;

@@ -52,7 +52,7 @@ export interface ConnectionConfig {
   /** undefined: accept any peer identity. */
   readonly remoteId?: Identity;
   /** The pre-shared key (RFC 7296 §2.15) of both ends, unless `auth` says otherwise. */
-  readonly psk: Uint8Array;
+  readonly psk?: Uint8Array;
   /**
    * How we prove our identity and how the peer must prove its (src/auth/): default, the PSK
    * both ways. Another method (RFC 7427 signatures) is another Authenticator.

@@ -195,7 +195,23 @@ export class UdpDriver {
         else b.ike.send(out.data, out.to.port, out.to.address);
       }
     }
+    this.runTrust();
     this.arm();
+  }
+
+  /**
+   * Certificate paths the engine waits for (IkeEngine.drainTrust): pkijs validates them
+   * asynchronously; each result goes back with trustSettled(), and what it lets the engine
+   * send is flushed.
+   */
+  private runTrust(): void {
+    for (const q of this.engine.drainTrust()) {
+      void q.run().then(() => {
+        if (this.binds.length === 0) return;
+        this.engine.trustSettled(q, this.now());
+        this.flush();
+      });
+    }
   }
 
   /** Count a datagram read; one turn after this one's reads: queued admissions within the budget, then flush. */

@@ -143,7 +143,7 @@ interface Check {
 }
 
 function recompute(seen: readonly Seen[], cipher: SkCipher, prfId: number): Check {
-  const psk = connections().initiator.psk;
+  const psk = connections().initiator.psk ?? new Uint8Array(0);
   const initReq = [...seen].reverse().find((s) => s.d.from === 'i' && isMessage(s.d.data, ExchangeType.IKE_SA_INIT, false));
   const initResp = [...seen].reverse().find((s) => s.d.from === 'r' && isMessage(s.d.data, ExchangeType.IKE_SA_INIT, true));
   assert.ok(initReq && initResp);

@@ -139,7 +139,7 @@ test('an IKE_INTERMEDIATE with no key exchange still enters the responder\'s Int
   const idBody = (t: number, data: Uint8Array): Uint8Array => Uint8Array.from([t, 0, 0, 0, ...data]);
   // RealMsg1/2 (RFC 7296 §2.15): the initiator is still setting up, so it still holds them.
   const { initRequest, initResponse } = sa.setup ?? { initRequest: new Uint8Array(), initResponse: new Uint8Array() };
-  const authI = pskAuth(prf, conn.psk, signedOctets(initRequest, sa.nr, prf, k.skPi, idBody(id.idType, id.data), { i: intAuthI, r: intAuthR, mid: 2 }));
+  const authI = pskAuth(prf, conn.psk ?? new Uint8Array(0), signedOctets(initRequest, sa.nr, prf, k.skPi, idBody(id.idType, id.data), { i: intAuthI, r: intAuthR, mid: 2 }));
   const auth: Payload[] = [
     { type: PayloadType.IDi, critical: false, idType: id.idType, data: id.data },
     { type: PayloadType.AUTH, critical: false, method: AuthMethod.SHARED_KEY_MIC, data: authI },
@@ -156,6 +156,6 @@ test('an IKE_INTERMEDIATE with no key exchange still enters the responder\'s Int
   const idr = inner.find((p) => p.type === PayloadType.IDr);
   const authR = inner.find((p) => p.type === PayloadType.AUTH);
   assert.ok(idr && idr.type === PayloadType.IDr && authR && authR.type === PayloadType.AUTH);
-  const expectR = pskAuth(prf, conn.psk, signedOctets(initResponse, sa.ni, prf, k.skPr, idBody(idr.idType, idr.data), { i: intAuthI, r: intAuthR, mid: 2 }));
+  const expectR = pskAuth(prf, conn.psk ?? new Uint8Array(0), signedOctets(initResponse, sa.ni, prf, k.skPr, idBody(idr.idType, idr.data), { i: intAuthI, r: intAuthR, mid: 2 }));
   assert.deepEqual(Buffer.from(authR.data), Buffer.from(expectR), 'the responder signed the same IntAuth');
 });

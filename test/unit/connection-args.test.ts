@@ -33,7 +33,7 @@ test('--psk-file: a key shorter than 16 octets is refused (the trailing newline 
     );
   }
   const ok = connectionFromArgs('cli', { local: '127.0.0.1', remote: '127.0.0.1', 'psk-file': pskFile(t, 'sixteen-octets!!\n') }, 'initiator');
-  assert.equal(Buffer.from(ok.psk).toString(), 'sixteen-octets!!');
+  assert.equal(Buffer.from(ok.psk ?? '').toString(), 'sixteen-octets!!');
 });
 
 test('--fragment-size takes 576..65535 only, as fragment_size does', (t) => {

@@ -80,7 +80,7 @@ test('examples/pqike.yaml loads (copied with its secrets file at mode 0600), and
   assert.equal(siteB.config.ikeRekeyTimeMs, 4 * 3_600_000);
   assert.deepEqual(siteB.config.ikeProposals.map((p) => p.text), ['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-x25519']);
   assert.equal(siteB.startActions.get('net'), 'start');
-  assert.equal(Buffer.from(siteB.config.psk).toString(), 'replace-with-a-long-random-string-0123456789');
+  assert.equal(Buffer.from(siteB.config.psk ?? '').toString(), 'replace-with-a-long-random-string-0123456789');
   assert.equal(cfg.control.socket, '/run/pqike/pqike.sock');
   assert.equal(cfg.port, 500);
   assert.equal(cfg.connections[1]?.config.remoteAddress, '%any');
