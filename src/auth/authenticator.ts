@@ -5,6 +5,7 @@
  * peer's. A pre-shared key (psk.ts) is one; RFC 7427 signatures with certificates
  * (pubkey.ts) another. The engine computes the octets and never looks inside an authenticator.
  */
+import type { Announcement } from './auth-methods-announcement.js';
 import type { TrustQuery } from './trust-store.js';
 
 export interface SignContext {
@@ -13,6 +14,8 @@ export interface SignContext {
   readonly octets: Uint8Array;
   /** The hashes of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4); undefined: it sent none. */
   readonly peerHashes: readonly number[] | undefined;
+  /** What the peer's SUPPORTED_AUTH_METHODS announced it verifies (RFC 9593 §3), if it sent one. */
+  readonly peerMethods?: readonly Announcement[];
 }
 
 export interface PeerProof {
@@ -46,4 +49,6 @@ export interface Authenticator {
   readonly certRequest?: Uint8Array;
   /** The peer's: the hashes we verify its signatures with, for SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4). */
   readonly signatureHashes?: readonly number[];
+  /** The peer's: the methods we verify, best first, for SUPPORTED_AUTH_METHODS (RFC 9593 §3). */
+  readonly announcements?: readonly Announcement[];
 }

@@ -11,6 +11,7 @@ import type { Authenticator } from './authenticator.js';
 export function pskAuthenticator(psk: Uint8Array): Authenticator {
   return {
     describe: 'pre-shared key',
+    announcements: [{ method: AuthMethod.SHARED_KEY_MIC, certLink: 0 }],
     sign: (ctx) => ({ method: AuthMethod.SHARED_KEY_MIC, data: pskAuth(ctx.prfId, psk, ctx.octets) }),
     verify(peer) {
       if (peer.method !== AuthMethod.SHARED_KEY_MIC) return `peer used auth method ${peer.method}, expected PSK`;

@@ -14,6 +14,7 @@
 import type { PrivateSignatureKey, SignatureKeyType, SignatureScheme } from '../crypto/signature-keys.js';
 import { schemeFits } from '../crypto/signature-keys.js';
 import { AuthMethod, HashAlgorithm } from '../wire/constants.js';
+import type { Announcement } from './auth-methods-announcement.js';
 import type { Authenticator, PeerProof, Verification } from './authenticator.js';
 import { SIGNATURE_ALGORITHMS, decodeSignatureAuthData, encodeSignatureAuthData } from './signature-auth-data.js';
 import type { SignatureAlgorithm } from './signature-auth-data.js';
@@ -59,6 +60,22 @@ export const VERIFIED_HASHES: readonly number[] = [HashAlgorithm.SHA2_256, HashA
 
 const byName = (n: string): SignatureAlgorithm | undefined => SIGNATURE_ALGORITHMS.find((a) => a.name === n);
 
+/**
+ * What we verify, for SUPPORTED_AUTH_METHODS (RFC 9593 §3.2.3): post-quantum first, then
+ * EdDSA, ECDSA, RSASSA-PSS and PKCS#1 v1.5 in method 14 (one RSASSA-PSS parameter set: the
+ * list travels in IKE_SA_INIT and should stay small), then the classic methods 9-11 and 1.
+ */
+export const VERIFIED_ANNOUNCEMENTS: readonly Announcement[] = [
+  ...['id-ml-dsa-65', 'id-ml-dsa-87', 'id-ml-dsa-44', 'id-Ed25519', 'id-Ed448', 'ecdsa-with-sha256', 'ecdsa-with-sha384', 'ecdsa-with-sha512', 'RSASSA-PSS with sha256', 'sha256WithRSAEncryption']
+    .map(byName)
+    .filter((a): a is SignatureAlgorithm => a !== undefined)
+    .map((a) => ({ method: AuthMethod.DIGITAL_SIGNATURE, certLink: 0, algorithmId: a.algorithmId })),
+  { method: AuthMethod.ECDSA_SHA256_P256, certLink: 0 },
+  { method: AuthMethod.ECDSA_SHA384_P384, certLink: 0 },
+  { method: AuthMethod.ECDSA_SHA512_P521, certLink: 0 },
+  { method: AuthMethod.RSA_SIG, certLink: 0 },
+];
+
 export interface LocalCertificateOptions {
   readonly key: PrivateSignatureKey;
   /** DER, end entity first, then intermediates (RFC 7296 §3.6). */
@@ -75,7 +92,8 @@ export function certificateAuthenticator(o: LocalCertificateOptions): Authentica
   if (typeof cert === 'string') throw new Error(`our certificate: ${cert}`);
   if (Buffer.compare(Buffer.from(cert.spki), Buffer.from(o.key.publicKey.spki)) !== 0) throw new Error(`the private key does not belong to certificate "${cert.subject}"`);
   const type = o.key.type;
-  const preferred = type === 'rsa' && o.rsaPadding === 'pkcs1' ? PKCS1 : PREFERRED[type];
+  // An rsaEncryption key makes both RSA schemes: RSASSA-PSS first (RFC 8247 §3.2), unless told otherwise.
+  const preferred = type !== 'rsa' ? PREFERRED[type] : o.rsaPadding === 'pkcs1' ? [...PKCS1, ...PREFERRED.rsa] : [...PREFERRED.rsa, ...PKCS1];
   const algorithms = preferred.map(byName).filter((a): a is SignatureAlgorithm => a !== undefined);
   const classic = Object.entries(CLASSIC).find(([, c]) => c.key === type);
   return {
@@ -87,7 +105,10 @@ export function certificateAuthenticator(o: LocalCertificateOptions): Authentica
         if (!classic) return `the peer announced no SIGNATURE_HASH_ALGORITHMS, and a ${keyTypeName(type)} key has no classic AUTH method`;
         return { method: Number(classic[0]), data: o.key.sign(classic[1].scheme, ctx.octets) };
       }
-      const alg = algorithms.find((a) => ctx.peerHashes?.includes(a.hash));
+      const hashed = algorithms.filter((a) => ctx.peerHashes?.includes(a.hash));
+      // RFC 9593 §3: of those, one the peer announced it verifies, if it announced any.
+      const announced = ctx.peerMethods?.flatMap((m) => (m.algorithmId ? [Buffer.from(m.algorithmId).toString('hex')] : []));
+      const alg = hashed.find((a) => announced?.includes(Buffer.from(a.algorithmId).toString('hex'))) ?? hashed[0];
       if (!alg) return `no common hash algorithm to sign with a ${keyTypeName(type)} key (the peer announced ${ctx.peerHashes.join(', ') || 'none'})`;
       return { method: AuthMethod.DIGITAL_SIGNATURE, data: encodeSignatureAuthData(alg, o.key.sign(alg.scheme, ctx.octets)) };
     },
@@ -101,6 +122,7 @@ export function trustedPeerAuthenticator(trust: TrustStore): Authenticator {
     describe: `certificates from ${trust.anchors.length} CA(s)`,
     certRequest: trust.caKeyHashes(),
     signatureHashes: VERIFIED_HASHES,
+    announcements: VERIFIED_ANNOUNCEMENTS,
     sign: () => 'this authenticator checks the peer, it does not sign',
     verify: (peer) => verifyPeer(trust, peer),
   };

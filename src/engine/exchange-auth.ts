@@ -79,7 +79,7 @@ function peerCertificates(inner: readonly Payload[]): Uint8Array[] {
 
 /** Our AUTH payload over our signed octets, or why we cannot make one. */
 function ourAuth(sa: SettingUp, conn: ConnectionConfig, idType: number, idData: Uint8Array, authMid: number): Payload | string {
-  const a = authOf(conn).local.sign({ prfId: sa.prfId, octets: octetsOf(sa, sa.isInitiator, idType, idData, authMid), peerHashes: sa.setup.peerHashes });
+  const a = authOf(conn).local.sign({ prfId: sa.prfId, octets: octetsOf(sa, sa.isInitiator, idType, idData, authMid), peerHashes: sa.setup.peerHashes, ...(sa.setup.peerMethods ? { peerMethods: sa.setup.peerMethods } : {}) });
   if (typeof a === 'string') return a;
   return { type: PayloadType.AUTH, critical: false, method: a.method, data: a.data };
 }
@@ -207,10 +207,11 @@ function answerAuth(sa: SettingUp, messageId: number, inner: readonly Payload[],
   sa.connection = conn;
   sa.remoteIdentity = peer;
   const id = identityToPayloadData(conn.localId);
+  const x = { sa, exchange: ExchangeType.IKE_AUTH, now };
+  // (The tasks read the request first: what the peer announced it verifies, RFC 9593, decides our AUTH.)
+  tasks.processRequest(x, inner);
   const auth = ourAuth(sa, conn, id.idType, id.data, messageId);
   if (typeof auth === 'string') return refuse(NotifyType.AUTHENTICATION_FAILED, `cannot authenticate ourselves: ${auth}`);
-  const x = { sa, exchange: ExchangeType.IKE_AUTH, now };
-  tasks.processRequest(x, inner);
   const payloads: Payload[] = [
     { type: PayloadType.IDr, critical: false, idType: id.idType, data: id.data },
     ...ourCertificates(conn),

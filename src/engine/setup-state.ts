@@ -6,6 +6,7 @@
  * holds it until it is established (or fails), then drops it (ike-sa.ts transition()); code of
  * the initial exchanges takes a `SettingUp` SA, whose `setup` the compiler knows is there.
  */
+import type { Announcement } from '../auth/auth-methods-announcement.js';
 import type { TrustQuery } from '../auth/trust-store.js';
 import type { KeInitiatorState } from '../crypto/ke.js';
 
@@ -31,6 +32,8 @@ export interface SetupState {
   intermediateRan: boolean;
   /** The hashes of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4); undefined: it sent none. */
   peerHashes?: number[];
+  /** The peer's SUPPORTED_AUTH_METHODS (RFC 9593 §3), if it sent any. */
+  peerMethods?: Announcement[];
   /**
    * IKE_AUTH waits for work outside the engine (a certificate path to validate): the query,
    * the request's Message ID (responder) and what runs when the host says it is done.

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Authenticator, PeerProof } from '../../src/auth/authenticator.js';
 import { issueCertificate, issueCrl, serialOf } from '../../src/auth/pki.js';
+import { decodeSignatureAuthData } from '../../src/auth/signature-auth-data.js';
 import { parseIdentity } from '../../src/engine/identity.js';
 import type { SignatureKeyType } from '../../src/crypto/signature-keys.js';
 import { AuthMethod, CertEncoding, NotifyType, PayloadType } from '../../src/wire/constants.js';
@@ -212,6 +213,33 @@ test('SIGNATURE_HASH_ALGORITHMS lists SHA2-256/384/512 and Identity (RFC 8420), 
   const cert = certPair('ed25519');
   await cert.establishAsync();
   assert.ok(listed(cert));
+});
+
+test('RFC 9593: the IKE_SA_INIT response and the IKE_AUTH request carry SUPPORTED_AUTH_METHODS where certificates are configured, not with PSK only', async () => {
+  const has = (events: EnginePair['eventsR'], dir: 'in' | 'out'): boolean => events.some((e) => e.type === 'message' && e.direction === dir && e.payloads.includes('N(SUPPORTED_AUTH_METHODS)'));
+  const cert = certPair('ecdsa-p256');
+  await cert.establishAsync();
+  assert.ok(has(cert.eventsI, 'in'), 'the responder announced in IKE_SA_INIT');
+  assert.ok(has(cert.eventsR, 'in'), 'the initiator announced in IKE_AUTH');
+  const psk = new EnginePair();
+  psk.establish();
+  assert.ok(!has(psk.eventsI, 'in') && !has(psk.eventsR, 'in'));
+});
+
+test('RFC 9593: an RSA initiator whose responder announces only sha256WithRSAEncryption signs with PKCS#1 v1.5, not RSASSA-PSS', async () => {
+  const ca = testCa('rsa');
+  const algs: string[] = [];
+  const r = certAuth(testCert(ca, 'rsa', SUN), [ca.der]);
+  const pkcs1 = Buffer.from('300d06092a864886f70d01010b0500', 'hex');
+  const onlyPkcs1 = { ...r.remote, announcements: [{ method: AuthMethod.DIGITAL_SIGNATURE, certLink: 0, algorithmId: Uint8Array.from(pkcs1) }] };
+  const recordingAlg = { ...onlyPkcs1, verify: (p: PeerProof) => { const d = decodeSignatureAuthData(p.data); if (typeof d !== 'string') algs.push(d.algorithm.name); return onlyPkcs1.verify(p); } };
+  await certPair('rsa', { ca, r: { ...r, remote: recordingAlg } }).establishAsync();
+  assert.deepEqual([...new Set(algs)], ['sha256WithRSAEncryption']);
+  // Without the announcement, RSASSA-PSS (RFC 8247 §3.2: SHOULD).
+  const algs2: string[] = [];
+  const plain = certAuth(testCert(ca, 'rsa', SUN), [ca.der]);
+  await certPair('rsa', { ca, r: { ...plain, remote: { ...plain.remote, verify: (p: PeerProof) => { const d = decodeSignatureAuthData(p.data); if (typeof d !== 'string') algs2.push(d.algorithm.name); return plain.remote.verify(p); } } } }).establishAsync();
+  assert.deepEqual([...new Set(algs2)], ['RSASSA-PSS with sha256']);
 });
 
 void CertEncoding;
