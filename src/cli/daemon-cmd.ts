@@ -1,4 +1,6 @@
 /** `pqike daemon -c FILE`: run the gateway until SIGTERM (SIGHUP reloads the file). */
+import type { PubkeyAuth } from '../daemon/config-pubkey.js';
+import { formatIdentity } from '../engine/identity.js';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -28,6 +30,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
   }
   if (values.check === true) {
     process.stdout.write(`${configPath}: configuration is valid (${daemon.configuration.connections.length} connections)\n`);
+    for (const c of daemon.configuration.connections) {
+      if (c.pubkey) process.stdout.write(`${await describeOwnChain(c.config.name, c.pubkey)}\n`);
+    }
     return 0;
   }
   try {
@@ -55,4 +60,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.on('SIGHUP', hup);
   });
   return 0;
+}
+
+/**
+ * `--check` for auth: pubkey: our certificate, and whether it chains to the CAs we trust
+ * ourselves (it need not: the peer may trust another CA; then it says so, not an error).
+ */
+async function describeOwnChain(name: string, p: PubkeyAuth): Promise<string> {
+  const v = await p.trust.validate(p.chain);
+  const head = `connection ${name}: ${p.auth.local.describe}, identity ${formatIdentity(p.localId)}`;
+  if (v.ok) return `${head}; chain valid to "${v.path[v.path.length - 1] ?? ''}" until ${v.validUntil.toISOString()}`;
+  return `${head}; not validated against this connection's own cacerts (${v.reason}); the peer must trust its issuer`;
 }

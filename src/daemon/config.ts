@@ -30,6 +30,8 @@ export interface DaemonConnection {
   readonly startActions: ReadonlyMap<string, StartAction>;
   /** Canonical text of the connection's settings, to tell changed connections on reload. */
   readonly fingerprint: string;
+  /** auth: pubkey: our certificate chain and the CAs we trust (for `daemon --check`). */
+  readonly pubkey?: PubkeyAuth;
 }
 
 /** The engine's limits on what peers can make it hold (the `limits:` section); absent: engine default. */
@@ -636,7 +638,7 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     remotePort,
     starts: [...starts],
   });
-  return { config, remotePort, startActions: starts, fingerprint };
+  return { config, remotePort, startActions: starts, fingerprint, ...(pubkey ? { pubkey } : {}) };
 }
 
 /** Problems sorted by line within each file (files in the order they were read). */
