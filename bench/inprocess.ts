@@ -3,7 +3,7 @@
  * drain() to the other's receive(), like test/helpers/engine-pair.ts.
  */
 import { IkeEngine } from '../src/engine/engine.js';
-import type { EngineEvent, EngineOptions } from '../src/engine/types.js';
+import type { ConnectionConfig, EngineEvent, EngineOptions } from '../src/engine/types.js';
 import { benchConnections } from './common.js';
 
 const ADDR_I = '192.0.2.1';
@@ -30,12 +30,13 @@ export class BenchPair {
   readonly r: IkeEngine;
   now = 0;
 
-  constructor(proposal: string, psk: Uint8Array, opts: EngineOptions = {}, espProposal?: string) {
+  /** `auth`: other authenticators than the PSK (bench/auth.ts: certificates), per side. */
+  constructor(proposal: string, psk: Uint8Array, opts: EngineOptions = {}, espProposal?: string, auth?: { readonly i: ConnectionConfig['auth']; readonly r: ConnectionConfig['auth'] }) {
     const c = benchConnections(proposal, psk, ADDR_I, ADDR_R, espProposal);
     this.i = new IkeEngine(opts);
     this.r = new IkeEngine({ ...opts, cookieThreshold: Number.MAX_SAFE_INTEGER });
-    this.i.addConnection(c.initiator);
-    this.r.addConnection(c.responder);
+    this.i.addConnection(auth?.i ? { ...c.initiator, auth: auth.i } : c.initiator);
+    this.r.addConnection(auth?.r ? { ...c.responder, auth: auth.r } : c.responder);
   }
 
   /** One complete handshake (IKE SA + first Child SA); throws if it does not come up. */

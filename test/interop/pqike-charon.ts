@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startInNs, withNetnsPair } from './netns.js';
 import type { NetnsPair, NsProcess } from './netns.js';
 import { Charon } from './strongswan.js';
-import type { SwanctlConnParams } from './strongswan.js';
+import type { CharonOptions, SwanctlConnParams } from './strongswan.js';
 import { CLI } from './daemons.js';
 
 export interface PqikeCharon {
@@ -29,6 +29,8 @@ export interface PqikeCharonOptions {
   readonly daemonConfig: (pair: NetnsPair, socket: string) => string;
   /** charon's connections (or a whole swanctl.conf). */
   readonly charonConfig: (pair: NetnsPair) => readonly SwanctlConnParams[] | string;
+  /** charon's options beyond its namespace (plugins, log levels, strongswan.conf lines). */
+  readonly charon?: Omit<CharonOptions, 'ns'>;
 }
 
 export async function withPqikeAndCharon(o: PqikeCharonOptions, fn: (env: PqikeCharon) => Promise<void>): Promise<void> {
@@ -39,7 +41,7 @@ export async function withPqikeAndCharon(o: PqikeCharonOptions, fn: (env: PqikeC
   try {
     await withNetnsPair(async (pair) => {
       writeFileSync(join(dir, 'pqike.yaml'), o.daemonConfig(pair, socket));
-      const charon = await Charon.start({ ns: pair.b.ns, name: 'sun', removeDirOnStop: true });
+      const charon = await Charon.start({ name: 'sun', removeDirOnStop: true, ...o.charon, ns: pair.b.ns });
       let daemon: NsProcess | undefined;
       try {
         daemon = await startInNs(pair.a.ns, process.execPath, [CLI, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: log });
