@@ -11,6 +11,12 @@ import { parseProposals } from '../engine/proposal-string.js';
 import { parseTrafficSelector } from '../engine/traffic-selectors.js';
 import type { ConnectionConfig, EngineEvent, IkeSaInfo, ChildSaInfo } from '../engine/types.js';
 import { mlkemBackend } from '../crypto/mlkem.js';
+import { generatePrivateKey, loadPrivateKey, mlDsaBackend } from '../crypto/signature-keys.js';
+import type { SignatureKeyType } from '../crypto/signature-keys.js';
+import { issueCertificate } from '../auth/pki.js';
+import { certificateAuthenticator, trustedPeerAuthenticator } from '../auth/pubkey.js';
+import { TrustStore } from '../auth/trust-store.js';
+import { parseCertificate } from '../auth/x509.js';
 import { UdpDriver } from '../io/udp-driver.js';
 import { KeMethodId, nameOf } from '../wire/constants.js';
 import { formatChild, formatMessage, notifyName } from '../daemon/event-format.js';
@@ -21,6 +27,8 @@ export interface DemoOptions {
   readonly fragmentSize?: number;
   /** Also rekey the Child SA and the IKE SA. Default true. */
   readonly rekey?: boolean;
+  /** Authenticate with certificates of this key type from a throwaway CA (RFC 7427), not the PSK. */
+  readonly certs?: SignatureKeyType;
   readonly print: (line: string) => void;
 }
 
@@ -48,6 +56,23 @@ function conns(o: DemoOptions, psk: Uint8Array): { i: ConnectionConfig; r: Conne
       children: [{ name: 'net', espProposals: esp, localTs: [parseTrafficSelector('10.2.0.0/16')], remoteTs: [parseTrafficSelector('10.1.0.0/16')], mode: 'tunnel' }],
     },
   };
+}
+
+/**
+ * A throwaway CA of `type` and a certificate each for moon and sun (src/auth/pki.ts), made
+ * in memory: RFC 7427 signatures both ways, ML-DSA included.
+ */
+function demoCertificates(type: SignatureKeyType): { i: ConnectionConfig['auth']; r: ConnectionConfig['auth'] } {
+  const caKey = loadPrivateKey(generatePrivateKey(type));
+  const caDer = issueCertificate({ subject: `C=CH, O=pqike, CN=pqike demo ${type} CA`, publicKey: caKey.publicKey.spki, signer: caKey, ca: true });
+  const ca = parseCertificate(caDer);
+  if (typeof ca === 'string') throw new Error(ca);
+  const side = (host: string): NonNullable<ConnectionConfig['auth']> => {
+    const key = loadPrivateKey(generatePrivateKey(type));
+    const der = issueCertificate({ subject: `C=CH, O=pqike, CN=${host}`, publicKey: key.publicKey.spki, signer: caKey, issuer: ca, altNames: [host] });
+    return { local: certificateAuthenticator({ key, certificates: [der] }), remote: trustedPeerAuthenticator(new TrustStore({ anchors: [caDer] })) };
+  };
+  return { i: side('moon.pqike.test'), r: side('sun.pqike.test') };
 }
 
 /** Collects events of both sides and lets the demo wait for a condition on them. */
@@ -96,7 +121,9 @@ function sameKeys(a: ChildSaInfo | undefined, b: ChildSaInfo | undefined): boole
 export async function runDemo(o: DemoOptions): Promise<boolean> {
   const p = o.print;
   const psk = new TextEncoder().encode('pqike-demo-psk-not-for-production');
-  const c = conns(o, psk);
+  const plain = conns(o, psk);
+  const auth = o.certs ? demoCertificates(o.certs) : undefined;
+  const c = auth ? { i: { ...plain.i, auth: auth.i }, r: { ...plain.r, auth: auth.r } } : plain;
   const watch = new Watch();
   let bytes = 0;
   let messages = 0;
@@ -124,7 +151,8 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
     return ok && f === undefined;
   };
   p(`pqike demo: IKEv2 with RFC 9370 additional key exchanges, two peers over UDP on 127.0.0.1`);
-  p(`  Node ${process.version}, ML-KEM backend: ${mlkemBackend()}`);
+  p(`  Node ${process.version}, ML-KEM backend: ${mlkemBackend()}${o.certs?.startsWith('ml-dsa') ? `, ML-DSA backend: ${mlDsaBackend()}` : ''}`);
+  p(`  authentication: ${auth ? `${c.i.auth?.local.describe ?? ''} <-> ${c.r.auth?.local.describe ?? ''}, from one throwaway CA` : 'pre-shared key'}`);
   p(`  IKE proposal: ${o.proposal}`);
   p(`  ESP proposal: ${o.esp}`);
   p(`  initiator moon.pqike.test @ ${li.address}:${li.port}  ->  responder sun.pqike.test @ ${lr.address}:${lr.port}`);

@@ -66,3 +66,15 @@ test('pqike initiate/respond/demo with a bad --fragment-size or a short PSK exit
   assert.equal(r.status, 2, r.stderr);
   assert.ok(r.stderr.startsWith(`pqike: --psk-file ${short}: the key is 1 octet long`), r.stderr);
 });
+
+test('pqike demo --certs ml-dsa-65: certificates of a throwaway ML-DSA CA instead of the PSK, fragmented IKE_AUTH, exit 0; an unknown type is a usage error', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const ok = run(['demo', '--certs', 'ml-dsa-65', '--no-rekey']);
+  assert.equal(ok.status, 0, ok.stderr + ok.stdout);
+  assert.match(ok.stdout, /authentication: ML-DSA-65 certificate "C=CH, O=pqike, CN=moon\.pqike\.test" <-> ML-DSA-65 certificate "C=CH, O=pqike, CN=sun\.pqike\.test"/);
+  assert.match(ok.stdout, /IKE_AUTH +request +#2 +\d+ B in \d+ fragments .*CERT/);
+  assert.match(ok.stdout, /Child SA keys agree on both sides: yes/);
+  const bad = run(['demo', '--certs', 'dsa']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--certs: write one of ecdsa-p256/);
+});
