@@ -8,6 +8,7 @@
  * one uncached validation is printed beside. Medians of the runs; the ML-DSA backend (native
  * or noble) is printed, compare Node versions in one sitting.
  */
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Authenticator } from '../src/auth/authenticator.js';
 import { issueCertificate } from '../src/auth/pki.js';
@@ -19,10 +20,7 @@ import type { SignatureKeyType } from '../src/crypto/signature-keys.js';
 import { median } from './common.js';
 import { BenchPair, emptyWire } from './inprocess.js';
 
-const { values: opt } = parseArgs({ options: { seconds: { type: 'string' }, runs: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
-const runMs = Number(opt.seconds ?? 1) * 1000;
-const runs = Number(opt.runs ?? 5);
-const PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
+export const AUTH_PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const PSK = new TextEncoder().encode('pqike-bench-psk-0123456789abcdef');
 
 type Side = { local: Authenticator; remote: Authenticator };
@@ -64,7 +62,7 @@ async function warm(pair: BenchPair): Promise<void> {
   }
 }
 
-interface Row {
+export interface AuthRow {
   readonly auth: string;
   readonly rates: number[];
   readonly median: number;
@@ -73,7 +71,7 @@ interface Row {
   readonly validateMs?: number;
 }
 
-async function measure(auth: string, make: () => BenchPair, validate?: () => Promise<unknown>): Promise<Row> {
+async function measure(auth: string, runs: number, runMs: number, make: () => BenchPair, validate?: () => Promise<unknown>): Promise<AuthRow> {
   let pair = make();
   await warm(pair);
   const wire = emptyWire();
@@ -103,17 +101,27 @@ async function measure(auth: string, make: () => BenchPair, validate?: () => Pro
   return { auth, rates, median: median(rates), bytes: wire.bytes, datagrams: wire.datagrams, ...(validateMs === undefined ? {} : { validateMs }) };
 }
 
-const rows: Row[] = [];
-rows.push(await measure('psk', () => new BenchPair(PROPOSAL, PSK)));
-for (const type of ['ecdsa-p256', 'ed25519', 'rsa-pss', 'ml-dsa-65'] as const) {
-  const s = certSides(type);
-  // The same authenticators (and trust caches) for every pair: the peer is seen again.
-  rows.push(await measure(type, () => new BenchPair(PROPOSAL, PSK, { }, undefined, { i: s.i, r: s.r }), () => s.store.validate(s.chain)));
+/** One row per authentication: PSK, then certificates of each key type. */
+export async function authRows(runs: number, runMs: number): Promise<AuthRow[]> {
+  const rows: AuthRow[] = [];
+  rows.push(await measure('psk', runs, runMs, () => new BenchPair(AUTH_PROPOSAL, PSK)));
+  for (const type of ['ecdsa-p256', 'ed25519', 'rsa-pss', 'ml-dsa-65'] as const) {
+    const s = certSides(type);
+    // The same authenticators (and trust caches) for every pair: the peer is seen again.
+    rows.push(await measure(type, runs, runMs, () => new BenchPair(AUTH_PROPOSAL, PSK, {}, undefined, { i: s.i, r: s.r }), () => s.store.validate(s.chain)));
+  }
+  return rows;
 }
 
-if (opt.json === true) process.stdout.write(`${JSON.stringify({ node: process.version, mlDsa: mlDsaBackend(), proposal: PROPOSAL, rows }, null, 2)}\n`);
-else {
-  process.stdout.write(`pqike authentication, ${PROPOSAL}, Node ${process.version}, ML-DSA backend ${mlDsaBackend()}; ${runs} runs of ${runMs} ms, medians\n`);
-  process.stdout.write(`${'auth'.padEnd(12)}${'SAs/s'.padStart(9)}${'bytes'.padStart(9)}${'datagrams'.padStart(11)}${'validate ms (uncached)'.padStart(25)}\n`);
-  for (const r of rows) process.stdout.write(`${r.auth.padEnd(12)}${r.median.toFixed(0).padStart(9)}${String(r.bytes).padStart(9)}${String(r.datagrams).padStart(11)}${(r.validateMs === undefined ? '-' : r.validateMs.toFixed(2)).padStart(25)}\n`);
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values: opt } = parseArgs({ options: { seconds: { type: 'string' }, runs: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  const runMs = Number(opt.seconds ?? 1) * 1000;
+  const runs = Number(opt.runs ?? 5);
+  const rows = await authRows(runs, runMs);
+  if (opt.json === true) process.stdout.write(`${JSON.stringify({ node: process.version, mlDsa: mlDsaBackend(), proposal: AUTH_PROPOSAL, rows }, null, 2)}\n`);
+  else {
+    process.stdout.write(`pqike authentication, ${AUTH_PROPOSAL}, Node ${process.version}, ML-DSA backend ${mlDsaBackend()}; ${runs} runs of ${runMs} ms, medians\n`);
+    process.stdout.write(`${'auth'.padEnd(12)}${'SAs/s'.padStart(9)}${'bytes'.padStart(9)}${'datagrams'.padStart(11)}${'validate ms (uncached)'.padStart(25)}\n`);
+    for (const r of rows) process.stdout.write(`${r.auth.padEnd(12)}${r.median.toFixed(0).padStart(9)}${String(r.bytes).padStart(9)}${String(r.datagrams).padStart(11)}${(r.validateMs === undefined ? '-' : r.validateMs.toFixed(2)).padStart(25)}\n`);
+  }
 }

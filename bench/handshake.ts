@@ -12,10 +12,13 @@
  *     rekeys (CREATE_CHILD_SA + IKE_FOLLOWUP_KE + delete of the old Child SA) with and without
  *     PFS, IKE SA rekeys (CREATE_CHILD_SA + IKE_FOLLOWUP_KE + delete of the old IKE SA); bytes
  *     and datagrams per rekey. Fixed proposals (see bench/rekey.ts), not --proposal.
+ *  6. IKE SAs per second in-process and octets per handshake by authentication: PSK, and
+ *     certificates with ECDSA P-256, Ed25519, RSA-PSS and ML-DSA-65 (bench/auth.ts), with the
+ *     cost of one uncached certificate path validation.
  *
  * Options: --seconds S (per run, default 1), --runs N (default 5), --quick, --json,
  *   --concurrency N (default 32), --memory-sas N (default 2000), --proposal P (repeatable),
- *   --only LIST (comma list of prims,wire,inproc,udp,memory,rekey), --cpu-prof DIR (profile the
+ *   --only LIST (comma list of prims,wire,inproc,udp,memory,rekey,auth), --cpu-prof DIR (profile the
  *   UDP worker processes; one .cpuprofile per process in DIR).
  */
 import { fork } from 'node:child_process';
@@ -33,9 +36,12 @@ import type { MemoryRequest, MemoryResult } from './memory.js';
 import { REKEY_CHILD_IKE_PROPOSAL, REKEY_CHILD_PROPOSALS, REKEY_IKE_PROPOSALS, rekeyRate, rekeyWire } from './rekey.js';
 import type { RekeyKind } from './rekey.js';
 import { handshakeCost, measurePrimitives } from './primitives.js';
+import { AUTH_PROPOSAL, authRows } from './auth.js';
+import type { AuthRow } from './auth.js';
+import { mlDsaBackend } from '../src/crypto/signature-keys.js';
 import type { HandshakeCost, PrimitiveResult } from './primitives.js';
 
-const SECTIONS = ['prims', 'wire', 'inproc', 'udp', 'memory', 'rekey'] as const;
+const SECTIONS = ['prims', 'wire', 'inproc', 'udp', 'memory', 'rekey', 'auth'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: opt } = parseArgs({
@@ -57,7 +63,7 @@ const { values: opt } = parseArgs({
 if (opt.help === true) {
   process.stdout.write(
     'usage: node dist/bench/handshake.js [--seconds S] [--runs N] [--quick] [--json] [--concurrency N]\n' +
-      '         [--memory-sas N] [--proposal P ...] [--only prims,wire,inproc,udp,memory,rekey] [--cpu-prof DIR]\n',
+      '         [--memory-sas N] [--proposal P ...] [--only prims,wire,inproc,udp,memory,rekey,auth] [--cpu-prof DIR]\n',
   );
   process.exit(0);
 }
@@ -116,6 +122,7 @@ const expectedMs =
   (only.has('prims') ? 14 * (primBatches + 1) * primBatchMs * 1.5 : 0) +
   (only.has('memory') ? proposals.length * (memorySas * 10 + 2000) : 0) +
   (only.has('rekey') ? (REKEY_CHILD_PROPOSALS.length + REKEY_IKE_PROPOSALS.length) * (runs * runMs + 1000) : 0) +
+  (only.has('auth') ? 5 * (runs * runMs + 5000) : 0) +
   5000;
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: exceeded ${Math.round((2 * expectedMs) / 1000)} s, aborting\n`);
@@ -337,6 +344,7 @@ async function main(): Promise<void> {
     wire?: ({ proposal: string } & WireStats)[];
     memory?: MemoryResult[];
     rekey?: RekeyResult[];
+    auth?: AuthRow[];
     elapsedSeconds?: number;
   } = { meta };
 
@@ -428,6 +436,18 @@ async function main(): Promise<void> {
           r.bytes, r.datagrams, `${r.bytesIR}/${r.datagramsIR}`, `${r.bytesRI}/${r.datagramsRI}`,
         ]),
         ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
+  }
+
+  if (only.has('auth')) {
+    out.auth = await authRows(runs, runMs);
+    log(`\n6. by authentication: IKE SAs/s, two engines in one process, ${short(AUTH_PROPOSAL)}, first Child SA in IKE_AUTH; certificate paths validated once`);
+    log(`   and cached (a peer seen again); ML-DSA backend: ${mlDsaBackend()}; 'validate' is one uncached path validation (pkijs), median of 15`);
+    log(
+      table(
+        ['auth', 'median/s', 'runs', 'bytes', 'datagrams', 'validate ms'],
+        out.auth.map((r) => [r.auth, f0(r.median), r.rates.map(f0).join(' '), r.bytes, r.datagrams, r.validateMs === undefined ? '-' : r.validateMs.toFixed(2)]),
       ),
     );
   }
