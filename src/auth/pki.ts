@@ -16,6 +16,7 @@ import * as pkijs from 'pkijs';
 import type { PrivateSignatureKey, SignatureKeyType, SignatureScheme } from '../crypto/signature-keys.js';
 import { addressToBytes } from '../engine/address.js';
 import { SIGNATURE_ALGORITHMS } from './signature-auth-data.js';
+import { splitDn, unescapeValue } from './x509.js';
 import type { ParsedCertificate } from './x509.js';
 
 const ATTRIBUTE_OIDS: Readonly<Record<string, string>> = {
@@ -28,11 +29,11 @@ export function nameFromText(text: string): pkijs.RelativeDistinguishedNames {
   // One attribute per RDN (a SET of one): pkijs's own encoder would put them all in one SET,
   // a multi-valued RDN that strongSwan and OpenSSL print as "C=CH + O=pqike + CN=moon".
   const rdns: asn1js.Set[] = [];
-  for (const part of text.split(/\s*,\s*/)) {
+  for (const part of splitDn(text)) {
     const i = part.indexOf('=');
     const type = i < 0 ? undefined : ATTRIBUTE_OIDS[part.slice(0, i).trim().toUpperCase()];
     if (i < 0 || type === undefined) throw new Error(`'${part}' in "${text}" is not TYPE=value with a type of ${Object.keys(ATTRIBUTE_OIDS).join(', ')}`);
-    const value = part.slice(i + 1).trim();
+    const value = unescapeValue(part.slice(i + 1).trim());
     const v = type === '2.5.4.6' ? new asn1js.PrintableString({ value }) : type === '1.2.840.113549.1.9.1' ? new asn1js.IA5String({ value }) : new asn1js.Utf8String({ value });
     rdns.push(new asn1js.Set({ value: [new pkijs.AttributeTypeAndValue({ type, value: v }).toSchema()] }));
   }
@@ -93,6 +94,8 @@ export interface IssueOptions {
   readonly serial?: Uint8Array;
   /** Leave keyUsage out, or give it other bits (tests of key usage). */
   readonly keyUsage?: 'none' | 'key-agreement';
+  /** More extensions, as they are (tests: a critical extension nobody knows, an extendedKeyUsage). */
+  readonly extraExtensions?: readonly pkijs.Extension[];
 }
 
 const DAY = 86_400_000;
@@ -124,7 +127,7 @@ export function issueCertificate(o: IssueOptions): Uint8Array {
   ext.push(extension('2.5.29.14', false, new asn1js.OctetString({ valueHex: ski })));
   ext.push(extension('2.5.29.35', false, new pkijs.AuthorityKeyIdentifier({ keyIdentifier: new asn1js.OctetString({ valueHex: aki }) }).toSchema()));
   if (o.altNames && o.altNames.length > 0) ext.push(extension('2.5.29.17', false, new pkijs.AltName({ altNames: o.altNames.map(generalName) }).toSchema()));
-  cert.extensions = ext;
+  cert.extensions = [...ext, ...(o.extraExtensions ?? [])];
   const alg = signingAlgorithm(o.signer.type);
   cert.signature = alg.id;
   cert.signatureAlgorithm = alg.id;

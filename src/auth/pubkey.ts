@@ -109,7 +109,11 @@ export function certificateAuthenticator(o: LocalCertificateOptions): Authentica
       // RFC 9593 §3: of those, one the peer announced it verifies, if it announced any.
       const announced = ctx.peerMethods?.flatMap((m) => (m.algorithmId ? [Buffer.from(m.algorithmId).toString('hex')] : []));
       const alg = hashed.find((a) => announced?.includes(Buffer.from(a.algorithmId).toString('hex'))) ?? hashed[0];
-      if (!alg) return `no common hash algorithm to sign with a ${keyTypeName(type)} key (the peer announced ${ctx.peerHashes.join(', ') || 'none'})`;
+      if (!alg) {
+        // RFC 7427 §4 leaves the other methods open: the classic one of our key, if it has one.
+        if (classic) return { method: Number(classic[0]), data: o.key.sign(classic[1].scheme, ctx.octets) };
+        return `no common hash algorithm to sign with a ${keyTypeName(type)} key (the peer announced ${ctx.peerHashes.join(', ') || 'none'})`;
+      }
       return { method: AuthMethod.DIGITAL_SIGNATURE, data: encodeSignatureAuthData(alg, o.key.sign(alg.scheme, ctx.octets)) };
     },
     verify: () => 'this authenticator proves our identity, not the peer\'s',

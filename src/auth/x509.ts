@@ -125,24 +125,71 @@ const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
   '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.12': 'T', '2.5.4.42': 'G', '1.2.840.113549.1.9.1': 'E', '0.9.2342.19200300.100.1.25': 'DC', '0.9.2342.19200300.100.1.1': 'UID',
 };
 
-/** A Name as strongSwan prints it: RDNs in encoded order, "type=value" joined by ", ". */
-export function nameText(name: pkijs.RelativeDistinguishedNames): string {
-  return name.typesAndValues
-    .map((tv) => {
-      const v = tv.value as { valueBlock?: { value?: unknown } };
-      const value = typeof v.valueBlock?.value === 'string' ? v.valueBlock.value : Buffer.from(tv.value.toBER()).toString('hex');
-      return `${ATTRIBUTE_NAMES[tv.type] ?? tv.type}=${value}`;
-    })
-    .join(', ');
+/** RFC 4514 §2.4: the characters escaped in an attribute value, so that every text names one DN. */
+function escapeValue(v: string): string {
+  let out = v.replace(/[\\,+"<>;]/g, (c) => `\\${c}`);
+  if (out.startsWith('#') || out.startsWith(' ')) out = `\\${out}`;
+  if (out.endsWith(' ') && !out.endsWith('\\ ')) out = `${out.slice(0, -1)}\\ `;
+  return out;
+}
+
+/**
+ * A Name (DER) as strongSwan prints it, RDNs in encoded order joined by ", ", the attributes of
+ * a multi-valued RDN by "+", values escaped as RFC 4514 §2.4 says (a value that is no string:
+ * "#" and its DER in hex) — so that two different Names never print alike. undefined: not one
+ * DER Name, or octets after it.
+ */
+export function nameTextOfDer(der: Uint8Array): string | undefined {
+  const parsed = asn1js.fromBER(der);
+  if (parsed.offset !== der.length || !(parsed.result instanceof asn1js.Sequence)) return undefined;
+  const rdns: string[] = [];
+  for (const set of parsed.result.valueBlock.value) {
+    if (!(set instanceof asn1js.Set) || set.valueBlock.value.length === 0) return undefined;
+    const parts: string[] = [];
+    for (const atv of set.valueBlock.value) {
+      const [oid, value] = atv instanceof asn1js.Sequence ? atv.valueBlock.value : [];
+      if (!(oid instanceof asn1js.ObjectIdentifier) || value === undefined) return undefined;
+      const type = oid.valueBlock.toString();
+      const text = (value.valueBlock as { value?: unknown }).value;
+      parts.push(`${ATTRIBUTE_NAMES[type] ?? type}=${typeof text === 'string' ? escapeValue(text) : `#${Buffer.from(value.toBER()).toString('hex')}`}`);
+    }
+    rdns.push(parts.join('+'));
+  }
+  return rdns.join(', ');
+}
+
+/** The RDNs of a DN text, split at the commas that are not escaped (RFC 4514 §3). */
+export function splitDn(text: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] ?? '';
+    if (c === '\\' && i + 1 < text.length) {
+      cur += c + (text[++i] ?? '');
+      continue;
+    }
+    if (c === ',') {
+      out.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += c;
+  }
+  out.push(cur.trim());
+  return out;
+}
+
+/** An escaped attribute value back to its characters. */
+export function unescapeValue(v: string): string {
+  return v.replace(/\\(.)/g, '$1');
 }
 
 /** A DN text compared loosely: spaces around separators and the case of attribute types do not matter. */
 export function normalizeDn(text: string): string {
-  return text
-    .split(/\s*,\s*/)
+  return splitDn(text)
     .map((rdn) => {
       const i = rdn.indexOf('=');
-      return i < 0 ? rdn.trim() : `${rdn.slice(0, i).trim().toUpperCase()}=${rdn.slice(i + 1).trim()}`;
+      return i < 0 ? rdn : `${rdn.slice(0, i).trim().toUpperCase()}=${rdn.slice(i + 1).trim()}`;
     })
     .join(', ');
 }
@@ -193,8 +240,8 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate | string {
       der: Uint8Array.from(der),
       pki,
       subjectDer: new Uint8Array(pki.subject.toSchema().toBER()),
-      subject: nameText(pki.subject),
-      issuer: nameText(pki.issuer),
+      subject: nameTextOfDer(new Uint8Array(pki.subject.toSchema().toBER())) ?? '?',
+      issuer: nameTextOfDer(new Uint8Array(pki.issuer.toSchema().toBER())) ?? '?',
       spki,
       altNames: altNamesOf(pki),
       ...(keyUsageOf(pki) ? { keyUsage: keyUsageOf(pki) } : {}),
@@ -214,7 +261,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate | string {
  * rules): an FQDN a dNSName, an address an iPAddress, an email an rfc822Name (case-insensitive
  * for names), a DN the subject. A KEY_ID is never bound to a certificate.
  */
-export function certificateNames(cert: ParsedCertificate, id: { readonly kind: string; readonly value: string }): boolean {
+export function certificateNames(cert: ParsedCertificate, id: { readonly kind: string; readonly value: string; readonly der?: Uint8Array }): boolean {
   const lower = (s: string): string => s.toLowerCase();
   switch (id.kind) {
     case 'fqdn':
@@ -228,6 +275,9 @@ export function certificateNames(cert: ParsedCertificate, id: { readonly kind: s
       return cert.altNames.ip.includes(want);
     }
     case 'dn':
+      // The peer's ID payload is a DER Name: the certificate's subject octets exactly
+      // (RFC 4945 §3.1.5); a configured DN text: the same text once normalised.
+      if ('der' in id && id.der instanceof Uint8Array) return Buffer.compare(Buffer.from(id.der), Buffer.from(cert.subjectDer)) === 0;
       return normalizeDn(cert.subject) === normalizeDn(id.value);
     default:
       return false;

@@ -236,8 +236,9 @@ export class IkeEngine implements SaHost {
       } catch (e) {
         this.emit({ kind: 'event', event: { type: 'log', level: 'error', sa: sa.id, message: `internal error after certificate validation: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` } });
       }
-      // RFC 7296 §2.2: the request whose Message ID we took is answered, whatever happened.
-      if (!sa.isInitiator && sa.lastResponse?.messageId !== wait.messageId && (sa.state === 'authenticating' || sa.state === 'intermediate')) {
+      // RFC 7296 §2.2: the request whose Message ID we took is answered, whatever happened —
+      // unless it waits again (its verdict was evicted from the cache, or another store's query).
+      if (!sa.isInitiator && sa.setup?.trustWait === undefined && sa.lastResponse?.messageId !== wait.messageId && (sa.state === 'authenticating' || sa.state === 'intermediate')) {
         sa.refuse(ExchangeType.IKE_AUTH, wait.messageId, NotifyType.INVALID_SYNTAX, 'the request could not be handled', {});
         sa.fail('IKE_AUTH could not be handled', NotifyType.INVALID_SYNTAX);
       }
@@ -904,6 +905,9 @@ export class IkeEngine implements SaHost {
       return;
     }
     if (h.messageId !== sa.expectedRequestId) return; // RFC 7296 §2.2: outside the window
+    // A request waits for its certificates to be validated: the window (one request, §2.3) is
+    // full until it is answered, so nothing else is taken.
+    if (sa.setup?.trustWait) return;
     const keys = sa.inKeys();
     const opened = this.open(sa, msg, data, keys, now);
     if (opened === undefined || opened === 'invalid') return;

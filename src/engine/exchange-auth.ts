@@ -5,7 +5,6 @@
  * IKE_AUTH (tasks/index.ts: a virtual IP, the first Child SA, …).
  */
 import type { Authenticator, Verification } from '../auth/authenticator.js';
-import type { TrustQuery } from '../auth/trust-store.js';
 import { pskAuthenticator } from '../auth/psk.js';
 import { signedOctets } from '../crypto/keys.js';
 import { CertEncoding, ExchangeType, NotifyType, PayloadType, ProtocolId, nameOf } from '../wire/constants.js';
@@ -21,6 +20,7 @@ import { errorNotify, find } from './payloads.js';
 import type { ConnectionConfig } from './types.js';
 import { armIke } from './lifecycle.js';
 import { enqueue } from './tasks.js';
+import { awaitTrust } from './trust-wait.js';
 
 /** IDx' of RFC 7296 §2.15: the ID payload body (ID Type | RESERVED | data). */
 function idBody(idType: number, data: Uint8Array): Uint8Array {
@@ -117,17 +117,6 @@ function verifyPeerAuth(sa: SettingUp, conn: ConnectionConfig, inner: readonly P
     identity: peer,
     certs: peerCertificates(inner),
   });
-}
-
-/**
- * Wait for a certificate path to be validated outside the engine (trust-store.ts), then run
- * `resume` again: the verdict is cached by then. A retransmitted request is not answered
- * meanwhile (its Message ID is in progress, RFC 7296 §2.1), and the initiator sends nothing.
- */
-function awaitTrust(sa: SettingUp, messageId: number, query: TrustQuery, resume: (now: number) => void): void {
-  sa.setup.trustWait = { query, messageId, resume };
-  sa.log('debug', `IKE_AUTH waits for the peer's certificates to be validated`);
-  sa.host.awaitTrust(sa, query);
 }
 
 function peerIdentity(inner: readonly Payload[], type: typeof PayloadType.IDi | typeof PayloadType.IDr): Identity | undefined {

@@ -4,8 +4,7 @@
  * their ID payload encoding.
  */
 import { isIP } from 'node:net';
-import * as pkijs from 'pkijs';
-import { nameText, normalizeDn } from '../auth/x509.js';
+import { nameTextOfDer, normalizeDn } from '../auth/x509.js';
 import { IdType } from '../wire/constants.js';
 import { addressToBytes, bytesToAddress } from './address.js';
 
@@ -21,11 +20,8 @@ export interface Identity {
 
 /** A DN identity from a Name's DER (a certificate's subject). */
 export function dnIdentity(der: Uint8Array): Identity | undefined {
-  try {
-    return { kind: 'dn', value: nameText(pkijs.RelativeDistinguishedNames.fromBER(der)), der: Uint8Array.from(der) };
-  } catch {
-    return undefined;
-  }
+  const value = nameTextOfDer(der);
+  return value === undefined ? undefined : { kind: 'dn', value, der: Uint8Array.from(der) };
 }
 
 export class IdentityError extends Error {
@@ -51,7 +47,7 @@ export function parseIdentity(text: string): Identity {
   if (t.startsWith('@')) return { kind: 'fqdn', value: t.slice(1) };
   if (t.startsWith('email:')) return { kind: 'email', value: t.slice(6) };
   // "C=CH, O=pqike, CN=moon": a DN, as strongSwan writes one (matched against a certificate's subject).
-  if (/^[A-Za-z][A-Za-z0-9.]*=[^,]*(,\s*[A-Za-z][A-Za-z0-9.]*=[^,]*)*$/.test(t) && !t.includes('@')) return { kind: 'dn', value: normalizeDn(t) };
+  if (/^[A-Za-z][A-Za-z0-9.]*\s*=/.test(t)) return { kind: 'dn', value: normalizeDn(t) };
   const ip = isIP(t);
   if (ip === 4) return { kind: 'ipv4', value: t };
   if (ip === 6) return { kind: 'ipv6', value: bytesToAddress(addressToBytes(t)) };

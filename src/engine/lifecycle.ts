@@ -4,12 +4,13 @@
  * from an IKE SA to the one that rekeys it (RFC 7296 §2.18, collisions §2.8.2).
  */
 import type { ChildSa } from './child-sa.js';
-import { IkeSa } from './ike-sa.js';
+import { IkeSa, isSettingUp } from './ike-sa.js';
 import { keepaliveDue, runKeepalive } from './nat-keepalive.js';
 import type { SharedSecret } from './ike-sa.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { enqueue } from './tasks.js';
 import { hex32 } from './util.js';
+import { trustExpired } from './trust-wait.js';
 
 /** How long a replaced IKE SA waits for the peer's Delete before it is dropped. */
 const REKEYED_LINGER_MS = 30000;
@@ -129,6 +130,7 @@ function handOver(old: IkeSa, sa: IkeSa, r: IkeRekeyKeys, now: number): void {
 
 /** Handle every timer of the SA that is due (retransmissions are handled by IkeSa.onTimer). */
 export function runTimers(sa: IkeSa, now: number): void {
+  if (isSettingUp(sa) && sa.setup.trustWait) trustExpired(sa, now);
   for (const [link, s] of sa.followups) {
     if (s.expiresAt <= now) {
       sa.followups.delete(link);
@@ -183,6 +185,7 @@ export function saDeadline(sa: IkeSa): number | undefined {
   const min = (x: number | undefined): void => {
     if (x !== undefined && (t === undefined || x < t)) t = x;
   };
+  min(sa.setup?.trustWait?.until);
   for (const s of sa.followups.values()) min(s.expiresAt);
   min(keepaliveDue(sa));
   if (sa.state === 'rekeyed') {

@@ -38,7 +38,7 @@ export interface SetupState {
    * IKE_AUTH waits for work outside the engine (a certificate path to validate): the query,
    * the request's Message ID (responder) and what runs when the host says it is done.
    */
-  trustWait?: { readonly query: TrustQuery; readonly messageId: number; readonly resume: (now: number) => void };
+  trustWait?: { readonly query: TrustQuery; readonly messageId: number; readonly resume: (now: number) => void; readonly until: number };
 }
 
 const EMPTY = new Uint8Array(0);

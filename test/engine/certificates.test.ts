@@ -12,8 +12,10 @@ import { issueCertificate, issueCrl, serialOf } from '../../src/auth/pki.js';
 import { decodeSignatureAuthData } from '../../src/auth/signature-auth-data.js';
 import { parseIdentity } from '../../src/engine/identity.js';
 import type { SignatureKeyType } from '../../src/crypto/signature-keys.js';
-import { AuthMethod, CertEncoding, NotifyType, PayloadType } from '../../src/wire/constants.js';
+import { AuthMethod, CertEncoding, ExchangeType, IdType, NotifyType, PayloadType } from '../../src/wire/constants.js';
 import { EnginePair } from '../helpers/engine-pair.js';
+import { sasOf, sealAs } from '../helpers/engine-wire.js';
+import type { Payload } from '../../src/wire/types.js';
 import type { PairOptions } from '../helpers/engine-pair.js';
 import { certAuth, parsed, testCa, testCert, testKey } from '../helpers/test-pki.js';
 import type { TestCa } from '../helpers/test-pki.js';
@@ -240,6 +242,68 @@ test('RFC 9593: an RSA initiator whose responder announces only sha256WithRSAEnc
   const plain = certAuth(testCert(ca, 'rsa', SUN), [ca.der]);
   await certPair('rsa', { ca, r: { ...plain, remote: { ...plain.remote, verify: (p: PeerProof) => { const d = decodeSignatureAuthData(p.data); if (typeof d !== 'string') algs2.push(d.algorithm.name); return plain.remote.verify(p); } } } }).establishAsync();
   assert.deepEqual([...new Set(algs2)], ['RSASSA-PSS with sha256']);
+});
+
+test('while an IKE_AUTH request waits for its certificates, a further request (Message ID 3) is not taken: the waiting one (2) is answered, once (RFC 7296 §2.2-2.3)', async () => {
+  const seen: PeerProof[] = [];
+  const ca = testCa('ecdsa-p256');
+  const r = certAuth(testCert(ca, 'ecdsa-p256', SUN), [ca.der]);
+  const pair = certPair('ecdsa-p256', { ca, r: { ...r, remote: { ...r.remote, verify: (p: PeerProof) => (seen.push(p), r.remote.verify(p)) } } });
+  pair.initiate();
+  pair.run();
+  const queries = pair.r.drainTrust();
+  assert.equal(queries.length, 1, 'the responder waits');
+  const proof = seen[0];
+  assert.ok(proof);
+  const iSa = sasOf(pair.i)[0];
+  const rSa = sasOf(pair.r)[0];
+  assert.ok(iSa && rSa);
+  const mid = rSa.expectedRequestId;
+  const payloads: Payload[] = [
+    { type: PayloadType.IDi, critical: false, idType: IdType.FQDN, data: new TextEncoder().encode(MOON) },
+    ...proof.certs.map((data) => ({ type: PayloadType.CERT, critical: false, encoding: CertEncoding.X509_SIGNATURE, data }) as Payload),
+    { type: PayloadType.AUTH, critical: false, method: proof.method, data: proof.data },
+  ];
+  for (const d of sealAs(iSa, ExchangeType.IKE_AUTH, mid, payloads)) pair.inject('i', d);
+  assert.equal(pair.r.drainTrust().length, 0, 'request 3 was not taken');
+  for (const q of queries) {
+    await q.run();
+    pair.r.trustSettled(q, pair.now);
+  }
+  await pair.settle();
+  assert.equal(rSa.lastResponse?.messageId, mid - 1, 'the waiting request was answered');
+  assert.equal(pair.r.list()[0]?.state, 'established');
+  assert.equal(pair.i.list()[0]?.state, 'established');
+});
+
+test('an initiator whose certificate validation never comes back fails after 10 s instead of waiting for ever', async () => {
+  const pair = certPair('ed25519');
+  pair.initiate();
+  pair.run();
+  for (const q of pair.r.drainTrust()) {
+    await q.run();
+    pair.r.trustSettled(q, pair.now);
+  }
+  pair.run();
+  assert.equal(pair.i.drainTrust().length, 1, 'the initiator waits for the responder\'s chain; the host never runs it');
+  pair.runFor(11_000);
+  const failed = pair.eventsI.find((e) => e.type === 'ike-failed');
+  assert.ok(failed?.type === 'ike-failed');
+  assert.match(failed.reason, /not validated within 10 s/);
+});
+
+test('two connections that trust by different stores wait on their own queries for the same chain; both SAs come up', async () => {
+  const ca = testCa('ecdsa-p256');
+  const moon = testCert(ca, 'ecdsa-p256', MOON);
+  const sun = testCert(ca, 'ecdsa-p256', SUN);
+  const pair = certPair('ecdsa-p256', { ca, i: certAuth(moon, [ca.der]), r: certAuth(sun, [ca.der]) });
+  // A second responder connection for the same peer, with a trust store of its own.
+  const second = certAuth(sun, [ca.der]);
+  pair.r.addConnection({ ...pair.r.connections()[0]!, name: 'sun2', auth: { local: second.local, remote: second.remote } });
+  pair.initiate();
+  pair.initiate();
+  await pair.settle();
+  assert.equal(pair.r.list().filter((s) => s.state === 'established').length, 2, JSON.stringify(pair.eventsR.filter((e) => e.type === 'refused')));
 });
 
 void CertEncoding;
