@@ -162,6 +162,11 @@ export interface GuestPlutoOptions {
   readonly plutoPath?: string;
   /** Seconds to wait for the control socket. Default 30. */
   readonly startTimeoutS?: number;
+  /**
+   * Shell lines run after `ipsec initnss` and before pluto starts, e.g. certutil/pk12util
+   * imports into the instance's NSS database (guestPlutoPaths(...).nssdir, `sql:` prefix).
+   */
+  readonly nssSetup?: string;
 }
 
 export function guestPlutoPaths(opts: Pick<GuestPlutoOptions, 'ns' | 'dir'>): PlutoPaths {
@@ -198,6 +203,7 @@ export function plutoStartSnippet(opts: GuestPlutoOptions): string {
     writeFileSnippet(p.conf, renderIpsecConf(opts.conns, opts.setup)),
     writeFileSnippet(p.secrets, renderIpsecSecrets(opts.secrets), '0600'),
     `ipsec initnss --nssdir ${shq(p.nssdir)} >${d}/initnss.log 2>&1 || { cat ${d}/initnss.log; exit 1; }`,
+    ...(opts.nssSetup ? [opts.nssSetup] : []),
     `ip netns exec ${opts.ns} ${shq(pluto ?? '/usr/libexec/ipsec/pluto')} --config ${shq(p.conf)} --nofork --stderrlog ` +
       `--rundir ${shq(p.rundir)} --nssdir ${shq(p.nssdir)} --secretsfile ${shq(p.secrets)} --ipsecdir ${d} ` +
       `>${shq(p.log)} 2>&1 &`,
