@@ -69,6 +69,12 @@ function keyIdentifier(spki: Uint8Array): Uint8Array {
   return createHash('sha1').update(new Uint8Array(info.subjectPublicKey.valueBlock.valueHexView)).digest();
 }
 
+/** The subjectKeyIdentifier octets of a certificate, if it has the extension. */
+function subjectKeyIdOf(cert: ParsedCertificate): Uint8Array | undefined {
+  const v = cert.pki.extensions?.find((e) => e.extnID === '2.5.29.14')?.parsedValue;
+  return v instanceof asn1js.OctetString ? new Uint8Array(v.valueBlock.valueHexView) : undefined;
+}
+
 function generalName(n: string): pkijs.GeneralName {
   if (isIP(n) !== 0) return new pkijs.GeneralName({ type: 7, value: new asn1js.OctetString({ valueHex: addressToBytes(n) }) });
   if (n.includes('@')) return new pkijs.GeneralName({ type: 1, value: n });
@@ -114,7 +120,9 @@ export function issueCertificate(o: IssueOptions): Uint8Array {
   cert.notAfter = new pkijs.Time({ type: notAfter.getUTCFullYear() < 2050 ? 0 : 1, value: notAfter });
   cert.subjectPublicKeyInfo = pkijs.PublicKeyInfo.fromBER(o.publicKey);
   const ski = keyIdentifier(o.publicKey);
-  const aki = o.issuer ? keyIdentifier(o.issuer.spki) : ski;
+  // RFC 5280 §4.2.1.1: the issuer's subjectKeyIdentifier as it is in its certificate (a CA may
+  // compute it otherwise than we do), our own method only for an issuer without one.
+  const aki = o.issuer ? (subjectKeyIdOf(o.issuer) ?? keyIdentifier(o.issuer.spki)) : ski;
   const ext: pkijs.Extension[] = [
     extension('2.5.29.19', true, new pkijs.BasicConstraints({ cA: o.ca === true, ...(o.ca && o.pathLen !== undefined ? { pathLenConstraint: o.pathLen } : {}) }).toSchema()),
   ];

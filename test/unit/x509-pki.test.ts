@@ -8,9 +8,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as asn1js from 'asn1js';
+import { PrivateKeyInfo } from 'pkijs';
+import { TrustStore } from '../../src/auth/trust-store.js';
+import { pkiCrypto } from '../../src/auth/x509.js';
 import { issueCertificate } from '../../src/auth/pki.js';
 import { parseCertificate } from '../../src/auth/x509.js';
-import { generatePrivateKey, loadPrivateKey, mlDsaBackend, publicKeyFromSpki, toPem } from '../../src/crypto/signature-keys.js';
+import { generatePrivateKey, loadPrivateKey, mlDsaBackend, pemBlocks, publicKeyFromSpki, toPem } from '../../src/crypto/signature-keys.js';
 import type { SignatureKeyType } from '../../src/crypto/signature-keys.js';
 import { CryptoError } from '../../src/crypto/errors.js';
 import { testCa, testCert } from '../helpers/test-pki.js';
@@ -95,5 +102,35 @@ test('parseCertificate is total: garbage, truncations and bit flips give a reaso
     flipped[i] = (flipped[i] ?? 0) ^ 0xff;
     const r = parseCertificate(flipped);
     assert.ok(typeof r === 'string' || r.subject.length >= 0);
+  }
+});
+
+/** The RFC 9881 example certificates (test/vectors/rfc9881/README.md), made by Go/circl. */
+const RFC9881 = join(dirname(fileURLToPath(import.meta.url)), '../../../test/vectors/rfc9881');
+
+test('RFC 9881 example ML-DSA certificates (made by Go/circl): parsed, their self-signatures verify, the seed 00..1f gives their keys, and a chain we issue under them validates', async () => {
+  for (const [level, file] of [['44', 'ML-DSA-44.crt'], ['65', 'ML-DSA-65.crt']] as const) {
+    const der = pemBlocks(readFileSync(join(RFC9881, file), 'latin1'), 'CERTIFICATE')[0];
+    assert.ok(der);
+    const cert = parseCertificate(der);
+    assert.ok(typeof cert !== 'string', String(cert));
+    assert.equal(cert.subject, 'O=IETF, CN=LAMPS WG');
+    assert.equal(cert.isCa, true);
+    assert.equal(cert.keyUsage?.keyCertSign, true);
+    assert.equal(cert.publicKey().type, `ml-dsa-${level}`);
+    // The self-signature, checked by whichever backend this Node has (pkijs with our engine).
+    assert.equal(await cert.pki.verify(undefined, pkiCrypto), true, `ml-dsa-${level} self-signature (${mlDsaBackend()})`);
+    // Our PKCS#8 seed form ([0] IMPLICIT OCTET STRING) of the seed 0x00..0x1f is that key.
+    const info = new PrivateKeyInfo();
+    info.version = 0;
+    info.privateKeyAlgorithm.algorithmId = `2.16.840.1.101.3.4.3.${level === '44' ? 17 : 18}`;
+    info.privateKey = new asn1js.OctetString({ valueHex: new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: Uint8Array.from({ length: 32 }, (_, i) => i) }).toBER() });
+    const key = loadPrivateKey(new Uint8Array(info.toSchema().toBER()));
+    assert.deepEqual(Buffer.from(key.publicKey.spki), Buffer.from(cert.spki), `ml-dsa-${level}: the seed gives the certificate's key`);
+    // With that key, a gateway certificate under the RFC's CA: its path validates to it.
+    const leafKey = loadPrivateKey(generatePrivateKey(`ml-dsa-${level}`));
+    const leaf = issueCertificate({ subject: 'CN=moon.example.org', publicKey: leafKey.publicKey.spki, signer: key, issuer: cert, altNames: ['moon.example.org'] });
+    const v = await new TrustStore({ anchors: [der] }).validate([leaf]);
+    assert.ok(v.ok, v.ok ? '' : v.reason);
   }
 });
