@@ -198,12 +198,14 @@ function nobleMlDsaPrivate(type: 'ml-dsa-44' | 'ml-dsa-65' | 'ml-dsa-87', inner:
   const node = parsed.result;
   let seed: Uint8Array | undefined;
   let expanded: Uint8Array | undefined;
-  const octets = (b: asn1js.AsnType): Uint8Array | undefined => (b instanceof asn1js.OctetString ? new Uint8Array(b.valueBlock.valueHexView) : undefined);
+  // An OCTET STRING, or (the seed of drafts before RFC 9881 in the "both" form) a [0] primitive.
+  const octets = (b: asn1js.AsnType | undefined): Uint8Array | undefined =>
+    b instanceof asn1js.OctetString || (b instanceof asn1js.Primitive && b.idBlock.tagClass === 3 && b.idBlock.tagNumber === 0) ? new Uint8Array(b.valueBlock.valueHexView) : undefined;
   if (node.idBlock.tagClass === 3 && node.idBlock.tagNumber === 0 && node instanceof asn1js.Primitive) seed = new Uint8Array(node.valueBlock.valueHexView);
   else if (node instanceof asn1js.OctetString) expanded = octets(node);
   else if (node instanceof asn1js.Sequence) {
-    seed = octets(node.valueBlock.value[0] as asn1js.AsnType);
-    expanded = octets(node.valueBlock.value[1] as asn1js.AsnType);
+    seed = octets(node.valueBlock.value[0]);
+    expanded = octets(node.valueBlock.value[1]);
   }
   let secretKey: Uint8Array;
   let publicKey: Uint8Array;
