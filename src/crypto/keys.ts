@@ -15,6 +15,21 @@ export interface IkeSaKeys {
   skPr: Uint8Array;
 }
 
+/**
+ * RFC 8784 §3: a post-quantum preshared key mixed into the keys of the initial IKE SA:
+ * SK_d = prf+(PPK, SK_d'), SK_pi = prf+(PPK, SK_pi'), SK_pr = prf+(PPK, SK_pr'), each as long
+ * as before; the encryption and integrity keys stay. Never for a rekey (§3): the rekeyed SA
+ * inherits the PPK through SK_d.
+ */
+export function ppkKeys(prfId: number, ppk: Uint8Array, k: IkeSaKeys): IkeSaKeys {
+  return {
+    ...k,
+    skD: prfPlus(prfId, ppk, k.skD, k.skD.length),
+    skPi: prfPlus(prfId, ppk, k.skPi, k.skPi.length),
+    skPr: prfPlus(prfId, ppk, k.skPr, k.skPr.length),
+  };
+}
+
 /** RFC 7296 §2.14: SKEYSEED = prf(Ni | Nr, g^ir). */
 export function skeyseedInit(prfId: number, ni: Uint8Array, nr: Uint8Array, sharedSecret: Uint8Array): Uint8Array {
   return prf(prfId, Buffer.concat([ni, nr]), sharedSecret);

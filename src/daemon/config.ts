@@ -17,6 +17,7 @@ import { AddressPool } from '../engine/tasks/virtual-ip-pool.js';
 import { DEFAULT_CHILD_REKEY_MS, DEFAULT_IKE_REKEY_MS, lifetimes } from '../engine/lifecycle.js';
 import { FRAGMENT_SIZE_ADVICE, parseFragmentSize, pskProblem } from './value-checks.js';
 import { PUBKEY_KEYS, pubkeyAuthFrom } from './config-pubkey.js';
+import { fixedPpkId } from '../engine/ppk.js';
 import type { PubkeyAuth } from './config-pubkey.js';
 
 export type StartAction = 'none' | 'start' | 'trap';
@@ -352,7 +353,7 @@ function limitsFrom(s: Section | undefined, p: Problems): DaemonLimits {
   return out;
 }
 const CONN_KEYS = [
-  'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', ...PUBKEY_KEYS, 'proposals', 'fragmentation',
+  'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'ppk_id', 'ppk_required', ...PUBKEY_KEYS, 'proposals', 'fragmentation',
   'fragment_size', 'dpd_delay', 'rekey_time', 'life_time', 'rand_time', 'childless', 'data_plane', 'children',
   'keyingtries', 'retry_delay', 'retry_delay_max', 'vips', 'pools',
 ] as const;
@@ -375,6 +376,8 @@ function choice<T extends string>(s: Section, p: Problems, key: string, choices:
  */
 interface Secrets {
   readonly psk: Map<string, Uint8Array>;
+  /** Post-quantum preshared keys by PPK_ID (RFC 8784; `ppk: { id: "…" }`). */
+  readonly ppk: Map<string, Uint8Array>;
   /** Passphrases of encrypted private keys (`passphrase: { name: "…" }`). */
   readonly passphrase: Map<string, string>;
 }
@@ -382,6 +385,7 @@ interface Secrets {
 function loadSecrets(file: string, p: Problems): Secrets | undefined {
   const out = new Map<string, Uint8Array>();
   const passphrases = new Map<string, string>();
+  const ppks = new Map<string, Uint8Array>();
   let text: string;
   try {
     const st = statSync(file);
@@ -425,6 +429,17 @@ function loadSecrets(file: string, p: Problems): Secrets | undefined {
         out.set(name, key);
       }
     }
+    const ppkSection = top.section('ppk');
+    for (const pair of ppkSection?.node.items ?? []) {
+      const name = isScalar(pair.key) ? String(pair.key.value) : '';
+      const v = pair.value;
+      const text = isScalar(v) && v.value !== null ? String(v.value) : '';
+      const key = /^0x([0-9a-fA-F]{2})+$/.test(text) ? Uint8Array.from(Buffer.from(text.slice(2), 'hex')) : new TextEncoder().encode(text);
+      // RFC 8784 §3: a PPK SHOULD have at least 256 bits of entropy; we take 32 octets as the floor.
+      if (key.length < 32) sp.at((isScalar(v) ? v : pair.key) as YamlNode, `ppk '${name}' has ${key.length} octets; a PPK needs at least 256 bits (RFC 8784 §3): write 0x and 64 random hex digits, e.g. from openssl rand -hex 32`);
+      else if (!/^[A-Za-z0-9+/=._-]+$/.test(name)) sp.at(pair.key as YamlNode, `ppk '${name}': a PPK_ID of letters, digits and +/=._- (RFC 8784 §5.1 recommends base64 characters)`);
+      ppks.set(name, key);
+    }
     const pass = top.section('passphrase');
     for (const pair of pass?.node.items ?? []) {
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
@@ -432,10 +447,10 @@ function loadSecrets(file: string, p: Problems): Secrets | undefined {
       if (!isScalar(v) || v.value === null || String(v.value).length === 0) sp.at(pair.key as YamlNode, `passphrase '${name}' needs a value`);
       else passphrases.set(name, String(v.value));
     }
-    top.finish(['psk', 'passphrase']);
+    top.finish(['psk', 'ppk', 'passphrase']);
   } else if (doc.errors.length === 0) sp.list.push(`${file}: expected 'psk:' with one 'name: secret' line per key`);
   p.list.push(...sp.list);
-  return { psk: out, passphrase: passphrases };
+  return { psk: out, ppk: ppks, passphrase: passphrases };
 }
 
 /**
@@ -553,6 +568,19 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
       else if (secrets && !psk) p.at(s.node_('psk'), `${s.path}.psk: no key '${pskName}' in the secrets file; add under psk: ${pskName}: "a long random string"`);
     }
   }
+  const ppkId = s.string('ppk_id', 'name-in-the-secrets-ppk-section');
+  const ppkRequired = s.bool('ppk_required') ?? false;
+  let ppk: ConnectionConfig['ppk'];
+  if (ppkId !== undefined || ppkRequired) {
+    const all = secrets?.ppk ?? new Map<string, Uint8Array>();
+    if (ppkId !== undefined && secrets && !all.has(ppkId)) p.at(s.node_('ppk_id'), `${s.path}.ppk_id: no '${ppkId}' under ppk: in the secrets file; add ${ppkId}: 0x<64 hex digits>`);
+    if (ppkId === undefined && all.size === 0 && secrets) p.at(s.node_('ppk_required'), `${s.path}.ppk_required: the secrets file has no ppk: section, so no PPK can be used`);
+    ppk = {
+      ...(ppkId !== undefined ? { id: fixedPpkId(ppkId) } : {}),
+      required: ppkRequired,
+      keys: new Map([...all].map(([id, key]) => [Buffer.from(fixedPpkId(id)).toString('hex'), key])),
+    };
+  }
   const localId = configuredId ?? pubkey?.localId ?? (localAddress !== '%any' ? parseIdentity(localAddress) : undefined);
   if (!localId && auth !== 'pubkey') p.at(s.anchor, `${s.path} needs local_id (local_addrs is %any), e.g. local_id: gw.example.org`);
   const ike = (s.strings('proposals', 'aes256gcm16-prfsha384-x25519-ke1_mlkem768') ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).flatMap((t, i) => {
@@ -610,6 +638,7 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     ...(remoteId ? { remoteId } : {}),
     ...(psk ? { psk } : {}),
     ...(pubkey ? { auth: pubkey.auth } : {}),
+    ...(ppk ? { ppk } : {}),
     ikeProposals: ike,
     children,
     fragmentation: fragmentation ?? true,
@@ -630,6 +659,7 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     ...config,
     pools: vip.pools.map((x) => [x.name, x.addrs, x.dns]),
     auth: pubkey ? undefined : 'psk',
+    ppk: ppk ? { id: ppkId, required: ppkRequired, keys: [...ppk.keys].map(([id, k]) => `${id}:${Buffer.from(k).toString('base64')}`) } : undefined,
     psk: psk ? Buffer.from(psk).toString('base64') : undefined,
     pubkey: pubkey ? pubkey.chain.map((c) => Buffer.from(c).toString('base64')).join(':') + '/' + Buffer.from(pubkey.auth.remote.certRequest ?? new Uint8Array(0)).toString('hex') : undefined,
     ikeProposals: ike.map((x) => x.text),

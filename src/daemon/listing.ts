@@ -52,6 +52,8 @@ export interface SaView {
   readonly spiR: string;
   readonly suite: string | null;
   readonly keyExchanges: readonly string[];
+  /** The PPK_ID of the post-quantum preshared key in the keys (RFC 8784), never the key. */
+  readonly ppk?: string;
   readonly establishedForMs?: number;
   readonly rekeyInMs?: number;
   readonly expireInMs?: number;
@@ -76,6 +78,7 @@ export function toView(l: SaListing, usage: (spiIn: number, spiOut: number, peer
     spiR: s.spiR,
     suite: s.suite ?? null,
     keyExchanges: s.keMethods.map(keMethodName),
+    ...(s.ppk === undefined ? {} : { ppk: s.ppk }),
     ...(l.establishedForMs === undefined ? {} : { establishedForMs: l.establishedForMs }),
     ...(l.rekeyInMs === undefined ? {} : { rekeyInMs: l.rekeyInMs }),
     ...(l.expireInMs === undefined ? {} : { expireInMs: l.expireInMs }),

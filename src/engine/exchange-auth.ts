@@ -16,7 +16,9 @@ import * as tasks from './tasks/run.js';
 import type { IkeSa, SettingUp } from './ike-sa.js';
 import { identityFromPayload, identityToPayloadData, sameIdentity } from './identity.js';
 import type { Identity } from './identity.js';
-import { errorNotify, find } from './payloads.js';
+import { errorNotify, find, notify } from './payloads.js';
+import { initiatorPpk, initiatorPpkResult, ppkIdText, ppkRequestPayloads, responderPpk } from './ppk.js';
+import type { IkeSaKeys } from '../crypto/keys.js';
 import type { ConnectionConfig } from './types.js';
 import { armIke } from './lifecycle.js';
 import { enqueue } from './tasks.js';
@@ -31,8 +33,7 @@ function idBody(idType: number, data: Uint8Array): Uint8Array {
 }
 
 /** InitiatorSignedOctets / ResponderSignedOctets (RFC 7296 §2.15) of one side. */
-function octetsOf(sa: SettingUp, ofInitiator: boolean, idType: number, idData: Uint8Array, authMid: number): Uint8Array {
-  const k = sa.requireKeys();
+function octetsOf(sa: SettingUp, ofInitiator: boolean, idType: number, idData: Uint8Array, authMid: number, k: IkeSaKeys = sa.requireKeys()): Uint8Array {
   return signedOctets(
     ofInitiator ? sa.setup.initRequest : sa.setup.initResponse,
     ofInitiator ? sa.nr : sa.ni,
@@ -78,8 +79,8 @@ function peerCertificates(inner: readonly Payload[]): Uint8Array[] {
 }
 
 /** Our AUTH payload over our signed octets, or why we cannot make one. */
-function ourAuth(sa: SettingUp, conn: ConnectionConfig, idType: number, idData: Uint8Array, authMid: number): Payload | string {
-  const a = authOf(conn).local.sign({ prfId: sa.prfId, octets: octetsOf(sa, sa.isInitiator, idType, idData, authMid), peerHashes: sa.setup.peerHashes, ...(sa.setup.peerMethods ? { peerMethods: sa.setup.peerMethods } : {}) });
+function ourAuth(sa: SettingUp, conn: ConnectionConfig, idType: number, idData: Uint8Array, authMid: number, keys?: IkeSaKeys): (Payload & { type: typeof PayloadType.AUTH }) | string {
+  const a = authOf(conn).local.sign({ prfId: sa.prfId, octets: octetsOf(sa, sa.isInitiator, idType, idData, authMid, keys), peerHashes: sa.setup.peerHashes, ...(sa.setup.peerMethods ? { peerMethods: sa.setup.peerMethods } : {}) });
   if (typeof a === 'string') return a;
   return { type: PayloadType.AUTH, critical: false, method: a.method, data: a.data };
 }
@@ -91,8 +92,13 @@ export function sendAuthRequest(sa: SettingUp, now: number): void {
   sa.transition('authenticating');
   const id = identityToPayloadData(conn.localId);
   const mid = sa.nextRequestId;
-  const auth = ourAuth(sa, conn, id.idType, id.data, mid);
+  const ppk = initiatorPpk(sa, conn);
+  if (typeof ppk === 'string') return sa.fail(`cannot authenticate: ${ppk}`, NotifyType.AUTHENTICATION_FAILED);
+  const auth = ourAuth(sa, conn, id.idType, id.data, mid, ppk?.keys);
   if (typeof auth === 'string') return sa.fail(`cannot authenticate: ${auth}`, NotifyType.AUTHENTICATION_FAILED);
+  // RFC 8784 §3: with an optional PPK, our AUTH data without it too (NO_PPK_AUTH).
+  const noPpk = ppk && !ppk.required ? ourAuth(sa, conn, id.idType, id.data, mid) : undefined;
+  if (typeof noPpk === 'string') return sa.fail(`cannot authenticate: ${noPpk}`, NotifyType.AUTHENTICATION_FAILED);
   const certReq = certRequestPayload([conn]);
   const payloads: Payload[] = [
     { type: PayloadType.IDi, critical: false, idType: id.idType, data: id.data },
@@ -101,10 +107,15 @@ export function sendAuthRequest(sa: SettingUp, now: number): void {
     auth,
   ];
   tasks.buildRequest({ sa, exchange: ExchangeType.IKE_AUTH, now }, payloads);
+  if (ppk) {
+    payloads.push(...ppkRequestPayloads(ppk, noPpk?.data ?? new Uint8Array(0)));
+    sa.setup.ppkOffer = { keys: ppk.keys, id: ppkIdText(ppk.id), required: ppk.required };
+  }
   sa.sendRequest(ExchangeType.IKE_AUTH, payloads, now);
 }
 
-function verifyPeerAuth(sa: SettingUp, conn: ConnectionConfig, inner: readonly Payload[], peer: Identity, authMid: number): Verification {
+/** `keys`: the PPK keys (RFC 8784) if they sign; `data`: AUTH data to check in place of the AUTH payload's (NO_PPK_AUTH). */
+function verifyPeerAuth(sa: SettingUp, conn: ConnectionConfig, inner: readonly Payload[], peer: Identity, authMid: number, o: { keys?: IkeSaKeys; data?: Uint8Array } = {}): Verification {
   const peerIsInitiator = !sa.isInitiator;
   const id = find(inner, peerIsInitiator ? PayloadType.IDi : PayloadType.IDr);
   const auth = find(inner, PayloadType.AUTH);
@@ -112,8 +123,8 @@ function verifyPeerAuth(sa: SettingUp, conn: ConnectionConfig, inner: readonly P
   return authOf(conn).remote.verify({
     prfId: sa.prfId,
     method: auth.method,
-    data: auth.data,
-    octets: octetsOf(sa, peerIsInitiator, id.idType, id.data, authMid),
+    data: o.data ?? auth.data,
+    octets: octetsOf(sa, peerIsInitiator, id.idType, id.data, authMid, o.keys),
     identity: peer,
     certs: peerCertificates(inner),
   });
@@ -142,14 +153,25 @@ export function handleAuthResponse(sa: SettingUp, messageId: number, inner: read
 }
 
 function authenticateResponder(sa: SettingUp, conn: ConnectionConfig, peer: Identity, messageId: number, inner: readonly Payload[], now: number): void {
-  const bad = verifyPeerAuth(sa, conn, inner, peer, messageId);
+  const offer = sa.setup.ppkOffer;
+  const ppk = initiatorPpkResult(offer, inner);
+  if (typeof ppk === 'string') return sa.fail(ppk, NotifyType.AUTHENTICATION_FAILED);
+  const bad = verifyPeerAuth(sa, conn, inner, peer, messageId, ppk.keys ? { keys: ppk.keys } : {});
   if (typeof bad === 'object') return awaitTrust(sa, messageId, bad.query, (later) => authenticateResponder(sa, conn, peer, messageId, inner, later));
   if (bad) return sa.fail(bad, NotifyType.AUTHENTICATION_FAILED);
+  if (ppk.keys && offer) usePpkKeys(sa, ppk.keys, offer.id);
   sa.remoteIdentity = peer;
   established(sa, now);
   const x = { sa, exchange: ExchangeType.IKE_AUTH, now };
   tasks.processResponse(x, inner);
   tasks.completed(x);
+}
+
+/** RFC 8784 §3: SK_d, SK_pi and SK_pr with the PPK mixed in replace the others for good. */
+function usePpkKeys(sa: SettingUp, keys: IkeSaKeys, id: string): void {
+  sa.keys = keys;
+  sa.ppkId = id;
+  sa.log('info', `post-quantum preshared key ${id} mixed into the keys (RFC 8784)`);
 }
 
 function established(sa: IkeSa, now: number): void {
@@ -190,9 +212,13 @@ function answerAuth(sa: SettingUp, messageId: number, inner: readonly Payload[],
   if (!peer) return refuse(NotifyType.AUTHENTICATION_FAILED, 'initiator sent an unusable IDi');
   const conn = chooseConnection(sa, peer);
   if (!conn) return refuse(NotifyType.AUTHENTICATION_FAILED, `no connection for peer identity ${peer.value}`);
-  const bad = verifyPeerAuth(sa, conn, inner, peer, messageId);
+  const ppk = responderPpk(sa, conn, inner);
+  if (typeof ppk === 'string') return refuse(NotifyType.AUTHENTICATION_FAILED, ppk);
+  const bad = verifyPeerAuth(sa, conn, inner, peer, messageId, { ...(ppk.keys ? { keys: ppk.keys } : {}), ...(ppk.authData ? { data: ppk.authData } : {}) });
   if (typeof bad === 'object') return awaitTrust(sa, messageId, bad.query, (later) => answerAuth(sa, messageId, inner, requestKeys, later));
-  if (bad) return refuse(NotifyType.AUTHENTICATION_FAILED, bad);
+  if (bad) return refuse(NotifyType.AUTHENTICATION_FAILED, ppk.authData ? `${bad} (NO_PPK_AUTH, without a PPK)` : bad);
+  // From here on the PPK keys: our AUTH, the Child SAs and later rekeys (SK_d) use them.
+  if (ppk.keys && ppk.used !== undefined) usePpkKeys(sa, ppk.keys, ppk.used);
   sa.connection = conn;
   sa.remoteIdentity = peer;
   const id = identityToPayloadData(conn.localId);
@@ -207,6 +233,8 @@ function answerAuth(sa: SettingUp, messageId: number, inner: readonly Payload[],
     auth,
   ];
   tasks.buildResponse(x, inner, payloads);
+  // RFC 8784 §3: an empty PPK_IDENTITY says the PPK is used.
+  if (ppk.keys) payloads.push(notify(NotifyType.PPK_IDENTITY));
   sa.sendResponse(ExchangeType.IKE_AUTH, messageId, payloads, requestKeys);
   established(sa, now);
   tasks.completed(x);

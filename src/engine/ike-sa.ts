@@ -136,6 +136,8 @@ export class IkeSa {
   prfId = 0;
   cipher?: SkCipher;
   keys?: IkeSaKeys;
+  /** The PPK_ID (text) of the PPK mixed into this SA's keys, or of its ancestor before a rekey (RFC 8784). */
+  ppkId?: string;
   /**
    * Key exchange methods whose shared secrets went into the current keys, in order: recorded
    * where each secret is mixed in (keyFromInit, completeIntermediate, the rekey), never
@@ -584,6 +586,7 @@ export class IkeSa {
       remoteId: this.remoteIdentity ? formatIdentity(this.remoteIdentity) : '',
       state: this.state,
       keMethods: [...this.keMethodsDone],
+      ...(this.ppkId !== undefined ? { ppk: this.ppkId } : {}),
     };
     return this.suite ? { ...base, suite: describeSuite(this.suite) } : base;
   }

@@ -9,6 +9,7 @@
 import type { Announcement } from '../auth/auth-methods-announcement.js';
 import type { TrustQuery } from '../auth/trust-store.js';
 import type { KeInitiatorState } from '../crypto/ke.js';
+import type { IkeSaKeys } from '../crypto/keys.js';
 
 export interface SetupState {
   /** RealMsg1 / RealMsg2 of RFC 7296 §2.15: the IKE_SA_INIT messages as sent. */
@@ -32,6 +33,11 @@ export interface SetupState {
   intermediateRan: boolean;
   /** The hashes of the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4); undefined: it sent none. */
   peerHashes?: number[];
+  /** USE_PPK (RFC 8784 §3): the peer sent it in IKE_SA_INIT; `usePpkSent`: we did. */
+  peerUsePpk?: boolean;
+  usePpkSent?: boolean;
+  /** Initiator: the PPK keys our IKE_AUTH request was signed with, until the response says whether the responder used them. */
+  ppkOffer?: { readonly keys: IkeSaKeys; readonly id: string; readonly required: boolean };
   /** The peer's SUPPORTED_AUTH_METHODS (RFC 9593 §3), if it sent any. */
   peerMethods?: Announcement[];
   /**

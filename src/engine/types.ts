@@ -76,6 +76,12 @@ export interface ConnectionConfig {
    * at once with the additional key exchanges, then the Child SAs are created with them.
    */
   readonly childless?: 'no' | 'pq';
+  /**
+   * Post-quantum preshared keys (RFC 8784): `id` is the PPK_ID we send as initiator (type
+   * octet first, §5.1) and, as responder, the only one accepted if set; `keys` the PPKs by the
+   * hex of their PPK_ID; `required`: no tunnel without a PPK (strongSwan's ppk_required).
+   */
+  readonly ppk?: { readonly id?: Uint8Array; readonly required: boolean; readonly keys: ReadonlyMap<string, Uint8Array> };
   /** Attempts to establish the IKE SA before giving up (strongSwan's keyingtries); 0: for ever. Default 1. */
   readonly keyingTries?: number;
   /** Delay before the second attempt, doubling with each further one. Default 2000. */
@@ -223,6 +229,8 @@ export interface IkeSaInfo {
   readonly suite?: string;
   /** Key exchange methods performed, in order (Transform Type 4 first). */
   readonly keMethods: readonly number[];
+  /** The PPK_ID (text, without its type octet) of the PPK mixed into the keys (RFC 8784), if one was. */
+  readonly ppk?: string;
 }
 
 /** An IKE SA with its Child SAs and timers, for listings (no key material). */

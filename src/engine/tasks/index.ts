@@ -12,6 +12,7 @@ import { intermediateSupport } from './intermediate-support.js';
 import { natDetection } from './nat-detection.js';
 import { signatureHashes } from './signature-hashes.js';
 import { supportedAuthMethods } from './supported-auth-methods.js';
+import { usePpk } from './use-ppk.js';
 import type { Task } from './task.js';
 import { virtualIp } from './virtual-ip.js';
 
@@ -23,6 +24,7 @@ export const TASKS: readonly Task[] = [
   signatureHashes,
   intermediateSupport,
   childless,
+  usePpk,
   virtualIp,
   childInAuth,
 ];
