@@ -4,7 +4,9 @@
  * §2.2.4), printing each exchange, the chosen transforms, message sizes, AUTH verification
  * on both sides, the Child SA SPIs and the time taken. No root needed.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { fixedPpkId } from '../engine/ppk.js';
 import { IkeEngine } from '../engine/engine.js';
 import { parseIdentity } from '../engine/identity.js';
 import { parseProposals } from '../engine/proposal-string.js';
@@ -29,10 +31,13 @@ export interface DemoOptions {
   readonly rekey?: boolean;
   /** Authenticate with certificates of this key type from a throwaway CA (RFC 7427), not the PSK. */
   readonly certs?: SignatureKeyType;
+  /** Mix a post-quantum preshared key into the keys (RFC 8784), required on both sides. */
+  readonly ppk?: boolean;
   readonly print: (line: string) => void;
 }
 
 export const DEMO_PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
+const DEMO_PPK_ID = 'pqike-demo-ppk';
 export const DEMO_ESP = 'aes256gcm16-x25519-ke1_mlkem768';
 
 function conns(o: DemoOptions, psk: Uint8Array): { i: ConnectionConfig; r: ConnectionConfig } {
@@ -123,7 +128,10 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const psk = new TextEncoder().encode('pqike-demo-psk-not-for-production');
   const plain = conns(o, psk);
   const auth = o.certs ? demoCertificates(o.certs) : undefined;
-  const c = auth ? { i: { ...plain.i, auth: auth.i }, r: { ...plain.r, auth: auth.r } } : plain;
+  const withAuth = auth ? { i: { ...plain.i, auth: auth.i }, r: { ...plain.r, auth: auth.r } } : plain;
+  // RFC 8784: one random 256-bit PPK, known to both, required by both.
+  const ppk = o.ppk ? { id: fixedPpkId(DEMO_PPK_ID), required: true, keys: new Map([[Buffer.from(fixedPpkId(DEMO_PPK_ID)).toString('hex'), Uint8Array.from(randomBytes(32))]]) } : undefined;
+  const c = ppk ? { i: { ...withAuth.i, ppk }, r: { ...withAuth.r, ppk } } : withAuth;
   const watch = new Watch();
   let bytes = 0;
   let messages = 0;
@@ -169,7 +177,8 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const childR = watch.find('r', 'child-up')?.child;
   p('');
   p(`  selected IKE suite: ${ikeI.suite ?? ''}`);
-  p(`  key exchanges mixed into the keys: ${ikeI.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}`);
+  p(`  key exchanges mixed into the keys: ${ikeI.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}${ikeI.ppk === undefined ? '' : `, and the post-quantum preshared key '${ikeI.ppk}' (RFC 8784; responder: ${ikeR.ppk === ikeI.ppk ? 'the same' : 'NOT the same'})`}`);
+  if (o.ppk && (ikeI.ppk !== DEMO_PPK_ID || ikeR.ppk !== DEMO_PPK_ID)) return finish(false);
   p(`  AUTH verified: initiator checked the responder's AUTH (${ikeI.remoteId}), responder checked the initiator's AUTH (${ikeR.remoteId})`);
   if (childI) p(`  initiator ${formatChild(childI)}`);
   if (childR) p(`  responder ${formatChild(childR)}`);
@@ -212,7 +221,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const rr = watch.find('r', 'ike-rekeyed', () => true, mark);
   if (!ikeRekeyed || !ri || !rr) return finish(false);
   p(`  new IKE SA ${ri.ike.spiI}_i ${ri.ike.spiR}_r, ${ri.ike.suite ?? ''}`);
-  p(`  key exchanges of the new IKE SA: ${ri.ike.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}; same SPIs on both sides: ${ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR ? 'yes' : 'NO'}`);
+  p(`  key exchanges of the new IKE SA: ${ri.ike.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}${ri.ike.ppk === undefined ? '' : ` (and through SK_d the PPK '${ri.ike.ppk}')`}; same SPIs on both sides: ${ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR ? 'yes' : 'NO'}`);
   p(`  Child SAs moved to it: ${ei.children(ri.sa).length}; old IKE SA deleted`);
   p(`  done in ${ms.toFixed(1)} ms; in all ${messages} datagrams, ${bytes} bytes`);
   return finish(ri.ike.spiI === rr.ike.spiI);

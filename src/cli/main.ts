@@ -15,12 +15,13 @@ import { ProposalSyntaxError } from '../engine/proposal-string.js';
 const HELP = `pqike — IKEv2 with RFC 9370 hybrid (post-quantum) key exchanges
 
 Usage:
-  pqike demo [--proposal P] [--esp P] [--fragment-size N] [--no-rekey] [--certs TYPE]
+  pqike demo [--proposal P] [--esp P] [--fragment-size N] [--no-rekey] [--certs TYPE] [--ppk]
   pqike demo --netns [--proposal P] [--esp P]   (root: two daemons in network namespaces, real ESP)
       Two peers in this process over 127.0.0.1 UDP set up an IKE SA and a Child SA, then
       rekey the Child SA and the IKE SA, showing every exchange. --certs ml-dsa-65 (or
       ecdsa-p256, ed25519, rsa-pss, ml-dsa-44, ml-dsa-87, ...): certificates from a throwaway
       CA instead of a PSK — ML-KEM in the key exchange, ML-DSA in the authentication.
+      --ppk: a post-quantum preshared key mixed into the keys as well (RFC 8784).
       Defaults: --proposal ${DEMO_PROPOSAL} --esp ${DEMO_ESP}
   pqike initiate --local ADDR --remote ADDR --psk-file F [options]
       Set up one IKE SA + Child SA with a peer; exit 0 when it is up (with --stay: run until
@@ -103,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'demo') {
     const { values } = parseArgs({
       args: rest,
-      options: { proposal: { type: 'string' }, esp: { type: 'string' }, 'fragment-size': { type: 'string' }, 'no-rekey': { type: 'boolean' }, netns: { type: 'boolean' }, certs: { type: 'string' }, help: { type: 'boolean' } },
+      options: { proposal: { type: 'string' }, esp: { type: 'string' }, 'fragment-size': { type: 'string' }, 'no-rekey': { type: 'boolean' }, netns: { type: 'boolean' }, certs: { type: 'string' }, ppk: { type: 'boolean' }, help: { type: 'boolean' } },
       strict: true,
     });
     if (values.help === true) {
@@ -123,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
     if (values.certs !== undefined && !(DEMO_CERT_TYPES as readonly string[]).includes(values.certs)) throw new UsageError(`--certs: write one of ${DEMO_CERT_TYPES.join(', ')}`);
     const ok = await runDemo({
       ...(values.certs === undefined ? {} : { certs: values.certs as (typeof DEMO_CERT_TYPES)[number] }),
+      ...(values.ppk === true ? { ppk: true } : {}),
       proposal: values.proposal ?? DEMO_PROPOSAL,
       esp: values.esp ?? DEMO_ESP,
       rekey: values['no-rekey'] !== true,

@@ -78,3 +78,12 @@ test('pqike demo --certs ml-dsa-65: certificates of a throwaway ML-DSA CA instea
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--certs: write one of ecdsa-p256/);
 });
+
+test('pqike demo --ppk: a post-quantum preshared key mixed into the keys on both sides (RFC 8784), kept through the IKE SA rekey, exit 0', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const ok = run(['demo', '--ppk']);
+  assert.equal(ok.status, 0, ok.stderr + ok.stdout);
+  assert.match(ok.stdout, /IKE_AUTH +request +#2 .*N\(PPK_IDENTITY\)/);
+  assert.match(ok.stdout, /and the post-quantum preshared key 'pqike-demo-ppk' \(RFC 8784; responder: the same\)/);
+  assert.match(ok.stdout, /through SK_d the PPK 'pqike-demo-ppk'/);
+});

@@ -452,3 +452,28 @@ connections:
   assert.match(bad.list[1] ?? '', /:10: connections\.gw\.pools: no pool 'nope'/);
   assert.match(bad.list[2] ?? '', /:11: connections\.gw\.vips: 'banana' is not an address/);
 });
+
+test('PPKs (RFC 8784): ppk: in the secrets file, ppk_id and ppk_required per connection reach the engine; a short PPK and an unknown ppk_id are refused with what to write', (t) => {
+  const dir = tempDir(t);
+  const secrets = join(dir, 'secrets.yaml');
+  const good = '0x' + 'ab'.repeat(32);
+  writeFileSync(secrets, `psk:\n  k: "a-long-random-test-key-0123456789"\nppk:\n  site-ppk: "${good}"\n  other: "${'cd'.repeat(20)}"\n`, { mode: 0o600 });
+  const file = join(dir, 'pqike.yaml');
+  writeFileSync(file, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_id: site-ppk\n    ppk_required: true\n'));
+  const c = loadConfig(file).connections[0]?.config;
+  assert.ok(c?.ppk);
+  assert.equal(Buffer.from(c.ppk.id ?? []).toString('latin1'), '\x02site-ppk', 'PPK_ID_FIXED and the id');
+  assert.equal(c.ppk.required, true);
+  assert.deepEqual(Buffer.from(c.ppk.keys.get(Buffer.from('\x02site-ppk', 'latin1').toString('hex')) ?? []), Buffer.from('ab'.repeat(32), 'hex'));
+  writeFileSync(secrets, `psk:\n  k: "a-long-random-test-key-0123456789"\nppk:\n  site-ppk: "0x${'ab'.repeat(16)}"\n`, { mode: 0o600 });
+  const short = problems(dir, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_id: site-ppk\n')).list;
+  assert.equal(short.length, 1, short.join('\n'));
+  assert.match(short[0] ?? '', new RegExp(`^${secrets}:4: ppk 'site-ppk' has 16 octets; a PPK needs at least 256 bits \\(RFC 8784 §3\\)`));
+  writeFileSync(secrets, `psk:\n  k: "a-long-random-test-key-0123456789"\nppk:\n  site-ppk: "${good}"\n`, { mode: 0o600 });
+  const unknown = problems(dir, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_id: nope\n')).list;
+  assert.equal(unknown.length, 1, unknown.join('\n'));
+  assert.match(unknown[0] ?? '', /connections\.gw\.ppk_id: no 'nope' under ppk: in the secrets file/);
+  // Without ppk_id or ppk_required the connection uses no PPK.
+  writeFileSync(file, GOOD);
+  assert.equal(loadConfig(file).connections[0]?.config.ppk, undefined);
+});
