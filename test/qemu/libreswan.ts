@@ -59,6 +59,12 @@ export interface LibreswanConnParams {
   readonly pfs?: boolean;
   readonly encapsulation?: 'yes' | 'no' | 'auto';
   readonly fragmentation?: 'yes' | 'no' | 'force';
+  /**
+   * RFC 8784 post-quantum preshared key (libreswan 4.10 `ppk=`): propose|yes (use one if both
+   * have it), insist (only with one), never|no. Unset: not written (pluto's default).
+   * The PPK itself is a PPKS line in ipsec.secrets (PpkEntry).
+   */
+  readonly ppk?: 'propose' | 'yes' | 'insist' | 'never' | 'no';
   /** Extra `key=value` lines inside the conn section. */
   readonly extra?: readonly string[];
 }
@@ -101,6 +107,7 @@ export function renderIpsecConf(conns: readonly LibreswanConnParams[], setup: Ip
       ['pfs', c.pfs === undefined ? undefined : c.pfs ? 'yes' : 'no'],
       ['encapsulation', c.encapsulation],
       ['fragmentation', c.fragmentation],
+      ['ppk', c.ppk],
       ['auto', c.auto ?? 'add'],
     ];
     out.push(`conn ${c.name}`);
@@ -117,11 +124,34 @@ export interface PskEntry {
   readonly psk: string;
 }
 
-/** ipsec.secrets text: `ID1 ID2 : PSK "secret"` lines. */
-export function renderIpsecSecrets(entries: readonly PskEntry[]): string {
+/**
+ * A static post-quantum preshared key (RFC 8784): `ID1 ID2 : PPKS "ppk-id" secret`. pluto finds
+ * it by the connection's IDs when it initiates, by the PPK_ID (PPK_ID_FIXED + these octets) when
+ * it responds.
+ */
+export interface PpkEntry {
+  readonly localId: string;
+  readonly remoteId: string;
+  readonly ppkId: string;
+  /** `0x` + hex digits (written as is), or text (written quoted). */
+  readonly ppk: string;
+}
+
+function isPpkEntry(e: PskEntry | PpkEntry): e is PpkEntry {
+  return 'ppkId' in e;
+}
+
+/** ipsec.secrets text: `ID1 ID2 : PSK "secret"` lines (and `ID1 ID2 : PPKS "id" secret` ones). */
+export function renderIpsecSecrets(entries: readonly (PskEntry | PpkEntry)[]): string {
   return (
     entries
       .map((e) => {
+        if (isPpkEntry(e)) {
+          if (/["\s]/.test(e.ppkId)) throw new Error('PPK_ID must not contain " or whitespace');
+          if (/["\n]/.test(e.ppk)) throw new Error('PPK must not contain " or a newline');
+          const secret = /^0x[0-9a-fA-F]+$/.test(e.ppk) ? e.ppk : `"${e.ppk}"`;
+          return `${e.localId} ${e.remoteId} : PPKS "${e.ppkId}" ${secret}`;
+        }
         if (/["\n]/.test(e.psk)) throw new Error('PSK must not contain " or a newline');
         return `${e.localId} ${e.remoteId} : PSK "${e.psk}"`;
       })
@@ -156,7 +186,7 @@ export interface GuestPlutoOptions {
   /** Guest directory (default /tmp/pluto-NS). */
   readonly dir?: string;
   readonly conns: readonly LibreswanConnParams[];
-  readonly secrets: readonly PskEntry[];
+  readonly secrets: readonly (PskEntry | PpkEntry)[];
   readonly setup?: IpsecConfSetup;
   /** Default /usr/libexec/ipsec/pluto. */
   readonly plutoPath?: string;
