@@ -216,7 +216,7 @@ function answerAuth(sa: SettingUp, messageId: number, inner: readonly Payload[],
   if (typeof ppk === 'string') return refuse(NotifyType.AUTHENTICATION_FAILED, ppk);
   const bad = verifyPeerAuth(sa, conn, inner, peer, messageId, { ...(ppk.keys ? { keys: ppk.keys } : {}), ...(ppk.authData ? { data: ppk.authData } : {}) });
   if (typeof bad === 'object') return awaitTrust(sa, messageId, bad.query, (later) => answerAuth(sa, messageId, inner, requestKeys, later));
-  if (bad) return refuse(NotifyType.AUTHENTICATION_FAILED, ppk.authData ? `${bad} (NO_PPK_AUTH, without a PPK)` : bad);
+  if (bad) return refuse(NotifyType.AUTHENTICATION_FAILED, ppk.authData ? `${bad} (NO_PPK_AUTH, without a PPK)` : ppk.used !== undefined ? `${bad}, with PPK ${ppk.used} mixed in (a wrong PPK fails the same way)` : bad);
   // From here on the PPK keys: our AUTH, the Child SAs and later rekeys (SK_d) use them.
   if (ppk.keys && ppk.used !== undefined) usePpkKeys(sa, ppk.keys, ppk.used);
   sa.connection = conn;

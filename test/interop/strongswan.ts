@@ -193,6 +193,20 @@ export interface SwanctlPubkeyAuth {
   readonly cacerts: readonly string[];
 }
 
+/**
+ * RFC 8784 in strongSwan 5.9 (swanctl.conf(5)): `connections.<conn>.ppk_id` names the PPK an
+ * initiator sends, `ppk_required` refuses the SA without one; the key itself is a
+ * `secrets.ppk<suffix> { secret = 0x…, id = <ppk id> }` section. As a responder charon uses
+ * whichever PPK its credentials hold for the PPK_ID received, and answers USE_PPK only when it
+ * holds at least one PPK.
+ */
+export interface SwanctlPpk {
+  readonly id: string;
+  /** The key as hex digits, without 0x. */
+  readonly secret: string;
+  readonly required: boolean;
+}
+
 export interface SwanctlConnParams {
   /** Connection name (IKE SA name in list-sas). */
   readonly name: string;
@@ -205,6 +219,10 @@ export interface SwanctlConnParams {
   readonly psk: string;
   /** Authenticate with certificates instead of the PSK. */
   readonly pubkey?: SwanctlPubkeyAuth;
+  /** A post-quantum preshared key (RFC 8784): `ppk_id`/`ppk_required` in the connection and a `ppk-<name>` secret. */
+  readonly ppk?: SwanctlPpk;
+  /** Further PPKs in the secrets section, PPK_ID -> key (hex without 0x), tied to no connection (`ppk-<name>-<i>`). */
+  readonly ppkSecrets?: Readonly<Record<string, string>>;
   /** IKE proposals, e.g. ['aes256gcm16-prfsha384-x25519'] or ['aes128-sha256-ecp256']. */
   readonly ikeProposals: readonly string[];
   /** ESP proposals, e.g. ['aes256gcm16'] or ['aes128-sha256']. */
@@ -280,6 +298,7 @@ export function renderSwanctlConf(conns: readonly SwanctlConnParams[]): string {
     if (c.fragmentation !== undefined) out.push(`        fragmentation = ${c.fragmentation}`);
     if (c.rekeyTime !== undefined) out.push(`        rekey_time = ${c.rekeyTime}`);
     if (c.dpdDelay !== undefined) out.push(`        dpd_delay = ${c.dpdDelay}`);
+    if (c.ppk) out.push(`        ppk_id = ${quote(c.ppk.id)}`, `        ppk_required = ${c.ppk.required ? 'yes' : 'no'}`);
     if (c.extraConn) out.push(c.extraConn);
     const creds = credentialNames(c);
     out.push(
@@ -304,6 +323,8 @@ export function renderSwanctlConf(conns: readonly SwanctlConnParams[]): string {
     if (c.childRekeyTime !== undefined) out.push(`                rekey_time = ${c.childRekeyTime}`);
     if (c.extraChild) out.push(c.extraChild);
     out.push('            }', '        }', '    }');
+    if (c.ppk) secrets.push(`    ppk-${c.name} {`, `        secret = 0x${c.ppk.secret}`, `        id = ${quote(c.ppk.id)}`, '    }');
+    Object.entries(c.ppkSecrets ?? {}).forEach(([id, secret], j) => secrets.push(`    ppk-${c.name}-${j} {`, `        secret = 0x${secret}`, `        id = ${quote(id)}`, '    }'));
     if (c.pubkey) return; // the private key is a file in private/, loaded with --load-all
     secrets.push(
       `    ike-${i} {`,

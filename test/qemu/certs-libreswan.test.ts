@@ -32,17 +32,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, skipOrFail, which } from '../interop/netns.js';
-import { prepareKernel, repoRoot } from './setup.js';
+import { which } from '../interop/netns.js';
 import { runInVm, shq, type VmResult } from './vm.js';
-import { lastSection, netnsPairSnippet, parseSections, parseXfrmState, section, waitForSnippet, writeFileSnippet, type Section } from './guest.js';
+import { netnsPairSnippet, parseXfrmState, section, waitForSnippet, writeFileSnippet } from './guest.js';
 import { establishedStates, guestPlutoPaths, parsePlutoStates, parseTrafficStatus, plutoStartSnippet, whackCmd, type LibreswanConnParams } from './libreswan.js';
+import { vmRun, plutoVmPreconditions, snapshotCli, plutoEspSpis, plutoIkeSpiPairs, plutoMessages, daemonMessages } from './daemon-pluto.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const DIST_SRC = resolve(here, '../../src');
 const VM_TIMEOUT_MS = 240_000;
 
 /** Guest paths. */
@@ -61,26 +60,6 @@ const CA_DN = 'C=CH, O=pqike, CN=pqike CA';
 const MOON_DN = 'C=CH, O=pqike, CN=moon.pqike.test';
 const SUN_DN = 'C=CH, O=pqike, CN=sun.pqike.test';
 
-async function preconditions(): Promise<string | null> {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return skipOrFail('the qemu harness needs x86-64 Linux');
-  if (!isRoot()) return skipOrFail('the qemu harness needs root (apt-get, 9p export of /)');
-  const problems: string[] = [];
-  if (!existsSync('/bin/busybox')) problems.push('/bin/busybox missing (busybox-static)');
-  if (!existsSync(join(DIST_SRC, 'cli/main.js'))) problems.push(`${DIST_SRC}/cli/main.js missing (npx tsc -p .)`);
-  if (problems.length === 0) {
-    try {
-      const { kernel } = await prepareKernel();
-      if (!existsSync(join(kernel.libreswan, 'usr/libexec/ipsec/pluto'))) problems.push(`pluto missing in ${kernel.libreswan}`);
-    } catch (err) {
-      problems.push(`kernel cache: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (!which('qemu-system-x86_64')) problems.push('qemu-system-x86_64 missing');
-    // the guest runs the host's binaries: NSS tools (libnss3-tools, installed by scripts/qemu-kernel.sh) and openssl (.ci/run)
-    for (const tool of ['certutil', 'pk12util', 'openssl']) if (!which(tool)) problems.push(`${tool} missing`);
-  }
-  if (problems.length === 0) return null;
-  return skipOrFail(`${problems.join('; ')} (bash scripts/qemu-kernel.sh as root; apt-get install openssl; or run .ci/run)`);
-}
 
 /* ------------------------------------------------------------------------- */
 /* Certificates (host)                                                       */
@@ -198,14 +177,6 @@ const plutoConns: LibreswanConnParams[] = [
   },
 ];
 
-/** A private copy of dist/src for the guest (why: daemon-libreswan.test.ts snapshotCli). */
-function snapshotCli(): { dir: string; cli: string } {
-  const dir = mkdtempSync('/var/tmp/pqike-lsw-cli-');
-  cpSync(DIST_SRC, join(dir, 'src'), { recursive: true });
-  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
-  symlinkSync(join(repoRoot(), 'node_modules'), join(dir, 'node_modules'));
-  return { dir, cli: join(dir, 'src/cli/main.js') };
-}
 
 function buildScript(cli: string, creds: Credentials): string {
   /** `pqike ARGS` in namespace a. */
@@ -300,37 +271,9 @@ interface SaJson {
   children: ChildJson[];
 }
 
-/** The `esp.SPI@dst esp.SPI@dst` line of a Child SA in `whack --status`: SPI by destination. */
-function plutoEspSpis(text: string, serial: number): Map<string, string> {
-  const out = new Map<string, string>();
-  const line = text.split('\n').find((l) => new RegExp(`#${serial}: "[^"]+"(?:\\[\\d+\\])? esp\\.`).test(l));
-  for (const m of (line ?? '').matchAll(/\besp\.([0-9a-f]+)@(\S+)/g)) out.set(m[2] as string, (m[1] as string).padStart(8, '0'));
-  return out;
-}
 
-/** IKE SPI pairs (SPIi_SPIr, hex) of the IKE headers pluto dumped with plutodebug=base. */
-function plutoIkeSpiPairs(log: string): Set<string> {
-  const pairs = new Set<string>();
-  for (const m of log.matchAll(/initiator SPI: ([0-9a-f ]+)\n[^\n]*responder SPI: ([0-9a-f ]+)/g)) {
-    pairs.add(`${(m[1] as string).replace(/ /g, '')}_${(m[2] as string).replace(/ /g, '')}`);
-  }
-  return pairs;
-}
 
-/** pluto's log without debug lines (`TIME: | ...`). */
-function plutoMessages(log: string): string {
-  return log
-    .split('\n')
-    .filter((l) => !/^\w{3} [ \d]\d [\d:.]+: \| /.test(l))
-    .join('\n');
-}
 
-function describe(r: VmResult, logs: { pluto: string; daemon: string }): string {
-  return (
-    `VM: code=${String(r.code)} timedOut=${r.timedOut} ${r.durationMs} ms (boot ${String(r.bootMs)} ms)\n--- output ---\n${r.output || r.console}` +
-    `\n--- pluto (no debug lines) ---\n${plutoMessages(logs.pluto).slice(-12_000)}\n--- pqike daemon ---\n${logs.daemon.slice(-12_000)}`
-  );
-}
 
 const re = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -346,38 +289,16 @@ function plutoAuthMethods(log: string): { parsed: string[]; emitted: string[] } 
   return out;
 }
 
-interface MessageEvent {
-  conn?: string;
-  direction: 'in' | 'out';
-  exchange: string;
-  response: boolean;
-  sizes: number[];
-  payloads: string[];
-}
 
-/** The daemon's message events (JSON log, level debug). */
-function daemonMessages(log: string): MessageEvent[] {
-  const out: MessageEvent[] = [];
-  for (const line of log.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const j = JSON.parse(line) as { event?: string } & MessageEvent;
-      if (j.event === 'message') out.push(j);
-    } catch {
-      // not a log record
-    }
-  }
-  return out;
-}
 
 test('pqike daemon ↔ libreswan 4.10 (pluto + NSS, kernel ESP in a qemu guest) with ECDSA P-256 certificates: both directions', { timeout: 400_000 }, async (t) => {
-  const skip = await preconditions();
+  const skip = await plutoVmPreconditions(['certutil', 'pk12util', 'openssl'], 'apt-get install openssl; ');
   if (skip) {
     t.skip(skip);
     return;
   }
   const started = Date.now();
-  const snap = snapshotCli();
+  const snap = snapshotCli('pqike-lsw-certs');
   let creds: Credentials | undefined;
   let r: VmResult;
   try {
@@ -388,25 +309,8 @@ test('pqike daemon ↔ libreswan 4.10 (pluto + NSS, kernel ESP in a qemu guest) 
     rmSync(snap.dir, { recursive: true, force: true });
     if (creds) rmSync(creds.dir, { recursive: true, force: true });
   }
-  const read = (f: string): string => (existsSync(join(r.outDir, f)) ? readFileSync(join(r.outDir, f), 'utf8') : '');
-  const logs = { pluto: read('pluto.log'), daemon: read('daemon.log') };
-  rmSync(r.dir, { recursive: true, force: true });
-  const stamps = Object.fromEntries([...r.output.matchAll(/^@@stamp (\S+) (\S+)$/gm)].map((m) => [m[1] as string, Number(m[2])]));
-  t.diagnostic(`VM ${r.kver}: total ${r.durationMs} ms, boot ${String(r.bootMs)} ms; guest uptime stamps ${JSON.stringify(stamps)}`);
-  const ctx = describe(r, logs);
-  assert.equal(r.timedOut, false, `VM timed out\n${ctx}`);
-  assert.equal(r.code, 0, `guest script failed\n${ctx}`);
-  const secs = parseSections(r.output);
-  const get = (name: string): Section => lastSection(secs, name);
-  const json = <T>(name: string): T => {
-    const s = get(name);
-    assert.equal(s.code, 0, `${name} failed:\n${s.text}\n${ctx}`);
-    try {
-      return JSON.parse(s.text) as T;
-    } catch {
-      assert.fail(`${name}: not JSON:\n${s.text}\n${ctx}`);
-    }
-  };
+  const { logs, ctx, get, json } = vmRun(r, t);
+
   const plutoLog = plutoMessages(logs.pluto);
   const ikeSpiPairs = plutoIkeSpiPairs(logs.pluto);
   const espInXfrm = (name: string): { spi: string; dst: string }[] =>

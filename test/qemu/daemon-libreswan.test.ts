@@ -26,17 +26,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { isRoot, skipOrFail, which } from '../interop/netns.js';
-import { prepareKernel, repoRoot } from './setup.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { runInVm, shq, type VmResult } from './vm.js';
-import { lastSection, netnsPairSnippet, parseSections, parseXfrmState, section, waitForSnippet, writeFileSnippet, type Section } from './guest.js';
+import { netnsPairSnippet, parseXfrmState, section, waitForSnippet, writeFileSnippet } from './guest.js';
 import { establishedStates, guestPlutoPaths, parsePlutoStates, parseTrafficStatus, plutoStartSnippet, whackCmd, type LibreswanConnParams } from './libreswan.js';
+import { vmRun, plutoVmPreconditions, snapshotCli, plutoEspSpis, plutoIkeSpiPairs, plutoMessages } from './daemon-pluto.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const DIST_SRC = resolve(here, '../../src');
 const PSK = 'pqike-daemon-libreswan-psk-0123456789';
 const VM_TIMEOUT_MS = 170_000;
 
@@ -53,24 +49,6 @@ const B2 = '10.99.0.3';
 const HYBRID = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const CLASSIC = 'aes256gcm16-prfsha384-x25519';
 
-async function preconditions(): Promise<string | null> {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return skipOrFail('the qemu harness needs x86-64 Linux');
-  if (!isRoot()) return skipOrFail('the qemu harness needs root (apt-get, 9p export of /)');
-  const problems: string[] = [];
-  if (!existsSync('/bin/busybox')) problems.push('/bin/busybox missing (busybox-static)');
-  if (!existsSync(join(DIST_SRC, 'cli/main.js'))) problems.push(`${DIST_SRC}/cli/main.js missing (npx tsc -p .)`);
-  if (problems.length === 0) {
-    try {
-      const { kernel } = await prepareKernel();
-      if (!existsSync(join(kernel.libreswan, 'usr/libexec/ipsec/pluto'))) problems.push(`pluto missing in ${kernel.libreswan}`);
-    } catch (err) {
-      problems.push(`kernel cache: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (!which('qemu-system-x86_64')) problems.push('qemu-system-x86_64 missing');
-  }
-  if (problems.length === 0) return null;
-  return skipOrFail(`${problems.join('; ')} (bash scripts/qemu-kernel.sh as root; or run .ci/run)`);
-}
 
 function daemonConfig(): string {
   const conn = (name: string, remote: string, remoteId: string, proposals: readonly string[], localTs: string, remoteTs: string): string => `  ${name}:
@@ -139,13 +117,6 @@ const plutoConns: LibreswanConnParams[] = [
  * emulation, so a concurrent `tsc` rewriting dist/ would otherwise hand it half-written modules
  * (seen: "SyntaxError: Unexpected end of input"). Under /var/tmp: the guest has its own /tmp.
  */
-function snapshotCli(): { dir: string; cli: string } {
-  const dir = mkdtempSync('/var/tmp/pqike-lsw-cli-');
-  cpSync(DIST_SRC, join(dir, 'src'), { recursive: true });
-  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
-  symlinkSync(join(repoRoot(), 'node_modules'), join(dir, 'node_modules'));
-  return { dir, cli: join(dir, 'src/cli/main.js') };
-}
 
 function buildScript(cli: string): string {
   /** `pqike ARGS` in namespace a. */
@@ -261,70 +232,25 @@ interface ProbeJson {
   childless: boolean;
 }
 
-/** The `esp.SPI@dst esp.SPI@dst` line of a Child SA in `whack --status`/`--showstates`: SPI by destination. */
-function plutoEspSpis(text: string, serial: number): Map<string, string> {
-  const out = new Map<string, string>();
-  const line = text.split('\n').find((l) => new RegExp(`#${serial}: "[^"]+"(?:\\[\\d+\\])? esp\\.`).test(l));
-  for (const m of (line ?? '').matchAll(/\besp\.([0-9a-f]+)@(\S+)/g)) out.set(m[2] as string, (m[1] as string).padStart(8, '0'));
-  return out;
-}
 
-/** IKE SPI pairs (SPIi_SPIr, hex) of the IKE headers pluto dumped with plutodebug=base. */
-function plutoIkeSpiPairs(log: string): Set<string> {
-  const pairs = new Set<string>();
-  for (const m of log.matchAll(/initiator SPI: ([0-9a-f ]+)\n[^\n]*responder SPI: ([0-9a-f ]+)/g)) {
-    pairs.add(`${(m[1] as string).replace(/ /g, '')}_${(m[2] as string).replace(/ /g, '')}`);
-  }
-  return pairs;
-}
 
-/** pluto's log without debug lines (`TIME: | ...`). */
-function plutoMessages(log: string): string {
-  return log
-    .split('\n')
-    .filter((l) => !/^\w{3} [ \d]\d [\d:.]+: \| /.test(l))
-    .join('\n');
-}
 
-function describe(r: VmResult, logs: { pluto: string; daemon: string }): string {
-  return (
-    `VM: code=${String(r.code)} timedOut=${r.timedOut} ${r.durationMs} ms (boot ${String(r.bootMs)} ms)\n--- output ---\n${r.output || r.console}` +
-    `\n--- pluto (no debug lines) ---\n${plutoMessages(logs.pluto).slice(-12_000)}\n--- pqike daemon ---\n${logs.daemon.slice(-12_000)}`
-  );
-}
 
 test('pqike daemon ↔ libreswan 4.10 (pluto, kernel ESP in a qemu guest): both directions, classic fallback, NO_PROPOSAL_CHOSEN for hybrid-only, probe', { timeout: 400_000 }, async (t) => {
-  const skip = await preconditions();
+  const skip = await plutoVmPreconditions([], '');
   if (skip) {
     t.skip(skip);
     return;
   }
-  const snap = snapshotCli();
+  const snap = snapshotCli('pqike-lsw-cli');
   let r: VmResult;
   try {
     r = await runInVm(buildScript(snap.cli), { timeoutMs: VM_TIMEOUT_MS, memoryMb: 1024, keepDir: true });
   } finally {
     rmSync(snap.dir, { recursive: true, force: true });
   }
-  const read = (f: string): string => (existsSync(join(r.outDir, f)) ? readFileSync(join(r.outDir, f), 'utf8') : '');
-  const logs = { pluto: read('pluto.log'), daemon: read('daemon.log') };
-  rmSync(r.dir, { recursive: true, force: true });
-  const stamps = Object.fromEntries([...r.output.matchAll(/^@@stamp (\S+) (\S+)$/gm)].map((m) => [m[1] as string, Number(m[2])]));
-  t.diagnostic(`VM ${r.kver}: total ${r.durationMs} ms, boot ${String(r.bootMs)} ms; guest uptime stamps ${JSON.stringify(stamps)}`);
-  const ctx = describe(r, logs);
-  assert.equal(r.timedOut, false, `VM timed out\n${ctx}`);
-  assert.equal(r.code, 0, `guest script failed\n${ctx}`);
-  const secs = parseSections(r.output);
-  const get = (name: string): Section => lastSection(secs, name);
-  const json = <T>(name: string): T => {
-    const s = get(name);
-    assert.equal(s.code, 0, `${name} failed:\n${s.text}\n${ctx}`);
-    try {
-      return JSON.parse(s.text) as T;
-    } catch {
-      assert.fail(`${name}: not JSON:\n${s.text}\n${ctx}`);
-    }
-  };
+  const { logs, ctx, get, json } = vmRun(r, t);
+
   const plutoLog = plutoMessages(logs.pluto);
   const ikeSpiPairs = plutoIkeSpiPairs(logs.pluto);
   const espInXfrm = (name: string): { spi: string; dst: string; algs: readonly string[]; mode: string }[] =>
