@@ -27,15 +27,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, skipOrFail, sleep, which } from './netns.js';
+import { run, skipOrFail, which } from './netns.js';
 import type { NetnsPair } from './netns.js';
 import { CERT_CHARON_PLUGINS, charonSkipReason, missingCharonPlugins } from './strongswan.js';
-import type { Charon, IkeSaInfo, SwanctlConnParams } from './strongswan.js';
-import { CLI, listSas, pqike } from './daemons.js';
+import type { Charon, SwanctlConnParams } from './strongswan.js';
+import { CLI, pqike } from './daemons.js';
 import type { SaJson } from './daemons.js';
-import { charonPeer, daemonHead, withPqikeAndCharon } from './pqike-charon.js';
+import { charonPeer, ourSa, pingThrough, sameOnCharon, daemonHead, withPqikeAndCharon } from './pqike-charon.js';
 import type { PqikeCharon } from './pqike-charon.js';
-import { ping, tail } from './traffic.js';
+import { tail } from './traffic.js';
 
 const missingPlugins = missingCharonPlugins(CERT_CHARON_PLUGINS);
 const skip = charonSkipReason() ?? (missingPlugins.length > 0 ? skipOrFail(`charon plugins missing: ${missingPlugins.join(', ')}`) : null) ?? false;
@@ -44,8 +44,6 @@ const STRONGSWAN_PKI = which('pki');
 const noStrongswanPki = skip !== false || STRONGSWAN_PKI ? null : skipOrFail('strongswan-pki is not installed (apt-get install strongswan-pki): sun\'s certificate is made with pqike pki');
 
 const IKE = 'aes256gcm16-prfsha384-x25519';
-const A_IN = '10.99.1.1';
-const B_IN = '10.99.2.1';
 const MOON_DN = 'C=CH, O=pqike, CN=moon.pqike.test';
 const SUN_DN = 'C=CH, O=pqike, CN=sun.pqike.test';
 const SUN_ID = 'sun.pqike.test';
@@ -195,54 +193,7 @@ function withPeers(creds: Credentials, remote: 'peer' | '%any', fn: (env: PqikeC
 /* Checks                                                                    */
 /* ------------------------------------------------------------------------- */
 
-/** The one IKE SA pqike lists, once it is established with one Child SA. */
-async function ourSa(env: PqikeCharon, not?: { id?: number; childSpi?: string }): Promise<SaJson> {
-  const deadline = Date.now() + 10_000;
-  let last: SaJson[] = [];
-  for (;;) {
-    last = await listSas(env);
-    const sa = last.length === 1 ? last[0] : undefined;
-    if (sa && sa.state === 'established' && sa.id !== not?.id && sa.children.length === 1 && sa.children[0]?.spiIn !== not?.childSpi) return sa;
-    if (Date.now() > deadline) assert.fail(`pqike does not list one established IKE SA with one Child SA: ${JSON.stringify(last)}\n${tail(env.log)}`);
-    await sleep(100);
-  }
-}
 
-/**
- * Wait until charon lists exactly our IKE SA (same SPIs, ESTABLISHED) with exactly our Child
- * SA INSTALLED (its spi-in is our spiOut). Another Child SA may be there in state DELETED: after
- * a rekey charon 5.9.8 keeps the old inbound SA for delete_rekeyed_delay (5 s).
- */
-async function sameOnCharon(env: PqikeCharon, sa: SaJson): Promise<IkeSaInfo> {
-  const child = sa.children[0];
-  assert.ok(child);
-  const deadline = Date.now() + 10_000;
-  let last: IkeSaInfo[] = [];
-  for (;;) {
-    last = await env.charon.listSas();
-    const peer = last.length === 1 ? last[0] : undefined;
-    const installed = peer?.children.filter((c) => c.state === 'INSTALLED') ?? [];
-    const others = peer?.children.filter((c) => c.state !== 'INSTALLED') ?? [];
-    if (
-      peer &&
-      peer.name === 'pq' &&
-      peer.state === 'ESTABLISHED' &&
-      peer.raw['initiator-spi'] === sa.spiI &&
-      peer.raw['responder-spi'] === sa.spiR &&
-      installed.length === 1 &&
-      installed[0]?.raw['spi-in'] === child.spiOut &&
-      installed[0]?.raw['spi-out'] === child.spiIn &&
-      others.every((c) => c.state === 'DELETED')
-    ) {
-      return peer;
-    }
-    if (Date.now() > deadline) {
-      const view = last.map((s) => ({ name: s.name, state: s.state, i: s.raw['initiator-spi'], r: s.raw['responder-spi'], children: s.children.map((c) => [c.state, c.raw['spi-in'], c.raw['spi-out']]) }));
-      assert.fail(`charon does not list our SAs (${sa.spiI}/${sa.spiR}, child ${child.spiIn}/${child.spiOut}): ${JSON.stringify(view)}\n${env.charon.logTail()}`);
-    }
-    await sleep(100);
-  }
-}
 
 /** charon's AUTH lines: the signature it verified from `peer` and the one it made itself. */
 function authLines(charon: Charon): { verified: string[]; signed: string[] } {
@@ -265,10 +216,6 @@ function assertAuth(t: TestContext, charon: Charon, type: CertType): void {
   t.diagnostic(`charon: ${signed[0]?.replace(/^.*?authentication/, 'authentication')}`);
 }
 
-async function pingThrough(env: PqikeCharon, what: string): Promise<void> {
-  const p = await ping(env.pair.a.ns, A_IN, B_IN, 3, 0.1);
-  assert.equal(p.received, p.sent, `${what}: ping pqike -> strongSwan through the Child SA: ${p.text}\n${tail(env.log)}\n${env.charon.logTail()}`);
-}
 
 /**
  * pqike rekeys the IKE SA, then the Child SA (now on the new IKE SA): each time both sides list

@@ -36,20 +36,18 @@ import { join } from 'node:path';
 import { sleep } from './netns.js';
 import type { NetnsPair } from './netns.js';
 import { charonSkipReason } from './strongswan.js';
-import type { IkeSaInfo, SwanctlConnParams, SwanctlPpk } from './strongswan.js';
+import type { SwanctlConnParams, SwanctlPpk } from './strongswan.js';
 import { listSas, pqike } from './daemons.js';
 import type { SaJson } from './daemons.js';
-import { charonPeer, daemonHead, withPqikeAndCharon } from './pqike-charon.js';
+import { charonPeer, ourSa, pingThrough, sameOnCharon, daemonHead, withPqikeAndCharon } from './pqike-charon.js';
 import type { PqikeCharon } from './pqike-charon.js';
-import { ping, tail } from './traffic.js';
+import { tail } from './traffic.js';
 
 const skip = charonSkipReason() ?? false;
 
 const PSK = 'pqike-ppk-strongswan-psk-0123456789';
 const IKE = 'aes256gcm16-prfsha384-x25519';
 const SUITE = 'AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519';
-const A_IN = '10.99.1.1';
-const B_IN = '10.99.2.1';
 /** The PPK both ends share, and its PPK_ID (PPK_ID_FIXED on the wire, as strongSwan sends it). */
 const PPK_ID = 'pqike-ppk-1';
 const KEY = randomBytes(32).toString('hex');
@@ -199,56 +197,8 @@ async function initiate(env: PqikeCharon, who: Who): Promise<Attempt> {
 /* Checks                                                                    */
 /* ------------------------------------------------------------------------- */
 
-/** The one IKE SA pqike lists, once it is established with one Child SA (and is not `not`). */
-async function ourSa(env: PqikeCharon, not?: { id?: number; childSpi?: string }): Promise<SaJson> {
-  const deadline = Date.now() + 10_000;
-  let last: SaJson[] = [];
-  for (;;) {
-    last = await listSas(env);
-    const sa = last.length === 1 ? last[0] : undefined;
-    if (sa && sa.state === 'established' && sa.id !== not?.id && sa.children.length === 1 && sa.children[0]?.spiIn !== not?.childSpi) return sa;
-    if (Date.now() > deadline) assert.fail(`pqike does not list one established IKE SA with one Child SA: ${JSON.stringify(last)}\n${tail(env.log)}`);
-    await sleep(100);
-  }
-}
 
-/**
- * Wait until charon lists exactly our IKE SA (same SPIs, ESTABLISHED) with our Child SA
- * INSTALLED; after a rekey charon 5.9.8 keeps the old Child SA a while as DELETED.
- */
-async function sameOnCharon(env: PqikeCharon, sa: SaJson): Promise<IkeSaInfo> {
-  const child = sa.children[0];
-  assert.ok(child);
-  const deadline = Date.now() + 10_000;
-  let last: IkeSaInfo[] = [];
-  for (;;) {
-    last = await env.charon.listSas();
-    const peer = last.length === 1 ? last[0] : undefined;
-    const installed = peer?.children.filter((c) => c.state === 'INSTALLED') ?? [];
-    if (
-      peer &&
-      peer.state === 'ESTABLISHED' &&
-      peer.raw['initiator-spi'] === sa.spiI &&
-      peer.raw['responder-spi'] === sa.spiR &&
-      installed.length === 1 &&
-      installed[0]?.raw['spi-in'] === child.spiOut &&
-      installed[0]?.raw['spi-out'] === child.spiIn &&
-      peer.children.every((c) => c.state === 'INSTALLED' || c.state === 'DELETED')
-    ) {
-      return peer;
-    }
-    if (Date.now() > deadline) {
-      const view = last.map((s) => ({ name: s.name, state: s.state, i: s.raw['initiator-spi'], r: s.raw['responder-spi'], children: s.children.map((c) => [c.state, c.raw['spi-in'], c.raw['spi-out']]) }));
-      assert.fail(`charon does not list our SAs (${sa.spiI}/${sa.spiR}, child ${child.spiIn}/${child.spiOut}): ${JSON.stringify(view)}\n${env.charon.logTail()}`);
-    }
-    await sleep(100);
-  }
-}
 
-async function pingThrough(env: PqikeCharon, what: string): Promise<void> {
-  const p = await ping(env.pair.a.ns, A_IN, B_IN, 2, 0.1);
-  assert.equal(p.received, p.sent, `${what}: ping pqike -> strongSwan through the Child SA: ${p.text}\n${tail(env.log)}\n${env.charon.logTail()}`);
-}
 
 /**
  * The attempt succeeded: both ends list the same IKE SA and Child SA, with the PPK of `ppk` in

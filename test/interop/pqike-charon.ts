@@ -11,7 +11,12 @@ import { startInNs, withNetnsPair } from './netns.js';
 import type { NetnsPair, NsProcess } from './netns.js';
 import { Charon } from './strongswan.js';
 import type { CharonOptions, SwanctlConnParams } from './strongswan.js';
-import { CLI } from './daemons.js';
+import assert from 'node:assert/strict';
+import { CLI, listSas } from './daemons.js';
+import type { SaJson } from './daemons.js';
+import { sleep } from './netns.js';
+import type { IkeSaInfo } from './strongswan.js';
+import { ping, tail } from './traffic.js';
 
 export interface PqikeCharon {
   readonly pair: NetnsPair;
@@ -86,4 +91,59 @@ control:
   socket: ${socket}
 data_plane: userspace
 `;
+}
+
+/** The one IKE SA pqike lists, once it is established with one Child SA. */
+export async function ourSa(env: PqikeCharon, not?: { id?: number; childSpi?: string }): Promise<SaJson> {
+  const deadline = Date.now() + 10_000;
+  let last: SaJson[] = [];
+  for (;;) {
+    last = await listSas(env);
+    const sa = last.length === 1 ? last[0] : undefined;
+    if (sa && sa.state === 'established' && sa.id !== not?.id && sa.children.length === 1 && sa.children[0]?.spiIn !== not?.childSpi) return sa;
+    if (Date.now() > deadline) assert.fail(`pqike does not list one established IKE SA with one Child SA: ${JSON.stringify(last)}\n${tail(env.log)}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * Wait until charon lists exactly our IKE SA (same SPIs, ESTABLISHED) with exactly our Child
+ * SA INSTALLED (its spi-in is our spiOut). Another Child SA may be there in state DELETED: after
+ * a rekey charon 5.9.8 keeps the old inbound SA for delete_rekeyed_delay (5 s).
+ */
+export async function sameOnCharon(env: PqikeCharon, sa: SaJson): Promise<IkeSaInfo> {
+  const child = sa.children[0];
+  assert.ok(child);
+  const deadline = Date.now() + 10_000;
+  let last: IkeSaInfo[] = [];
+  for (;;) {
+    last = await env.charon.listSas();
+    const peer = last.length === 1 ? last[0] : undefined;
+    const installed = peer?.children.filter((c) => c.state === 'INSTALLED') ?? [];
+    const others = peer?.children.filter((c) => c.state !== 'INSTALLED') ?? [];
+    if (
+      peer &&
+      peer.name === 'pq' &&
+      peer.state === 'ESTABLISHED' &&
+      peer.raw['initiator-spi'] === sa.spiI &&
+      peer.raw['responder-spi'] === sa.spiR &&
+      installed.length === 1 &&
+      installed[0]?.raw['spi-in'] === child.spiOut &&
+      installed[0]?.raw['spi-out'] === child.spiIn &&
+      others.every((c) => c.state === 'DELETED')
+    ) {
+      return peer;
+    }
+    if (Date.now() > deadline) {
+      const view = last.map((s) => ({ name: s.name, state: s.state, i: s.raw['initiator-spi'], r: s.raw['responder-spi'], children: s.children.map((c) => [c.state, c.raw['spi-in'], c.raw['spi-out']]) }));
+      assert.fail(`charon does not list our SAs (${sa.spiI}/${sa.spiR}, child ${child.spiIn}/${child.spiOut}): ${JSON.stringify(view)}\n${env.charon.logTail()}`);
+    }
+    await sleep(100);
+  }
+}
+
+/** A ping from pqike's side (10.99.1.1) to strongSwan's (10.99.2.1) through the Child SA. */
+export async function pingThrough(env: PqikeCharon, what: string, count = 3): Promise<void> {
+  const p = await ping(env.pair.a.ns, '10.99.1.1', '10.99.2.1', count, 0.1);
+  assert.equal(p.received, p.sent, `${what}: ping pqike -> strongSwan through the Child SA: ${p.text}\n${tail(env.log)}\n${env.charon.logTail()}`);
 }
