@@ -69,6 +69,14 @@ function keyIdentifier(spki: Uint8Array): Uint8Array {
   return createHash('sha1').update(new Uint8Array(info.subjectPublicKey.valueBlock.valueHexView)).digest();
 }
 
+/** An unsigned integer's octets as DER wants them: no leading 0x00 unless the next octet has its high bit set. */
+function minimalInteger(b: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0 && ((b[i + 1] ?? 0) & 0x80) === 0) i++;
+  const rest = b.subarray(i);
+  return (rest[0] ?? 0) & 0x80 ? Uint8Array.from([0, ...rest]) : Uint8Array.from(rest);
+}
+
 /** The subjectKeyIdentifier octets of a certificate, if it has the extension. */
 function subjectKeyIdOf(cert: ParsedCertificate): Uint8Array | undefined {
   const v = cert.pki.extensions?.find((e) => e.extnID === '2.5.29.14')?.parsedValue;
@@ -110,7 +118,10 @@ const DAY = 86_400_000;
 export function issueCertificate(o: IssueOptions): Uint8Array {
   const cert = new pkijs.Certificate();
   cert.version = 2;
-  const serial = o.serial ?? Uint8Array.from(randomBytes(16), (b, i) => (i === 0 ? b & 0x7f : b));
+  // Positive and minimal (DER, X.690 §8.3.2): a random serial whose first octet is 0x40..0x7f;
+  // a given one without redundant leading zeros. OpenSSL refuses a certificate whose serial
+  // starts with a 0x00 that is not needed (about 1 in 256 of random ones before this).
+  const serial = o.serial ? minimalInteger(o.serial) : Uint8Array.from(randomBytes(16), (b, i) => (i === 0 ? (b & 0x3f) | 0x40 : b));
   cert.serialNumber = new asn1js.Integer({ valueHex: serial });
   cert.subject = nameFromText(o.subject);
   cert.issuer = o.issuer ? o.issuer.pki.subject : nameFromText(o.subject);
@@ -161,7 +172,7 @@ export function issueCrl(o: CrlOptions): Uint8Array {
   const thisUpdate = o.thisUpdate ?? new Date(Date.now() - 60_000);
   crl.thisUpdate = new pkijs.Time({ type: 0, value: thisUpdate });
   crl.nextUpdate = new pkijs.Time({ type: 0, value: o.nextUpdate ?? new Date(thisUpdate.getTime() + 30 * DAY) });
-  crl.revokedCertificates = o.revoked.map((serial) => new pkijs.RevokedCertificate({ userCertificate: new asn1js.Integer({ valueHex: serial }), revocationDate: new pkijs.Time({ type: 0, value: thisUpdate }) }));
+  crl.revokedCertificates = o.revoked.map((serial) => new pkijs.RevokedCertificate({ userCertificate: new asn1js.Integer({ valueHex: minimalInteger(serial) }), revocationDate: new pkijs.Time({ type: 0, value: thisUpdate }) }));
   const alg = signingAlgorithm(o.signer.type);
   crl.signature = alg.id;
   crl.signatureAlgorithm = alg.id;

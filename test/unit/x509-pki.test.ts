@@ -15,12 +15,13 @@ import * as asn1js from 'asn1js';
 import { PrivateKeyInfo } from 'pkijs';
 import { TrustStore } from '../../src/auth/trust-store.js';
 import { pkiCrypto } from '../../src/auth/x509.js';
-import { issueCertificate } from '../../src/auth/pki.js';
+import { issueCertificate, serialOf } from '../../src/auth/pki.js';
 import { parseCertificate } from '../../src/auth/x509.js';
+import type { ParsedCertificate } from '../../src/auth/x509.js';
 import { generatePrivateKey, loadPrivateKey, mlDsaBackend, pemBlocks, publicKeyFromSpki, toPem } from '../../src/crypto/signature-keys.js';
 import type { SignatureKeyType } from '../../src/crypto/signature-keys.js';
 import { CryptoError } from '../../src/crypto/errors.js';
-import { testCa, testCert } from '../helpers/test-pki.js';
+import { testCa, testCert, testKey } from '../helpers/test-pki.js';
 
 const CLASSIC: SignatureKeyType[] = ['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'ed25519', 'ed448', 'rsa', 'rsa-pss'];
 
@@ -132,5 +133,19 @@ test('RFC 9881 example ML-DSA certificates (made by Go/circl): parsed, their sel
     const leaf = issueCertificate({ subject: 'CN=moon.example.org', publicKey: leafKey.publicKey.spki, signer: key, issuer: cert, altNames: ['moon.example.org'] });
     const v = await new TrustStore({ anchors: [der] }).validate([leaf]);
     assert.ok(v.ok, v.ok ? '' : v.reason);
+  }
+});
+
+test('serial numbers are minimal DER: a given one loses its redundant leading zeros, and 300 random ones all parse with OpenSSL (one in 256 did not)', () => {
+  const ca = testCa('ecdsa-p256');
+  const key = testKey('ecdsa-p256', 'serials');
+  const given = issueCertificate({ subject: 'CN=serial', publicKey: key.publicKey.spki, signer: ca.key, issuer: ca.cert, serial: Uint8Array.of(0, 0, 0x12, 0x34) });
+  assert.equal(new X509Certificate(Buffer.from(given)).serialNumber, '1234');
+  const high = issueCertificate({ subject: 'CN=serial', publicKey: key.publicKey.spki, signer: ca.key, issuer: ca.cert, serial: Uint8Array.of(0, 0, 0x92) });
+  assert.equal(new X509Certificate(Buffer.from(high)).serialNumber, '92');
+  assert.equal(Buffer.from(serialOf(parseCertificate(high) as ParsedCertificate)).toString('hex'), '0092', 'a zero kept before a high bit: still positive');
+  for (let i = 0; i < 300; i++) {
+    const der = issueCertificate({ subject: 'CN=serial', publicKey: key.publicKey.spki, signer: ca.key, issuer: ca.cert });
+    assert.doesNotThrow(() => new X509Certificate(Buffer.from(der)), `certificate ${i}`);
   }
 });
