@@ -34,7 +34,7 @@ export function formatListing(list: readonly SaView[]): string {
   for (const s of list) {
     out.push(`${s.connection} #${s.id}: ${s.state.toUpperCase()}${s.establishedForMs === undefined ? '' : ` ${duration(s.establishedForMs)} ago`}, ${s.local}[${s.localId}]...${s.remote}[${s.remoteId}] (${s.role})`);
     out.push(`  IKE SPIs ${s.spiI}_i ${s.spiR}_r, ${s.suite ?? '-'}`);
-    out.push(`  key exchanges: ${kes(s.keyExchanges)}${s.ppk === undefined ? '' : ` + PPK ${s.ppk}`}; rekey in ${duration(s.rekeyInMs)}, expires in ${duration(s.expireInMs)}`);
+    out.push(`  key exchanges: ${kes(s.keyExchanges)}${s.ppk === undefined ? '' : ` + PPK ${s.ppk}${s.ppkExchange === 'IKE_INTERMEDIATE' ? ' (in IKE_INTERMEDIATE, RFC 9867)' : ''}`}; rekey in ${duration(s.rekeyInMs)}, expires in ${duration(s.expireInMs)}`);
     for (const c of s.children) {
       out.push(`  ${c.name}: ${c.state.toUpperCase()} ${c.mode}${c.encap ? ' (UDP-encapsulated)' : ''}, SPIs ${c.spiIn}_i ${c.spiOut}_o, ${c.encryption}${c.integrity ? `/${c.integrity}` : ''}`);
       out.push(`    key exchanges: ${kes(c.keyExchanges)}; ${traffic(c)}; rekey in ${duration(c.rekeyInMs)}, expires in ${duration(c.expireInMs)}`);

@@ -129,8 +129,8 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const plain = conns(o, psk);
   const auth = o.certs ? demoCertificates(o.certs) : undefined;
   const withAuth = auth ? { i: { ...plain.i, auth: auth.i }, r: { ...plain.r, auth: auth.r } } : plain;
-  // RFC 8784: one random 256-bit PPK, known to both, required by both.
-  const ppk = o.ppk ? { id: fixedPpkId(DEMO_PPK_ID), required: true, keys: new Map([[Buffer.from(fixedPpkId(DEMO_PPK_ID)).toString('hex'), Uint8Array.from(randomBytes(32))]]) } : undefined;
+  // One random 256-bit PPK, known to both, required by both; mixed in IKE_INTERMEDIATE (RFC 9867).
+  const ppk = o.ppk ? { id: fixedPpkId(DEMO_PPK_ID), required: true, intermediate: true, keys: new Map([[Buffer.from(fixedPpkId(DEMO_PPK_ID)).toString('hex'), Uint8Array.from(randomBytes(32))]]) } : undefined;
   const c = ppk ? { i: { ...withAuth.i, ppk }, r: { ...withAuth.r, ppk } } : withAuth;
   const watch = new Watch();
   let bytes = 0;
@@ -177,8 +177,8 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const childR = watch.find('r', 'child-up')?.child;
   p('');
   p(`  selected IKE suite: ${ikeI.suite ?? ''}`);
-  p(`  key exchanges mixed into the keys: ${ikeI.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}${ikeI.ppk === undefined ? '' : `, and the post-quantum preshared key '${ikeI.ppk}' (RFC 8784; responder: ${ikeR.ppk === ikeI.ppk ? 'the same' : 'NOT the same'})`}`);
-  if (o.ppk && (ikeI.ppk !== DEMO_PPK_ID || ikeR.ppk !== DEMO_PPK_ID)) return finish(false);
+  p(`  key exchanges mixed into the keys: ${ikeI.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}${ikeI.ppk === undefined ? '' : `, and the post-quantum preshared key '${ikeI.ppk}' (${ikeI.ppkExchange === 'IKE_INTERMEDIATE' ? 'RFC 9867, in IKE_INTERMEDIATE: IKE_AUTH was protected by it' : 'RFC 8784, in IKE_AUTH'}; responder: ${ikeR.ppk === ikeI.ppk && ikeR.ppkExchange === ikeI.ppkExchange ? 'the same' : 'NOT the same'})`}`);
+  if (o.ppk && (ikeI.ppk !== DEMO_PPK_ID || ikeR.ppk !== DEMO_PPK_ID || ikeI.ppkExchange !== 'IKE_INTERMEDIATE' || ikeR.ppkExchange !== 'IKE_INTERMEDIATE')) return finish(false);
   p(`  AUTH verified: initiator checked the responder's AUTH (${ikeI.remoteId}), responder checked the initiator's AUTH (${ikeR.remoteId})`);
   if (childI) p(`  initiator ${formatChild(childI)}`);
   if (childR) p(`  responder ${formatChild(childR)}`);

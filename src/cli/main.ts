@@ -21,7 +21,7 @@ Usage:
       rekey the Child SA and the IKE SA, showing every exchange. --certs ml-dsa-65 (or
       ecdsa-p256, ed25519, rsa-pss, ml-dsa-44, ml-dsa-87, ...): certificates from a throwaway
       CA instead of a PSK — ML-KEM in the key exchange, ML-DSA in the authentication.
-      --ppk: a post-quantum preshared key mixed into the keys as well (RFC 8784).
+      --ppk: a post-quantum preshared key mixed into the keys as well, in IKE_INTERMEDIATE (RFC 9867).
       Defaults: --proposal ${DEMO_PROPOSAL} --esp ${DEMO_ESP}
   pqike initiate --local ADDR --remote ADDR --psk-file F [options]
       Set up one IKE SA + Child SA with a peer; exit 0 when it is up (with --stay: run until

@@ -30,6 +30,23 @@ export function ppkKeys(prfId: number, ppk: Uint8Array, k: IkeSaKeys): IkeSaKeys
   };
 }
 
+/**
+ * RFC 9867, the PPK mixed in IKE_INTERMEDIATE: once the PPK is agreed in the last
+ * IKE_INTERMEDIATE exchange, after every other key update of that exchange (RFC 9370),
+ * SKEYSEED' = prf+(PPK, SK_d), as long as the PRF's key, and the IKE SA's keys are derived from
+ * it as from any SKEYSEED (deriveIkeSaKeys). Unlike RFC 8784, SK_ei/SK_er/SK_ai/SK_ar change
+ * too: IKE_AUTH and the identities are already protected by the PPK.
+ */
+export function skeyseedPpk(prfId: number, ppk: Uint8Array, skD: Uint8Array): Uint8Array {
+  return prfPlus(prfId, ppk, skD, prfKeyLength(prfId));
+}
+
+/** RFC 9867: PPK Confirmation, the first 8 octets of prf(PPK, Ni | Nr | SPIi | SPIr). */
+export const PPK_CONFIRMATION_LENGTH = 8;
+export function ppkConfirmation(prfId: number, ppk: Uint8Array, ni: Uint8Array, nr: Uint8Array, spiI: Uint8Array, spiR: Uint8Array): Uint8Array {
+  return prf(prfId, ppk, [ni, nr, spiI, spiR]).subarray(0, PPK_CONFIRMATION_LENGTH);
+}
+
 /** RFC 7296 §2.14: SKEYSEED = prf(Ni | Nr, g^ir). */
 export function skeyseedInit(prfId: number, ni: Uint8Array, nr: Uint8Array, sharedSecret: Uint8Array): Uint8Array {
   return prf(prfId, Buffer.concat([ni, nr]), sharedSecret);

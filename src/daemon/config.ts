@@ -353,7 +353,7 @@ function limitsFrom(s: Section | undefined, p: Problems): DaemonLimits {
   return out;
 }
 const CONN_KEYS = [
-  'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'ppk_id', 'ppk_required', ...PUBKEY_KEYS, 'proposals', 'fragmentation',
+  'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'ppk_id', 'ppk_required', 'ppk_intermediate', ...PUBKEY_KEYS, 'proposals', 'fragmentation',
   'fragment_size', 'dpd_delay', 'rekey_time', 'life_time', 'rand_time', 'childless', 'data_plane', 'children',
   'keyingtries', 'retry_delay', 'retry_delay_max', 'vips', 'pools',
 ] as const;
@@ -570,7 +570,9 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
   }
   const ppkId = s.string('ppk_id', 'name-in-the-secrets-ppk-section');
   const ppkRequired = s.bool('ppk_required') ?? false;
+  const ppkIntermediate = s.bool('ppk_intermediate') ?? false;
   let ppk: ConnectionConfig['ppk'];
+  if (ppkIntermediate && ppkId === undefined && !ppkRequired) p.at(s.node_('ppk_intermediate'), `${s.path}.ppk_intermediate: set ppk_id (or ppk_required) as well; it says which PPK to mix in IKE_INTERMEDIATE (RFC 9867)`);
   if (ppkId !== undefined || ppkRequired) {
     const all = secrets?.ppk ?? new Map<string, Uint8Array>();
     if (ppkId !== undefined && secrets && !all.has(ppkId)) p.at(s.node_('ppk_id'), `${s.path}.ppk_id: no '${ppkId}' under ppk: in the secrets file; add ${ppkId}: 0x<64 hex digits>`);
@@ -578,6 +580,7 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     ppk = {
       ...(ppkId !== undefined ? { id: fixedPpkId(ppkId) } : {}),
       required: ppkRequired,
+      ...(ppkIntermediate ? { intermediate: true } : {}),
       keys: new Map([...all].map(([id, key]) => [Buffer.from(fixedPpkId(id)).toString('hex'), key])),
     };
   }
@@ -659,7 +662,7 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     ...config,
     pools: vip.pools.map((x) => [x.name, x.addrs, x.dns]),
     auth: pubkey ? undefined : 'psk',
-    ppk: ppk ? { id: ppkId, required: ppkRequired, keys: [...ppk.keys].map(([id, k]) => `${id}:${Buffer.from(k).toString('base64')}`) } : undefined,
+    ppk: ppk ? { id: ppkId, required: ppkRequired, intermediate: ppkIntermediate, keys: [...ppk.keys].map(([id, k]) => `${id}:${Buffer.from(k).toString('base64')}`) } : undefined,
     psk: psk ? Buffer.from(psk).toString('base64') : undefined,
     pubkey: pubkey ? pubkey.chain.map((c) => Buffer.from(c).toString('base64')).join(':') + '/' + Buffer.from(pubkey.auth.remote.certRequest ?? new Uint8Array(0)).toString('hex') : undefined,
     ikeProposals: ike.map((x) => x.text),

@@ -2,7 +2,7 @@
 import { ExchangeType, nameOf, NotifyType, TransformType } from '../wire/constants.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import { describeTransform, keMethodName } from '../engine/describe.js';
-import type { ChildSaInfo, EngineEvent } from '../engine/types.js';
+import type { ChildSaInfo, EngineEvent, KeyStage } from '../engine/types.js';
 import { hex32 } from '../engine/util.js';
 
 export function exchangeName(t: number): string {
@@ -30,6 +30,13 @@ export function notifyName(n: number | undefined): string {
   return n === undefined ? '' : nameOf(NotifyType, n);
 }
 
+const KEY_STAGE_TEXT: Record<KeyStage, string> = {
+  'ike-sa-init': 'in IKE_SA_INIT',
+  'ike-intermediate': 'after an additional key exchange',
+  ppk: 'with the post-quantum preshared key (RFC 9867)',
+  rekey: 'by a rekey',
+};
+
 function restartNote(r: { readonly attempt: number; readonly inMs: number } | undefined): string {
   return r === undefined ? '' : `; attempt ${r.attempt} in ${(r.inMs / 1000).toFixed(1)} s`;
 }
@@ -46,7 +53,7 @@ export function formatEvent(e: EngineEvent): string {
     case 'retransmit':
       return `IKE SA #${e.sa}: retransmit ${e.attempt} of ${exchangeName(e.exchange)} request ${e.messageId}`;
     case 'ike-keys':
-      return `IKE SA #${e.sa} keys for ${e.spiI}_i ${e.spiR}_r derived (exported)`;
+      return `IKE SA #${e.sa} keys for ${e.spiI}_i ${e.spiR}_r derived ${KEY_STAGE_TEXT[e.stage]} (exported)`;
     case 'ike-rekeyed':
       return `IKE SA #${e.old} rekeyed into #${e.sa} (${e.ike.spiI}_i ${e.ike.spiR}_r) ${e.ike.suite ?? ''}`;
     case 'child-down':

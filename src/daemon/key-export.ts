@@ -171,7 +171,9 @@ export class KeyExporter {
     if (!this.active) return;
     if (e.type === 'ike-keys') {
       const line = ikeDecryptionLine(e);
-      if (line) this.ike.append(`${line}\n`);
+      // A UAT comment marks the key stage that has the PPK in it (RFC 9867); Wireshark skips it.
+      const mark = e.stage === 'ppk' ? `# IKE SA #${e.sa}: keys with the post-quantum preshared key mixed in (RFC 9867)\n` : '';
+      if (line) this.ike.append(`${mark}${line}\n`);
     } else if (e.type === 'child-up') {
       const lines = espSaLines(e.child, local, remote);
       if (lines.length > 0) this.esp.append(`${lines.join('\n')}\n`);

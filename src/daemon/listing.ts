@@ -52,8 +52,9 @@ export interface SaView {
   readonly spiR: string;
   readonly suite: string | null;
   readonly keyExchanges: readonly string[];
-  /** The PPK_ID of the post-quantum preshared key in the keys (RFC 8784), never the key. */
+  /** The PPK_ID of the post-quantum preshared key in the keys (RFC 8784, RFC 9867), never the key, and the exchange that mixed it in. */
   readonly ppk?: string;
+  readonly ppkExchange?: 'IKE_AUTH' | 'IKE_INTERMEDIATE';
   readonly establishedForMs?: number;
   readonly rekeyInMs?: number;
   readonly expireInMs?: number;
@@ -79,6 +80,7 @@ export function toView(l: SaListing, usage: (spiIn: number, spiOut: number, peer
     suite: s.suite ?? null,
     keyExchanges: s.keMethods.map(keMethodName),
     ...(s.ppk === undefined ? {} : { ppk: s.ppk }),
+    ...(s.ppkExchange === undefined ? {} : { ppkExchange: s.ppkExchange }),
     ...(l.establishedForMs === undefined ? {} : { establishedForMs: l.establishedForMs }),
     ...(l.rekeyInMs === undefined ? {} : { rekeyInMs: l.rekeyInMs }),
     ...(l.expireInMs === undefined ? {} : { expireInMs: l.expireInMs }),

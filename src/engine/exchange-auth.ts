@@ -171,6 +171,7 @@ function authenticateResponder(sa: SettingUp, conn: ConnectionConfig, peer: Iden
 function usePpkKeys(sa: SettingUp, keys: IkeSaKeys, id: string): void {
   sa.keys = keys;
   sa.ppkId = id;
+  sa.ppkExchange = 'IKE_AUTH';
   sa.log('info', `post-quantum preshared key ${id} mixed into the keys (RFC 8784)`);
 }
 
@@ -193,9 +194,10 @@ function established(sa: IkeSa, now: number): void {
 
 /** Responder: authenticate the initiator, pick the connection by its identity, answer. */
 export function handleAuthRequest(sa: SettingUp, messageId: number, inner: readonly Payload[], now: number): void {
-  if (sa.setup.pendingAddke.length > 0) {
-    // RFC 9370 §2.2.3: IKE_AUTH only after every IKE_INTERMEDIATE round.
-    return refuseAuth(sa, messageId, sa.inKeys(), NotifyType.INVALID_SYNTAX, `IKE_AUTH before ${sa.setup.pendingAddke.length} additional key exchange(s)`, now);
+  if (sa.intermediateLeft()) {
+    // RFC 9370 §2.2.3: IKE_AUTH only after every IKE_INTERMEDIATE round (RFC 9867: the PPK's too).
+    const left = sa.setup.pendingAddke.length > 0 ? `${sa.setup.pendingAddke.length} additional key exchange(s)` : 'the IKE_INTERMEDIATE exchange with the PPK (RFC 9867)';
+    return refuseAuth(sa, messageId, sa.inKeys(), NotifyType.INVALID_SYNTAX, `IKE_AUTH before ${left}`, now);
   }
   answerAuth(sa, messageId, inner, sa.inKeys(), now);
 }

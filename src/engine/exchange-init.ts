@@ -113,7 +113,7 @@ export function handleInitResponse(sa: SettingUp, msg: IkeMessage, raw: Uint8Arr
   sa.keyFromInit(shared);
   sa.outstanding = undefined;
   sa.setup.initError = undefined;
-  sa.transition(sa.setup.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
+  sa.transition(sa.intermediateLeft() ? 'intermediate' : 'authenticating');
 }
 
 /**
@@ -278,6 +278,6 @@ export function handleInitRequest(
   sa.setup.initResponse = sa.sendPlain(ExchangeType.IKE_SA_INIT, true, 0, out, now);
   sa.keyFromInit({ method, secret: reply.sharedSecret });
   sa.expectedRequestId = 1;
-  sa.transition(sa.setup.pendingAddke.length > 0 ? 'intermediate' : 'authenticating');
+  sa.transition(sa.intermediateLeft() ? 'intermediate' : 'authenticating');
   return admission.spend ? { sa, spentCookie: admission.spend } : { sa };
 }

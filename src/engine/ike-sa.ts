@@ -5,7 +5,7 @@
  */
 import type { TrustQuery } from '../auth/trust-store.js';
 import type { KeInitiatorState, KeMethod } from '../crypto/ke.js';
-import { deriveIkeSaKeys, intAuthStep, skeyseedInit, skeyseedIntermediate, skeyseedRekey } from '../crypto/keys.js';
+import { deriveIkeSaKeys, intAuthStep, skeyseedInit, skeyseedIntermediate, skeyseedPpk, skeyseedRekey } from '../crypto/keys.js';
 import type { IkeSaKeys } from '../crypto/keys.js';
 import { skCipher } from '../crypto/sk-cipher.js';
 import type { SkCipher, SkKeys } from '../crypto/sk-cipher.js';
@@ -16,7 +16,7 @@ import { sealMessage, intAuthOctets } from './protection.js';
 import type { MessageFrame } from './protection.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { additionalMethods } from './proposal-select.js';
-import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName, RandomPurpose } from './types.js';
+import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName, KeyStage, RandomPurpose } from './types.js';
 import type { ChildSa } from './child-sa.js';
 import type { ChildRegistry } from './child-registry.js';
 import type { DataPlaneCommand } from './dataplane.js';
@@ -136,8 +136,9 @@ export class IkeSa {
   prfId = 0;
   cipher?: SkCipher;
   keys?: IkeSaKeys;
-  /** The PPK_ID (text) of the PPK mixed into this SA's keys, or of its ancestor before a rekey (RFC 8784). */
+  /** The PPK_ID (text) of the PPK mixed into this SA's keys, or of its ancestor before a rekey (RFC 8784, RFC 9867), and in which exchange. */
   ppkId?: string;
+  ppkExchange?: 'IKE_AUTH' | 'IKE_INTERMEDIATE';
   /**
    * Key exchange methods whose shared secrets went into the current keys, in order: recorded
    * where each secret is mixed in (keyFromInit, completeIntermediate, the rekey), never
@@ -414,7 +415,7 @@ export class IkeSa {
     if (this.setup) this.setup.pendingAddke = additionalMethods(suite);
   }
 
-  private deriveKeys(skeyseed: Uint8Array): void {
+  private deriveKeys(skeyseed: Uint8Array, stage: KeyStage): void {
     const c = this.requireCipher();
     const keys = deriveIkeSaKeys(this.prfId, skeyseed, this.ni, this.nr, this.spiI, this.spiR, {
       encr: c.encrKeyLength,
@@ -427,6 +428,7 @@ export class IkeSa {
       this.event({
         type: 'ike-keys',
         sa: this.id,
+        stage,
         local: this.local,
         remote: this.remote,
         spiI: hex(this.spiI),
@@ -443,7 +445,7 @@ export class IkeSa {
 
   /** The first key stage from the IKE_SA_INIT key exchange: SKEYSEED = prf(Ni | Nr, g^ir) (RFC 7296 §2.14). */
   keyFromInit(ss: SharedSecret): void {
-    this.deriveKeys(skeyseedInit(this.prfId, this.ni, this.nr, ss.secret));
+    this.deriveKeys(skeyseedInit(this.prfId, this.ni, this.nr, ss.secret), 'ike-sa-init');
     this.keMethodsDone = [ss.method];
   }
 
@@ -455,7 +457,7 @@ export class IkeSa {
   completeIntermediate(this: SettingUp, apRequest: Uint8Array, apResponse: Uint8Array, ss: SharedSecret): void {
     const k = this.requireKeys();
     this.foldIntermediate(apRequest, apResponse);
-    this.deriveKeys(skeyseedIntermediate(this.prfId, k.skD, ss.secret, this.ni, this.nr));
+    this.deriveKeys(skeyseedIntermediate(this.prfId, k.skD, ss.secret, this.ni, this.nr), 'ike-intermediate');
     this.keMethodsDone.push(ss.method);
     this.setup.pendingAddke.shift();
   }
@@ -465,7 +467,7 @@ export class IkeSa {
    * SK(1) | ... | SK(n)) with the old SA's PRF (RFC 7296 §2.18, RFC 9370 §2.2.4).
    */
   keyFromRekey(old: IkeSa, secrets: readonly SharedSecret[]): void {
-    this.deriveKeys(skeyseedRekey(old.prfId, old.requireKeys().skD, secrets.map((s) => s.secret), this.ni, this.nr));
+    this.deriveKeys(skeyseedRekey(old.prfId, old.requireKeys().skD, secrets.map((s) => s.secret), this.ni, this.nr), 'rekey');
     this.keMethodsDone = secrets.map((s) => s.method);
   }
 
@@ -476,6 +478,21 @@ export class IkeSa {
     s.intAuthI = intAuthStep(this.prfId, k.skPi, s.intAuthI, apRequest);
     s.intAuthR = intAuthStep(this.prfId, k.skPr, s.intAuthR, apResponse);
     s.intermediateRan = true;
+  }
+
+  /**
+   * RFC 9867: the PPK agreed in the last IKE_INTERMEDIATE exchange, after that exchange's other
+   * key update: SKEYSEED' = prf+(PPK, SK_d) and new SK_*, used from IKE_AUTH on.
+   */
+  mixIntermediatePpk(this: SettingUp, ppk: Uint8Array, id: string): void {
+    this.deriveKeys(skeyseedPpk(this.prfId, ppk, this.requireKeys().skD), 'ppk');
+    this.ppkId = id;
+    this.ppkExchange = 'IKE_INTERMEDIATE';
+  }
+
+  /** IKE_INTERMEDIATE exchanges are still to run: additional key exchanges, or the PPK round (RFC 9867). */
+  intermediateLeft(this: SettingUp): boolean {
+    return this.setup.pendingAddke.length > 0 || this.setup.ppkInt?.pending === true;
   }
 
   /** The method of the next additional key exchange, if one is left. */
@@ -587,6 +604,7 @@ export class IkeSa {
       state: this.state,
       keMethods: [...this.keMethodsDone],
       ...(this.ppkId !== undefined ? { ppk: this.ppkId } : {}),
+      ...(this.ppkExchange !== undefined ? { ppkExchange: this.ppkExchange } : {}),
     };
     return this.suite ? { ...base, suite: describeSuite(this.suite) } : base;
   }

@@ -88,6 +88,7 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   if (old.remoteIdentity) sa.remoteIdentity = old.remoteIdentity;
   // RFC 8784 §3: no PPK in a rekey's keys, but SKEYSEED comes from the old SK_d, which had it.
   if (old.ppkId !== undefined) sa.ppkId = old.ppkId;
+  if (old.ppkExchange !== undefined) sa.ppkExchange = old.ppkExchange;
   sa.peerFragmentation = old.peerFragmentation;
   sa.natLocal = old.natLocal;
   sa.natRemote = old.natRemote;

@@ -41,7 +41,8 @@ export interface PpkOffer {
 /** Initiator, before IKE_AUTH: the PPK to sign with, none, or why we must not go on. */
 export function initiatorPpk(sa: SettingUp, conn: ConnectionConfig): PpkOffer | undefined | string {
   const p = conn.ppk;
-  if (!p) return undefined;
+  // RFC 9867: the PPK (if any) is already in the keys since IKE_INTERMEDIATE.
+  if (!p || sa.setup.ppkInt) return undefined;
   if (!sa.setup.peerUsePpk) return p.required ? 'the responder did not answer USE_PPK, and this connection requires a PPK (RFC 8784 §3)' : undefined;
   const key = p.id ? p.keys.get(hex(p.id)) : undefined;
   if (!p.id || !key) return p.required ? `no PPK for ppk_id ${p.id ? ppkIdText(p.id) : '(none configured)'}` : undefined;
@@ -73,9 +74,23 @@ export interface ResponderPpk {
   readonly authData?: Uint8Array;
 }
 
+/**
+ * Responder, RFC 9867: the PPK was taken in IKE_INTERMEDIATE, before the identities were known;
+ * the connection now chosen by them must accept it (its ppk_id, if it names one) or, if it
+ * requires a PPK, have had one.
+ */
+function intermediatePpkFits(sa: SettingUp, conn: ConnectionConfig): ResponderPpk | string {
+  const p = conn.ppk;
+  const used = sa.setup.ppkInt?.used;
+  if (used === undefined) return p?.required ? 'no PPK was mixed in IKE_INTERMEDIATE, and this connection requires one (RFC 9867)' : {};
+  if (p?.id && hex(p.id) !== hex(used)) return `PPK ${ppkIdText(used)} was mixed in IKE_INTERMEDIATE, but this connection's ppk_id is ${ppkIdText(p.id)}`;
+  return {};
+}
+
 /** Responder, RFC 8784 §3 Table 1; a string is the reason for AUTHENTICATION_FAILED. */
 export function responderPpk(sa: SettingUp, conn: ConnectionConfig, request: readonly Payload[]): ResponderPpk | string {
   const p = conn.ppk;
+  if (sa.setup.ppkInt) return intermediatePpkFits(sa, conn);
   if (!sa.setup.peerUsePpk) return p?.required ? 'the initiator sent no USE_PPK, and this connection requires a PPK (RFC 8784 §3)' : {};
   // We had no PPK at all and did not answer USE_PPK: standard IKEv2.
   if (!sa.setup.usePpkSent) return {};

@@ -36,6 +36,12 @@ export interface SetupState {
   /** USE_PPK (RFC 8784 §3): the peer sent it in IKE_SA_INIT; `usePpkSent`: we did. */
   peerUsePpk?: boolean;
   usePpkSent?: boolean;
+  /**
+   * RFC 9867: USE_PPK_INT was agreed in IKE_SA_INIT; `pending` until the PPK round (the last
+   * IKE_INTERMEDIATE exchange) has run; initiator: the PPKs offered in it; `used`: the PPK_ID
+   * of the PPK mixed in.
+   */
+  ppkInt?: { pending: boolean; offers?: readonly { readonly id: Uint8Array; readonly key: Uint8Array }[]; used?: Uint8Array };
   /** Initiator: the PPK keys our IKE_AUTH request was signed with, until the response says whether the responder used them. */
   ppkOffer?: { readonly keys: IkeSaKeys; readonly id: string; readonly required: boolean };
   /** The peer's SUPPORTED_AUTH_METHODS (RFC 9593 §3), if it sent any. */

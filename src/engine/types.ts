@@ -80,8 +80,11 @@ export interface ConnectionConfig {
    * Post-quantum preshared keys (RFC 8784): `id` is the PPK_ID we send as initiator (type
    * octet first, §5.1) and, as responder, the only one accepted if set; `keys` the PPKs by the
    * hex of their PPK_ID; `required`: no tunnel without a PPK (strongSwan's ppk_required).
+   * `intermediate`: as initiator, propose RFC 9867 too (USE_PPK_INT: the PPK mixed in
+   * IKE_INTERMEDIATE, so that IKE_AUTH is protected by it), with RFC 8784 as the fallback; a
+   * responder with PPKs accepts either without it.
    */
-  readonly ppk?: { readonly id?: Uint8Array; readonly required: boolean; readonly keys: ReadonlyMap<string, Uint8Array> };
+  readonly ppk?: { readonly id?: Uint8Array; readonly required: boolean; readonly keys: ReadonlyMap<string, Uint8Array>; readonly intermediate?: boolean };
   /** Attempts to establish the IKE SA before giving up (strongSwan's keyingtries); 0: for ever. Default 1. */
   readonly keyingTries?: number;
   /** Delay before the second attempt, doubling with each further one. Default 2000. */
@@ -229,9 +232,18 @@ export interface IkeSaInfo {
   readonly suite?: string;
   /** Key exchange methods performed, in order (Transform Type 4 first). */
   readonly keMethods: readonly number[];
-  /** The PPK_ID (text, without its type octet) of the PPK mixed into the keys (RFC 8784), if one was. */
+  /** The PPK_ID (text, without its type octet) of the PPK mixed into the keys (RFC 8784, RFC 9867), if one was. */
   readonly ppk?: string;
+  /** Where that PPK was mixed in: 'IKE_AUTH' (RFC 8784) or 'IKE_INTERMEDIATE' (RFC 9867); an IKE SA rekey keeps it. */
+  readonly ppkExchange?: 'IKE_AUTH' | 'IKE_INTERMEDIATE';
 }
+
+/**
+ * Which derivation made an IKE SA's keys: IKE_SA_INIT (RFC 7296 §2.14), an additional key
+ * exchange in IKE_INTERMEDIATE (RFC 9370 §2.2.2), the PPK in IKE_INTERMEDIATE (RFC 9867), or
+ * the rekey that created the SA (RFC 7296 §2.18).
+ */
+export type KeyStage = 'ike-sa-init' | 'ike-intermediate' | 'ppk' | 'rekey';
 
 /** An IKE SA with its Child SAs and timers, for listings (no key material). */
 export interface SaListing {
@@ -281,9 +293,10 @@ type CoreEvent =
   /** `old` was replaced by the new IKE SA `sa` (RFC 7296 §2.18). */
   | { readonly type: 'ike-rekeyed'; readonly old: number; readonly sa: number; readonly ike: IkeSaInfo }
   | {
-      /** Only with EngineOptions.exportKeys: the keys of one key stage (RFC 7296 §2.14, RFC 9370 §2.2.2). */
+      /** Only with EngineOptions.exportKeys: the keys of one key stage (RFC 7296 §2.14, RFC 9370 §2.2.2, RFC 9867). */
       readonly type: 'ike-keys';
       readonly sa: number;
+      readonly stage: KeyStage;
       readonly local: Endpoint;
       readonly remote: Endpoint;
       readonly spiI: string;

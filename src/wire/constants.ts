@@ -328,6 +328,9 @@ export const NotifyType = {
   ADDITIONAL_KEY_EXCHANGE: 16441, // RFC 9370 §3
   USE_AGGFRAG: 16442, // RFC 9347
   SUPPORTED_AUTH_METHODS: 16443, // RFC 9593 §5
+  SA_RESOURCE_INFO: 16444, // RFC 9611
+  USE_PPK_INT: 16445, // RFC 9867
+  PPK_IDENTITY_KEY: 16446, // RFC 9867
 } as const;
 
 /** Notify types below this value are errors (RFC 7296 §3.10.1). */

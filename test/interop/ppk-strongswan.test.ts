@@ -65,6 +65,8 @@ interface PqikePpk {
   readonly required: boolean;
   /** PPK_ID -> key (hex). */
   readonly keys: Readonly<Record<string, string>>;
+  /** ppk_intermediate: propose RFC 9867 as well. */
+  readonly intermediate?: boolean;
 }
 
 /** charon's side: the connection's PPK (ppk_id, ppk_required, its secret) and further PPKs. */
@@ -81,7 +83,7 @@ function secretsYaml(pq: PqikePpk | undefined): string {
 }
 
 function daemonConfig(pair: NetnsPair, socket: string, pq: PqikePpk | undefined): string {
-  const ppk = pq ? `${pq.id === undefined ? '' : `    ppk_id: ${pq.id}\n`}    ppk_required: ${pq.required}\n` : '';
+  const ppk = pq ? `${pq.id === undefined ? '' : `    ppk_id: ${pq.id}\n`}    ppk_required: ${pq.required}\n${pq.intermediate ? '    ppk_intermediate: true\n' : ''}` : '';
   return `${daemonHead(socket)}connections:
   sun:
     local_addrs: ${pair.a.addr}
@@ -372,6 +374,17 @@ test('RFC 8784 PPK between the pqike daemon and strongSwan 5.9.8, both direction
           });
         }
       }
+      await t.test('7. pqike (initiator) proposes RFC 9867 too (ppk_intermediate), charon has only RFC 8784: charon answers USE_PPK, the PPK goes into IKE_AUTH', async (t) => {
+        await configure(env, { ...mandatory, intermediate: true }, ssMandatory);
+        const m = mark(env);
+        await assertUp(t, env, m, 'pqike', await initiate(env, 'pqike'), PPK_ID);
+        const ss = charonSince(env, m);
+        const init = grep(ss, /IKE_SA_INIT (request|response)/);
+        assert.ok(init.some((l) => /parsed IKE_SA_INIT request .*N\(USE_PPK\)/.test(l)), `pqike offered USE_PPK beside USE_PPK_INT:\n${init.join('\n')}`);
+        assert.ok(init.some((l) => /generating IKE_SA_INIT response .*N\(USE_PPK\)/.test(l)), init.join('\n'));
+        assert.ok(grep(ss, new RegExp(`using PPK for PPK_ID '${PPK_ID}'`)).length >= 1, grep(ss, /PPK/).join('\n'));
+        assert.deepEqual(grep(ss, /IKE_INTERMEDIATE/), [], 'no IKE_INTERMEDIATE with a classic proposal and RFC 8784');
+      });
       await t.test('6. PPK mandatory on pqike (initiator), charon has no PPK: pqike refuses (no USE_PPK answered)', async (t) => {
         await configure(env, mandatory, NONE);
         const m = mark(env);

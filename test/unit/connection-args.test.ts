@@ -79,11 +79,14 @@ test('pqike demo --certs ml-dsa-65: certificates of a throwaway ML-DSA CA instea
   assert.match(bad.stderr, /--certs: write one of ecdsa-p256/);
 });
 
-test('pqike demo --ppk: a post-quantum preshared key mixed into the keys on both sides (RFC 8784), kept through the IKE SA rekey, exit 0', () => {
+test('pqike demo --ppk: a post-quantum preshared key mixed into the keys on both sides in IKE_INTERMEDIATE (RFC 9867), kept through the IKE SA rekey, exit 0', () => {
   const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
   const ok = run(['demo', '--ppk']);
   assert.equal(ok.status, 0, ok.stderr + ok.stdout);
-  assert.match(ok.stdout, /IKE_AUTH +request +#2 .*N\(PPK_IDENTITY\)/);
-  assert.match(ok.stdout, /and the post-quantum preshared key 'pqike-demo-ppk' \(RFC 8784; responder: the same\)/);
+  assert.match(ok.stdout, /IKE_SA_INIT +response #0 .*N\(USE_PPK_INT\) \]/);
+  assert.match(ok.stdout, /IKE_INTERMEDIATE request +#1 .*KE\(36\) N\(PPK_IDENTITY_KEY\)/);
+  assert.match(ok.stdout, /IKE_INTERMEDIATE response #1 .*KE\(36\) N\(PPK_IDENTITY\)/);
+  assert.doesNotMatch(ok.stdout, /IKE_AUTH .*PPK/);
+  assert.match(ok.stdout, /and the post-quantum preshared key 'pqike-demo-ppk' \(RFC 9867, in IKE_INTERMEDIATE: IKE_AUTH was protected by it; responder: the same\)/);
   assert.match(ok.stdout, /through SK_d the PPK 'pqike-demo-ppk'/);
 });

@@ -473,6 +473,12 @@ test('PPKs (RFC 8784): ppk: in the secrets file, ppk_id and ppk_required per con
   const unknown = problems(dir, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_id: nope\n')).list;
   assert.equal(unknown.length, 1, unknown.join('\n'));
   assert.match(unknown[0] ?? '', /connections\.gw\.ppk_id: no 'nope' under ppk: in the secrets file/);
+  // ppk_intermediate (RFC 9867) goes with a ppk_id; alone it says nothing about which PPK.
+  writeFileSync(file, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_id: site-ppk\n    ppk_intermediate: true\n'));
+  assert.equal(loadConfig(file).connections[0]?.config.ppk?.intermediate, true);
+  const alone = problems(dir, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_intermediate: true\n')).list;
+  assert.equal(alone.length, 1, alone.join('\n'));
+  assert.match(alone[0] ?? '', /connections\.gw\.ppk_intermediate: set ppk_id \(or ppk_required\) as well/);
   // Without ppk_id or ppk_required the connection uses no PPK.
   writeFileSync(file, GOOD);
   assert.equal(loadConfig(file).connections[0]?.config.ppk, undefined);

@@ -25,6 +25,7 @@ test('ikev2_decryption_table lines equal the recorded ones for every key stage',
     const ours = ikeDecryptionLine({
       type: 'ike-keys',
       sa: 1,
+      stage: 'ike-intermediate',
       local: { address: '192.0.2.1', port: 500 },
       remote: { address: '192.0.2.2', port: 500 },
       spiI: spiI ?? '',
@@ -75,6 +76,7 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
 const KEYS: Extract<EngineEvent, { type: 'ike-keys' }> = {
   type: 'ike-keys',
   sa: 1,
+  stage: 'ike-sa-init',
   local: { address: '192.0.2.1', port: 500 },
   remote: { address: '192.0.2.2', port: 500 },
   spiI: '0011223344556677',
@@ -193,4 +195,17 @@ test('a failed write is reported once, exporting stops, and nothing throws', (t)
   short.onEvent(KEYS, '192.0.2.1', '192.0.2.2');
   short.close();
   assert.equal(readFileSync(other, 'utf8'), `${ikeDecryptionLine(KEYS) ?? ''}\n`);
+});
+
+test('the key stage with the PPK (RFC 9867) gets a comment line before it, which Wireshark skips; the other stages none', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'keys');
+  const ex = new KeyExporter(path);
+  ex.onEvent(KEYS, '192.0.2.1', '192.0.2.2');
+  ex.onEvent({ ...KEYS, stage: 'ppk', skEi: new Uint8Array(36).fill(3) }, '192.0.2.1', '192.0.2.2');
+  ex.close();
+  const lines = readFileSync(path, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 3);
+  assert.equal(lines[1], '# IKE SA #1: keys with the post-quantum preshared key mixed in (RFC 9867)');
+  assert.ok(lines[0]?.startsWith('0011223344556677,8899aabbccddeeff,0101') && lines[2]?.startsWith('0011223344556677,8899aabbccddeeff,0303'));
 });
