@@ -285,3 +285,26 @@ test('PPK_IDENTITY_KEY parsing is total: any octets give a PPK_ID and the last 8
     { seed: 9867, numRuns: 2000 },
   );
 });
+
+test('the PPK round\'s response lost once: the retransmitted request (under the keys before the PPK) gets the cached response, and the SA comes up with the PPK', () => {
+  const pair = pairWith('aes256gcm16-prfsha384-x25519-ke1_mlkem768', { ppk: ppk({ id: ID, required: true, intermediate: true }) }, { ppk: ppk({ required: true }) });
+  let dropped = 0;
+  pair.filter = (d) => {
+    if (d.from === 'r' && isMessage(d.data, ExchangeType.IKE_INTERMEDIATE, true) && dropped === 0) {
+      dropped++;
+      return undefined;
+    }
+    return d.data;
+  };
+  pair.initiate();
+  pair.run();
+  assert.equal(dropped, 1);
+  assert.equal(sasOf(pair.r)[0]?.state, 'authenticating', 'the responder has mixed the PPK in and waits for IKE_AUTH');
+  assert.ok(pair.advance(), 'the initiator retransmits');
+  assert.ok(pair.eventsI.some((e) => e.type === 'retransmit' && e.exchange === ExchangeType.IKE_INTERMEDIATE));
+  const upI = pair.i.list().find((s) => s.state === 'established');
+  const upR = pair.r.list().find((s) => s.state === 'established');
+  assert.equal(upI?.ppk, ID);
+  assert.equal(upR?.ppk, ID);
+  assert.deepEqual(pair.errors(), []);
+});
