@@ -96,6 +96,9 @@ export interface InitiatorConfig {
   readonly warmupMs: number;
   readonly runMs: number;
   readonly runs: number;
+  /** Our address and the responder's; default 127.0.0.1 both (bench/responder-compare.ts runs the worker in a namespace). */
+  readonly local?: string;
+  readonly remote?: string;
 }
 
 export interface CpuSample {

@@ -1,6 +1,6 @@
 /**
- * Benchmark worker: one IkeEngine on one UDP socket on 127.0.0.1 keeping `concurrency`
- * IKE SAs in flight towards the responder worker, counting completed ones (IKE SA + first
+ * Benchmark worker: one IkeEngine on one UDP socket (127.0.0.1 unless told otherwise) keeping
+ * `concurrency` IKE SAs in flight towards the responder, counting completed ones (IKE SA + first
  * Child SA) per second. Forked by bench/handshake.ts; configuration arrives over IPC.
  */
 import { IkeEngine } from '../src/engine/engine.js';
@@ -14,10 +14,11 @@ const MAX_LIFETIME_MS = 120_000;
 exitWithParent();
 
 async function run(cfg: InitiatorConfig): Promise<void> {
-  const { initiator } = benchConnections(cfg.proposal, toBytes(cfg.psk), LOOPBACK, LOOPBACK);
+  const local = cfg.local ?? LOOPBACK;
+  const { initiator } = benchConnections(cfg.proposal, toBytes(cfg.psk), local, cfg.remote ?? LOOPBACK);
   const engine = new IkeEngine();
   engine.addConnection(initiator);
-  const remote = { address: LOOPBACK, port: cfg.port };
+  const remote = { address: cfg.remote ?? LOOPBACK, port: cfg.port };
   let completed = 0;
   let failed = 0;
   let retransmits = 0;
@@ -59,7 +60,10 @@ async function run(cfg: InitiatorConfig): Promise<void> {
       default:
     }
   };
-  const driver = new UdpDriver(engine, { address: LOOPBACK, port: 0, onEvent });
+  // Ports 500 and 4500 when talking to another host (from a namespace of our own): charon with
+  // kernel-libipsec fakes a NAT to force UDP encapsulation, and IKE floats from 500 to 4500
+  // (RFC 3948) only from port 500.
+  const driver = new UdpDriver(engine, { address: local, port: cfg.local ? 500 : 0, onEvent });
   await driver.start();
 
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
