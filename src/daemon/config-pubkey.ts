@@ -19,6 +19,7 @@ import type { PrivateSignatureKey } from '../crypto/signature-keys.js';
 import { dnIdentity, formatIdentity } from '../engine/identity.js';
 import type { Identity } from '../engine/identity.js';
 import type { Problems, Section } from './config.js';
+import { CONNECTION } from './config-schema.js';
 
 export interface PubkeyAuth {
   readonly auth: { readonly local: Authenticator; readonly remote: Authenticator };
@@ -47,12 +48,12 @@ function readBlocks(path: string, label: string): Uint8Array[] | string {
 
 export function pubkeyAuthFrom(s: Section, base: string, passphrases: ReadonlyMap<string, string> | undefined, localId: Identity | undefined, p: Problems): PubkeyAuth | undefined {
   const before = p.list.length;
-  const files = (key: string, hint: string): string[] => (s.strings(key, hint) ?? []).map((f) => resolve(base, f));
-  const certFiles = files('certs', 'moonCert.pem');
-  const keyFiles = files('private_keys', 'moonKey.pem');
-  const caFiles = files('cacerts', 'caCert.pem');
-  const crlFiles = files('crls', 'ca.crl');
-  const passName = s.string('private_key_passphrase', 'name-in-secrets-file');
+  const files = (key: string): string[] => (s.strings(key) ?? []).map((f) => resolve(base, f));
+  const certFiles = files('certs');
+  const keyFiles = files('private_keys');
+  const caFiles = files('cacerts');
+  const crlFiles = files('crls');
+  const passName = s.string('private_key_passphrase');
   if (certFiles.length === 0) p.at(s.anchor, `${s.path}: auth: pubkey needs certs: <our certificate file> (PEM or DER)`);
   if (keyFiles.length === 0) p.at(s.anchor, `${s.path}: auth: pubkey needs private_keys: <the key of that certificate> (PEM, mode 0600)`);
   if (caFiles.length === 0) p.at(s.anchor, `${s.path}: auth: pubkey needs cacerts: <the CA certificate(s) the peer's certificate must chain to>`);
@@ -128,5 +129,5 @@ export function pubkeyAuthFrom(s: Section, base: string, passphrases: ReadonlyMa
   };
 }
 
-/** Keys of the connection section that auth: pubkey reads. */
-export const PUBKEY_KEYS = ['certs', 'private_keys', 'cacerts', 'crls', 'private_key_passphrase'] as const;
+/** Keys of the connection section that auth: pubkey reads (marked `pubkey` in the description). */
+export const PUBKEY_KEYS: readonly string[] = CONNECTION.keys.filter((k) => k.pubkey).map((k) => k.key);

@@ -19,6 +19,8 @@ import { FRAGMENT_SIZE_ADVICE, parseFragmentSize, pskProblem } from './value-che
 import { PUBKEY_KEYS, pubkeyAuthFrom } from './config-pubkey.js';
 import { fixedPpkId } from '../engine/ppk.js';
 import type { PubkeyAuth } from './config-pubkey.js';
+import { CONFIG_FILE, CONNECTION, DEFAULT_SOCKET, SECRETS_FILE, exampleText, keySpec, keysOf } from './config-schema.js';
+import type { KeySpec, LimitOption, SectionSpec, SectionValue, ValueKind } from './config-schema.js';
 
 export type StartAction = 'none' | 'start' | 'trap';
 /** `data_plane:` — auto: the kernel's ESP where it accepts an SA, our userspace ESP otherwise. */
@@ -36,11 +38,7 @@ export interface DaemonConnection {
 }
 
 /** The engine's limits on what peers can make it hold (the `limits:` section); absent: engine default. */
-export type DaemonLimits = Pick<
-  EngineOptions,
-  | 'cookieThreshold' | 'cookieThresholdIp' | 'blockThreshold' | 'halfOpenLimit' | 'halfOpenTimeoutMs' | 'cookieSecretLifetimeMs' | 'maxChildSas' | 'authFailuresBeforeBackoff'
-  | 'retransmitTimeoutMs' | 'retransmitTries' | 'admissionQueue'
->;
+export type DaemonLimits = Pick<EngineOptions, LimitOption>;
 
 export interface DaemonConfig {
   readonly file: string;
@@ -64,7 +62,7 @@ export class ConfigError extends Error {
   }
 }
 
-export const DEFAULT_SOCKET = '/run/pqike/pqike.sock';
+export { DEFAULT_SOCKET };
 
 /** Collects problems with their position; the first pass never throws on a bad value. */
 export class Problems {
@@ -123,10 +121,23 @@ function suggest(key: string, allowed: readonly string[]): string {
   return best !== undefined && bestD <= Math.max(2, key.length / 3) ? ` (did you mean '${best}'?)` : ` (allowed: ${allowed.join(', ')})`;
 }
 
-/** A view of one YAML mapping that reports unknown keys and wrong types. */
+type KindName = ValueKind['type'];
+
+/** The accessors of Section and the kinds of key each may read (a mismatch is a bug in this file). */
+function expectKind(spec: SectionSpec, key: string, path: string, kinds: readonly KindName[]): KeySpec {
+  const k = keySpec(spec, key);
+  if (!kinds.includes(k.kind.type)) throw new Error(`configuration description: ${path}.${key} is described as ${k.kind.type}, read as ${kinds.join('/')}`);
+  return k;
+}
+
+/**
+ * A view of one YAML mapping described by `spec` (src/daemon/config-schema.ts): it reports
+ * unknown keys and wrong types, with the description's examples as hints.
+ */
 export class Section {
   private readonly used = new Set<string>();
   constructor(
+    readonly spec: SectionSpec,
     readonly node: YAMLMap,
     readonly path: string,
     private readonly p: Problems,
@@ -146,6 +157,7 @@ export class Section {
   }
 
   private get(key: string): YamlNode | undefined {
+    keySpec(this.spec, key);
     this.used.add(key);
     for (const pair of this.node.items) {
       if (isScalar(pair.key) && String(pair.key.value) === key) return (pair.value ?? undefined) as YamlNode | undefined;
@@ -166,25 +178,29 @@ export class Section {
     return this.get(key);
   }
 
-  string(key: string, hint: string): string | undefined {
+  /** One value (a string, an enumerated word, a duration or a number), as text. */
+  string(key: string): string | undefined {
+    const k = expectKind(this.spec, key, this.path, ['string', 'enum', 'duration', 'integer']);
     const n = this.get(key);
     if (n === undefined) return undefined;
     if (isScalar(n) && (typeof n.value === 'string' || typeof n.value === 'number')) return String(n.value);
-    this.p.at(n, `${this.path}.${key} must be a single value, e.g. ${key}: ${hint}`);
+    this.p.at(n, `${this.path}.${key} must be a single value, e.g. ${key}: ${exampleText(k)}`);
     return undefined;
   }
 
   /** A string or a list of strings. */
-  strings(key: string, hint: string): string[] | undefined {
+  strings(key: string): string[] | undefined {
+    const k = expectKind(this.spec, key, this.path, ['strings']);
     const n = this.get(key);
     if (n === undefined) return undefined;
     if (isScalar(n) && n.value !== null) return [String(n.value)];
     if (isSeq(n) && n.items.every((i) => isScalar(i))) return n.items.map((i) => String((i as { value: unknown }).value));
-    this.p.at(n, `${this.path}.${key} must be a value or a list, e.g. ${key}: [${hint}]`);
+    this.p.at(n, `${this.path}.${key} must be a value or a list, e.g. ${key}: [${exampleText(k)}]`);
     return undefined;
   }
 
   bool(key: string): boolean | undefined {
+    expectKind(this.spec, key, this.path, ['bool']);
     const n = this.get(key);
     if (n === undefined) return undefined;
     if (isScalar(n)) {
@@ -197,20 +213,98 @@ export class Section {
     return undefined;
   }
 
+  /**
+   * An enumerated setting: one of the description's choices, else reported with all of them
+   * and what each means; left out (or refused), the description's default.
+   */
+  choice<T extends string>(key: string): T {
+    const k = expectKind(this.spec, key, this.path, ['enum']);
+    const choices = k.kind.type === 'enum' ? k.kind.choices : [];
+    const fallback = String(k.default ?? choices[0]?.value ?? '');
+    const t = this.string(key) ?? fallback;
+    if (choices.some((c) => c.value === t)) return t as T;
+    const words = choices.map((c) => c.value);
+    const said = k.description.replace(/\.$/, '');
+    const meaning = /^[A-Z][a-z]/.test(said) ? said.charAt(0).toLowerCase() + said.slice(1) : said;
+    this.p.at(this.node_(key), `${this.path}.${key}: write ${words.slice(0, -1).join(', ')} or ${words.at(-1) ?? ''} (${meaning}) — ${choices.map((c) => `${c.value}: ${c.description}`).join('; ')}`);
+    return fallback as T;
+  }
+
+  /**
+   * A whole number in the description's range (Number() syntax, as YAML numbers are), else
+   * `advice` is reported; undefined when left out or refused.
+   */
+  integer(key: string, advice: string, label = `${this.path}.${key}`): number | undefined {
+    const k = expectKind(this.spec, key, this.path, ['integer']);
+    const t = this.string(key);
+    if (t === undefined) return undefined;
+    const n = Number(t);
+    const min = k.kind.type === 'integer' ? k.kind.min : 0;
+    const max = k.kind.type === 'integer' ? (k.kind.max ?? Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER;
+    if (t.trim() !== '' && Number.isSafeInteger(n) && n >= min && n <= max) return n;
+    this.p.at(this.node_(key), `${label}: ${advice}`);
+    return undefined;
+  }
+
   section(key: string): Section | undefined {
+    const k = expectKind(this.spec, key, this.path, ['section']);
+    const n = this.mapping(key);
+    return n && k.kind.type === 'section' ? new Section(k.kind.section, n, `${this.path}.${key}`, this.p, this.keyNode(key)) : undefined;
+  }
+
+  /** A mapping of user-chosen names (connections, children, pools, secrets). */
+  map(key: string): NamedEntries | undefined {
+    const k = expectKind(this.spec, key, this.path, ['map']);
+    const n = this.mapping(key);
+    return n && k.kind.type === 'map' ? new NamedEntries(k.kind.values, n, this.p) : undefined;
+  }
+
+  private mapping(key: string): YAMLMap | undefined {
     const n = this.get(key);
     if (n === undefined || n === null) return undefined;
-    if (isMap(n)) return new Section(n, `${this.path}.${key}`, this.p, this.keyNode(key));
+    if (isMap(n)) return n;
     this.p.at(n, `${this.path}.${key} must be a mapping (key: value lines indented below it)`);
     return undefined;
   }
 
-  /** Report keys nobody asked for. */
-  finish(allowed: readonly string[]): void {
+  /** A setting that moved elsewhere: reported with where it went. */
+  moved(key: string): void {
+    const k = expectKind(this.spec, key, this.path, ['moved']);
+    const n = this.get(key);
+    if (n !== undefined && k.kind.type === 'moved') this.p.at(n, `${this.path}.${key}: ${k.kind.message}`);
+  }
+
+  /** Report keys the description does not have. */
+  finish(): void {
+    const allowed = keysOf(this.spec);
     for (const pair of this.node.items) {
       const k = isScalar(pair.key) ? String(pair.key.value) : '?';
       if (!allowed.includes(k)) this.p.at(pair.key as YamlNode, `unknown setting '${k}' in ${this.path}${suggest(k, allowed)}`);
     }
+  }
+}
+
+/** The entries of a mapping of names (`connections:`, `children:`, `pools:`, `psk:`, ...). */
+export class NamedEntries {
+  constructor(
+    readonly values: SectionValue,
+    readonly node: YAMLMap,
+    private readonly p: Problems,
+  ) {}
+
+  /** Each entry: its name, the name's node and its value. */
+  *entries(): Generator<{ readonly name: string; readonly key: YamlNode; readonly value: unknown }> {
+    for (const pair of this.node.items) yield { name: isScalar(pair.key) ? String(pair.key.value) : '', key: pair.key as YamlNode, value: pair.value };
+  }
+
+  /** The section of one entry (the values are sections), or undefined with `notAMapping` reported. */
+  section(entry: { readonly key: YamlNode; readonly value: unknown }, path: string, notAMapping: string): Section | undefined {
+    if (this.values.type !== 'section') throw new Error(`configuration description: ${path} is not a section`);
+    if (!isMap(entry.value)) {
+      this.p.at(entry.key, notAMapping);
+      return undefined;
+    }
+    return new Section(this.values.section, entry.value, path, this.p, entry.key);
   }
 }
 
@@ -226,7 +320,7 @@ export function parseDuration(text: string): number | undefined {
 }
 
 function duration(s: Section, key: string, p: Problems): number | undefined {
-  const t = s.string(key, '30s');
+  const t = s.string(key);
   if (t === undefined) return undefined;
   const ms = parseDuration(t);
   if (ms === undefined) p.at(s.node_(key), `${s.path}.${key}: '${t}' is not a duration; write e.g. 30s, 10m, 4h or 0 to turn it off`);
@@ -234,7 +328,7 @@ function duration(s: Section, key: string, p: Problems): number | undefined {
 }
 
 function address(s: Section, key: string, p: Problems, allowAny: boolean): string | undefined {
-  const list = s.strings(key, '192.0.2.1');
+  const list = s.strings(key);
   if (list === undefined) return undefined;
   if (list.length !== 1) {
     p.at(s.node_(key), `${s.path}.${key}: one address per connection (got ${list.length}); write ${key}: 192.0.2.1`);
@@ -249,8 +343,6 @@ function address(s: Section, key: string, p: Problems, allowAny: boolean): strin
   return a;
 }
 
-const TOP_KEYS = ['connections', 'secrets', 'log', 'control', 'metrics', 'export_keys', 'port', 'limits', 'data_plane', 'userspace', 'pools'] as const;
-
 /**
  * Pools made in this process, by name and definition: a reload that keeps a pool keeps its
  * leases (the SAs of unchanged connections still hold them).
@@ -261,19 +353,16 @@ const madePools = new Map<string, AddressPool>();
  * `pools: { name: { addrs: 10.3.0.0/24, dns: [10.3.0.53] } }` (strongSwan swanctl.conf `pools`).
  * A pool refused here is null, so that the connections naming it are not told it is missing.
  */
-function poolsFrom(s: Section | undefined, p: Problems): Map<string, AddressPool | null> {
+function poolsFrom(s: NamedEntries | undefined, p: Problems): Map<string, AddressPool | null> {
   const out = new Map<string, AddressPool | null>();
-  for (const pair of s?.node.items ?? []) {
-    const name = isScalar(pair.key) ? String(pair.key.value) : '';
-    if (!isMap(pair.value)) {
-      p.at(pair.key as YamlNode, `pool '${name}' must be a mapping, e.g. ${name}: { addrs: 10.3.0.0/24, dns: [10.3.0.53] }`);
-      continue;
-    }
-    const ps = new Section(pair.value, `pools.${name}`, p, pair.key as YamlNode);
+  for (const entry of s?.entries() ?? []) {
+    const name = entry.name;
+    const ps = s?.section(entry, `pools.${name}`, `pool '${name}' must be a mapping, e.g. ${name}: { addrs: 10.3.0.0/24, dns: [10.3.0.53] }`);
+    if (!ps) continue;
     out.set(name, null);
-    const addrs = ps.string('addrs', '10.3.0.0/24');
-    const dns = ps.strings('dns', '10.3.0.53') ?? [];
-    ps.finish(['addrs', 'dns']);
+    const addrs = ps.string('addrs');
+    const dns = ps.strings('dns') ?? [];
+    ps.finish();
     if (addrs === undefined) {
       p.at(ps.anchor, `pools.${name} needs addrs: a prefix or a range, e.g. addrs: 10.3.0.0/24`);
       continue;
@@ -299,12 +388,12 @@ function poolSelectors(addrs: string): TrafficSelector[] {
 
 /** `vips: [0.0.0.0]` (ask for any IPv4 address; :: for IPv6, or the address wanted) and `pools: [name]`. */
 function virtualIpsFrom(s: Section, pools: ReadonlyMap<string, AddressPool | null>, p: Problems): { vips: string[]; pools: AddressPool[] } {
-  const vips = (s.strings('vips', '0.0.0.0') ?? []).filter((v, i) => {
+  const vips = (s.strings('vips') ?? []).filter((v, i) => {
     if (isIP(v) !== 0) return true;
     p.at(s.item('vips', i), `${s.path}.vips: '${v}' is not an address; write 0.0.0.0 (any IPv4 address), :: (any IPv6 address) or the address wanted`);
     return false;
   });
-  const named = (s.strings('pools', 'rw') ?? []).flatMap((n, i) => {
+  const named = (s.strings('pools') ?? []).flatMap((n, i) => {
     const pool = pools.get(n);
     if (pool === undefined) p.at(s.item('pools', i), `${s.path}.pools: no pool '${n}'; define it at the top: pools: { ${n}: { addrs: 10.3.0.0/24 } }`);
     return pool ? [pool] : [];
@@ -312,62 +401,59 @@ function virtualIpsFrom(s: Section, pools: ReadonlyMap<string, AddressPool | nul
   return { vips, pools: named };
 }
 
+/** The description of the key at `path` (through sections). */
+function describedAt(spec: SectionSpec, path: readonly string[]): KeySpec {
+  const [first, ...rest] = path;
+  const k = keySpec(spec, first ?? '');
+  if (rest.length === 0) return k;
+  if (k.kind.type !== 'section') throw new Error(`configuration description: ${path.join('.')}: ${k.key} is not a section`);
+  return describedAt(k.kind.section, rest);
+}
+
+/** The default the description gives the key at `path` (applied when it is left out). */
+function defaultOf<T extends string | number | boolean>(spec: SectionSpec, ...path: string[]): T {
+  const d = describedAt(spec, path).default;
+  if (d === undefined) throw new Error(`configuration description: ${path.join('.')} has no default`);
+  return d as T;
+}
+
+/** The form the description gives a string key at `path`. */
+function stringPattern(spec: SectionSpec, ...path: string[]): RegExp {
+  const k = describedAt(spec, path).kind;
+  return new RegExp(k.type === 'string' && k.pattern !== undefined ? k.pattern : '');
+}
+
+/** The names a map allows (connection names, PPK_IDs), from the description. */
+function namePattern(spec: SectionSpec, key: string): RegExp {
+  const k = keySpec(spec, key);
+  return new RegExp(k.kind.type === 'map' && k.kind.names ? k.kind.names.pattern : '');
+}
+
 /**
  * `limits:` under strongSwan's names (charon.cookie_threshold, charon.init_limit_half_open,
- * ...; RFC 7296 §2.6 cookies, half-open SAs) → EngineOptions. Whole numbers or durations ≥ 1.
+ * ...; RFC 7296 §2.6 cookies, half-open SAs) → EngineOptions: the keys, their engine options
+ * and examples are in the description (config-schema.ts). Whole numbers or durations ≥ 1.
  */
-const LIMITS: readonly { readonly key: string; readonly option: keyof DaemonLimits; readonly duration: boolean; readonly example: string }[] = [
-  { key: 'cookie_threshold', option: 'cookieThreshold', duration: false, example: '30' },
-  { key: 'cookie_threshold_ip', option: 'cookieThresholdIp', duration: false, example: '3' },
-  { key: 'block_threshold', option: 'blockThreshold', duration: false, example: '5' },
-  { key: 'init_limit_half_open', option: 'halfOpenLimit', duration: false, example: '5000' },
-  { key: 'half_open_timeout', option: 'halfOpenTimeoutMs', duration: true, example: '30s' },
-  { key: 'cookie_lifetime', option: 'cookieSecretLifetimeMs', duration: true, example: '60s' },
-  { key: 'max_child_sas', option: 'maxChildSas', duration: false, example: '64' },
-  { key: 'auth_failures_before_backoff', option: 'authFailuresBeforeBackoff', duration: false, example: '3' },
-  // IKE_SA_INIT requests that passed the cookie and limit checks, waiting for their key
-  // exchange; more are dropped, the address holding the most half-open SAs first
-  // (charon.init_limit_job_load limits charon's job queue the same way).
-  { key: 'init_limit_job_load', option: 'admissionQueue', duration: false, example: '256' },
-  // RFC 7296 §2.1, §2.4: how long a request waits for its answer (doubling) and how often it is
-  // sent again before the peer counts as dead (charon.retransmit_timeout, retransmit_tries).
-  { key: 'retransmit_timeout', option: 'retransmitTimeoutMs', duration: true, example: '1s' },
-  { key: 'retransmit_tries', option: 'retransmitTries', duration: false, example: '5' },
-];
-
 function limitsFrom(s: Section | undefined, p: Problems): DaemonLimits {
   const out: Partial<Record<keyof DaemonLimits, number>> = {};
   if (!s) return out;
-  for (const { key, option, duration: isDuration, example } of LIMITS) {
-    const t = s.string(key, example);
+  for (const spec of s.spec.keys) {
+    const { key, engineOption } = spec;
+    if (engineOption === undefined) throw new Error(`configuration description: limits.${key} names no engine option`);
+    const isDuration = spec.kind.type === 'duration';
+    const t = s.string(key);
     if (t === undefined) continue;
     const n = isDuration ? parseDuration(t) : /^\s*\d+\s*$/.test(t) ? Number(t) : undefined;
     if (n === undefined || !Number.isSafeInteger(n) || n < 1) {
+      const example = exampleText(spec);
       const what = isDuration ? `a duration of at least 1ms, e.g. ${key}: ${example} (units ms, s, m, h, d)` : `a whole number of at least 1, e.g. ${key}: ${example}`;
       p.at(s.node_(key), `${s.path}.${key}: '${t}' is not allowed; write ${what}, or leave it out for the default`);
       continue;
     }
-    out[option] = n;
+    out[engineOption] = n;
   }
-  s.finish(LIMITS.map((l) => l.key));
+  s.finish();
   return out;
-}
-const CONN_KEYS = [
-  'local_addrs', 'remote_addrs', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'ppk_id', 'ppk_required', 'ppk_intermediate', ...PUBKEY_KEYS, 'proposals', 'fragmentation',
-  'fragment_size', 'dpd_delay', 'rekey_time', 'life_time', 'rand_time', 'childless', 'data_plane', 'children',
-  'keyingtries', 'retry_delay', 'retry_delay_max', 'vips', 'pools',
-] as const;
-const CHILD_KEYS = [
-  'local_ts', 'remote_ts', 'esp_proposals', 'mode', 'start_action', 'dpd_action', 'close_action', 'rekey_time', 'life_time', 'rand_time',
-  'rekey_bytes', 'rekey_packets', 'life_bytes', 'life_packets',
-] as const;
-
-/** A setting that takes one of a few words; reports anything else with the choices. */
-function choice<T extends string>(s: Section, p: Problems, key: string, choices: readonly T[], fallback: T, meaning: string): T {
-  const t = s.string(key, fallback) ?? fallback;
-  if ((choices as readonly string[]).includes(t)) return t as T;
-  p.at(s.node_(key), `${s.path}.${key}: write ${choices.slice(0, -1).join(', ')} or ${choices.at(-1) ?? ''} (${meaning})`);
-  return fallback;
 }
 
 /**
@@ -403,8 +489,8 @@ function loadSecrets(file: string, p: Problems): Secrets | undefined {
   const sp = new Problems(file, lines, text);
   for (const err of doc.errors) sp.yaml(err, 'YAML: ');
   if (isMap(doc.contents)) {
-    const top = new Section(doc.contents, 'secrets', sp);
-    const psk = top.section('psk');
+    const top = new Section(SECRETS_FILE, doc.contents, 'secrets', sp);
+    const psk = top.map('psk');
     if (psk) {
       for (const pair of psk.node.items) {
         const name = isScalar(pair.key) ? String(pair.key.value) : '';
@@ -429,7 +515,8 @@ function loadSecrets(file: string, p: Problems): Secrets | undefined {
         out.set(name, key);
       }
     }
-    const ppkSection = top.section('ppk');
+    const ppkSection = top.map('ppk');
+    const ppkName = namePattern(SECRETS_FILE, 'ppk');
     for (const pair of ppkSection?.node.items ?? []) {
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
       const v = pair.value;
@@ -437,17 +524,17 @@ function loadSecrets(file: string, p: Problems): Secrets | undefined {
       const key = /^0x([0-9a-fA-F]{2})+$/.test(text) ? Uint8Array.from(Buffer.from(text.slice(2), 'hex')) : new TextEncoder().encode(text);
       // RFC 8784 §3: a PPK SHOULD have at least 256 bits of entropy; we take 32 octets as the floor.
       if (key.length < 32) sp.at((isScalar(v) ? v : pair.key) as YamlNode, `ppk '${name}' has ${key.length} octets; a PPK needs at least 256 bits (RFC 8784 §3): write 0x and 64 random hex digits, e.g. from openssl rand -hex 32`);
-      else if (!/^[A-Za-z0-9+/=._-]+$/.test(name)) sp.at(pair.key as YamlNode, `ppk '${name}': a PPK_ID of letters, digits and +/=._- (RFC 8784 §5.1 recommends base64 characters)`);
+      else if (!ppkName.test(name)) sp.at(pair.key as YamlNode, `ppk '${name}': a PPK_ID of letters, digits and +/=._- (RFC 8784 §5.1 recommends base64 characters)`);
       ppks.set(name, key);
     }
-    const pass = top.section('passphrase');
+    const pass = top.map('passphrase');
     for (const pair of pass?.node.items ?? []) {
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
       const v = pair.value;
       if (!isScalar(v) || v.value === null || String(v.value).length === 0) sp.at(pair.key as YamlNode, `passphrase '${name}' needs a value`);
       else passphrases.set(name, String(v.value));
     }
-    top.finish(['psk', 'ppk', 'passphrase']);
+    top.finish();
   } else if (doc.errors.length === 0) sp.list.push(`${file}: expected 'psk:' with one 'name: secret' line per key`);
   p.list.push(...sp.list);
   return { psk: out, ppk: ppks, passphrase: passphrases };
@@ -459,7 +546,7 @@ function loadSecrets(file: string, p: Problems): Secrets | undefined {
  */
 function childFrom(name: string, s: Section, p: Problems, virtual: { localTs?: TrafficSelector[]; remoteTs?: TrafficSelector[] } = {}): { child: ChildConfig; start: StartAction } | undefined {
   const before = p.list.length;
-  const localTs = (s.strings('local_ts', '10.1.0.0/16') ?? []).flatMap((t, i) => {
+  const localTs = (s.strings('local_ts') ?? []).flatMap((t, i) => {
     try {
       return [parseTrafficSelector(t)];
     } catch (e) {
@@ -467,7 +554,7 @@ function childFrom(name: string, s: Section, p: Problems, virtual: { localTs?: T
       return [];
     }
   });
-  const remoteTs = (s.strings('remote_ts', '10.2.0.0/16') ?? []).flatMap((t, i) => {
+  const remoteTs = (s.strings('remote_ts') ?? []).flatMap((t, i) => {
     try {
       return [parseTrafficSelector(t)];
     } catch (e) {
@@ -483,7 +570,7 @@ function childFrom(name: string, s: Section, p: Problems, virtual: { localTs?: T
     if (virtual.remoteTs) remoteTs.push(...virtual.remoteTs);
     else p.at(s.anchor, `${s.path} needs remote_ts, e.g. remote_ts: [10.2.0.0/16]`);
   }
-  const esp = (s.strings('esp_proposals', 'aes256gcm16-x25519-ke1_mlkem768') ?? ['aes256gcm16']).flatMap((t, i) => {
+  const esp = (s.strings('esp_proposals') ?? ['aes256gcm16']).flatMap((t, i) => {
     try {
       return [parseProposal(t, 'esp')];
     } catch (e) {
@@ -491,18 +578,11 @@ function childFrom(name: string, s: Section, p: Problems, virtual: { localTs?: T
       return [];
     }
   });
-  const mode = s.string('mode', 'tunnel') ?? 'tunnel';
-  if (mode !== 'tunnel' && mode !== 'transport') p.at(s.node_('mode'), `${s.path}.mode: write tunnel or transport`);
-  const start = choice(s, p, 'start_action', ['none', 'start', 'trap'] as const, 'none', 'what the daemon does with the child when it starts');
-  const dpdAction = choice(s, p, 'dpd_action', ['clear', 'trap', 'restart'] as const, 'clear', 'when the peer is found dead');
-  const closeAction = choice(s, p, 'close_action', ['none', 'trap', 'start'] as const, 'none', 'when the peer deletes the Child SA or its IKE SA');
-  const num = (key: string): number | undefined => {
-    const t = s.string(key, '1000000');
-    if (t === undefined) return undefined;
-    const n = Number(t);
-    if (!Number.isInteger(n) || n < 0) p.at(s.node_(key), `${s.path}.${key}: write a whole number`);
-    return n;
-  };
+  const mode = s.choice<'tunnel' | 'transport'>('mode');
+  const start = s.choice<StartAction>('start_action');
+  const dpdAction = s.choice<'clear' | 'trap' | 'restart'>('dpd_action');
+  const closeAction = s.choice<'none' | 'trap' | 'start'>('close_action');
+  const num = (key: string): number | undefined => s.integer(key, `write a whole number, e.g. ${key}: ${exampleText(keySpec(s.spec, key))}`);
   const lives = lifetimes(duration(s, 'rekey_time', p), duration(s, 'life_time', p), duration(s, 'rand_time', p), DEFAULT_CHILD_REKEY_MS);
   const extra = {
     rekeyBytes: num('rekey_bytes'),
@@ -510,7 +590,7 @@ function childFrom(name: string, s: Section, p: Problems, virtual: { localTs?: T
     lifeBytes: num('life_bytes'),
     lifePackets: num('life_packets'),
   };
-  s.finish(CHILD_KEYS);
+  s.finish();
   if (p.list.length > before) return undefined;
   const child: ChildConfig = {
     name,
@@ -539,8 +619,8 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
   const localAddress = address(s, 'local_addrs', p, true) ?? '%any';
   const remoteAddress = address(s, 'remote_addrs', p, true) ?? '%any';
   if (!s.has('local_addrs') && !s.has('remote_addrs')) p.at(s.anchor, `connection '${name}' needs local_addrs and/or remote_addrs, e.g. remote_addrs: 192.0.2.2`);
-  const ident = (key: string, hint: string): ReturnType<typeof parseIdentity> | undefined => {
-    const t = s.string(key, hint);
+  const ident = (key: string): ReturnType<typeof parseIdentity> | undefined => {
+    const t = s.string(key);
     if (t === undefined || t === '%any') return undefined;
     try {
       return parseIdentity(t);
@@ -549,10 +629,9 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
       return undefined;
     }
   };
-  const configuredId = ident('local_id', 'moon.example.org');
-  const remoteId = ident('remote_id', 'sun.example.org');
-  const auth = s.string('auth', 'psk') ?? 'psk';
-  if (auth !== 'psk' && auth !== 'pubkey') p.at(s.node_('auth'), `${s.path}.auth: write psk (a key in the secrets file) or pubkey (certificates: certs, private_keys, cacerts)`);
+  const configuredId = ident('local_id');
+  const remoteId = ident('remote_id');
+  const auth = s.choice<'psk' | 'pubkey'>('auth');
   let psk: Uint8Array | undefined;
   let pubkey: PubkeyAuth | undefined;
   if (auth === 'pubkey') {
@@ -560,7 +639,7 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     if (s.has('psk')) p.at(s.node_('psk'), `${s.path}.psk: auth is pubkey; remove psk, or write auth: psk`);
   } else {
     for (const k of PUBKEY_KEYS) if (s.has(k)) p.at(s.node_(k), `${s.path}.${k}: only with auth: pubkey`);
-    const pskName = s.string('psk', 'name-in-secrets-file');
+    const pskName = s.string('psk');
     if (pskName === undefined) p.at(s.anchor, `${s.path} needs psk: <name of a key in the secrets file>`);
     else {
       psk = secrets?.psk.get(pskName);
@@ -568,9 +647,9 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
       else if (secrets && !psk) p.at(s.node_('psk'), `${s.path}.psk: no key '${pskName}' in the secrets file; add under psk: ${pskName}: "a long random string"`);
     }
   }
-  const ppkId = s.string('ppk_id', 'name-in-the-secrets-ppk-section');
-  const ppkRequired = s.bool('ppk_required') ?? false;
-  const ppkIntermediate = s.bool('ppk_intermediate') ?? false;
+  const ppkId = s.string('ppk_id');
+  const ppkRequired = s.bool('ppk_required') ?? defaultOf<boolean>(CONNECTION, 'ppk_required');
+  const ppkIntermediate = s.bool('ppk_intermediate') ?? defaultOf<boolean>(CONNECTION, 'ppk_intermediate');
   let ppk: ConnectionConfig['ppk'];
   if (ppkIntermediate && ppkId === undefined && !ppkRequired) p.at(s.node_('ppk_intermediate'), `${s.path}.ppk_intermediate: set ppk_id (or ppk_required) as well; it says which PPK to mix in IKE_INTERMEDIATE (RFC 9867)`);
   if (ppkId !== undefined || ppkRequired) {
@@ -586,7 +665,7 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
   }
   const localId = configuredId ?? pubkey?.localId ?? (localAddress !== '%any' ? parseIdentity(localAddress) : undefined);
   if (!localId && auth !== 'pubkey') p.at(s.anchor, `${s.path} needs local_id (local_addrs is %any), e.g. local_id: gw.example.org`);
-  const ike = (s.strings('proposals', 'aes256gcm16-prfsha384-x25519-ke1_mlkem768') ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).flatMap((t, i) => {
+  const ike = (s.strings('proposals') ?? ['aes256gcm16-prfsha384-x25519-ke1_mlkem768']).flatMap((t, i) => {
     try {
       return [parseProposal(t, 'ike')];
     } catch (e) {
@@ -595,43 +674,33 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     }
   });
   const fragmentation = s.bool('fragmentation');
-  const fragSizeText = s.string('fragment_size', '1280');
+  const fragSizeText = s.string('fragment_size');
   const fragmentSize = fragSizeText === undefined ? undefined : parseFragmentSize(fragSizeText);
   if (fragSizeText !== undefined && fragmentSize === undefined) p.at(s.node_('fragment_size'), `${s.path}.fragment_size: ${FRAGMENT_SIZE_ADVICE}`);
-  const portText = s.string('remote_port', '500');
-  const remotePort = portText === undefined ? 500 : Number(portText);
-  if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) p.at(s.node_('remote_port'), `${s.path}.remote_port: write a UDP port, e.g. 500`);
+  const remotePort = s.integer('remote_port', 'write a UDP port, e.g. 500') ?? defaultOf<number>(CONNECTION, 'remote_port');
   const dpd = duration(s, 'dpd_delay', p);
   const lives = lifetimes(duration(s, 'rekey_time', p), duration(s, 'life_time', p), duration(s, 'rand_time', p), DEFAULT_IKE_REKEY_MS);
-  const triesText = s.string('keyingtries', '3');
-  const keyingTries = triesText === undefined ? undefined : Number(triesText);
-  if (keyingTries !== undefined && (!Number.isInteger(keyingTries) || keyingTries < 0)) {
-    p.at(s.node_('keyingtries'), `${s.path}.keyingtries: write how many attempts to make, e.g. 3, or 0 to keep trying for ever`);
-  }
+  const keyingTries = s.integer('keyingtries', 'write how many attempts to make, e.g. 3, or 0 to keep trying for ever');
   const retryDelay = duration(s, 'retry_delay', p);
   const retryDelayMax = duration(s, 'retry_delay_max', p);
   if (retryDelay === 0 || retryDelayMax === 0) p.at(s.node_(retryDelay === 0 ? 'retry_delay' : 'retry_delay_max'), `${s.path}: a retry delay must be longer than 0, e.g. 2s`);
-  const childless = s.string('childless', 'no') ?? 'no';
-  if (childless !== 'no' && childless !== 'pq') p.at(s.node_('childless'), `${s.path}.childless: write no, or pq (no Child SA in IKE_AUTH; IKE SA rekeyed with the additional key exchanges first)`);
-  if (s.node_('data_plane')) p.at(s.node_('data_plane'), `${s.path}.data_plane: the data plane is one for the whole daemon now; move it to the top level (data_plane: auto, kernel, userspace or fake)`);
-  const childrenSection = s.section('children');
+  const childless = s.choice<'no' | 'pq'>('childless');
+  s.moved('data_plane');
+  const childrenSection = s.map('children');
   const children: ChildConfig[] = [];
   const starts = new Map<string, StartAction>();
   if (childrenSection) {
-    for (const pair of childrenSection.node.items) {
-      const cname = isScalar(pair.key) ? String(pair.key.value) : '';
-      if (!isMap(pair.value)) {
-        p.at(pair.key as YamlNode, `child '${cname}' must be a mapping with local_ts, remote_ts, esp_proposals, ...`);
-        continue;
-      }
-      const c = childFrom(cname, new Section(pair.value, `${s.path}.children.${cname}`, p, pair.key as YamlNode), p, virtual);
+    for (const entry of childrenSection.entries()) {
+      const cname = entry.name;
+      const cs = childrenSection.section(entry, `${s.path}.children.${cname}`, `child '${cname}' must be a mapping with local_ts, remote_ts, esp_proposals, ...`);
+      const c = cs && childFrom(cname, cs, p, virtual);
       if (c) {
         children.push(c.child);
         starts.set(cname, c.start);
       }
     }
   }
-  s.finish(CONN_KEYS);
+  s.finish();
   if (p.list.length > before || !localId || (!psk && !pubkey)) return undefined;
   const config: ConnectionConfig = {
     name,
@@ -644,7 +713,7 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     ...(ppk ? { ppk } : {}),
     ikeProposals: ike,
     children,
-    fragmentation: fragmentation ?? true,
+    fragmentation: fragmentation ?? defaultOf<boolean>(CONNECTION, 'fragmentation'),
     ...(fragmentSize === undefined ? {} : { fragmentSize }),
     ikeRekeyTimeMs: lives.rekeyMs,
     ikeLifeTimeMs: lives.lifeMs,
@@ -702,65 +771,57 @@ export function loadConfig(path: string): DaemonConfig {
   for (const err of doc.errors) p.yaml(err, 'YAML: ');
   if (doc.errors.length > 0) throw new ConfigError(p.list);
   if (!isMap(doc.contents)) throw new ConfigError([`${file}: expected a mapping with 'connections:' at the top`]);
-  const top = new Section(doc.contents, 'config', p);
-  const secretsPath = top.string('secrets', '/etc/pqike/secrets.yaml');
+  const top = new Section(CONFIG_FILE, doc.contents, 'config', p);
+  const secretsPath = top.string('secrets');
   const secrets = secretsPath === undefined ? null : loadSecrets(resolve(dirname(file), secretsPath), p);
   const connections: DaemonConnection[] = [];
-  const pools = poolsFrom(top.section('pools'), p);
-  const conns = top.section('connections');
+  const pools = poolsFrom(top.map('pools'), p);
+  const conns = top.map('connections');
+  const connName = namePattern(CONFIG_FILE, 'connections');
   if (!conns) p.at(doc.contents, `no 'connections:' section; add one with a connection name and its settings`);
   else {
-    for (const pair of conns.node.items) {
-      const name = isScalar(pair.key) ? String(pair.key.value) : '';
-      if (!/^[A-Za-z0-9_.-]+$/.test(name)) p.at(pair.key as YamlNode, `connection name '${name}' may use letters, digits, '-', '_' and '.' only`);
-      if (!isMap(pair.value)) {
-        p.at(pair.key as YamlNode, `connection '${name}' must be a mapping of settings`);
-        continue;
-      }
-      const c = connectionFrom(name, new Section(pair.value, `connections.${name}`, p, pair.key as YamlNode), dirname(file), secrets, pools, p);
+    for (const entry of conns.entries()) {
+      const name = entry.name;
+      if (!connName.test(name)) p.at(entry.key, `connection name '${name}' may use letters, digits, '-', '_' and '.' only`);
+      const cs = conns.section(entry, `connections.${name}`, `connection '${name}' must be a mapping of settings`);
+      const c = cs && connectionFrom(name, cs, dirname(file), secrets, pools, p);
       if (c) connections.push(c);
     }
   }
   const log = top.section('log');
-  const level = log?.string('level', 'info') ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) p.at(log?.node_('level'), `log.level: write debug, info, warn or error`);
-  const format = log?.string('format', 'auto') ?? 'auto';
-  if (!['auto', 'json', 'text'].includes(format)) p.at(log?.node_('format'), `log.format: write auto, json or text`);
-  log?.finish(['level', 'format']);
+  const level = log?.choice<DaemonConfig['log']['level']>('level') ?? defaultOf<DaemonConfig['log']['level']>(CONFIG_FILE, 'log', 'level');
+  const format = log?.choice<DaemonConfig['log']['format']>('format') ?? defaultOf<DaemonConfig['log']['format']>(CONFIG_FILE, 'log', 'format');
+  log?.finish();
   const control = top.section('control');
-  const socket = control?.string('socket', DEFAULT_SOCKET) ?? DEFAULT_SOCKET;
-  control?.finish(['socket']);
+  const socket = control?.string('socket') ?? defaultOf<string>(CONFIG_FILE, 'control', 'socket');
+  control?.finish();
   const metricsSection = top.section('metrics');
   let metrics: { host: string; port: number } | undefined;
   if (metricsSection) {
-    const listen = metricsSection.string('listen', '127.0.0.1:9464');
+    const listen = metricsSection.string('listen');
     const m = listen === undefined ? null : /^(.*):(\d+)$/.exec(listen);
     const host = m?.[1]?.replace(/^\[|\]$/g, '');
     if (!m || !host || isIP(host) === 0 || Number(m[2]) > 65535) p.at(metricsSection.node_('listen'), `metrics.listen: write address:port on this host, e.g. 127.0.0.1:9464`);
     else metrics = { host, port: Number(m[2]) };
-    metricsSection.finish(['listen']);
+    metricsSection.finish();
   }
   const limits = limitsFrom(top.section('limits'), p);
-  const exportKeys = top.string('export_keys', '/var/lib/pqike/keys');
-  const portText = top.string('port', '500');
-  const port = portText === undefined ? 500 : Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) p.at(top.node_('port'), 'port: write the local UDP port for IKE, e.g. 500');
-  const dataPlane = choice<DataPlaneChoice>(top, p, 'data_plane', ['auto', 'kernel', 'userspace', 'fake'], 'auto', 'auto: the kernel where it has ESP, our own otherwise; fake: negotiate only, protect nothing');
+  const exportKeys = top.string('export_keys');
+  const port = top.integer('port', 'write the local UDP port for IKE, e.g. 500', 'port') ?? defaultOf<number>(CONFIG_FILE, 'port');
+  const dataPlane = top.choice<DataPlaneChoice>('data_plane');
   const us = top.section('userspace');
-  const tun = us?.string('tun', 'pqike0') ?? 'pqike0';
+  const tun = us?.string('tun') ?? defaultOf<string>(CONFIG_FILE, 'userspace', 'tun');
   // IFNAMSIZ is 16 with the terminating NUL (linux/if.h).
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tun)) p.at(us?.node_('tun'), 'userspace.tun: write a network device name of up to 15 letters, digits, ".", "-" or "_", e.g. pqike0');
-  const mtuText = us?.string('mtu', '1400') ?? '1400';
-  const mtu = Number(mtuText);
+  if (!stringPattern(CONFIG_FILE, 'userspace', 'tun').test(tun)) p.at(us?.node_('tun'), 'userspace.tun: write a network device name of up to 15 letters, digits, ".", "-" or "_", e.g. pqike0');
   // RFC 791/8200: 576 for IPv4 is the least any host takes; IPv6 needs 1280 on every link.
-  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) p.at(us?.node_('mtu'), 'userspace.mtu: write the TUN device MTU in octets, 576..9000 (1280 or more for IPv6), e.g. 1400');
-  us?.finish(['tun', 'mtu']);
-  top.finish(TOP_KEYS);
+  const mtu = us?.integer('mtu', 'write the TUN device MTU in octets, 576..9000 (1280 or more for IPv6), e.g. 1400', 'userspace.mtu') ?? defaultOf<number>(CONFIG_FILE, 'userspace', 'mtu');
+  us?.finish();
+  top.finish();
   if (p.list.length > 0) throw new ConfigError(inFileOrder(p.list));
   return {
     file,
     connections,
-    log: { level: level as DaemonConfig['log']['level'], format: format as DaemonConfig['log']['format'] },
+    log: { level, format },
     control: { socket: resolve(dirname(file), socket) },
     ...(metrics ? { metrics } : {}),
     ...(exportKeys ? { exportKeys: resolve(dirname(file), exportKeys) } : {}),
