@@ -3,7 +3,6 @@
  * address, start actions, the control socket, logs, metrics, the key log and the data plane.
  * SIGTERM deletes every SA and cleans the data plane before exit; SIGHUP reloads the file.
  */
-import { NotifyType } from '../wire/constants.js';
 import { monotonicMs } from '../io/clock.js';
 import { networkInterfaces } from 'node:os';
 import type { Server as HttpServer } from 'node:http';
@@ -20,12 +19,15 @@ import { KeyExporter } from './key-export.js';
 import { eventToJson, formatEvent } from './event-format.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { DaemonConfig, DaemonConnection } from './config.js';
-import { serveControl } from './control.js';
+import { rekeyCommand, serveControl } from './control.js';
+import { HubLogger, LogHub } from './log-stream.js';
 import type { ControlRequest, ControlResponse } from './control.js';
 import type { DataPlane, PlaneHost } from '../dataplane/plane-api.js';
 import { choosePlane } from './plane-choice.js';
 import { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
+import type { EngineMetrics } from './metrics.js';
+import { RefusalLogBudget, eventLogLevel } from './visibility.js';
 import { throttled } from './throttle.js';
 import { endedSa } from './sa-events.js';
 import { toView } from './listing.js';
@@ -74,7 +76,11 @@ export class Daemon {
   readonly engine: IkeEngine;
   private driver?: UdpDriver;
   readonly logger: Logger;
+  /** The log records `pqike log` streams (control socket `log` requests). */
+  readonly logHub = new LogHub();
   readonly metrics = new Metrics();
+  /** How many refusal lines a flood may write (visibility.ts). */
+  private readonly refusalLog = new RefusalLogBudget();
   private plane?: DataPlane;
   private control?: Server;
   private http?: HttpServer;
@@ -93,7 +99,7 @@ export class Daemon {
     this.config = loadConfig(opts.configPath);
     const tty = opts.isTty ?? false;
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
-    this.logger = new Logger(opts.logOut ?? process.stderr, this.config.log.level, format);
+    this.logger = new HubLogger(this.logHub, opts.logOut ?? process.stderr, this.config.log.level, format);
     this.engine = new IkeEngine({
       // New IKE SAs wait for their key exchange in a queue the driver serves between socket
       // reads (udp-driver.ts), so that a flood cannot crowd out the messages of existing SAs.
@@ -164,14 +170,19 @@ export class Daemon {
       throw new Error(`the ${chosen.plane.kind} data plane could not start: ${why} (data_plane: fake negotiates without protecting traffic)`);
     }
     this.logger.info(`listening for IKE on ${addresses.map((a) => `${a.includes(':') ? `[${a}]` : a}:${this.config.port}`).join(', ')}${this.config.port === 500 ? ' (NAT-T 4500)' : ''}`);
-    this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)) });
+    this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)), logHub: this.logHub });
     this.logger.info(`control socket ${this.config.control.socket}`);
     if (this.config.metrics) {
-      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.census(), throttled((m) => this.logger.error(m)), () => this.planeMetrics());
+      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.census(), throttled((m) => this.logger.error(m)), () => this.planeMetrics(), () => this.engineMetrics());
       this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
     }
     if (exportKeys !== undefined) this.logger.warn(`exporting IKE and ESP keys to ${exportKeys} (debugging only)`);
     for (const c of this.config.connections) this.applyStartActions(c);
+  }
+
+  /** Half-open IKE SAs and the datagrams the engine dropped, for the metrics. */
+  private engineMetrics(): EngineMetrics {
+    return { halfOpen: this.engine.guard.halfOpenCount, drops: this.engine.drops() };
   }
 
   private planeMetrics(): { kind: string; drops: Readonly<Record<string, number>> } | undefined {
@@ -229,18 +240,12 @@ export class Daemon {
     // Kept for the lines of an SA that come after it left the engine (ike-down, ike-failed).
     if (e.type === 'ike-up' || e.type === 'ike-rekeyed') this.saConn.set(e.sa, e.ike.connection);
     if (e.type !== 'ike-keys') {
-      // A half-open SA that a flood fills the table with is not worth a line each (metrics count them).
-      const level =
-        e.type === 'log' ? e.level
-        : e.type === 'message' || e.type === 'retransmit' || e.type === 'ike-state' ? 'debug'
-        : e.type === 'ike-failed' ? (e.halfOpen ? 'debug' : 'warn')
-        : e.type === 'child-failed' ? 'warn'
-        // A COOKIE per request of a flood is routine (metrics count them); other refusals say what to configure.
-        : e.type === 'refused' ? (e.notify === NotifyType.COOKIE ? 'debug' : 'info')
-        : 'info';
+      // Levels, and the refusal lines' budget under a flood: visibility.ts.
+      const level = eventLogLevel(e);
+      const gate = e.type === 'refused' && this.logger.enabled(level) ? this.refusalLog.admit(e, monotonicMs()) : undefined;
       // The context (connection name) only for a line that is written: under a flood most
       // events are not, and looking the connection up builds the SA's listing.
-      if (this.logger.enabled(level)) {
+      if (this.logger.enabled(level) && gate?.write !== false) {
         const saId = 'sa' in e && typeof e.sa === 'number' ? e.sa : undefined;
         const conn = e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.ike.connection : saId === undefined ? undefined : this.connOf(saId);
         if (conn !== undefined && saId !== undefined) this.saConn.set(saId, conn);
@@ -249,7 +254,9 @@ export class Daemon {
         delete json['type'];
         // `sa` of a log line is the IKE SA number (ctx).
         delete json['sa'];
-        this.logger.log(level, formatEvent(e), ctx, e.type === 'log' ? {} : { event: e.type, ...json });
+        const skipped = gate !== undefined && gate.skipped > 0 ? gate.skipped : undefined;
+        const text = skipped === undefined ? formatEvent(e) : `${formatEvent(e)} (${skipped} more refusals with this notify not logged)`;
+        this.logger.log(level, text, ctx, e.type === 'log' ? {} : { event: e.type, ...json, ...(skipped === undefined ? {} : { notLogged: skipped }) });
       }
     }
     const end = endedSa(e);
@@ -287,15 +294,15 @@ export class Daemon {
       case 'down':
         return this.down(req.args[0]);
       case 'rekey':
-        return this.rekey(req.args[0], typeof req.opts['child'] === 'string' ? req.opts['child'] : undefined);
+        return rekeyCommand(req.args[0], typeof req.opts['child'] === 'string' ? req.opts['child'] : undefined, () => this.listSas(), (t, c) => this.rekey(t, c));
       case 'list-sas':
-        return { ok: true, data: this.listSas() };
+        return { ok: true, data: this.listSas().filter((s) => req.args[0] === undefined || s.connection === req.args[0]) };
       case 'list-conns':
         return { ok: true, data: this.listConns() };
       case 'reload':
         return this.reload();
       case 'stats':
-        return { ok: true, data: this.metrics.snapshot(this.engine.census(), this.planeMetrics()) };
+        return { ok: true, data: this.metrics.snapshot(this.engine.census(), this.planeMetrics(), this.engineMetrics()) };
       default:
         return { ok: false, error: `unknown command '${req.cmd}'` };
     }

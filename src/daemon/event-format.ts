@@ -41,6 +41,15 @@ function restartNote(r: { readonly attempt: number; readonly inMs: number } | un
   return r === undefined ? '' : `; attempt ${r.attempt} in ${(r.inMs / 1000).toFixed(1)} s`;
 }
 
+/**
+ * What the peer sent and what we have, as strongSwan logs a refused proposal ("received
+ * proposals: IKE:…", "configured proposals: IKE:…"), on the refusal's one line.
+ */
+function refusalDetail(e: Extract<EngineEvent, { type: 'refused' }>): string {
+  const what = e.notify === NotifyType.NO_PROPOSAL_CHOSEN ? ' proposals:' : '';
+  return `${e.received === undefined ? '' : `; received${what} ${e.received}`}${e.configured === undefined ? '' : `; configured${what} ${e.configured}`}`;
+}
+
 /** A generic one-liner for any event. */
 export function formatEvent(e: EngineEvent): string {
   switch (e.type) {
@@ -67,7 +76,7 @@ export function formatEvent(e: EngineEvent): string {
     case 'child-failed':
       return `IKE SA #${e.sa}: Child SA '${e.child}'${e.rekey ? ' rekey' : ''} ${e.reason}`;
     case 'refused':
-      return `${exchangeName(e.exchange)} from ${e.peer.address}:${e.peer.port} refused with ${notifyName(e.notify)}: ${e.reason}${e.received === undefined ? '' : `; received ${e.received}`}${e.configured === undefined ? '' : `; configured ${e.configured}`}`;
+      return `${exchangeName(e.exchange)} from ${e.peer.address}:${e.peer.port} refused with ${notifyName(e.notify)}: ${e.reason}${refusalDetail(e)}`;
     case 'log':
       return `[${e.level}]${e.sa === undefined ? '' : ` <#${e.sa}>`} ${e.message}`;
     default: {

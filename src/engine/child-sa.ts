@@ -13,7 +13,7 @@ import { find, findNotify, notify } from './payloads.js';
 import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { formatSelector, isSubset, narrow } from './traffic-selectors.js';
-import { describeProposals } from './describe.js';
+import { describeConfigured, describeProposals } from './describe.js';
 import type { ChildConfig, ChildSaInfo } from './types.js';
 import { readU32, u32 } from './util.js';
 
@@ -212,7 +212,7 @@ export function childRefusal(children: readonly ChildConfig[], inner: readonly P
   }
   if (code === NotifyType.NO_PROPOSAL_CHOSEN) {
     const sa = find(inner, PayloadType.SA);
-    return { received: describeProposals(sa?.proposals ?? []), configured: children.map((c) => `${c.name}: ${c.espProposals.map((x) => x.text).join(', ')}`).join('; ') };
+    return { received: describeProposals(sa?.proposals ?? []), configured: children.map((c) => `${c.name}: ${describeConfigured(c.espProposals)}`).join('; ') };
   }
   return {};
 }

@@ -7,6 +7,8 @@
 import { EncrId, IntegId, KeMethodId, PrfId, ProtocolId, TransformAttrType, TransformType, nameOf } from '../wire/constants.js';
 import type { Proposal, Transform } from '../wire/types.js';
 import type { SelectedSuite } from './proposal-select.js';
+import { buildProposals } from './proposal-select.js';
+import type { ProposalSpec } from './proposal-string.js';
 
 /** strongSwan's names where they differ from the IANA constant's (key_exchange_method_names). */
 const KE_NAMES: Readonly<Record<number, string>> = {
@@ -87,4 +89,13 @@ export function describeProposals(proposals: readonly Proposal[]): string {
       return `${nameOf(ProtocolId, p.protocolId)}:${parts.join('/')}`;
     })
     .join(', ');
+}
+
+/**
+ * Configured proposals (the connection's strings, `aes256gcm16-prfsha384-x25519`) the way
+ * describeProposals() prints received ones, so that a refusal's two sides read alike, as
+ * strongSwan's "configured proposals: IKE:AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519".
+ */
+export function describeConfigured(specs: readonly ProposalSpec[]): string {
+  return describeProposals(buildProposals(specs, { spi: new Uint8Array(0) }));
 }

@@ -12,6 +12,8 @@ import { decodeMessage } from '../wire/index.js';
 import type { IkeMessage, Payload } from '../wire/types.js';
 import { AdmissionQueue } from './admission-queue.js';
 import { DosGuard, dosLimits } from './dos-guard.js';
+import { DropCounter } from './drops.js';
+import type { DropReason } from './drops.js';
 import { ChildRegistry } from './child-registry.js';
 import { Restarts, mayRestart } from './restart.js';
 import { REQID_FIRST, REQID_LAST } from './dataplane.js';
@@ -57,6 +59,8 @@ export class IkeEngine implements SaHost {
   private readonly timers = new TimerHeap<IkeSa>();
   /** Half-open SAs, cookies, per-address limits and the authentication back-off (RFC 7296 §2.6). */
   readonly guard: DosGuard;
+  /** Datagrams dropped without an answer, by reason (drops.ts), for the metrics. */
+  private readonly dropped = new DropCounter();
   /** Every responder SA by initiator SPI and peer, to recognise retransmitted or late IKE_SA_INIT requests (§2.1). */
   private readonly byInitiator = new Map<string, IkeSa>();
   private readonly fragments = new Map<IkeSa, FragmentCollector>();
@@ -317,6 +321,11 @@ export class IkeEngine implements SaHost {
     return { states, childSas };
   }
 
+  /** Datagrams dropped without an answer since the engine started, by reason (a fixed set: drops.ts). */
+  drops(): Readonly<Record<DropReason, number>> {
+    return this.dropped.snapshot();
+  }
+
   /** Child SAs of an IKE SA (for listings and tests). */
   children(id: number): import('./types.js').ChildSaInfo[] {
     return this.byId(id)?.children.map((c) => c.info) ?? [];
@@ -572,7 +581,7 @@ export class IkeEngine implements SaHost {
     for (const sa of this.timers.popDue(now)) {
       if (sa.onTimer(now)) {
         if (sa.role === 'responder' && sa.state !== 'established' && sa.state !== 'rekeyed' && now - sa.createdAt >= this.halfOpenTimeoutMs) {
-          sa.fail('half-open SA timed out');
+          sa.fail('half-open SA timed out', undefined, undefined, 'half-open-timeout');
         } else runTimers(sa, now);
       }
       this.settle(sa, now);
@@ -661,29 +670,30 @@ export class IkeEngine implements SaHost {
       msg = decodeMessage(data);
     } catch (e) {
       if (!(e instanceof ParseError)) throw e;
-      this.onOuterParseError(e, data, remote, local);
+      if (!this.onOuterParseError(e, data, remote, local)) this.dropped.note('parse');
       return;
     }
     const h = msg.header;
     const response = (h.flags & HeaderFlags.RESPONSE) !== 0;
     const fromInitiator = (h.flags & HeaderFlags.INITIATOR) !== 0;
     if (h.exchangeType === ExchangeType.IKE_SA_INIT && !response) {
-      if (!fromInitiator || h.messageId !== 0 || !h.spiR.every((b) => b === 0)) return;
+      if (!fromInitiator || h.messageId !== 0 || !h.spiR.every((b) => b === 0)) return this.dropped.note('unexpected');
       this.onInitRequest(msg, data, remote, local, now);
       return;
     }
     const sa = this.sas.get(hex(fromInitiator ? h.spiR : h.spiI));
-    if (!sa || hex(sa.spiI) !== hex(h.spiI)) return;
-    if (sa.isInitiator === fromInitiator) return; // our own role's flag from the peer: bogus
+    if (!sa || hex(sa.spiI) !== hex(h.spiI)) return this.dropped.note('unknown-sa');
+    if (sa.isInitiator === fromInitiator) return this.dropped.note('unexpected'); // our own role's flag from the peer: bogus
     if (h.exchangeType === ExchangeType.IKE_SA_INIT) {
       if (sa.state === 'connecting' && sa.outstanding?.messageId === 0 && !sa.keys && isSettingUp(sa)) {
         handleInitResponse(sa, msg, data, now);
         continueHandshake(sa, now);
         this.settle(sa, now);
-      }
+      } else this.dropped.note('unexpected');
       return;
     }
-    if (hex(sa.spiR) !== hex(h.spiR) || !sa.keys) return;
+    if (hex(sa.spiR) !== hex(h.spiR)) return this.dropped.note('unknown-sa');
+    if (!sa.keys) return this.dropped.note('unexpected');
     if (response) this.onResponse(sa, msg, data, now);
     else this.onRequest(sa, msg, data, remote, local, now);
     this.settle(sa, now);
@@ -703,21 +713,29 @@ export class IkeEngine implements SaHost {
     // A full admission queue that would not take this address's request: dropped before any
     // work, and without a COOKIE, which would only bring it back (RFC 8019 §4.1: the address
     // holds as many half-open SAs as the requests queued or more).
-    if (this.admission && !this.admission.wouldTake(this.heldBy(remote.address))) return true;
+    if (this.admission && !this.admission.wouldTake(this.heldBy(remote.address))) {
+      this.dropped.note('limits');
+      return true;
+    }
     const a = this.guard.admit({ peer: remote, spiI: scan.spiI, ni: scan.nonce, ...(scan.cookie ? { cookie: scan.cookie } : {}) }, now);
     if (a.kind === 'accept') return false;
     if (a.kind === 'cookie') refuseStatelessly((o) => this.emit(o), scan.spiI, local, remote, NotifyType.COOKIE, COOKIE_REASON, { data: a.cookie });
+    else this.dropped.note('limits');
     return true;
   }
 
-  /** RFC 7296 §2.5: an unknown critical payload in IKE_SA_INIT is answered; other garbage dropped. */
-  private onOuterParseError(e: ParseError, data: Uint8Array, remote: Endpoint, local: Endpoint): void {
-    if (e.code !== 'UNSUPPORTED_CRITICAL_PAYLOAD' || data.length < 28) return;
+  /**
+   * RFC 7296 §2.5: an unknown critical payload in IKE_SA_INIT is answered; other garbage
+   * dropped. True when it was answered.
+   */
+  private onOuterParseError(e: ParseError, data: Uint8Array, remote: Endpoint, local: Endpoint): boolean {
+    if (e.code !== 'UNSUPPORTED_CRITICAL_PAYLOAD' || data.length < 28) return false;
     const exchange = data[18];
     const flags = data[19] ?? 0;
-    if (exchange !== ExchangeType.IKE_SA_INIT || (flags & HeaderFlags.RESPONSE) !== 0) return;
+    if (exchange !== ExchangeType.IKE_SA_INIT || (flags & HeaderFlags.RESPONSE) !== 0) return false;
     // No SA for it (RFC 7296 §2.21.1): the same stateless answer as any IKE_SA_INIT refusal.
     refuseStatelessly((o) => this.emit(o), data.slice(0, 8), local, remote, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD, e.message, { data: Uint8Array.of(e.payloadType ?? 0) });
+    return true;
   }
 
   private onInitRequest(msg: IkeMessage, data: Uint8Array, remote: Endpoint, local: Endpoint, now: number): void {
@@ -727,6 +745,7 @@ export class IkeEngine implements SaHost {
       // A retransmitted IKE_SA_INIT request gets the same response again (RFC 7296 §2.1).
       const sent = existing.setup?.initRequest;
       if (sent && Buffer.compare(sent, data) === 0 && existing.lastResponse?.messageId === 0) existing.sendRaw(existing.lastResponse.datagrams);
+      else this.dropped.note('unexpected');
       return;
     }
     if (this.admission) {
@@ -741,6 +760,7 @@ export class IkeEngine implements SaHost {
         // and for their rank (one address cannot fill the queue at the best rank).
         const held = this.heldBy(remote.address);
         if (held < this.guard.limits.blockThreshold) this.admission.push({ key, address: remote.address, rank: held, item });
+        else this.dropped.note('limits');
         return;
       }
     }
@@ -782,7 +802,11 @@ export class IkeEngine implements SaHost {
     const created = handleInitRequest(
       {
         host: this,
-        admit: (facts) => this.guard.admit(facts, now),
+        admit: (facts) => {
+          const a = this.guard.admit(facts, now);
+          if (a.kind === 'drop') this.dropped.note('limits');
+          return a;
+        },
         emit: (o) => this.emit(o),
       },
       msg,
@@ -798,7 +822,7 @@ export class IkeEngine implements SaHost {
     this.ids.set(sa.id, sa);
     this.byInitiator.set(key, sa);
     const evicted = this.guard.opened(key, sa, remote.address, created.spentCookie, now);
-    if (evicted) evicted.fail('replaced by a newer half-open IKE SA (init_limit_half_open reached)');
+    if (evicted) evicted.fail('replaced by a newer half-open IKE SA (init_limit_half_open reached)', undefined, undefined, 'evicted');
     this.settle(sa, now);
   }
 
@@ -811,17 +835,26 @@ export class IkeEngine implements SaHost {
     try {
       part = openMessage(data, msg, sa.requireCipher(), keys);
     } catch (e) {
-      if (e instanceof CryptoError) return undefined; // RFC 7296 §2.21.2: ICV failure → silent drop
+      if (e instanceof CryptoError) {
+        this.dropped.note('icv'); // RFC 7296 §2.21.2: ICV failure → silent drop
+        return undefined;
+      }
       throw e;
     }
-    if (!part) return undefined;
+    if (!part) {
+      this.dropped.note('parse');
+      return undefined;
+    }
     const h = msg.header;
     const response = (h.flags & HeaderFlags.RESPONSE) !== 0;
     let plain = part.plain;
     let innerFirst = part.innerFirst;
     let sizes = [data.length];
     if (part.fragment) {
-      if (!sa.peerFragmentation) return undefined;
+      if (!sa.peerFragmentation) {
+        this.dropped.note('fragment');
+        return undefined;
+      }
       let fc = this.fragments.get(sa);
       if (!fc || fc.messageId !== h.messageId || fc.response !== response) {
         fc = new FragmentCollector(h.messageId, response);
@@ -833,14 +866,17 @@ export class IkeEngine implements SaHost {
         // did send this Message ID: answer it (a request) instead of leaving it stuck.
         this.fragments.delete(sa);
         const why = `fragments of ${response ? 'response' : 'request'} ${h.messageId} exceed ${MAX_REASSEMBLED} bytes`;
-        sa.log('warn', why);
+        const up = sa.state === 'established' || sa.state === 'rekeyed';
+        // Said once: by the refusal (a request), the failure (an SA setting up), or a warning.
+        if (response && up) sa.log('warn', why);
         if (!response) {
           sa.refuse(h.exchangeType, h.messageId, NotifyType.INVALID_SYNTAX, why, { keys });
           sa.expectedRequestId++;
         }
-        if (sa.state !== 'established' && sa.state !== 'rekeyed') sa.fail(why, NotifyType.INVALID_SYNTAX);
+        if (!up) sa.fail(why, NotifyType.INVALID_SYNTAX);
         return 'invalid';
       }
+      if (r === 'invalid') this.dropped.note('fragment');
       if (r === 'pending' || r === 'invalid') return undefined;
       this.fragments.delete(sa);
       plain = r.plain;
@@ -852,7 +888,8 @@ export class IkeEngine implements SaHost {
       inner = decodeInner(innerFirst, plain);
     } catch (e) {
       if (!(e instanceof ParseError)) throw e;
-      sa.log('warn', `malformed ${response ? 'response' : 'request'} ${h.messageId}: ${e.message}`);
+      // Said once: by the refusal (a request), the failure (an SA setting up), or a warning.
+      if (response && sa.state === 'established') sa.log('warn', `malformed response ${h.messageId}: ${e.message}`);
       if (!response) {
         // RFC 7296 §2.21.2 / §2.5: answer a protected request with the error notify.
         const critical = e.code === 'UNSUPPORTED_CRITICAL_PAYLOAD';
@@ -874,7 +911,7 @@ export class IkeEngine implements SaHost {
   private onResponse(sa: IkeSa, msg: IkeMessage, data: Uint8Array, now: number): void {
     const out = sa.outstanding;
     const h = msg.header;
-    if (!out || out.messageId !== h.messageId || out.exchange !== h.exchangeType) return;
+    if (!out || out.messageId !== h.messageId || out.exchange !== h.exchangeType) return this.dropped.note('unexpected');
     const opened = this.open(sa, msg, data, sa.inKeys(), now);
     if (opened === undefined || opened === 'invalid') return;
     switch (h.exchangeType) {
@@ -904,7 +941,7 @@ export class IkeEngine implements SaHost {
       this.resendResponse(sa, msg, data, last.requestKeys ?? sa.inKeys(), last.datagrams);
       return;
     }
-    if (h.messageId !== sa.expectedRequestId) return; // RFC 7296 §2.2: outside the window
+    if (h.messageId !== sa.expectedRequestId) return this.dropped.note('unexpected'); // RFC 7296 §2.2: outside the window
     // A request waits for its certificates to be validated: the window (one request, §2.3) is
     // full until it is answered, so nothing else is taken.
     if (sa.setup?.trustWait) return;
@@ -989,7 +1026,7 @@ export class IkeEngine implements SaHost {
       const part = openMessage(data, msg, sa.requireCipher(), keys);
       if (!part || (part.fragment && part.fragment.number !== 1)) return;
     } catch (e) {
-      if (e instanceof CryptoError) return;
+      if (e instanceof CryptoError) return this.dropped.note('icv');
       throw e;
     }
     sa.sendRaw(datagrams);

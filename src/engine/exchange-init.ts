@@ -18,7 +18,7 @@ import type { SelectedSuite } from './proposal-select.js';
 import type { ConnectionConfig, Endpoint, EngineOutput } from './types.js';
 import { readU16, u16 } from './util.js';
 import { completeKe } from './tasks/ke-round.js';
-import { describeProposals, keMethodName } from './describe.js';
+import { describeConfigured, describeProposals, keMethodName } from './describe.js';
 import { refusedEvent } from './refusal.js';
 import type { RefusalDetail } from './refusal.js';
 import * as tasks from './tasks/run.js';
@@ -76,10 +76,10 @@ export function handleInitResponse(sa: SettingUp, msg: IkeMessage, raw: Uint8Arr
   if (invalidKe) {
     const method = readU16(invalidKe.data);
     if (method === undefined || !offeredKeMethods(conn).includes(method) || method === sa.setup.keMethodId) {
-      return ignoreAnswer(sa, `INVALID_KE_PAYLOAD asks for method ${method ?? '?'}, which we do not offer`, now, NotifyType.INVALID_KE_PAYLOAD);
+      return ignoreAnswer(sa, `INVALID_KE_PAYLOAD asks for key exchange method ${method === undefined ? '?' : keMethodName(method)}, which we do not offer`, now, NotifyType.INVALID_KE_PAYLOAD);
     }
     if (++sa.setup.invalidKeRetries > MAX_INVALID_KE_RETRIES) return sa.fail('too many INVALID_KE_PAYLOAD answers');
-    sa.log('info', `responder wants key exchange method ${method}, retrying`);
+    sa.log('info', `responder wants key exchange method ${keMethodName(method)}, retrying`);
     sa.setup.keMethodId = method;
     sa.setup.keState = undefined;
     return sendInitRequest(sa, now);
@@ -123,7 +123,8 @@ export function handleInitResponse(sa: SettingUp, msg: IkeMessage, raw: Uint8Arr
  * within two retransmission intervals.
  */
 function ignoreAnswer(sa: SettingUp, reason: string, now: number, notifyType: number): void {
-  sa.log('info', `${reason}; unauthenticated, so waiting for another answer (RFC 7296 §2.21.1)`);
+  // The failure, if no usable answer follows, is what the log shows (the reason once); this is detail.
+  sa.log('debug', `${reason}; unauthenticated, so waiting for another answer (RFC 7296 §2.21.1)`);
   sa.setup.initError ??= { reason, notify: notifyType, at: now + 2 * sa.host.retransmitTimeoutMs };
 }
 
@@ -164,6 +165,15 @@ export function statelessAnswer(spiI: Uint8Array, payload: Payload): Uint8Array 
     { spiI, spiR: new Uint8Array(8), majorVersion: 2, minorVersion: 0, exchangeType: ExchangeType.IKE_SA_INIT, flags: HeaderFlags.RESPONSE, messageId: 0 },
     [payload],
   );
+}
+
+/**
+ * The IKE proposals of the connections that could have answered, as strongSwan logs its
+ * "configured proposals" (describe.ts names, the same form as the received ones):
+ * `sun: IKE:AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519; other: …`.
+ */
+function configuredProposals(conns: readonly ConnectionConfig[]): string {
+  return conns.map((c) => `${c.name}: ${describeConfigured(c.ikeProposals)}`).join('; ');
 }
 
 function addressMatches(configured: string, actual: string): boolean {
@@ -230,7 +240,7 @@ export function handleInitRequest(
   const chosen = select(candidates, saPayload.proposals, peerInt);
   if (!chosen) {
     const why = candidates.length === 0 ? `no connection for ${remote.address} -> ${local.address}` : 'no acceptable proposal';
-    const configured = candidates.map((c) => `${c.name}: ${c.ikeProposals.map((x) => x.text).join(', ')}`).join('; ');
+    const configured = configuredProposals(candidates);
     plainError(ctx, msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN, why, { received: describeProposals(saPayload.proposals), ...(configured ? { configured } : {}) });
     return undefined;
   }
@@ -238,7 +248,10 @@ export function handleInitRequest(
   const hasAddke = [...suite.chosen.keys()].some((t) => t >= TransformType.ADDKE1 && t <= TransformType.ADDKE7);
   if (hasAddke && !peerInt) {
     // RFC 9370 §2.2.1 runs ADDKE in IKE_INTERMEDIATE, which the initiator did not announce.
-    plainError(ctx, msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN, 'the acceptable proposal has additional key exchanges, but the initiator does not support IKE_INTERMEDIATE (RFC 9370 §2.2.1)');
+    plainError(ctx, msg, local, remote, NotifyType.NO_PROPOSAL_CHOSEN, 'the acceptable proposal has additional key exchanges, but the initiator does not support IKE_INTERMEDIATE (RFC 9370 §2.2.1)', {
+      received: describeProposals(saPayload.proposals),
+      configured: configuredProposals([conn]),
+    });
     return undefined;
   }
   const method = suite.chosen.get(TransformType.KE)?.id ?? 0;

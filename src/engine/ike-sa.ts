@@ -16,7 +16,7 @@ import { sealMessage, intAuthOctets } from './protection.js';
 import type { MessageFrame } from './protection.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { additionalMethods } from './proposal-select.js';
-import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, IkeSaInfo, IkeSaStateName, KeyStage, RandomPurpose } from './types.js';
+import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, FailureCause, IkeSaInfo, IkeSaStateName, KeyStage, RandomPurpose } from './types.js';
 import type { ChildSa } from './child-sa.js';
 import type { ChildRegistry } from './child-registry.js';
 import type { DataPlaneCommand } from './dataplane.js';
@@ -32,7 +32,7 @@ import { newSetup } from './setup-state.js';
 import type { SetupState } from './setup-state.js';
 import { notify } from './payloads.js';
 import { refusedEvent } from './refusal.js';
-import { describeSuite } from './describe.js';
+import { describeSuite, keMethodName } from './describe.js';
 
 /** What an IKE SA needs from the engine that hosts it. */
 export interface SaHost {
@@ -385,12 +385,12 @@ export class IkeSa {
     if (o.tries >= this.host.retransmitTries) {
       if (e) this.fail(e.reason, e.notify);
       // RFC 7296 §2.4: no answer after all retransmissions on an established SA = a dead peer.
-      else this.fail(`no response to ${nameOf(ExchangeType, o.exchange)} request ${o.messageId} after ${o.tries} retransmissions`, undefined, this.state === 'established' && this.active?.kind !== 'delete-ike' ? 'dead-peer' : undefined);
+      else this.fail(`no response to ${nameOf(ExchangeType, o.exchange)} request ${o.messageId} after ${o.tries} retransmissions`, undefined, this.state === 'established' && this.active?.kind !== 'delete-ike' ? 'dead-peer' : undefined, 'timeout');
       return false;
     }
     o.tries++;
     o.nextAt = now + this.host.retransmitTimeoutMs * 2 ** o.tries;
-    this.log('debug', `retransmit ${o.tries} of ${nameOf(ExchangeType, o.exchange)} request ${o.messageId}`);
+    // The event is the one record of it (the daemon logs it: debug for the first, info after).
     this.event({ type: 'retransmit', sa: this.id, exchange: o.exchange, messageId: o.messageId, attempt: o.tries });
     this.sendRaw(o.datagrams);
     return true;
@@ -573,8 +573,11 @@ export class IkeSa {
     this.host.forget(this);
   }
 
-  /** The SA ends in failure; before it was established, that is a failed setup (keyingtries). */
-  fail(reason: string, notify?: number, cause?: EndCause): void {
+  /**
+   * The SA ends in failure; before it was established, that is a failed setup (keyingtries).
+   * `failure`: why, where no notify says it (the event's `cause`, for the metrics).
+   */
+  fail(reason: string, notify?: number, cause?: EndCause, failure?: FailureCause): void {
     if (this.state === 'failed' || this.state === 'deleted') return;
     const restart = this.host.ended(this, cause ?? (this.state === 'established' || this.state === 'rekeyed' ? 'other' : 'setup-failed'));
     this.transition('failed');
@@ -582,10 +585,18 @@ export class IkeSa {
     this.active = undefined;
     this.tasks = [];
     this.dropChildren(reason);
-    // A responder's half-open SA failing is routine under load: not worth a warning each.
+    // A responder's half-open SA failing is routine under load: the daemon logs it at debug.
+    // The event is the one record of the failure (no 'log' event beside it: logged once).
     const halfOpen = !this.isInitiator && this.establishedAt === undefined;
-    this.log(halfOpen ? 'debug' : 'warn', `IKE SA failed: ${reason}`);
-    this.event({ type: 'ike-failed', sa: this.id, reason, ...(notify === undefined ? {} : { notify }), ...(restart ? { restart } : {}), ...(halfOpen ? { halfOpen: true as const } : {}) });
+    this.event({
+      type: 'ike-failed',
+      sa: this.id,
+      reason,
+      ...(notify === undefined ? {} : { notify }),
+      ...(restart ? { restart } : {}),
+      ...(halfOpen ? { halfOpen: true as const } : {}),
+      ...(failure === undefined ? {} : { cause: failure }),
+    });
     this.host.forget(this);
   }
 
@@ -626,7 +637,7 @@ export function newIkeSa(...args: ConstructorParameters<typeof IkeSa>): SettingU
 export function payloadName(p: Payload): string {
   if (p.type === 'unknown') return `UNKNOWN(${p.rawType})`;
   if (p.type === PayloadType.NOTIFY) return `N(${nameOf(NotifyType, p.notifyType)})`;
-  if (p.type === PayloadType.KE) return `KE(${p.method})`;
+  if (p.type === PayloadType.KE) return `KE(${keMethodName(p.method)})`;
   return nameOf(PayloadType, p.type);
 }
 

@@ -340,11 +340,20 @@ type CoreEvent =
       readonly restart?: RestartPlan;
       /** A responder's SA that never authenticated (timed out, evicted, refused): routine under load. */
       readonly halfOpen?: true;
+      /** Why, where no notify says it: no answer to our request, a half-open SA timed out or was replaced (FailureCause). */
+      readonly cause?: FailureCause;
     }
   | { readonly type: 'ike-down'; readonly sa: number; readonly reason: string; readonly restart?: RestartPlan }
   /** A child's dpd_action or close_action (or start action) asks for a trap policy: traffic matching it starts the connection. */
   | { readonly type: 'trap'; readonly connection: string; readonly child: string; readonly reason: string }
   | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly sa?: number; readonly message: string };
+
+/**
+ * Why an IKE SA failed where no notify says it (the 'ike-failed' event's `cause`): our request
+ * went unanswered through every retransmission (RFC 7296 §2.4), a responder's half-open SA
+ * timed out, or it was replaced by a newer one at init_limit_half_open (dos-guard.ts).
+ */
+export type FailureCause = 'timeout' | 'half-open-timeout' | 'evicted';
 
 export type EngineOutput =
   /** A datagram; `keepalive`: a NAT keepalive (RFC 3948 §2.3), sent on the NAT-T port without the non-ESP marker. */

@@ -6,6 +6,7 @@ import { parseProposals } from '../../src/engine/proposal-string.js';
 import { formatSelector, parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
 import type { ConnectionConfig, EngineEvent } from '../../src/engine/types.js';
 import { EnginePair } from '../helpers/engine-pair.js';
+import { NotifyType } from '../../src/wire/constants.js';
 
 /** Drive two engines on arbitrary (IPv4 or IPv6) endpoints until quiet. */
 function handshake(ci: ConnectionConfig, cr: ConnectionConfig): { i: EngineEvent[]; r: EngineEvent[] } {
@@ -89,7 +90,8 @@ test('disjoint traffic selectors: IKE SA up, Child SA refused with TS_UNACCEPTAB
   );
   assert.ok(i.some((e) => e.type === 'ike-up'));
   assert.ok(!i.some((e) => e.type === 'child-up'));
-  assert.ok(i.some((e) => e.type === 'log' && /TS_UNACCEPTABLE/.test(e.message)));
+  assert.ok(i.some((e) => e.type === 'child-failed' && e.notify === NotifyType.TS_UNACCEPTABLE && /TS_UNACCEPTABLE/.test(e.reason)), 'one child-failed event, no separate log line');
+  assert.ok(!i.some((e) => e.type === 'log' && /TS_UNACCEPTABLE/.test(e.message)));
 });
 
 test('a Child SA event carries no key material into JSON output of the CLI formatter', async () => {

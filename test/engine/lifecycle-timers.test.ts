@@ -97,7 +97,7 @@ test('a stalled IKE_FOLLOWUP_KE series: responder drops it, answers STATE_NOT_FO
   while (pair.now < 60_000 && pair.advance());
   assert.deepEqual(pair.errors(), []);
   assert.ok(pair.eventsR.some((e) => e.type === 'log' && /stalled/.test(e.message)), 'responder dropped the series');
-  assert.ok(pair.eventsI.some((e) => e.type === 'log' && /STATE_NOT_FOUND/.test(e.message)), 'initiator saw STATE_NOT_FOUND');
+  assert.ok(pair.eventsI.some((e) => e.type === 'child-failed' && /STATE_NOT_FOUND/.test(e.reason)), 'initiator saw STATE_NOT_FOUND');
   const [a] = pair.i.children(ids.i);
   const [b] = pair.r.children(ids.r);
   assert.ok(a && b);
@@ -181,7 +181,7 @@ test('NO_PROPOSAL_CHOSEN inside CREATE_CHILD_SA fails the Child SA, not the IKE 
   assert.ok(pair.i.createChild(i.id, 'net', pair.now));
   pair.run();
   assert.equal(pair.i.list().length, 1);
-  assert.ok(pair.eventsI.some((e) => e.type === 'log' && /NO_PROPOSAL_CHOSEN/.test(e.message)));
+  assert.ok(pair.eventsI.some((e) => e.type === 'child-failed' && /NO_PROPOSAL_CHOSEN/.test(e.reason)));
   void NotifyType;
 });
 

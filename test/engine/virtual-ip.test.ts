@@ -74,7 +74,7 @@ test('leases are per identity: two clients get two addresses, an exhausted pool 
   assert.equal(c.i.list()[0]?.state, 'established');
   assert.deepEqual(c.i.children(ic.i), []);
   assert.deepEqual(c.r.children(ic.r), []);
-  const refused = c.eventsI.some((e) => e.type === 'log' && /refused: INTERNAL_ADDRESS_FAILURE/.test(e.message));
+  const refused = c.eventsI.some((e) => e.type === 'child-failed' && /refused: INTERNAL_ADDRESS_FAILURE/.test(e.reason));
   assert.ok(refused, 'the client logs the refusal');
   // Both sides say so in a typed event: the gateway what it refused, the client which Child SA failed.
   const refusal = c.eventsR.find((e) => e.type === 'refused');

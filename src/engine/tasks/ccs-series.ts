@@ -179,8 +179,9 @@ function endTask(sa: IkeSa, st: CcsInitiator, reason?: string, notifyType?: numb
   sa.active = undefined;
   st.purpose.abandon();
   if (!reason) return;
-  sa.log('warn', `${st.kind} failed: ${reason}`);
-  if (st.purpose.child !== undefined) sa.event({ type: 'child-failed', sa: sa.id, child: st.purpose.child, rekey: st.kind === 'rekey-child', reason, ...(notifyType === undefined ? {} : { notify: notifyType }) });
+  // Logged once: a Child SA's failure is its event (formatted by the host), the others a log line.
+  if (st.purpose.child === undefined) sa.log('warn', `${st.kind} failed: ${reason}`);
+  else sa.event({ type: 'child-failed', sa: sa.id, child: st.purpose.child, rekey: st.kind === 'rekey-child', reason, ...(notifyType === undefined ? {} : { notify: notifyType }) });
 }
 
 /** A CREATE_CHILD_SA or IKE_FOLLOWUP_KE response for our active series. */

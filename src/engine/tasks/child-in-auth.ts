@@ -57,7 +57,6 @@ export const childInAuth: Task = {
     const made = err ? undefined : acceptChild(x.sa, pending, response, x.now);
     if (made === undefined || typeof made === 'string') {
       const reason = err ? `refused: ${nameOf(NotifyType, err.notifyType)}` : `failed: ${made ?? ''}`;
-      x.sa.log('warn', `Child SA '${pending.config.name}' ${reason}`);
       x.sa.event({ type: 'child-failed', sa: x.sa.id, child: pending.config.name, rekey: false, reason, ...(err ? { notify: err.notifyType } : {}) });
       return;
     }

@@ -7,7 +7,7 @@
  */
 import { NotifyType, PayloadType, ProtocolId } from '../../wire/constants.js';
 import type { Payload } from '../../wire/types.js';
-import { describeProposals } from '../describe.js';
+import { describeConfigured, describeProposals } from '../describe.js';
 import type { IkeSa } from '../ike-sa.js';
 import { finishIkeRekey } from '../lifecycle.js';
 import { buildProposals, proposalForSelection, selectProposal } from '../proposal-select.js';
@@ -56,7 +56,7 @@ export function ikeRekeyResponder(sa: IkeSa, inner: readonly Payload[]): Respond
   const saPayload = inner.find((p) => p.type === PayloadType.SA);
   if (!conn || saPayload?.type !== PayloadType.SA) return { notify: NotifyType.INVALID_SYNTAX, reason: 'IKE SA rekey without SA' };
   const suite = selectProposal(conn.ikeProposals, saPayload.proposals);
-  if (!suite) return { notify: NotifyType.NO_PROPOSAL_CHOSEN, reason: 'no acceptable proposal for the IKE SA rekey', received: describeProposals(saPayload.proposals), configured: conn.ikeProposals.map((x) => x.text).join(', ') };
+  if (!suite) return { notify: NotifyType.NO_PROPOSAL_CHOSEN, reason: 'no acceptable proposal for the IKE SA rekey', received: describeProposals(saPayload.proposals), configured: describeConfigured(conn.ikeProposals) };
   if (suite.spi.length !== 8 || suite.spi.every((b) => b === 0)) return { notify: NotifyType.INVALID_SYNTAX, reason: 'the new IKE SPI is not 8 non-zero octets' };
   return {
     kind: 'rekey-ike',
