@@ -11,29 +11,7 @@ import { parseProposals } from '../engine/proposal-string.js';
 import { parseTrafficSelector } from '../engine/traffic-selectors.js';
 import type { ConnectionConfig } from '../engine/types.js';
 
-export const CONNECTION_OPTIONS = {
-  local: { type: 'string' },
-  remote: { type: 'string' },
-  port: { type: 'string' },
-  'remote-port': { type: 'string' },
-  'local-id': { type: 'string' },
-  'remote-id': { type: 'string' },
-  'psk-file': { type: 'string' },
-  ike: { type: 'string', multiple: true },
-  esp: { type: 'string', multiple: true },
-  'local-ts': { type: 'string', multiple: true },
-  'remote-ts': { type: 'string', multiple: true },
-  mode: { type: 'string' },
-  'fragment-size': { type: 'string' },
-  'no-fragmentation': { type: 'boolean' },
-  'rekey-time': { type: 'string' },
-  'ike-rekey-time': { type: 'string' },
-  'dpd-delay': { type: 'string' },
-  json: { type: 'boolean' },
-  timeout: { type: 'string' },
-  'export-keys': { type: 'string' },
-} as const;
-
+/** The options themselves (names, types, help) are in verbs.ts. */
 export interface ConnectionArgs {
   'export-keys'?: string;
   local?: string;
@@ -53,7 +31,17 @@ export interface ConnectionArgs {
   'dpd-delay'?: string;
 }
 
-export class UsageError extends Error {}
+/** A bad command line: exit code 2. `syntax`: the parser's (an unknown option, a missing argument). */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly syntax = false,
+    readonly verb?: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
 
 export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initiator' | 'responder'): ConnectionConfig {
   const local = a.local;
@@ -62,7 +50,14 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
   if (!remote) throw new UsageError('--remote ADDRESS is required');
   const pskFile = a['psk-file'];
   if (!pskFile) throw new UsageError('--psk-file FILE is required (the key is never taken from the command line)');
-  const psk = new TextEncoder().encode(readFileSync(pskFile).toString('utf8').replace(/\r?\n$/, ''));
+  let pskText: string;
+  try {
+    pskText = readFileSync(pskFile).toString('utf8');
+  } catch (e) {
+    throw new UsageError(`--psk-file ${pskFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : e instanceof Error ? e.message : String(e)}`);
+  }
+  if (a.mode !== undefined && a.mode !== 'tunnel' && a.mode !== 'transport') throw new UsageError(`--mode ${a.mode}: write tunnel or transport`);
+  const psk = new TextEncoder().encode(pskText.replace(/\r?\n$/, ''));
   const weak = pskProblem(psk);
   if (weak !== undefined) throw new UsageError(`--psk-file ${pskFile}: the key ${weak}`);
   const frag = a['fragment-size'] === undefined ? {} : { fragmentSize: fragmentSizeArg(a['fragment-size']) };
@@ -98,6 +93,14 @@ export function connectionFromArgs(name: string, a: ConnectionArgs, role: 'initi
   };
   const rid = a['remote-id'];
   return rid === undefined || rid === '%any' ? conn : { ...conn, remoteId: parseIdentity(rid) };
+}
+
+/** A UDP port option (0: any, for tests). */
+export function portArg(option: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new UsageError(`--${option} ${text}: write a UDP port, 0..65535`);
+  return n;
 }
 
 /** --fragment-size: the configuration file's fragment_size range. */

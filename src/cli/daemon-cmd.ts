@@ -1,46 +1,49 @@
 /** `pqike daemon -c FILE`: run the gateway until SIGTERM (SIGHUP reloads the file). */
 import type { PubkeyAuth } from '../daemon/config-pubkey.js';
 import { formatIdentity } from '../engine/identity.js';
-import { parseArgs } from 'node:util';
 import { ConfigError } from '../daemon/config.js';
 import { Daemon } from '../daemon/daemon.js';
 import { KeyExportError } from '../daemon/key-export.js';
+import { algorithmHint } from './suggest.js';
+import { EXIT } from './verbs.js';
+import type { Parsed } from './verbs.js';
 
-export async function runDaemon(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { config: { type: 'string', short: 'c' }, 'export-keys': { type: 'string' }, 'check': { type: 'boolean' } },
-    strict: true,
-  });
-  const configPath = values.config ?? '/etc/pqike/pqike.yaml';
+export async function runDaemon({ values }: Parsed): Promise<number> {
+  const configPath = typeof values['config'] === 'string' ? values['config'] : '/etc/pqike/pqike.yaml';
+  const exportKeys = typeof values['export-keys'] === 'string' ? values['export-keys'] : undefined;
+  const json = values['json'] === true;
   let daemon: Daemon;
   try {
     daemon = new Daemon({
       configPath,
-      ...(values['export-keys'] === undefined ? {} : { exportKeys: values['export-keys'] }),
+      ...(exportKeys === undefined ? {} : { exportKeys }),
       isTty: process.stderr.isTTY === true,
       ...(process.env['PQIKE_DATAPLANE_JOURNAL'] ? { dataPlaneJournal: process.env['PQIKE_DATAPLANE_JOURNAL'] } : {}),
     });
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`pqike: configuration refused:\n${e.problems.map((p) => `  ${p}`).join('\n')}\n`);
-      return 2;
+      // A mistyped algorithm in a proposal gets the closest name.
+      const problems = e.problems.map((p) => `${p}${algorithmHint(p)}`);
+      if (json && values['check'] === true) process.stdout.write(`${JSON.stringify({ config: configPath, valid: false, problems }, null, 2)}\n`);
+      process.stderr.write(`pqike: configuration refused:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+      return EXIT.usage;
     }
     throw e;
   }
-  if (values.check === true) {
-    process.stdout.write(`${configPath}: configuration is valid (${daemon.configuration.connections.length} connections)\n`);
-    for (const c of daemon.configuration.connections) {
-      if (c.pubkey) process.stdout.write(`${await describeOwnChain(c.config.name, c.pubkey)}\n`);
-    }
-    return 0;
+  if (values['check'] === true) {
+    const chains: string[] = [];
+    for (const c of daemon.configuration.connections) if (c.pubkey) chains.push(await describeOwnChain(c.config.name, c.pubkey));
+    const conns = daemon.configuration.connections.map((c) => c.config.name);
+    if (json) process.stdout.write(`${JSON.stringify({ config: configPath, valid: true, connections: conns, certificates: chains }, null, 2)}\n`);
+    else process.stdout.write(`${configPath}: configuration is valid (${conns.length} connections)\n${chains.map((l) => `${l}\n`).join('')}`);
+    return EXIT.ok;
   }
   try {
     await daemon.start();
   } catch (e) {
     if (e instanceof KeyExportError) {
       process.stderr.write(`pqike: key export refused: ${e.message}\n`);
-      return 2;
+      return EXIT.usage;
     }
     throw e;
   }

@@ -20,7 +20,7 @@ import { certificateAuthenticator, trustedPeerAuthenticator } from '../auth/pubk
 import { TrustStore } from '../auth/trust-store.js';
 import { parseCertificate } from '../auth/x509.js';
 import { UdpDriver } from '../io/udp-driver.js';
-import { KeMethodId, nameOf } from '../wire/constants.js';
+import { keMethodName } from '../engine/describe.js';
 import { formatChild, formatMessage, notifyName } from '../daemon/event-format.js';
 
 export interface DemoOptions {
@@ -177,7 +177,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const childR = watch.find('r', 'child-up')?.child;
   p('');
   p(`  selected IKE suite: ${ikeI.suite ?? ''}`);
-  p(`  key exchanges mixed into the keys: ${ikeI.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}${ikeI.ppk === undefined ? '' : `, and the post-quantum preshared key '${ikeI.ppk}' (${ikeI.ppkExchange === 'IKE_INTERMEDIATE' ? 'RFC 9867, in IKE_INTERMEDIATE: IKE_AUTH was protected by it' : 'RFC 8784, in IKE_AUTH'}; responder: ${ikeR.ppk === ikeI.ppk && ikeR.ppkExchange === ikeI.ppkExchange ? 'the same' : 'NOT the same'})`}`);
+  p(`  key exchanges mixed into the keys: ${ikeI.keMethods.map(keMethodName).join(' + ')}${ikeI.ppk === undefined ? '' : `, and the post-quantum preshared key '${ikeI.ppk}' (${ikeI.ppkExchange === 'IKE_INTERMEDIATE' ? 'RFC 9867, in IKE_INTERMEDIATE: IKE_AUTH was protected by it' : 'RFC 8784, in IKE_AUTH'}; responder: ${ikeR.ppk === ikeI.ppk && ikeR.ppkExchange === ikeI.ppkExchange ? 'the same' : 'NOT the same'})`}`);
   if (o.ppk && (ikeI.ppk !== DEMO_PPK_ID || ikeR.ppk !== DEMO_PPK_ID || ikeI.ppkExchange !== 'IKE_INTERMEDIATE' || ikeR.ppkExchange !== 'IKE_INTERMEDIATE')) return finish(false);
   p(`  AUTH verified: initiator checked the responder's AUTH (${ikeI.remoteId}), responder checked the initiator's AUTH (${ikeR.remoteId})`);
   if (childI) p(`  initiator ${formatChild(childI)}`);
@@ -203,7 +203,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const newR = watch.find('r', 'child-up', isNew, mark)?.child;
   if (!rekeyed || !newI) return finish(false);
   p(`  new ${formatChild(newI)}`);
-  p(`  its keys mix ${newI.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}; both sides agree: ${sameKeys(newI, newR) ? 'yes' : 'NO'}; old SA ${childI.spiIn.toString(16).padStart(8, '0')}_i deleted`);
+  p(`  its keys mix ${newI.keMethods.map(keMethodName).join(' + ')}; both sides agree: ${sameKeys(newI, newR) ? 'yes' : 'NO'}; old SA ${childI.spiIn.toString(16).padStart(8, '0')}_i deleted`);
   p(`  done in ${ms.toFixed(1)} ms`);
   if (!sameKeys(newI, newR)) return finish(false);
 
@@ -221,7 +221,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const rr = watch.find('r', 'ike-rekeyed', () => true, mark);
   if (!ikeRekeyed || !ri || !rr) return finish(false);
   p(`  new IKE SA ${ri.ike.spiI}_i ${ri.ike.spiR}_r, ${ri.ike.suite ?? ''}`);
-  p(`  key exchanges of the new IKE SA: ${ri.ike.keMethods.map((m) => nameOf(KeMethodId, m)).join(' + ')}${ri.ike.ppk === undefined ? '' : ` (and through SK_d the PPK '${ri.ike.ppk}')`}; same SPIs on both sides: ${ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR ? 'yes' : 'NO'}`);
+  p(`  key exchanges of the new IKE SA: ${ri.ike.keMethods.map(keMethodName).join(' + ')}${ri.ike.ppk === undefined ? '' : ` (and through SK_d the PPK '${ri.ike.ppk}')`}; same SPIs on both sides: ${ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR ? 'yes' : 'NO'}`);
   p(`  Child SAs moved to it: ${ei.children(ri.sa).length}; old IKE SA deleted`);
   p(`  done in ${ms.toFixed(1)} ms; in all ${messages} datagrams, ${bytes} bytes`);
   return finish(ri.ike.spiI === rr.ike.spiI);

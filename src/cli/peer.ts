@@ -12,7 +12,7 @@ import { IkeEngine } from '../engine/engine.js';
 import type { EngineEvent } from '../engine/types.js';
 import { KeyExporter } from '../daemon/key-export.js';
 import { UdpDriver } from '../io/udp-driver.js';
-import { connectionFromArgs, parseDuration, UsageError } from './connection-args.js';
+import { connectionFromArgs, parseDuration, portArg, UsageError } from './connection-args.js';
 import type { ConnectionArgs } from './connection-args.js';
 import { eventToJson, formatEvent, hex32 } from '../daemon/event-format.js';
 
@@ -46,7 +46,7 @@ function printer(a: PeerArgs, engine: IkeEngine): (e: EngineEvent) => void {
 
 function makeEngine(a: PeerArgs): IkeEngine {
   const tries = a['retransmit-tries'] === undefined ? undefined : Number(a['retransmit-tries']);
-  if (tries !== undefined && !(Number.isInteger(tries) && tries >= 0)) throw new UsageError('--retransmit-tries must be a whole number');
+  if (tries !== undefined && !(Number.isInteger(tries) && tries >= 0)) throw new UsageError(`--retransmit-tries ${a['retransmit-tries'] ?? ''}: a whole number`);
   return new IkeEngine({
     exportKeys: a['export-keys'] !== undefined,
     ...(a['retransmit-timeout'] === undefined ? {} : { retransmitTimeoutMs: parseDuration(a['retransmit-timeout'], 1000) }),
@@ -122,6 +122,9 @@ class Control {
  */
 export async function runInitiator(a: PeerArgs): Promise<number> {
   const conn = connectionFromArgs('cli', a, 'initiator');
+  const remotePort = portArg('remote-port', a['remote-port'], 500);
+  const localPort = portArg('port', a.port, 500);
+  const timeoutMs = parseDuration(a.timeout, 15000);
   const engine = makeEngine(a);
   engine.addConnection(conn);
   const print = printer(a, engine);
@@ -135,18 +138,18 @@ export async function runInitiator(a: PeerArgs): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   const driver: UdpDriver = new UdpDriver(engine, {
     address: conn.localAddress,
-    port: Number(a.port ?? 500),
+    port: localPort,
     onEvent: (e) => {
       print(e);
       control?.track(e);
       if (e.type === 'ike-up') ikeUp = true;
       if (e.type === 'ike-rekeyed' && e.old === saId) saId = e.sa;
-      if (!childUp && (e.type === 'child-up' || (e.type === 'log' && e.message.startsWith('Child SA')))) {
+      if (!childUp && (e.type === 'child-up' || (e.type === 'child-failed' && !e.rekey))) {
         childUp = e.type === 'child-up';
         if (a['delete-after'] === true) setImmediate(() => driver.terminate(saId));
         else if (a.stay === true && childUp) clearTimeout(timer);
         else {
-          result = childUp ? 0 : 3;
+          result = childUp ? 0 : 1;
           finish();
         }
       }
@@ -167,12 +170,12 @@ export async function runInitiator(a: PeerArgs): Promise<number> {
       finish();
     });
   }
-  saId = driver.initiate('cli', { address: conn.remoteAddress, port: Number(a['remote-port'] ?? 500) });
+  saId = driver.initiate('cli', { address: conn.remoteAddress, port: remotePort });
   timer = setTimeout(() => {
     process.stderr.write('timed out\n');
-    result = 2;
+    result = 4;
     finish();
-  }, parseDuration(a.timeout, 15000));
+  }, timeoutMs);
   await done;
   clearTimeout(timer);
   control?.close();
@@ -183,18 +186,20 @@ export async function runInitiator(a: PeerArgs): Promise<number> {
 /** Answer IKE SAs until killed, `quit`, --timeout, or until --count SAs are established. */
 export async function runResponder(a: PeerArgs): Promise<number> {
   const conn = connectionFromArgs('cli', a, 'responder');
+  const localPort = portArg('port', a.port, 500);
+  const limitMs = a.timeout === undefined ? undefined : parseDuration(a.timeout, 0);
   const engine = makeEngine(a);
   engine.addConnection(conn);
   const print = printer(a, engine);
   const want = a.count === undefined ? Infinity : Number(a.count);
-  if (!(want > 0)) throw new UsageError('--count must be a positive number');
+  if (!(Number.isInteger(want) && want > 0) && want !== Infinity) throw new UsageError(`--count ${a.count ?? ''}: a positive whole number`);
   let up = 0;
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
   let control: Control | undefined;
   const driver = new UdpDriver(engine, {
     address: conn.localAddress,
-    port: Number(a.port ?? 500),
+    port: localPort,
     onEvent: (e) => {
       print(e);
       control?.track(e);
@@ -207,7 +212,7 @@ export async function runResponder(a: PeerArgs): Promise<number> {
   if (a.control === true) control = new Control(driver, a.json === true, stop);
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  const limit = a.timeout === undefined ? undefined : setTimeout(stop, parseDuration(a.timeout, 0));
+  const limit = limitMs === undefined ? undefined : setTimeout(stop, limitMs);
   await done;
   if (limit) clearTimeout(limit);
   control?.close();

@@ -12,7 +12,6 @@
  * A private key is written 0600 into a new file, never through a symlink (O_EXCL|O_NOFOLLOW).
  */
 import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { issueCertificate, issueCrl, serialOf } from '../auth/pki.js';
 import { keyTypeName } from '../auth/pubkey.js';
 import { parseCertificate } from '../auth/x509.js';
@@ -20,6 +19,8 @@ import type { ParsedCertificate } from '../auth/x509.js';
 import { generatePrivateKey, loadPrivateKey, pemBlocks, toPem } from '../crypto/signature-keys.js';
 import type { PrivateSignatureKey, SignatureKeyType } from '../crypto/signature-keys.js';
 import { UsageError } from './connection-args.js';
+import { didYouMean } from './suggest.js';
+import type { Parsed } from './verbs.js';
 
 const TYPES: readonly SignatureKeyType[] = ['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'ed25519', 'ed448', 'rsa', 'rsa-pss', 'ml-dsa-44', 'ml-dsa-65', 'ml-dsa-87'];
 
@@ -65,53 +66,71 @@ function describe(c: ParsedCertificate): string {
   ].join('\n');
 }
 
-export function runPkiCommand(argv: string[]): number {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      gen: { type: 'boolean' }, self: { type: 'boolean' }, issue: { type: 'boolean' }, crl: { type: 'boolean' }, print: { type: 'string' },
-      type: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, dn: { type: 'string' }, san: { type: 'string', multiple: true },
-      cacert: { type: 'string' }, cakey: { type: 'string' }, ca: { type: 'boolean' }, lifetime: { type: 'string' }, revoke: { type: 'string', multiple: true },
-    },
-    strict: true,
-  });
+/** The certificate's fields for --print --json. */
+function describeJson(c: ParsedCertificate): Record<string, unknown> {
+  return {
+    subject: c.subject,
+    issuer: c.issuer,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    key: keyTypeName(c.publicKey().type),
+    altNames: { dns: c.altNames.dns, ip: c.altNames.ip, email: c.altNames.email },
+    ca: c.isCa,
+    ...(c.keyUsage ? { keyUsage: { digitalSignature: c.keyUsage.digitalSignature, keyCertSign: c.keyUsage.keyCertSign } } : {}),
+  };
+}
+
+export function runPkiCommand({ values }: Parsed): number {
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] : undefined);
+  const list = (k: string): string[] => {
+    const v = values[k];
+    return Array.isArray(v) ? v : [];
+  };
+  const json = values['json'] === true;
   const need = (v: string | undefined, what: string): string => {
     if (v === undefined) throw new UsageError(`pqike pki: ${what}\n${PKI_HELP}`);
     return v;
   };
-  if (values.print !== undefined) {
-    process.stdout.write(describe(readCert(values.print)));
+  const actions = ['gen', 'self', 'issue', 'crl', 'print'].filter((k) => values[k] !== undefined && values[k] !== false);
+  if (actions.length > 1) throw new UsageError(`pqike pki: one of --gen, --self, --issue, --crl, --print at a time (not ${actions.map((a) => `--${a}`).join(' and ')})`);
+  const printPath = str('print');
+  if (printPath !== undefined) {
+    const c = readCert(printPath);
+    process.stdout.write(json ? `${JSON.stringify(describeJson(c), null, 2)}\n` : describe(c));
     return 0;
   }
-  const out = need(values.out, '--out FILE is needed');
-  const days = Number(values.lifetime ?? (values.self ? 3650 : 1095));
-  if (!(days > 0)) throw new UsageError('--lifetime: a number of days');
+  const wrote = (out: string, what: string): number => {
+    process.stdout.write(json ? `${JSON.stringify({ wrote: out, what })}\n` : `${what} written to ${out}\n`);
+    return 0;
+  };
+  if (actions.length === 0) throw new UsageError(`pqike pki: say what to do\n${PKI_HELP}`);
+  const out = need(str('out'), '--out FILE is needed');
+  const lifetime = str('lifetime');
+  const days = Number(lifetime ?? (values['self'] === true ? 3650 : 1095));
+  if (!(days > 0)) throw new UsageError(`pqike pki: --lifetime ${lifetime ?? ''}: a number of days`);
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(notBefore.getTime() + days * 86_400_000);
-  if (values.gen) {
-    const type = need(values.type, `--type is needed: ${TYPES.join(', ')}`) as SignatureKeyType;
-    if (!TYPES.includes(type)) throw new UsageError(`--type ${type}: write one of ${TYPES.join(', ')}`);
+  if (values['gen'] === true) {
+    const type = need(str('type'), `--type is needed: ${TYPES.join(', ')}`) as SignatureKeyType;
+    if (!TYPES.includes(type)) throw new UsageError(`pqike pki: --type ${type}: write one of ${TYPES.join(', ')}${didYouMean(type, TYPES)}`);
     writeNew(out, toPem(generatePrivateKey(type), 'PRIVATE KEY'), 0o600);
-    return 0;
+    return wrote(out, `${type} private key`);
   }
-  if (values.self) {
-    const key = readKey(need(values.in, '--in KEY is needed'));
-    const der = issueCertificate({ subject: need(values.dn, '--dn is needed'), publicKey: key.publicKey.spki, signer: key, ca: true, notBefore, notAfter });
+  if (values['self'] === true) {
+    const key = readKey(need(str('in'), '--in KEY is needed'));
+    const der = issueCertificate({ subject: need(str('dn'), '--dn is needed'), publicKey: key.publicKey.spki, signer: key, ca: true, notBefore, notAfter });
     writeNew(out, toPem(der, 'CERTIFICATE'), 0o644);
-    return 0;
+    return wrote(out, 'self-signed CA certificate');
   }
-  const caCert = readCert(need(values.cacert, '--cacert is needed'));
-  const caKey = readKey(need(values.cakey, '--cakey is needed'));
-  if (values.issue) {
-    const key = readKey(need(values.in, '--in KEY is needed (the subject\'s private key)'));
-    const der = issueCertificate({ subject: need(values.dn, '--dn is needed'), publicKey: key.publicKey.spki, signer: caKey, issuer: caCert, ca: values.ca === true, altNames: values.san ?? [], notBefore, notAfter });
+  const caCert = readCert(need(str('cacert'), '--cacert is needed'));
+  const caKey = readKey(need(str('cakey'), '--cakey is needed'));
+  if (values['issue'] === true) {
+    const key = readKey(need(str('in'), '--in KEY is needed (the subject\'s private key)'));
+    const der = issueCertificate({ subject: need(str('dn'), '--dn is needed'), publicKey: key.publicKey.spki, signer: caKey, issuer: caCert, ca: values['ca'] === true, altNames: list('san'), notBefore, notAfter });
     writeNew(out, toPem(der, 'CERTIFICATE'), 0o644);
-    return 0;
+    return wrote(out, 'certificate');
   }
-  if (values.crl) {
-    const revoked = (values.revoke ?? []).map((f) => serialOf(readCert(f)));
-    writeNew(out, toPem(issueCrl({ issuer: caCert, signer: caKey, revoked }), 'X509 CRL'), 0o644);
-    return 0;
-  }
-  throw new UsageError(`pqike pki: say what to do\n${PKI_HELP}`);
+  const revoked = list('revoke').map((f) => serialOf(readCert(f)));
+  writeNew(out, toPem(issueCrl({ issuer: caCert, signer: caKey, revoked }), 'X509 CRL'), 0o644);
+  return wrote(out, 'CRL');
 }

@@ -115,7 +115,7 @@ describe('the daemon forgets every SA it no longer has', { timeout: 120_000 }, (
       assert.ok(down.ok, JSON.stringify(down));
       const r = await up;
       assert.ok(Date.now() - t0 < 2000, 'up ended with its SA, not at its 30 s timeout');
-      assert.deepEqual(r, { ok: false, error: 'IKE SA closed: terminated locally' });
+      assert.deepEqual(r, { v: 1, ok: false, error: 'IKE SA closed: terminated locally', code: 'failed' });
     }
     assert.deepEqual(a.tables(), empty);
   });

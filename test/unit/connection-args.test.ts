@@ -84,8 +84,8 @@ test('pqike demo --ppk: a post-quantum preshared key mixed into the keys on both
   const ok = run(['demo', '--ppk']);
   assert.equal(ok.status, 0, ok.stderr + ok.stdout);
   assert.match(ok.stdout, /IKE_SA_INIT +response #0 .*N\(USE_PPK_INT\) \]/);
-  assert.match(ok.stdout, /IKE_INTERMEDIATE request +#1 .*KE\(36\) N\(PPK_IDENTITY_KEY\)/);
-  assert.match(ok.stdout, /IKE_INTERMEDIATE response #1 .*KE\(36\) N\(PPK_IDENTITY\)/);
+  assert.match(ok.stdout, /IKE_INTERMEDIATE request +#1 .*KE\(ML_KEM_768\) N\(PPK_IDENTITY_KEY\)/);
+  assert.match(ok.stdout, /IKE_INTERMEDIATE response #1 .*KE\(ML_KEM_768\) N\(PPK_IDENTITY\)/);
   assert.doesNotMatch(ok.stdout, /IKE_AUTH .*PPK/);
   assert.match(ok.stdout, /and the post-quantum preshared key 'pqike-demo-ppk' \(RFC 9867, in IKE_INTERMEDIATE: IKE_AUTH was protected by it; responder: the same\)/);
   assert.match(ok.stdout, /through SK_d the PPK 'pqike-demo-ppk'/);
