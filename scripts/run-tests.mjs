@@ -3,14 +3,17 @@
 //
 // 1. All compiled tests (dist/test/**/*.test.js) with the current node,
 //    serially (--test-concurrency=1: interop tests share machine resources).
-// 2. If PQIKE_NODE24 is set, or .node24/node_modules/node/bin/node exists, the
+// 2. If PQIKE_NODE22 is set, or .node22/node_modules/node/bin/node exists, the in-process
+//    tests (dist/test/{unit,vectors,engine}/**) again with that node (Node 22, the LTS most
+//    installations run).
+// 3. If PQIKE_NODE24 is set, or .node24/node_modules/node/bin/node exists, the
 //    non-interop tests (dist/test/{unit,vectors,engine}/**) and the userspace data plane's
 //    daemon tests again with that node.
 //
-// Both runs use the TAP reporter. Their output is passed through, except each
+// Every run uses the TAP reporter. Their output is passed through, except each
 // run's closing summary block, which is held back; at the end the runner
 // prints which Node versions ran what, then one summary block in node's own
-// format (`# tests`, `# pass`, `# fail`, ...) with the counts of both runs
+// format (`# tests`, `# pass`, `# fail`, ...) with the counts of all runs
 // added up, so those are the last lines. Exit status is non-zero if any run
 // failed.
 import { spawn, spawnSync } from 'node:child_process';
@@ -103,22 +106,30 @@ const hereVersion = process.version;
 results.push(await runNodeTest(here, allFiles, `node ${hereVersion}, all tests`));
 ran.push(`node ${hereVersion}: all ${allFiles.length} test files`);
 
-const defaultNode24 = join(root, '.node24', 'node_modules', 'node', 'bin', 'node');
-const node24 = process.env.PQIKE_NODE24 || (existsSync(defaultNode24) ? defaultNode24 : null);
-if (node24) {
-  const v = nodeVersion(node24);
+/** The other Node versions: their in-process tests (and, on 24, the userspace data plane) once more. */
+const OTHER_NODES = [
+  { major: 22, env: 'PQIKE_NODE22', files: SECOND_PASS_DIRS.flatMap((d) => findTests(join(distTest, d))), what: SECOND_PASS_DIRS.join(', ') },
+  { major: 24, env: 'PQIKE_NODE24', files: secondFiles, what: [...SECOND_PASS_DIRS, ...SECOND_PASS_INTEROP].join(', ') },
+];
+for (const other of OTHER_NODES) {
+  const defaultBin = join(root, `.node${other.major}`, 'node_modules', 'node', 'bin', 'node');
+  const bin = process.env[other.env] || (existsSync(defaultBin) ? defaultBin : null);
+  if (!bin) {
+    ran.push(`Node ${other.major}: not configured (set ${other.env} or install into .node${other.major})`);
+    continue;
+  }
+  const v = nodeVersion(bin);
   if (!v) {
-    console.log(`[run-tests] second Node (${node24}) does not run`);
-    results.push({ label: `second node ${node24}`, code: 1, summary: {} });
-    ran.push(`${node24}: FAILED TO START`);
-  } else if (secondFiles.length === 0) {
+    console.log(`[run-tests] Node ${other.major} (${bin}) does not run`);
+    results.push({ label: `node ${other.major} ${bin}`, code: 1, summary: {} });
+    ran.push(`${bin}: FAILED TO START`);
+  } else if (other.files.length === 0) {
     ran.push(`node ${v}: skipped (no tests under dist/test/{${SECOND_PASS_DIRS.join(',')}})`);
   } else {
-    results.push(await runNodeTest(node24, secondFiles, `node ${v}, non-interop tests and the userspace data plane`));
-    ran.push(`node ${v}: ${secondFiles.length} test files (${SECOND_PASS_DIRS.join(', ')}, ${SECOND_PASS_INTEROP.join(', ')})`);
+    if (!v.startsWith(`v${other.major}.`)) console.log(`[run-tests] note: ${other.env} (${bin}) is Node ${v}, not ${other.major}`);
+    results.push(await runNodeTest(bin, other.files, `node ${v}, ${other.what}`));
+    ran.push(`node ${v}: ${other.files.length} test files (${other.what})`);
   }
-} else {
-  ran.push('second Node: not configured (set PQIKE_NODE24 or install into .node24)');
 }
 
 console.log('');

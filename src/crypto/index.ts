@@ -1,4 +1,10 @@
-/** Public surface of the crypto layer. */
+/**
+ * Public surface of the crypto layer: key exchange methods (MODP, ECP, X25519/X448, ML-KEM)
+ * behind one KEM-shaped interface, PRF and prf+, SK protection, and the key schedule
+ * (RFC 7296 §2.14, RFC 9370 §2.2.2, RFC 9242 IntAuth).
+ *
+ * @module pqike/crypto
+ */
 export { CryptoError, type CryptoErrorCode } from './errors.js';
 export { keMethod, supportedKeMethods, isKem, KeId, type KeMethod, type KeInitiatorState } from './ke.js';
 export { ecpFromPrivate } from './ecp.js';

@@ -7,3 +7,7 @@ export { parseProposal, parseProposals, ProposalSyntaxError } from './proposal-s
 export type { ProposalSpec } from './proposal-string.js';
 export { parseTrafficSelector, formatSelector } from './traffic-selectors.js';
 export { describeTransform } from './describe.js';
+export type { RestartPlan, InitiateEndpoints } from './restart.js';
+export type { DataPlaneCommand, DataPlaneCommands, EspSaSpec, PolicySpec, ExpireKind } from './dataplane.js';
+export { REQID_FIRST, REQID_LAST, DEFAULT_REPLAY_WINDOW } from './dataplane.js';
+export { fixedPpkId, ppkIdText } from './ppk.js';

@@ -1,5 +1,7 @@
 /**
  * pqike wire format: IKEv2 messages and payloads (RFC 7296 §3, RFC 7383 §2.5, RFC 9370).
+ *
+ * @module pqike/wire
  */
 export * from './constants.js';
 export * from './errors.js';
