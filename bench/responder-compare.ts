@@ -10,9 +10,9 @@
  * in charon's own memory, the closest charon has to installing nothing). The client is pqike's
  * bench initiator (bench/udp-initiator.ts) in namespace A, keeping --concurrency IKE SAs (PSK,
  * first Child SA in IKE_AUTH) in flight. A round measures both responders one after the other
- * for --seconds each (the order alternates between rounds, so a drifting machine favours
- * neither); the responder's CPU time (utime + stime from /proc/PID/stat) over the measured
- * window is divided by the IKE SAs established in it. Printed: per round the two figures and
+ * for --seconds each, both started afresh for each round (the order alternates between rounds,
+ * so a drifting machine favours neither); the responder's CPU time (utime + stime from
+ * /proc/PID/stat) over the measured window is divided by the IKE SAs established in it. Printed: per round the two figures and
  * their ratio, then the medians. Classic proposals only against charon: Debian's 5.9.8 has no
  * ML-KEM. Both responders get their DoS thresholds raised (one client address holds every
  * half-open SA); both log at their default levels.
@@ -208,21 +208,19 @@ async function main(): Promise<number> {
   };
   log(`responders side by side: pqike daemon (Node ${process.version}) vs strongSwan charon, proposal ${PROPOSAL}`);
   log(`client: pqike's bench initiator, ${CONCURRENCY} IKE SAs in flight; ${ROUNDS} rounds of ${SECONDS} s per responder`);
-  await withDaemon((pq) =>
-    withCharon(async (ss) => {
-      for (let round = 1; round <= ROUNDS; round++) {
-        // Alternate the order, so that a machine drifting within a round favours neither.
-        const order: Responder[] = round % 2 === 1 ? [pq, ss] : [ss, pq];
-        const got: Partial<Record<Who, Awaited<ReturnType<typeof measure>>>> = {};
-        for (const r of order) got[r.who] = await measure(r);
-        const p = got.pqike;
-        const c = got.charon;
-        if (!p || !c) throw new Error('a responder was not measured');
-        rows.push({ round, pqike: p, charon: c });
-        log(`  round ${round}: pqike ${p.cpuPerSaUs.toFixed(0)} µs/SA (${p.rate.toFixed(0)} SAs/s), charon ${c.cpuPerSaUs.toFixed(0)} µs/SA (${c.rate.toFixed(0)} SAs/s); pqike/charon CPU per SA ${(p.cpuPerSaUs / c.cpuPerSaUs).toFixed(2)}`);
-      }
-    }),
-  );
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Each responder fresh for each round (charon slows down as identical Child SAs pile up in
+    // libipsec; a round should not measure the previous one's state), the order alternating, so
+    // that a machine drifting within a round favours neither.
+    const order: Who[] = round % 2 === 1 ? ['pqike', 'charon'] : ['charon', 'pqike'];
+    const got: Partial<Record<Who, Awaited<ReturnType<typeof measure>>>> = {};
+    for (const who of order) got[who] = await (who === 'pqike' ? withDaemon(measure) : withCharon(measure));
+    const p = got.pqike;
+    const c = got.charon;
+    if (!p || !c) throw new Error('a responder was not measured');
+    rows.push({ round, pqike: p, charon: c });
+    log(`  round ${round}: pqike ${p.cpuPerSaUs.toFixed(0)} µs/SA (${p.rate.toFixed(0)} SAs/s), charon ${c.cpuPerSaUs.toFixed(0)} µs/SA (${c.rate.toFixed(0)} SAs/s); pqike/charon CPU per SA ${(p.cpuPerSaUs / c.cpuPerSaUs).toFixed(2)}`);
+  }
   const med = (f: (r: (typeof rows)[number]) => number): number => median(rows.map(f));
   const summary = {
     proposal: PROPOSAL,
