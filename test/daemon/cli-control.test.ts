@@ -12,38 +12,16 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { request } from '../../src/daemon/control.js';
 import type { SaView } from '../../src/daemon/listing.js';
+import { CLI, cli as cliWithin } from './harness.js';
+import type { CliResult } from './harness.js';
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+const cli = (args: readonly string[]): Promise<CliResult> => cliWithin(args, 40_000);
+
 const PSK = 'cli-control-test-psk-0123456789abcdef';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: readonly string[], timeoutMs = 40_000): Promise<Result> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pqike ${args.join(' ')}: no exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
-  });
-}
 
 /** A command that runs until stopped (`pqike log`, a daemon): its output so far and its exit. */
 class Running {

@@ -5,13 +5,15 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from '../../src/daemon/control.js';
 import type { SaView } from '../../src/daemon/listing.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const CLI = join(ROOT, 'dist/src/cli/main.js');
+/** The CLI of the tree this test was compiled into (dist/, or another --outDir). */
+export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
 export interface CliResult {
   readonly code: number | null;
@@ -143,4 +145,19 @@ export class DaemonProc {
     clearTimeout(t);
     return code;
   }
+}
+
+/** A log sink for an in-process daemon that keeps its JSON lines. */
+export class JsonLines extends Writable {
+  readonly lines: Record<string, unknown>[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    for (const l of chunk.toString('utf8').split('\n')) if (l.length > 0) this.lines.push(JSON.parse(l) as Record<string, unknown>);
+    cb();
+  }
+}
+
+/** One metric's value from a scrape (0 when the series is absent). */
+export function metricValue(body: string, series: string): number {
+  const line = body.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }

@@ -10,33 +10,19 @@ import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { request } from '../../src/daemon/control.js';
 import type { ControlResponse } from '../../src/daemon/control.js';
-import { waitFor } from './harness.js';
+import { JsonLines, metricValue, waitFor } from './harness.js';
 
 const PSK = 'visibility-failures-psk-0123456789';
-
-class Lines extends Writable {
-  readonly lines: Record<string, unknown>[] = [];
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    for (const l of chunk.toString('utf8').split('\n')) if (l.length > 0) this.lines.push(JSON.parse(l) as Record<string, unknown>);
-    cb();
-  }
-}
-
-function value(body: string, series: string): number {
-  const line = body.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
 
 describe('failures once, retransmissions from the second, IKE SA rekeys counted', { timeout: 90_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'pqike-visfail-'));
   const base = 20_000 + 5 * Math.floor(Math.random() * 9_000);
   const ports = { a: base, b: base + 1, silent: base + 2, aMetrics: base + 3, bMetrics: base + 4 };
-  const logA = new Lines();
-  const logB = new Lines();
+  const logA = new JsonLines();
+  const logB = new JsonLines();
   let a: Daemon;
   let b: Daemon;
   let silent: dgram.Socket;
@@ -99,8 +85,8 @@ describe('failures once, retransmissions from the second, IKE SA rekeys counted'
     assert.equal(refusedB[0]?.['exchange'], 'IKE_AUTH');
     // The responder's half-open SA failing with it is no second line at info.
     assert.deepEqual(linesB.filter((l) => l['event'] === 'ike-failed' || l['level'] === 'warn'), []);
-    assert.equal(value(await scrape(ports.aMetrics), 'pqike_ike_sa_failures_total{notify="AUTHENTICATION_FAILED",cause="notify"}'), 1);
-    assert.equal(value(await scrape(ports.bMetrics), 'pqike_refusals_total{exchange="IKE_AUTH",notify="AUTHENTICATION_FAILED"}'), 1);
+    assert.equal(metricValue(await scrape(ports.aMetrics), 'pqike_ike_sa_failures_total{notify="AUTHENTICATION_FAILED",cause="notify"}'), 1);
+    assert.equal(metricValue(await scrape(ports.bMetrics), 'pqike_refusals_total{exchange="IKE_AUTH",notify="AUTHENTICATION_FAILED"}'), 1);
   });
 
   it('a peer that never answers: retransmits 2 and 3 at info (not 1), then one failure line (cause timeout)', async () => {
@@ -119,8 +105,8 @@ describe('failures once, retransmissions from the second, IKE SA rekeys counted'
     assert.equal(failed[0]?.['cause'], 'timeout');
     assert.equal(lines.filter((l) => /fail/i.test(String(l['msg']))).length, 1, JSON.stringify(lines, null, 1));
     const body = await scrape(ports.aMetrics);
-    assert.equal(value(body, 'pqike_ike_sa_failures_total{notify="none",cause="timeout"}'), 1, body);
-    assert.equal(value(body, 'pqike_retransmissions_total'), 3, body);
+    assert.equal(metricValue(body, 'pqike_ike_sa_failures_total{notify="none",cause="timeout"}'), 1, body);
+    assert.equal(metricValue(body, 'pqike_retransmissions_total'), 3, body);
   });
 
   it('an IKE SA rekey is counted on both sides: pqike_ike_sa_rekeys_total 1', async () => {
@@ -128,8 +114,8 @@ describe('failures once, retransmissions from the second, IKE SA rekeys counted'
     assert.ok(up.ok, JSON.stringify(up));
     const rk = await ctl('moon', 'rekey', 'good');
     assert.ok(rk.ok, JSON.stringify(rk));
-    await waitFor('B to count the rekey', async () => (value(await scrape(ports.bMetrics), 'pqike_ike_sa_rekeys_total') === 1 ? true : undefined));
-    assert.equal(value(await scrape(ports.aMetrics), 'pqike_ike_sa_rekeys_total'), 1);
+    await waitFor('B to count the rekey', async () => (metricValue(await scrape(ports.bMetrics), 'pqike_ike_sa_rekeys_total') === 1 ? true : undefined));
+    assert.equal(metricValue(await scrape(ports.aMetrics), 'pqike_ike_sa_rekeys_total'), 1);
     const down = await ctl('moon', 'down', 'good');
     assert.ok(down.ok, JSON.stringify(down));
   });

@@ -12,30 +12,14 @@ import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { IkeEngine } from '../../src/engine/engine.js';
 import { parseIdentity } from '../../src/engine/identity.js';
 import { parseProposals } from '../../src/engine/proposal-string.js';
 import { NotifyType } from '../../src/wire/constants.js';
-import { waitFor } from './harness.js';
+import { JsonLines, metricValue, waitFor } from './harness.js';
 
 const PSK = 'visibility-refusals-psk-0123456789';
-
-/** A log sink that keeps the JSON lines. */
-class Lines extends Writable {
-  readonly lines: Record<string, unknown>[] = [];
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    for (const l of chunk.toString('utf8').split('\n')) if (l.length > 0) this.lines.push(JSON.parse(l) as Record<string, unknown>);
-    cb();
-  }
-}
-
-/** One metric's value from a scrape (0 when the series is absent). */
-function value(body: string, series: string): number {
-  const line = body.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
 
 /** A responder daemon on `port` with metrics on `metrics`, logging JSON at info into `log`. */
 function responderConfig(dir: string, port: number, metrics: number, limits: string): string {
@@ -93,8 +77,8 @@ describe('a responder daemon logs and counts every refusal once', { timeout: 60_
   const dir = mkdtempSync(join(tmpdir(), 'pqike-visibility-'));
   const base = 20_000 + 5 * Math.floor(Math.random() * 9_000);
   const ports = { plain: base, plainMetrics: base + 1, loaded: base + 2, loadedMetrics: base + 3 };
-  const logPlain = new Lines();
-  const logLoaded = new Lines();
+  const logPlain = new JsonLines();
+  const logLoaded = new JsonLines();
   let plain: Daemon;
   let loaded: Daemon;
   let sock: dgram.Socket;
@@ -138,7 +122,7 @@ describe('a responder daemon logs and counts every refusal once', { timeout: 60_
       `IKE_SA_INIT from 127.0.0.1:${sock.address().port} refused with NO_PROPOSAL_CHOSEN: no acceptable proposal; received proposals: IKE:AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256; configured proposals: gw: IKE:AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519`,
     );
     const body = await scrape(ports.plainMetrics);
-    assert.equal(value(body, 'pqike_refusals_total{exchange="IKE_SA_INIT",notify="NO_PROPOSAL_CHOSEN"}'), 1, body);
+    assert.equal(metricValue(body, 'pqike_refusals_total{exchange="IKE_SA_INIT",notify="NO_PROPOSAL_CHOSEN"}'), 1, body);
   });
 
   it('a refused key exchange method: one info line (received ECP_256, configured CURVE_25519), pqike_refusals_total{INVALID_KE_PAYLOAD} 1', async () => {
@@ -151,15 +135,15 @@ describe('a responder daemon logs and counts every refusal once', { timeout: 60_
     assert.equal(lines[0]?.['notify'], 'INVALID_KE_PAYLOAD');
     assert.match(String(lines[0]?.['msg']), /refused with INVALID_KE_PAYLOAD: the chosen proposal needs another key exchange method; received KE ECP_256; configured CURVE_25519$/);
     const body = await scrape(ports.plainMetrics);
-    assert.equal(value(body, 'pqike_refusals_total{exchange="IKE_SA_INIT",notify="INVALID_KE_PAYLOAD"}'), 1, body);
-    assert.equal(value(body, 'pqike_refusals_total{exchange="IKE_SA_INIT",notify="NO_PROPOSAL_CHOSEN"}'), 1, 'the earlier one, not counted again');
-    assert.equal(value(body, 'pqike_cookies_sent_total'), 0);
+    assert.equal(metricValue(body, 'pqike_refusals_total{exchange="IKE_SA_INIT",notify="INVALID_KE_PAYLOAD"}'), 1, body);
+    assert.equal(metricValue(body, 'pqike_refusals_total{exchange="IKE_SA_INIT",notify="NO_PROPOSAL_CHOSEN"}'), 1, 'the earlier one, not counted again');
+    assert.equal(metricValue(body, 'pqike_cookies_sent_total'), 0);
   });
 
   it('a datagram that is not IKE: no line, pqike_dropped_messages_total{reason="parse"} 1', async () => {
     const before = logPlain.lines.length;
     sock.send(new Uint8Array(60).fill(0x41), ports.plain, '127.0.0.1');
-    await waitFor('the drop to be counted', async () => (value(await scrape(ports.plainMetrics), 'pqike_dropped_messages_total{reason="parse"}') === 1 ? true : undefined));
+    await waitFor('the drop to be counted', async () => (metricValue(await scrape(ports.plainMetrics), 'pqike_dropped_messages_total{reason="parse"}') === 1 ? true : undefined));
     assert.equal(logPlain.lines.length, before);
   });
 
@@ -178,9 +162,9 @@ describe('a responder daemon logs and counts every refusal once', { timeout: 60_
     assert.equal(lines[0]?.['notify'], 'COOKIE');
     assert.match(String(lines[0]?.['msg']), /^IKE_SA_INIT from 127\.0\.0\.1:\d+ refused with COOKIE: under load/);
     const body = await scrape(ports.loadedMetrics);
-    assert.equal(value(body, 'pqike_cookies_sent_total'), 1, body);
-    assert.equal(value(body, 'pqike_refusals_total{exchange="IKE_SA_INIT",notify="COOKIE"}'), 1, body);
-    assert.equal(value(body, 'pqike_half_open_ike_sas'), 1, body);
+    assert.equal(metricValue(body, 'pqike_cookies_sent_total'), 1, body);
+    assert.equal(metricValue(body, 'pqike_refusals_total{exchange="IKE_SA_INIT",notify="COOKIE"}'), 1, body);
+    assert.equal(metricValue(body, 'pqike_half_open_ike_sas'), 1, body);
   });
 
   it('the scrape carries the build info and the process and event-loop metrics', async () => {
