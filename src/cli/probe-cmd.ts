@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { parseDuration as parseConfigDuration } from '../daemon/config.js';
 import { decodeMessage } from '../wire/index.js';
 import { KeMethodId, NotifyType, PayloadType, TransformType, nameOf } from '../wire/constants.js';
+import { keMethodName } from '../engine/describe.js';
 import { formatReport, runProbe } from '../probe/probe.js';
 import type { ProbeTransport } from '../probe/probe.js';
 import { udpProbe } from '../probe/udp.js';
@@ -22,9 +23,9 @@ function describeOffer(request: Uint8Array): string {
     let ke = '';
     const add = new Set<string>();
     for (const p of m.payloads) {
-      if (p.type === PayloadType.KE) ke = nameOf(KeMethodId, p.method);
+      if (p.type === PayloadType.KE) ke = keMethodName(p.method);
       if (p.type === PayloadType.SA) {
-        for (const pr of p.proposals) for (const t of pr.transforms) if (t.type === TransformType.ADDKE1) add.add(nameOf(KeMethodId, t.id));
+        for (const pr of p.proposals) for (const t of pr.transforms) if (t.type === TransformType.ADDKE1) add.add(keMethodName(t.id));
       }
     }
     return `${ke}${add.size > 0 ? ` + ADDKE1 ${[...add].join('/')}` : ''}`;

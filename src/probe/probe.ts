@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { natDetectionHash } from '../engine/nat.js';
 import { keMethod } from '../crypto/ke.js';
 import { EncrId, ExchangeType, HashAlgorithm, IntegId, KeMethodId, NotifyType, PayloadType, PrfId, ProtocolId, TransformAttr, TransformType, nameOf } from '../wire/constants.js';
+import { keMethodName } from '../engine/describe.js';
 import { decodeMessage, encodeMessage } from '../wire/index.js';
 import type { IkeMessage, NotifyPayload, Payload, Proposal, Transform } from '../wire/types.js';
 
@@ -152,7 +153,7 @@ async function ask(send: ProbeTransport, eps: ProbeEndpoints, offer: Proposal[],
     }
     const err = ns.find((n) => n.notifyType < 16384);
     if (err) {
-      const detail = nameOf(NotifyType, err.notifyType) + (err.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length >= 2 ? ` (wants ${nameOf(KeMethodId, ((err.data[0] ?? 0) << 8) | (err.data[1] ?? 0))})` : '');
+      const detail = nameOf(NotifyType, err.notifyType) + (err.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length >= 2 ? ` (wants ${keMethodName(((err.data[0] ?? 0) << 8) | (err.data[1] ?? 0))})` : '');
       return { msg, verdict: 'refused', detail };
     }
     if (msg.payloads.some((p) => p.type === PayloadType.SA)) return { msg, verdict: 'accepted' };
@@ -221,7 +222,7 @@ export async function runProbe(
         encr: transformName(chosen(base.msg, TransformType.ENCR), EncrId),
         prf: transformName(chosen(base.msg, TransformType.PRF), PrfId),
         ...(integ ? { integ: transformName(integ, IntegId) } : {}),
-        ke: transformName(chosen(base.msg, TransformType.KE), KeMethodId),
+        ke: ((t) => (t ? keMethodName(t.id) : '-'))(chosen(base.msg, TransformType.KE)),
       }
     : undefined;
   // Status notifies of every accepted answer (a responder only sends them with an SA).
@@ -235,7 +236,7 @@ export async function runProbe(
   const keMethods: ProbeReport['keMethods'][number][] = [];
   for (const id of PROBED_KE) {
     const a = collect(await paced(proposals([id]), id, false));
-    keMethods.push({ method: nameOf(KeMethodId, id), id, verdict: a.verdict, ...(a.detail ? { detail: a.detail } : {}) });
+    keMethods.push({ method: keMethodName(id), id, verdict: a.verdict, ...(a.detail ? { detail: a.detail } : {}) });
   }
   // 3. ML-KEM as ADDKE1 after X25519, with INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9370 §2.2.1).
   const additional: ProbeReport['additional'][number][] = [];
@@ -246,7 +247,7 @@ export async function runProbe(
     const verdict: Verdict = a.verdict === 'accepted' ? (add?.id === id ? 'accepted' : 'refused') : a.verdict;
     const detail = a.verdict === 'accepted' && add?.id !== id ? 'chose the proposal without running ADDKE1' : a.detail;
     if (a.msg && notifies(a.msg).some((n) => n.notifyType === NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED)) intermediate = true;
-    additional.push({ method: nameOf(KeMethodId, id), id, verdict, ...(detail ? { detail } : {}) });
+    additional.push({ method: keMethodName(id), id, verdict, ...(detail ? { detail } : {}) });
   }
   // 4. ADDKE1 = [ML-KEM-768, NONE]: does it run it when optional?
   const opt = collect(await paced(proposals([KeMethodId.CURVE25519], [KeMethodId.MLKEM768, KeMethodId.NONE]), KeMethodId.CURVE25519, true));
@@ -255,7 +256,7 @@ export async function runProbe(
   const signatureHashes: string[] = [];
   if (hashes) for (let i = 0; i + 1 < hashes.data.length; i += 2) signatureHashes.push(nameOf(HashAlgorithm, ((hashes.data[i] ?? 0) << 8) | (hashes.data[i + 1] ?? 0)));
   const optAdd = chosen(opt.msg, TransformType.ADDKE1);
-  const optionalAddke = opt.verdict === 'accepted' ? (optAdd ? nameOf(KeMethodId, optAdd.id) : 'NONE (omitted)') : opt.detail ?? opt.verdict;
+  const optionalAddke = opt.verdict === 'accepted' ? (optAdd ? keMethodName(optAdd.id) : 'NONE (omitted)') : opt.detail ?? opt.verdict;
 
   const hybrid = additional.some((a) => a.verdict === 'accepted');
   const pqOnly = keMethods.some((k) => (MLKEM as readonly number[]).includes(k.id) && k.verdict === 'accepted');

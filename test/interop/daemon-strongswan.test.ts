@@ -175,7 +175,7 @@ test('pqike probe reports what strongSwan 5.9.8 and a pqike daemon accept', { sk
     const accepted = (list: { method: string; verdict: string }[]): string[] => list.filter((k) => k.verdict === 'accepted').map((k) => k.method).sort();
     // charon's own cookie and half-open decisions, to tell a probe fault from charon's DoS protection.
     const charonSaid = (): string => env.charon.log().split('\n').filter((l) => /cookie|half-open|ignoring|IKE_SA_INIT/i.test(l)).slice(-40).join('\n');
-    assert.deepEqual(accepted(r.keMethods), ['CURVE25519', 'ECP256', 'MODP2048'], `${JSON.stringify(r.keMethods)} after ${r.requests} requests\n${charonSaid()}`);
+    assert.deepEqual(accepted(r.keMethods), ['CURVE_25519', 'ECP_256', 'MODP_2048'], `${JSON.stringify(r.keMethods)} after ${r.requests} requests\n${charonSaid()}`);
     assert.deepEqual(accepted(r.additional), [], 'no RFC 9370 in strongSwan 5.9.8');
     assert.equal(r.readiness, 'classic');
     assert.equal(r.intermediate, false);
@@ -183,8 +183,8 @@ test('pqike probe reports what strongSwan 5.9.8 and a pqike daemon accept', { sk
     const pq = await nsExec(env.pair.b.ns, process.execPath, [CLI, 'probe', env.pair.a.addr, '--json', '--rate', '5'], { allowFail: true, timeoutMs: 60_000 });
     assert.equal(pq.code, 0, pq.stderr);
     const p = JSON.parse(pq.stdout) as ProbeJson;
-    assert.deepEqual(accepted(p.keMethods), ['CURVE25519']);
-    assert.deepEqual(accepted(p.additional), ['MLKEM768']);
+    assert.deepEqual(accepted(p.keMethods), ['CURVE_25519']);
+    assert.deepEqual(accepted(p.additional), ['ML_KEM_768']);
     assert.equal(p.readiness, 'hybrid');
     assert.equal(p.intermediate, true);
   });

@@ -381,8 +381,8 @@ test('pqike daemon ↔ libreswan 4.10 (pluto, kernel ESP in a qemu guest): both 
     const p = json<ProbeJson>('probe');
     const accepted = (list: { method: string; verdict: string }[]): string[] => list.filter((k) => k.verdict === 'accepted').map((k) => k.method).sort();
     assert.equal(p.answered, true);
-    assert.deepEqual(accepted(p.keMethods), ['CURVE25519', 'ECP256', 'MODP2048'], JSON.stringify(p.keMethods));
-    assert.deepEqual(p.preferred, { encr: 'AES_GCM_16_256', prf: 'HMAC_SHA2_384', ke: 'CURVE25519' });
+    assert.deepEqual(accepted(p.keMethods), ['CURVE_25519', 'ECP_256', 'MODP_2048'], JSON.stringify(p.keMethods));
+    assert.deepEqual(p.preferred, { encr: 'AES_GCM_16_256', prf: 'HMAC_SHA2_384', ke: 'CURVE_25519' });
     // ML-KEM as Transform Type 4: pluto 4.10 does not know groups 35-37 (its answer: INVALID_SYNTAX)
     for (const k of p.keMethods.filter((x) => x.method.startsWith('MLKEM'))) assert.equal(k.verdict, 'refused', JSON.stringify(k));
     assert.deepEqual(accepted(p.additional), [], 'no RFC 9370 in libreswan 4.10');

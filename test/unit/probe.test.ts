@@ -62,7 +62,7 @@ test('a classic responder is reported as not post-quantum ready; its preferred s
   const report = await runProbe('192.0.2.2:500', r.send, EPS, noWait);
   assert.equal(report.readiness, 'classic');
   assert.ok(report.additional.every((a) => a.verdict === 'refused'));
-  assert.equal(report.preferred?.ke, 'CURVE25519');
+  assert.equal(report.preferred?.ke, 'CURVE_25519', "strongSwan's name");
   assert.equal(report.preferred?.encr, 'AES_GCM_16_256');
   assert.equal(report.intermediate, false);
   assert.deepEqual(report.keMethods.filter((k) => k.verdict === 'accepted').map((k) => k.id).sort((a, b) => a - b), [KeMethodId.MODP2048, KeMethodId.CURVE25519]);
