@@ -21,7 +21,7 @@ import { TrustStore } from '../auth/trust-store.js';
 import { parseCertificate } from '../auth/x509.js';
 import { UdpDriver } from '../io/udp-driver.js';
 import { keMethodName } from '../engine/describe.js';
-import { formatChild, formatMessage, notifyName } from '../daemon/event-format.js';
+import { eventToJson, formatChild, formatMessage, notifyName } from '../daemon/event-format.js';
 
 export interface DemoOptions {
   readonly proposal: string;
@@ -34,6 +34,21 @@ export interface DemoOptions {
   /** Mix a post-quantum preshared key into the keys (RFC 8784), required on both sides. */
   readonly ppk?: boolean;
   readonly print: (line: string) => void;
+  /** Instead of the text: one JSON object at the end (what was set up, every message, each step's figures). */
+  readonly json?: (report: DemoReport) => void;
+}
+
+/** What `pqike demo --json` prints: the same facts as the text, for scripts. */
+export interface DemoReport {
+  ok: boolean;
+  node: string;
+  mlkemBackend: string;
+  proposal: string;
+  esp: string;
+  authentication: string;
+  messages: Record<string, unknown>[];
+  steps: Record<string, unknown>[];
+  failure?: string;
 }
 
 export const DEMO_PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
@@ -124,7 +139,9 @@ function sameKeys(a: ChildSaInfo | undefined, b: ChildSaInfo | undefined): boole
 
 /** Run the demo; resolves true when every step completed with both sides agreeing. */
 export async function runDemo(o: DemoOptions): Promise<boolean> {
-  const p = o.print;
+  const report: DemoReport = { ok: false, node: process.version, mlkemBackend: mlkemBackend(), proposal: o.proposal, esp: o.esp, authentication: o.certs ?? 'psk', messages: [], steps: [] };
+  const p = o.json ? (): void => undefined : o.print;
+  const step = (s: Record<string, unknown>): void => void report.steps.push(s);
   const psk = new TextEncoder().encode('pqike-demo-psk-not-for-production');
   const plain = conns(o, psk);
   const auth = o.certs ? demoCertificates(o.certs) : undefined;
@@ -138,6 +155,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const handler = (side: 'i' | 'r') => (e: EngineEvent): void => {
     if (e.type === 'message' && side === 'i') {
       p(`  ${formatMessage(e)}`);
+      report.messages.push(eventToJson(e) as Record<string, unknown>);
       messages += e.sizes.length;
       bytes += e.sizes.reduce((a, b) => a + b, 0);
     } else if (e.type === 'log' && (e.level === 'error' || e.level === 'warn')) p(`  [${side === 'i' ? 'initiator' : 'responder'} ${e.level}] ${e.message}`);
@@ -156,7 +174,10 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
     await dr.close();
     const f = watch.failure();
     if (f) p(`FAILED ${f}`);
-    return ok && f === undefined;
+    report.ok = ok && f === undefined;
+    if (f) report.failure = f;
+    o.json?.(report);
+    return report.ok;
   };
   p(`pqike demo: IKEv2 with RFC 9370 additional key exchanges, two peers over UDP on 127.0.0.1`);
   p(`  Node ${process.version}, ML-KEM backend: ${mlkemBackend()}${o.certs?.startsWith('ml-dsa') ? `, ML-DSA backend: ${mlDsaBackend()}` : ''}`);
@@ -185,6 +206,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const firstOk = sameKeys(childI, childR);
   p(`  Child SA keys agree on both sides: ${firstOk ? 'yes' : 'NO'}`);
   p(`  established in ${ms.toFixed(1)} ms: ${messages} datagrams, ${bytes} bytes on the wire`);
+  step({ step: 'ike-sa-and-child-sa', ms, datagrams: messages, bytes, suite: ikeI.suite, keyExchanges: ikeI.keMethods.map(keMethodName), ...(ikeI.ppk === undefined ? {} : { ppk: ikeI.ppk, ppkExchange: ikeI.ppkExchange }), childKeysAgree: firstOk, spiI: ikeI.spiI, spiR: ikeI.spiR });
   if (!firstOk || !childI) return finish(false);
   if (o.rekey === false) return finish(true);
 
@@ -205,6 +227,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   p(`  new ${formatChild(newI)}`);
   p(`  its keys mix ${newI.keMethods.map(keMethodName).join(' + ')}; both sides agree: ${sameKeys(newI, newR) ? 'yes' : 'NO'}; old SA ${childI.spiIn.toString(16).padStart(8, '0')}_i deleted`);
   p(`  done in ${ms.toFixed(1)} ms`);
+  step({ step: 'child-sa-rekey', ms, keyExchanges: newI.keMethods.map(keMethodName), keysAgree: sameKeys(newI, newR) });
   if (!sameKeys(newI, newR)) return finish(false);
 
   p('');
@@ -224,5 +247,6 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   p(`  key exchanges of the new IKE SA: ${ri.ike.keMethods.map(keMethodName).join(' + ')}${ri.ike.ppk === undefined ? '' : ` (and through SK_d the PPK '${ri.ike.ppk}')`}; same SPIs on both sides: ${ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR ? 'yes' : 'NO'}`);
   p(`  Child SAs moved to it: ${ei.children(ri.sa).length}; old IKE SA deleted`);
   p(`  done in ${ms.toFixed(1)} ms; in all ${messages} datagrams, ${bytes} bytes`);
+  step({ step: 'ike-sa-rekey', ms, keyExchanges: ri.ike.keMethods.map(keMethodName), sameSpis: ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR, datagramsInAll: messages, bytesInAll: bytes });
   return finish(ri.ike.spiI === rr.ike.spiI);
 }

@@ -47,6 +47,7 @@ async function demo(p: Parsed): Promise<number> {
   const { parseProposal } = await import('../engine/proposal-string.js');
   parseProposal(proposal, 'ike');
   parseProposal(esp, 'esp');
+  if (p.values['netns'] === true && p.values['json'] === true) throw new UsageError('--json: not with --netns (whose steps are commands in two namespaces); leave out one of them');
   if (p.values['netns'] === true) {
     const { runNetnsDemo } = await import('./demo-netns.js');
     const print = (l: string): void => out(`${l}\n`);
@@ -68,6 +69,7 @@ async function demo(p: Parsed): Promise<number> {
     rekey: p.values['no-rekey'] !== true,
     ...(fragment === undefined ? {} : { fragmentSize: fragmentSizeArg(fragment) }),
     print: (l) => out(`${l}\n`),
+    ...(p.values['json'] === true ? { json: (r: unknown) => out(`${JSON.stringify(r)}\n`) } : {}),
   });
   return ok ? EXIT.ok : EXIT.failed;
 }

@@ -85,6 +85,7 @@ export const VERBS: readonly VerbSpec[] = [
       certs: { type: 'string', arg: 'TYPE', help: `certificates of a throwaway CA instead of a PSK: ${DEMO_CERT_TYPES.join(', ')}` },
       ppk: { type: 'boolean', help: 'a post-quantum preshared key mixed in as well, in IKE_INTERMEDIATE (RFC 9867)' },
       netns: { type: 'boolean', help: 'root: two daemons in network namespaces, real ESP, ping and TCP through the tunnel' },
+      json: { type: 'boolean', help: 'one JSON object at the end instead of the text (not with --netns)' },
     },
     details: 'Two peers talk over 127.0.0.1 UDP and print every exchange, the message sizes, the chosen transforms, AUTH on both sides and the SPIs.',
     exits: '1 the demo failed',

@@ -90,3 +90,19 @@ test('pqike demo --ppk: a post-quantum preshared key mixed into the keys on both
   assert.match(ok.stdout, /and the post-quantum preshared key 'pqike-demo-ppk' \(RFC 9867, in IKE_INTERMEDIATE: IKE_AUTH was protected by it; responder: the same\)/);
   assert.match(ok.stdout, /through SK_d the PPK 'pqike-demo-ppk'/);
 });
+
+test('pqike demo --json: one JSON object with every message (names, not numbers) and each step, exit 0; --json with --netns is a usage error', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const ok = run(['demo', '--json', '--no-rekey']);
+  assert.equal(ok.status, 0, ok.stderr + ok.stdout);
+  const r = JSON.parse(ok.stdout) as { ok: boolean; messages: { exchange: string; payloads: string[] }[]; steps: { step: string; keyExchanges: string[]; childKeysAgree: boolean }[] };
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.messages.map((m) => m.exchange), ['IKE_SA_INIT', 'IKE_SA_INIT', 'IKE_INTERMEDIATE', 'IKE_INTERMEDIATE', 'IKE_AUTH', 'IKE_AUTH']);
+  assert.ok(r.messages[2]?.payloads.includes('KE(ML_KEM_768)'));
+  assert.deepEqual(r.steps.map((s) => s.step), ['ike-sa-and-child-sa']);
+  assert.deepEqual(r.steps[0]?.keyExchanges, ['CURVE_25519', 'ML_KEM_768']);
+  assert.equal(r.steps[0]?.childKeysAgree, true);
+  const both = run(['demo', '--json', '--netns']);
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /--json: not with --netns/);
+});
