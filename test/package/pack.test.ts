@@ -13,7 +13,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve, sep } from 'node:path';
@@ -248,6 +248,51 @@ test('the package: packed from a clean checkout, linted, installed, imported wit
     note(t, `systemd-analyze verify: exit ${String(verify.status)} ${verify.stdout}${verify.stderr}`);
     assert.equal(verify.status, 0, `systemd-analyze verify:\n${verify.stdout}${verify.stderr}`);
   }
+
+  // The gateway as the unit starts it, from the installed command: ExecStartPre (--check), then
+  // ExecStart; the installed `pqike` talks to it over its control socket; SIGTERM (systemctl
+  // stop) ends it. (systemd itself is not PID 1 here, so systemctl cannot run.)
+  const etc = join(work, 'etc');
+  mkdirSync(etc, { recursive: true });
+  writeFileSync(join(etc, 'secrets.yaml'), 'psk:\n  site-b: "a-long-random-package-test-psk-0123456789"\n', { mode: 0o600 });
+  const port = 30_000 + Math.floor(Math.random() * 20_000);
+  const socket = join(work, 'run', 'pqike.sock');
+  writeFileSync(join(etc, 'pqike.yaml'), `secrets: secrets.yaml
+port: ${port}
+control:
+  socket: ${socket}
+data_plane: fake
+connections:
+  site-b:
+    local_addrs: 127.0.0.1
+    remote_addrs: 127.0.0.1
+    remote_port: ${port + 1}
+    local_id: moon.example.org
+    remote_id: sun.example.org
+    psk: site-b
+    proposals: [aes256gcm16-prfsha384-x25519-ke1_mlkem768]
+    children:
+      net:
+        local_ts: [10.1.0.0/16]
+        remote_ts: [10.2.0.0/16]
+`);
+  const check = ok(run(globalBin, ['daemon', '--check', '-c', join(etc, 'pqike.yaml')], work, 60_000), 'pqike daemon --check (ExecStartPre)');
+  note(t, `daemon --check: ${check}`);
+  const gateway = spawn(globalBin, ['daemon', '-c', join(etc, 'pqike.yaml')], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let log = '';
+    gateway.stdout.setEncoding('utf8').on('data', (d: string) => (log += d));
+    gateway.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
+    const deadline = Date.now() + 30_000;
+    while (!/control socket/.test(log) && Date.now() < deadline && gateway.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    assert.match(log, /control socket/, `the installed daemon started:\n${log}`);
+    const conns = ok(run(globalBin, ['list-conns', '--socket', socket], work, 30_000), 'pqike list-conns (against the installed daemon)');
+    assert.match(conns, /site-b/, conns);
+  } finally {
+    gateway.kill('SIGTERM');
+    await new Promise<void>((r) => (gateway.exitCode !== null ? r() : gateway.once('exit', () => r())));
+  }
+  assert.equal(gateway.exitCode, 0, 'SIGTERM (systemctl stop) ends the daemon cleanly');
 
   // Last: `pqike --version` came with the same issue.
   const version = ok(run(pqike, ['--version'], consumer, 60_000), 'pqike --version');
