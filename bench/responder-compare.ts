@@ -18,7 +18,8 @@
  * half-open SA); both log at their default levels.
  *
  * Options: --proposal P (default aes256gcm16-prfsha384-x25519), --rounds N (default 5),
- *   --seconds S (default 3), --concurrency N (default 8), --json.
+ *   --seconds S (default 3), --concurrency N (default 8), --json, --cpu-prof DIR (profile the
+ *   daemon: one .cpuprofile per round in DIR; see bench/cpuprofile-top.ts).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -40,6 +41,7 @@ const { values: opt } = parseArgs({
     seconds: { type: 'string' },
     concurrency: { type: 'string' },
     json: { type: 'boolean' },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean' },
   },
   strict: true,
@@ -143,7 +145,7 @@ async function withDaemon<T>(fn: (r: Responder) => Promise<T>): Promise<T> {
     writeFileSync(join(dir, 'pqike.yaml'), daemonYaml(pair, join(dir, 'run', 'pqike.sock')));
     let proc: NsProcess | undefined;
     try {
-      proc = await startInNs(pair.b.ns, process.execPath, [CLI, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: join(dir, 'daemon.log') });
+      proc = await startInNs(pair.b.ns, process.execPath, [...(opt['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`] : []), CLI, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: join(dir, 'daemon.log') });
       return await fn({ who: 'pqike', pair, pid: proc.pid });
     } finally {
       await proc?.stop('SIGTERM', 5000);
