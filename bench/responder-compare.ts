@@ -19,7 +19,8 @@
  *
  * Options: --proposal P (default aes256gcm16-prfsha384-x25519), --rounds N (default 5),
  *   --seconds S (default 3), --concurrency N (default 8), --json, --cpu-prof DIR (profile the
- *   daemon: one .cpuprofile per round in DIR; see bench/cpuprofile-top.ts).
+ *   daemon: one .cpuprofile per round in DIR; see bench/cpuprofile-top.ts), --baseline DIR (another
+ *   pqike tree, built: its daemon is measured too in every round, for a before/after in one run).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -42,6 +43,7 @@ const { values: opt } = parseArgs({
     concurrency: { type: 'string' },
     json: { type: 'boolean' },
     'cpu-prof': { type: 'string' },
+    baseline: { type: 'string' },
     help: { type: 'boolean' },
   },
   strict: true,
@@ -57,7 +59,7 @@ const CONCURRENCY = Number(opt.concurrency ?? 8);
 const PSK = 'pqike-bench-psk-not-secret-0123456789';
 const TICK_US = 1_000_000 / 100; // USER_HZ: /proc/PID/stat counts in 1/100 s on Linux
 
-type Who = 'pqike' | 'charon';
+type Who = 'pqike' | 'charon' | 'baseline';
 
 /** Addresses inside the traffic selectors of bench/common.ts, so that charon's libipsec finds a source for its routes. */
 const INNER = { innerA: '10.1.0.1', innerB: '10.2.0.1' } as const;
@@ -138,15 +140,15 @@ function measure(r: Responder): Promise<{ rate: number; cpuPerSaUs: number; sas:
   });
 }
 
-async function withDaemon<T>(fn: (r: Responder) => Promise<T>): Promise<T> {
+async function withDaemon<T>(fn: (r: Responder) => Promise<T>, cli = CLI, who: Who = 'pqike'): Promise<T> {
   return withNetnsPair(async (pair) => {
     const dir = mkdtempSync(join(tmpdir(), 'pqike-bench-daemon-'));
     writeFileSync(join(dir, 'secrets.yaml'), `psk:\n  bench: "${PSK}"\n`, { mode: 0o600 });
     writeFileSync(join(dir, 'pqike.yaml'), daemonYaml(pair, join(dir, 'run', 'pqike.sock')));
     let proc: NsProcess | undefined;
     try {
-      proc = await startInNs(pair.b.ns, process.execPath, [...(opt['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`] : []), CLI, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: join(dir, 'daemon.log') });
-      return await fn({ who: 'pqike', pair, pid: proc.pid });
+      proc = await startInNs(pair.b.ns, process.execPath, [...(opt['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`] : []), cli, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: join(dir, 'daemon.log') });
+      return await fn({ who, pair, pid: proc.pid });
     } finally {
       await proc?.stop('SIGTERM', 5000);
       rmSync(dir, { recursive: true, force: true });
@@ -204,7 +206,9 @@ async function main(): Promise<number> {
     process.stderr.write(`responder-compare: ${skip}\n`);
     return 2;
   }
-  const rows: { round: number; pqike: Awaited<ReturnType<typeof measure>>; charon: Awaited<ReturnType<typeof measure>> }[] = [];
+  type Measured = Awaited<ReturnType<typeof measure>>;
+  const rows: { round: number; pqike: Measured; charon: Measured; baseline?: Measured }[] = [];
+  const baselineCli = opt.baseline ? join(opt.baseline, 'dist', 'src', 'cli', 'main.js') : undefined;
   const log = (l: string): void => {
     if (!opt.json) process.stdout.write(`${l}\n`);
   };
@@ -214,14 +218,16 @@ async function main(): Promise<number> {
     // Each responder fresh for each round (charon slows down as identical Child SAs pile up in
     // libipsec; a round should not measure the previous one's state), the order alternating, so
     // that a machine drifting within a round favours neither.
-    const order: Who[] = round % 2 === 1 ? ['pqike', 'charon'] : ['charon', 'pqike'];
-    const got: Partial<Record<Who, Awaited<ReturnType<typeof measure>>>> = {};
-    for (const who of order) got[who] = await (who === 'pqike' ? withDaemon(measure) : withCharon(measure));
+    const all: Who[] = baselineCli ? ['pqike', 'baseline', 'charon'] : ['pqike', 'charon'];
+    const order = round % 2 === 1 ? all : [...all].reverse();
+    const got: Partial<Record<Who, Measured>> = {};
+    for (const who of order) got[who] = await (who === 'charon' ? withCharon(measure) : who === 'baseline' && baselineCli ? withDaemon(measure, baselineCli, 'baseline') : withDaemon(measure));
     const p = got.pqike;
     const c = got.charon;
+    const b = got.baseline;
     if (!p || !c) throw new Error('a responder was not measured');
-    rows.push({ round, pqike: p, charon: c });
-    log(`  round ${round}: pqike ${p.cpuPerSaUs.toFixed(0)} µs/SA (${p.rate.toFixed(0)} SAs/s), charon ${c.cpuPerSaUs.toFixed(0)} µs/SA (${c.rate.toFixed(0)} SAs/s); pqike/charon CPU per SA ${(p.cpuPerSaUs / c.cpuPerSaUs).toFixed(2)}`);
+    rows.push({ round, pqike: p, charon: c, ...(b ? { baseline: b } : {}) });
+    log(`  round ${round}: pqike ${p.cpuPerSaUs.toFixed(0)} µs/SA (${p.rate.toFixed(0)} SAs/s), charon ${c.cpuPerSaUs.toFixed(0)} µs/SA (${c.rate.toFixed(0)} SAs/s); pqike/charon CPU per SA ${(p.cpuPerSaUs / c.cpuPerSaUs).toFixed(2)}${b ? `; baseline ${b.cpuPerSaUs.toFixed(0)} µs/SA, pqike/baseline ${(p.cpuPerSaUs / b.cpuPerSaUs).toFixed(2)}` : ''}`);
   }
   const med = (f: (r: (typeof rows)[number]) => number): number => median(rows.map(f));
   const summary = {
@@ -233,6 +239,7 @@ async function main(): Promise<number> {
     pqikeCpuPerSaUs: med((r) => r.pqike.cpuPerSaUs),
     charonCpuPerSaUs: med((r) => r.charon.cpuPerSaUs),
     ratioMedian: med((r) => r.pqike.cpuPerSaUs / r.charon.cpuPerSaUs),
+    ...(baselineCli ? { baselineRatioMedian: med((r) => r.pqike.cpuPerSaUs / (r.baseline?.cpuPerSaUs ?? Number.NaN)) } : {}),
     pqikeRate: med((r) => r.pqike.rate),
     charonRate: med((r) => r.charon.rate),
     rows,
@@ -241,6 +248,7 @@ async function main(): Promise<number> {
   else {
     log(`median responder CPU per SA: pqike ${summary.pqikeCpuPerSaUs.toFixed(0)} µs, charon ${summary.charonCpuPerSaUs.toFixed(0)} µs; median of the per-round ratios pqike/charon ${summary.ratioMedian.toFixed(2)}`);
     log(`median rate with this client: pqike ${summary.pqikeRate.toFixed(0)} SAs/s, charon ${summary.charonRate.toFixed(0)} SAs/s`);
+    if (summary.baselineRatioMedian !== undefined) log(`median of the per-round ratios pqike/baseline (${opt.baseline ?? ''}): ${summary.baselineRatioMedian.toFixed(2)}`);
   }
   return 0;
 }
