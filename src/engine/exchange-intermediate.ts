@@ -42,7 +42,8 @@ export function handleIntermediateResponse(sa: SettingUp, inner: readonly Payloa
   const req = sa.outstanding;
   if (!req || !sa.intermediateLeft()) return;
   const method = sa.nextAddkeMethod();
-  if (method !== undefined && !sa.setup.keState) return;
+  const keState = sa.setup.keState;
+  if (method !== undefined && !keState) return;
   sa.outstanding = undefined;
   const err = errorNotify(inner);
   if (err) return sa.fail(`IKE_INTERMEDIATE failed: ${nameOf(NotifyType, err.notifyType)}`, err.notifyType);
@@ -53,8 +54,8 @@ export function handleIntermediateResponse(sa: SettingUp, inner: readonly Payloa
     if (accepted && 'fail' in accepted) return sa.fail(accepted.fail, accepted.notify);
     ppk = accepted;
   }
-  if (method !== undefined && sa.setup.keState) {
-    const shared = completeKe(sa.setup.keState, method, inner);
+  if (method !== undefined && keState) {
+    const shared = completeKe(keState, method, inner);
     if (typeof shared === 'string') return sa.fail(`IKE_INTERMEDIATE response: ${shared}`, NotifyType.INVALID_SYNTAX);
     sa.setup.keState = undefined;
     sa.completeIntermediate(req.ap, ap, shared);
@@ -86,19 +87,13 @@ export function handleIntermediateRequest(sa: SettingUp, messageId: number, inne
     sa.refuse(ExchangeType.IKE_INTERMEDIATE, messageId, NotifyType.INVALID_SYNTAX, why, { keys: requestKeys });
     sa.fail(why, NotifyType.INVALID_SYNTAX);
   };
+  // RFC 9242 allows IKE_INTERMEDIATE for other purposes: with nothing to exchange (no key
+  // exchange, no PPK) the answer is empty, and the exchange still enters IntAuth.
+  if (method === undefined && find(inner, PayloadType.KE)) return reject('IKE_INTERMEDIATE with KE but no additional key exchange pending');
   const ppkRound = isPpkRound(sa);
-  if (method === undefined && !ppkRound) {
-    // RFC 9242 allows IKE_INTERMEDIATE for other purposes; with nothing to exchange, answer
-    // empty, and the exchange still enters IntAuth.
-    if (find(inner, PayloadType.KE)) return reject('IKE_INTERMEDIATE with KE but no additional key exchange pending');
-    const apResp = sa.sendResponse(ExchangeType.IKE_INTERMEDIATE, messageId, [], requestKeys);
-    sa.foldIntermediate(ap, apResp);
-    return;
-  }
   const out: Payload[] = [];
   const answer = method === undefined ? undefined : answerKe(sa.host.keMethod, method, inner);
   if (answer && 'problem' in answer) return reject(`IKE_INTERMEDIATE request: ${answer.why}`);
-  if (method === undefined && find(inner, PayloadType.KE)) return reject('IKE_INTERMEDIATE with KE but no additional key exchange pending');
   if (answer) out.push(answer.payload);
   const choice = ppkRound ? choosePpk(sa, inner) : undefined;
   if (choice?.refuse) {

@@ -25,21 +25,16 @@ export const usePpk: Task = {
     if (!s) return;
     s.peerUsePpk = findNotify(request, NotifyType.USE_PPK) !== undefined;
     // RFC 8784 §3: the responder answers only if it has a PPK configured (for any connection:
-    // which one applies is known later).
+    // which one applies is known later). Decided here, once; buildResponse only writes it.
     if (!x.sa.host.connections().some((c) => c.ppk !== undefined)) return;
     const intermediate = findNotify(request, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) !== undefined;
     if (intermediate && findNotify(request, NotifyType.USE_PPK_INT)) s.ppkInt = { pending: true };
+    else if (s.peerUsePpk) s.usePpkSent = true;
   },
   buildResponse(x, _request, out) {
     const s = x.sa.setup;
-    if (!s || !x.sa.host.connections().some((c) => c.ppk !== undefined)) return;
-    if (s.ppkInt) {
-      out.push(notify(NotifyType.USE_PPK_INT));
-      return;
-    }
-    if (!s.peerUsePpk) return;
-    s.usePpkSent = true;
-    out.push(notify(NotifyType.USE_PPK));
+    if (s?.ppkInt) out.push(notify(NotifyType.USE_PPK_INT));
+    else if (s?.usePpkSent) out.push(notify(NotifyType.USE_PPK));
   },
   processResponse(x, response) {
     const s = x.sa.setup;
