@@ -260,13 +260,8 @@ test('a PPK_IDENTITY naming a PPK we did not offer is INVALID_SYNTAX; IKE_AUTH b
 test('an IKE SA rekey and a Child SA rekey after an RFC 9867 SA: the new IKE SA keeps the PPK (through SK_d), listed as mixed in IKE_INTERMEDIATE', () => {
   const pair = pairWith('aes256gcm16-prfsha384-x25519-ke1_mlkem768', { ppk: ppk({ id: ID, required: true, intermediate: true }) }, { ppk: ppk({ required: true }) });
   const ids = pair.establish();
-  const child = pair.i.children(ids.i)[0];
-  assert.ok(child && pair.i.rekeyChild(ids.i, child.spiIn, pair.now));
-  pair.run();
-  assert.ok(pair.i.rekeyIke(ids.i, pair.now));
-  pair.run();
+  const fresh = pair.rekeyChildThenIke(ids.i);
   assert.deepEqual(pair.errors(), []);
-  const fresh = pair.i.list().filter((s) => s.state === 'established');
   assert.equal(fresh.length, 1);
   assert.notEqual(fresh[0]?.id, ids.i);
   assert.equal(fresh[0]?.ppk, ID);

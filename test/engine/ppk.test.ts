@@ -83,12 +83,7 @@ test('both ends with the PPK: SK_d, SK_pi, SK_pr are prf+(PPK, ...) of the usual
 test('an IKE SA rekey after a PPK SA: the new SA is listed with the PPK (its SKEYSEED comes from the PPK SK_d), and a Child SA rekey works', () => {
   const pair = new EnginePair({ connI: { ppk: ppk({ id: ID, required: true }) }, connR: { ppk: ppk({ required: true }) } });
   const ids = pair.establish();
-  const child = pair.i.children(ids.i)[0];
-  assert.ok(child && pair.i.rekeyChild(ids.i, child.spiIn, pair.now));
-  pair.run();
-  assert.ok(pair.i.rekeyIke(ids.i, pair.now));
-  pair.run();
-  const fresh = pair.i.list().filter((s) => s.state === 'established');
+  const fresh = pair.rekeyChildThenIke(ids.i);
   assert.equal(fresh.length, 1);
   assert.notEqual(fresh[0]?.id, ids.i);
   assert.equal(fresh[0]?.ppk, ID);

@@ -3,7 +3,7 @@
  * virtual clock. The lossy simulated network with seeds builds on this.
  */
 import { IkeEngine } from '../../src/engine/engine.js';
-import type { ChildConfig, ConnectionConfig, EngineEvent, EngineOptions } from '../../src/engine/types.js';
+import type { ChildConfig, ConnectionConfig, EngineEvent, EngineOptions, IkeSaInfo } from '../../src/engine/types.js';
 import type { DataPlaneCommand } from '../../src/engine/dataplane.js';
 import { parseIdentity } from '../../src/engine/identity.js';
 import { parseProposals } from '../../src/engine/proposal-string.js';
@@ -219,6 +219,19 @@ export class EnginePair {
       this.advance();
     }
     this.now = Math.max(this.now, end);
+  }
+
+  /**
+   * The initiator rekeys the IKE SA's first Child SA, then the IKE SA itself, each run until
+   * quiet (throws if either cannot start); the initiator's established IKE SAs afterwards.
+   */
+  rekeyChildThenIke(ikeI: number): IkeSaInfo[] {
+    const child = this.i.children(ikeI)[0];
+    if (!child || !this.i.rekeyChild(ikeI, child.spiIn, this.now)) throw new Error(`IKE SA ${ikeI}: no Child SA rekey started`);
+    this.run();
+    if (!this.i.rekeyIke(ikeI, this.now)) throw new Error(`IKE SA ${ikeI}: no IKE SA rekey started`);
+    this.run();
+    return this.i.list().filter((s) => s.state === 'established');
   }
 
   errors(): EngineEvent[] {

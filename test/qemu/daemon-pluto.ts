@@ -15,13 +15,17 @@ import type { VmResult } from './vm.js';
 
 const DIST_SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 
-/** null, or why the VM cannot run (a skip, or a failure with CI=true); `tools`: host programs the guest needs beside these. */
-export async function plutoVmPreconditions(tools: readonly string[] = [], hint = ''): Promise<string | null> {
+/**
+ * null, or why the VM cannot run (a skip, or a failure with CI=true); `tools`: host programs
+ * the guest needs beside these; `files`: host files it needs, each with the package that has it.
+ */
+export async function plutoVmPreconditions(tools: readonly string[] = [], hint = '', files: readonly (readonly [string, string])[] = []): Promise<string | null> {
   if (process.platform !== 'linux' || process.arch !== 'x64') return skipOrFail('the qemu harness needs x86-64 Linux');
   if (!isRoot()) return skipOrFail('the qemu harness needs root (apt-get, 9p export of /)');
   const problems: string[] = [];
   if (!existsSync('/bin/busybox')) problems.push('/bin/busybox missing (busybox-static)');
   if (!existsSync(join(DIST_SRC, 'cli/main.js'))) problems.push(`${DIST_SRC}/cli/main.js missing (npx tsc -p .)`);
+  for (const [file, pkg] of files) if (!existsSync(file)) problems.push(`${file} missing (${pkg})`);
   if (problems.length === 0) {
     try {
       const { kernel } = await prepareKernel();

@@ -559,30 +559,14 @@ async function xferMain(): Promise<void> {
 async function hostTest(): Promise<void> {
   const { cpSync, mkdtempSync, rmSync, symlinkSync, copyFileSync } = await import('node:fs');
   const { resolve } = await import('node:path');
-  const { isRoot, skipOrFail, which } = await import('../interop/netns.js');
-  const { prepareKernel, repoRoot } = await import('./setup.js');
+  const { plutoVmPreconditions } = await import('./daemon-pluto.js');
+  const { repoRoot } = await import('./setup.js');
   const { runInVm, shq, DEFAULT_VM_MODULES } = await import('./vm.js');
   const { charonStartSnippet, guestCharonPaths, swanctlCmd, lastSection, netnsPairSnippet, parseSections, parseXfrmState, section } = await import('./guest.js');
   const { guestPlutoPaths, plutoStartSnippet, whackCmd, parseTrafficStatus } = await import('./libreswan.js');
 
-  async function preconditions(): Promise<string | null> {
-    if (process.platform !== 'linux' || process.arch !== 'x64') return skipOrFail('the qemu harness needs x86-64 Linux');
-    if (!isRoot()) return skipOrFail('the qemu harness needs root (apt-get, 9p export of /)');
-    const problems: string[] = [];
-    if (!existsSync('/bin/busybox')) problems.push('/bin/busybox missing (busybox-static)');
-    if (!existsSync('/usr/lib/ipsec/charon')) problems.push('/usr/lib/ipsec/charon missing (strongswan-charon)');
-    if (problems.length === 0) {
-      try {
-        const { kernel } = await prepareKernel();
-        if (!existsSync(join(kernel.libreswan, 'usr/libexec/ipsec/pluto'))) problems.push(`pluto missing in ${kernel.libreswan}`);
-      } catch (err) {
-        problems.push(`kernel cache: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      if (!which('qemu-system-x86_64')) problems.push('qemu-system-x86_64 missing');
-    }
-    if (problems.length === 0) return null;
-    return skipOrFail(`${problems.join('; ')} (bash scripts/qemu-kernel.sh as root; or run .ci/run)`);
-  }
+  // The pluto VM's preconditions, and charon on the host (the guest runs it too).
+  const preconditions = (): Promise<string | null> => plutoVmPreconditions([], '', [['/usr/lib/ipsec/charon', 'strongswan-charon']]);
 
   const PEER_PSK = randomBytes(24).toString('base64url');
 
