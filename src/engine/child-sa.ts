@@ -10,12 +10,12 @@ import type { Payload, Proposal, TrafficSelector } from '../wire/types.js';
 import type { IkeSa, SharedSecret } from './ike-sa.js';
 import type { PendingChild } from './tasks/child-in-auth.js';
 import { find, findNotify, notify } from './payloads.js';
-import { acceptSelection, buildProposals, proposalForSelection, selectProposal } from './proposal-select.js';
+import { acceptSelection, buildProposals, proposalForSelection, selectProposal, sharedSuite } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
-import { formatSelector, isSubset, narrow } from './traffic-selectors.js';
+import { canonicalSelectors, formatSelector, isSubset, narrow } from './traffic-selectors.js';
 import { describeConfigured, describeProposals } from './describe.js';
 import type { ChildConfig, ChildSaInfo } from './types.js';
-import { readU32, u32 } from './util.js';
+import { packed, readU32, u32 } from './util.js';
 
 /** A Child SA as the IKE SA keeps it. `info` is what events report. */
 export interface ChildSa {
@@ -104,28 +104,32 @@ export interface ChildKeying {
 }
 
 /** Build a Child SA: KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) .. SK(n)]). */
-export function makeChild(sa: IkeSa, config: ChildConfig, suite: SelectedSuite, k: ChildKeying, now: number): ChildSa {
+export function makeChild(sa: IkeSa, config: ChildConfig, negotiated: SelectedSuite, k: ChildKeying, now: number): ChildSa {
+  // Kept for the SA's lifetime: one object for all Child SAs with this choice.
+  const suite = sharedSuite(negotiated);
   const encr = suite.chosen.get(TransformType.ENCR);
   if (!encr) throw new Error('ESP suite without ENCR');
   const integ = suite.chosen.get(TransformType.INTEG)?.id;
   const lengths = espKeyLengths(encr.id, encr.keyBits, integ ?? 0);
   const keymat = childKeymat(sa.prfId, sa.requireKeys().skD, k.secrets.map((s) => s.secret), k.ni, k.nr, 2 * (lengths.encr + lengths.integ));
   // RFC 7296 §2.17: the keys of the exchange initiator's outbound direction come first,
-  // encryption before integrity.
-  let o = 0;
-  const take = (n: number): Uint8Array => keymat.slice(o, (o += n));
-  const keys = { encrI: take(lengths.encr), integI: take(lengths.integ), encrR: take(lengths.encr), integR: take(lengths.integ) };
+  // encryption before integrity. Copied into one buffer of their own: the KEYMAT is a Buffer
+  // from Node's pool, whose 8 KiB slab each Child SA would otherwise keep alive for its lifetime.
+  const e = lengths.encr;
+  const a = lengths.integ;
+  const [encrI, integI, encrR, integR] = packed([keymat.subarray(0, e), keymat.subarray(e, e + a), keymat.subarray(e + a, 2 * e + a), keymat.subarray(2 * e + a, 2 * (e + a))]) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+  const keys = { encrI, integI, encrR, integR };
   // What went into the KEYMAT, not what the proposal named.
   const keMethods = k.secrets.map((s) => s.method);
   const base: ChildSaInfo = {
     name: config.name,
     spiIn: readU32(k.spiIn),
     spiOut: readU32(k.spiOut),
-    encr: encr.keyBits === undefined ? { id: encr.id } : { id: encr.id, keyBits: encr.keyBits },
+    encr,
     esn: suite.chosen.get(TransformType.ESN)?.id === EsnId.ESN,
     mode: k.mode,
-    localTs: k.localTs,
-    remoteTs: k.remoteTs,
+    localTs: canonicalSelectors(k.localTs, config.localTs),
+    remoteTs: canonicalSelectors(k.remoteTs, config.remoteTs),
     keys,
     initiator: k.weInitiated,
     encap: sa.behindNat,

@@ -165,6 +165,7 @@ function authenticateResponder(sa: SettingUp, conn: ConnectionConfig, peer: Iden
   const x = { sa, exchange: ExchangeType.IKE_AUTH, now };
   tasks.processResponse(x, inner);
   tasks.completed(x);
+  // The first Child SA is keyed (from the nonces): what only the setup needed goes.
 }
 
 /** RFC 8784 §3: SK_d, SK_pi and SK_pr with the PPK mixed in replace the others for good. */

@@ -15,7 +15,7 @@ import { encodeMessage } from '../wire/index.js';
 import { sealMessage, intAuthOctets } from './protection.js';
 import type { MessageFrame } from './protection.js';
 import type { SelectedSuite } from './proposal-select.js';
-import { additionalMethods } from './proposal-select.js';
+import { additionalMethods, sharedSuite } from './proposal-select.js';
 import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, FailureCause, IkeSaInfo, IkeSaStateName, KeyStage, RandomPurpose } from './types.js';
 import type { ChildSa } from './child-sa.js';
 import type { ChildRegistry } from './child-registry.js';
@@ -124,6 +124,8 @@ const NEXT: Readonly<Record<IkeSaStateName, readonly IkeSaStateName[]>> = {
 
 /** The empty value of every octet-string field until it is set (never written to). */
 const EMPTY = new Uint8Array(0);
+const NO_SLOTS: ReadonlyMap<object, unknown> = new Map();
+const NO_FOLLOWUPS: ReadonlyMap<string, ResponderSeries> = new Map();
 
 export class IkeSa {
   /** The SA's number, unique within its engine (SaHost.nextSaId). */
@@ -156,15 +158,22 @@ export class IkeSa {
   remoteIdentity?: Identity;
   /** What only the initial exchanges need (setup-state.ts); dropped once established or failed. */
   setup: SetupState | undefined = newSetup();
-  /** Each task's state on this SA (tasks/task.ts TaskSlot); moves to the SA that replaces it by a rekey. */
-  slots = new Map<object, unknown>();
+  /**
+   * Each task's state on this SA (tasks/task.ts TaskSlot); moves to the SA that replaces it by a
+   * rekey. Made on the first write (most SAs never need one): read `slots`, write through
+   * slotsForWrite().
+   */
+  private slotMap?: Map<object, unknown>;
   children: ChildSa[] = [];
   /** Exchanges we will initiate, in order, one at a time (window size 1). */
   tasks: QueuedTask[] = [];
   /** The task whose exchange(s) are in flight. */
   active?: ActiveTask;
-  /** Responder: CREATE_CHILD_SA series waiting for IKE_FOLLOWUP_KE, by link data (RFC 9370 §2.2.4). */
-  followups = new Map<string, ResponderSeries>();
+  /**
+   * Responder: CREATE_CHILD_SA series waiting for IKE_FOLLOWUP_KE, by link data (RFC 9370
+   * §2.2.4). Made on the first write, as the slots: read `followups`, write through followupsForWrite().
+   */
+  private followupMap?: Map<string, ResponderSeries>;
   createdAt: number;
   establishedAt?: number;
   /** Last authenticated message from the peer, for liveness checks (RFC 7296 §2.4). */
@@ -200,6 +209,28 @@ export class IkeSa {
 
   get state(): IkeSaStateName {
     return this.current;
+  }
+
+  get slots(): ReadonlyMap<object, unknown> {
+    return this.slotMap ?? NO_SLOTS;
+  }
+
+  slotsForWrite(): Map<object, unknown> {
+    return (this.slotMap ??= new Map());
+  }
+
+  /** Remove one task's state; the map goes with its last entry (the first Child SA's slots are set and gone within IKE_AUTH). */
+  deleteSlot(slot: object): void {
+    const m = this.slotMap;
+    if (m?.delete(slot) && m.size === 0) this.slotMap = undefined;
+  }
+
+  get followups(): ReadonlyMap<string, ResponderSeries> {
+    return this.followupMap ?? NO_FOLLOWUPS;
+  }
+
+  followupsForWrite(): Map<string, ResponderSeries> {
+    return (this.followupMap ??= new Map());
   }
 
   /** The state as of now, where the compiler would keep a check made before a call that changed it. */
@@ -404,7 +435,9 @@ export class IkeSa {
   }
 
   /** Install the negotiated suite and derive the first key stage (RFC 7296 §2.14). */
-  setSuite(suite: SelectedSuite): void {
+  setSuite(negotiated: SelectedSuite): void {
+    // Kept for the SA's lifetime: one object for all IKE SAs with this choice.
+    const suite = sharedSuite(negotiated);
     this.suite = suite;
     const encr = suite.chosen.get(TransformType.ENCR);
     const prf = suite.chosen.get(TransformType.PRF);
@@ -514,7 +547,9 @@ export class IkeSa {
    * SA), and the policies of a new request ID.
    */
   addChild(child: ChildSa, outbound = true): void {
-    this.children.push(child);
+    // A literal for the first: push() onto an empty array reserves room for 17.
+    if (this.children.length === 0) this.children = [child];
+    else this.children.push(child);
     this.host.spis.add(child, this.remote.address);
     installSa(this, child, 'in');
     if (outbound) installSa(this, child, 'out');

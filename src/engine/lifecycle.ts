@@ -69,8 +69,10 @@ export interface IkeRekeyKeys {
 function moveChildren(from: IkeSa, to: IkeSa): void {
   for (const c of from.children) to.children.push(c);
   from.children = [];
-  for (const [slot, v] of from.slots) to.slots.set(slot, v);
-  from.slots.clear();
+  if (from.slots.size > 0) {
+    for (const [slot, v] of from.slots) to.slotsForWrite().set(slot, v);
+    from.slotsForWrite().clear();
+  }
 }
 
 /**
@@ -136,7 +138,7 @@ export function runTimers(sa: IkeSa, now: number): void {
   if (isSettingUp(sa) && sa.setup.trustWait) trustExpired(sa, now);
   for (const [link, s] of sa.followups) {
     if (s.expiresAt <= now) {
-      sa.followups.delete(link);
+      sa.followupsForWrite().delete(link);
       // The peer's rekey is over: it must not count as a collision for a later rekey of ours.
       s.purpose.expired(sa);
       sa.log('info', `dropping a stalled ${s.kind} series waiting for IKE_FOLLOWUP_KE (RFC 9370 §2.2.4)`);

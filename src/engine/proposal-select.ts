@@ -209,3 +209,27 @@ export function additionalMethods(sel: SelectedSuite): { type: number; method: n
   }
   return out;
 }
+
+const NO_SPI = new Uint8Array(0);
+/** Suites kept by SAs, by what was chosen; bounded (distinct suites come from the configuration's proposals). */
+const SHARED_SUITES = new Map<string, SelectedSuite>();
+const SHARED_SUITES_MAX = 1024;
+
+/**
+ * The suite an SA keeps for its lifetime, one object for every SA with the same choice: the
+ * transforms and proposal number of `suite`, without its SPI (which the SA holds elsewhere and
+ * which nothing reads from the kept suite). Each SA would otherwise hold a Map and an SPI
+ * buffer of its own (about 450 bytes).
+ */
+export function sharedSuite(suite: SelectedSuite): SelectedSuite {
+  let key = `${suite.proposalNum}`;
+  for (const [type, c] of suite.chosen) key += `|${type}:${c.id}:${c.keyBits ?? ''}`;
+  const known = SHARED_SUITES.get(key);
+  if (known) return known;
+  if (SHARED_SUITES.size >= SHARED_SUITES_MAX) SHARED_SUITES.clear();
+  const chosen = new Map<number, AlgChoice>();
+  for (const [type, c] of suite.chosen) chosen.set(type, c.keyBits === undefined ? { id: c.id } : { id: c.id, keyBits: c.keyBits });
+  const s: SelectedSuite = { proposalNum: suite.proposalNum, spi: NO_SPI, chosen };
+  SHARED_SUITES.set(key, s);
+  return s;
+}

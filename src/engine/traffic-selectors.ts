@@ -5,6 +5,7 @@
 import { TsType } from '../wire/constants.js';
 import type { TrafficSelector } from '../wire/types.js';
 import { addressFamily, addressToBytes, bytesToAddress } from './address.js';
+import { packed } from './util.js';
 
 export class TrafficSelectorError extends Error {
   constructor(message: string) {
@@ -164,4 +165,26 @@ export function formatSelector(ts: TrafficSelector): string {
   if (ts.ipProtocol === 0 && ts.startPort === 0 && ts.endPort === 65535) return net;
   const ports = ts.startPort === 0 && ts.endPort === 65535 ? '' : ts.startPort === ts.endPort ? `/${ts.startPort}` : `/${ts.startPort}-${ts.endPort}`;
   return `${net}[${ts.ipProtocol}${ports}]`;
+}
+
+/** `ts` with its addresses in a buffer of its own (not views of a received message). */
+export function ownSelector(ts: TrafficSelector): TrafficSelector {
+  const [startAddr, endAddr] = packed([ts.startAddr, ts.endAddr]) as [Uint8Array, Uint8Array];
+  return { tsType: ts.tsType, ipProtocol: ts.ipProtocol, startPort: ts.startPort, endPort: ts.endPort, startAddr, endAddr };
+}
+
+/**
+ * The selectors a Child SA keeps for its lifetime: each one equal to one of `known` (the
+ * configured ones) is that object, the others copies of their own; and the list is `known`
+ * itself when it is the same list. A gateway with many Child SAs of one configuration then holds
+ * one set of selector objects instead of one per Child SA (and no received message through them).
+ */
+export function canonicalSelectors(list: readonly TrafficSelector[], known: readonly TrafficSelector[]): readonly TrafficSelector[] {
+  let all = list.length === known.length;
+  const out = list.map((t, i) => {
+    const k = known.find((x) => x === t || sameSelector(x, t));
+    if (k !== known[i]) all = false;
+    return k ?? ownSelector(t);
+  });
+  return all ? known : out;
 }

@@ -30,3 +30,23 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * Copies of `parts` in one ArrayBuffer of exactly their total size, as views of it, in order.
+ * For what an SA keeps for its lifetime (keys): a Buffer from Node's pool or a subarray of a
+ * larger one would keep the whole pool slab or message alive with it, and one ArrayBuffer per
+ * part costs an ArrayBuffer object each.
+ */
+export function packed(parts: readonly Uint8Array[]): Uint8Array[] {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const all = new Uint8Array(total);
+  const out: Uint8Array[] = [];
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    out.push(all.subarray(o, o + p.length));
+    o += p.length;
+  }
+  return out;
+}

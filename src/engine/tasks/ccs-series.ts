@@ -367,7 +367,7 @@ export function handleCcsRequest(
   const out: Payload[] = [...before, { type: PayloadType.NONCE, critical: false, data: nr }, ...kePayload, ...after];
   if (series.pending.length > 0) {
     const link = newLink(sa);
-    sa.followups.set(hex(link), series);
+    sa.followupsForWrite().set(hex(link), series);
     out.push(notify(NotifyType.ADDITIONAL_KEY_EXCHANGE, link));
     sa.sendResponse(ex, messageId, out, sa.inKeys());
     return;
@@ -390,7 +390,7 @@ export function handleFollowupRequest(sa: IkeSa, messageId: number, inner: reado
     sa.refuse(ex, messageId, NotifyType.STATE_NOT_FOUND, link ? 'IKE_FOLLOWUP_KE for a series we do not know (or no longer keep)' : 'IKE_FOLLOWUP_KE without ADDITIONAL_KEY_EXCHANGE');
     return;
   }
-  sa.followups.delete(hex(link.data));
+  sa.followupsForWrite().delete(hex(link.data));
   const next = series.pending[0];
   const answer = next ? answerKe(sa.host.keMethod, next.method, inner) : undefined;
   if (!answer || 'problem' in answer) {
@@ -403,7 +403,7 @@ export function handleFollowupRequest(sa: IkeSa, messageId: number, inner: reado
   if (series.pending.length > 0) {
     const nextLink = newLink(sa);
     series.expiresAt = now + sa.host.followupTimeoutMs;
-    sa.followups.set(hex(nextLink), series);
+    sa.followupsForWrite().set(hex(nextLink), series);
     out.push(notify(NotifyType.ADDITIONAL_KEY_EXCHANGE, nextLink));
     sa.sendResponse(ex, messageId, out, sa.inKeys());
     return;

@@ -70,12 +70,12 @@ export class TaskSlot<T> {
   }
 
   set(sa: IkeSa, value: T): void {
-    sa.slots.set(this, value);
+    sa.slotsForWrite().set(this, value);
   }
 
   delete(sa: IkeSa): T | undefined {
     const v = this.get(sa);
-    sa.slots.delete(this);
+    sa.deleteSlot(this);
     return v;
   }
 }
