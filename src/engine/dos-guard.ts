@@ -14,6 +14,7 @@
 import { CookieJar } from './cookie.js';
 import type { IkeSa } from './ike-sa.js';
 import type { Endpoint, EngineOptions } from './types.js';
+import type { SharedCount } from './shard.js';
 
 /** After this long at or above a threshold, cookies stay on (no jitter between modes, as strongSwan). */
 const COOKIE_CALMDOWN_MS = 10_000;
@@ -79,12 +80,20 @@ export class DosGuard {
     readonly limits: DosLimits,
     random: (n: number) => Uint8Array,
     now: number,
+    /** The daemon's half-open count when this engine is one of several (shard.ts). */
+    private readonly shared?: SharedCount,
   ) {
     this.cookies = new CookieJar(random, limits.cookieSecretLifetimeMs, now, 2 * limits.halfOpenLimit);
   }
 
+  /** This engine's half-open IKE SAs. */
   get halfOpenCount(): number {
     return this.halfOpen.size;
+  }
+
+  /** The half-open IKE SAs the thresholds count: the daemon's, or this engine's when alone. */
+  private get halfOpenTotal(): number {
+    return this.shared ? this.shared.value() : this.halfOpen.size;
   }
 
   halfOpenFrom(address: string): number {
@@ -99,7 +108,8 @@ export class DosGuard {
     const a = this.auth.get(req.peer.address);
     if (a && a.blockedUntil > now) return { kind: 'drop', reason: `authentication back-off for ${req.peer.address}` };
     const fromPeer = this.halfOpenFrom(req.peer.address);
-    const loaded = this.halfOpen.size >= this.limits.cookieThreshold || fromPeer >= this.limits.cookieThresholdIp;
+    const total = this.halfOpenTotal;
+    const loaded = total >= this.limits.cookieThreshold || fromPeer >= this.limits.cookieThresholdIp;
     if (loaded) this.cookiesUntil = now + COOKIE_CALMDOWN_MS;
     let spend: Uint8Array | undefined;
     if (loaded || now < this.cookiesUntil) {
@@ -110,8 +120,8 @@ export class DosGuard {
       spend = c;
     }
     if (fromPeer >= this.limits.blockThreshold) return { kind: 'drop', reason: `${req.peer.address} holds ${fromPeer} half-open IKE SAs (block_threshold)` };
-    if (this.halfOpen.size >= this.limits.halfOpenLimit && spend === undefined) {
-      return { kind: 'drop', reason: `${this.halfOpen.size} half-open IKE SAs (init_limit_half_open) and no cookie` };
+    if (total >= this.limits.halfOpenLimit && spend === undefined) {
+      return { kind: 'drop', reason: `${total} half-open IKE SAs (init_limit_half_open) and no cookie` };
     }
     return spend === undefined ? { kind: 'accept' } : { kind: 'accept', spend };
   }
@@ -126,7 +136,9 @@ export class DosGuard {
   opened(key: string, sa: IkeSa, address: string, spentCookie: Uint8Array | undefined, now: number): IkeSa | undefined {
     if (spentCookie) this.cookies.spend(spentCookie, now);
     let evicted: IkeSa | undefined;
-    if (this.halfOpen.size >= this.limits.halfOpenLimit) {
+    // With several engines, one that holds none at the daemon's limit takes the SA without an
+    // eviction; the next one it takes evicts (the daemon's table overshoots by count - 1 at most).
+    if (this.halfOpenTotal >= this.limits.halfOpenLimit && this.halfOpen.size > 0) {
       const victim = this.fullestAddressOldest();
       const entry = victim === undefined ? undefined : this.halfOpen.get(victim);
       if (victim !== undefined && entry) {
@@ -134,6 +146,7 @@ export class DosGuard {
         this.closed(victim);
       }
     }
+    if (!this.halfOpen.has(key)) this.shared?.add(1);
     this.halfOpen.set(key, { sa, address });
     const keys = this.byAddress.get(address) ?? new Set<string>();
     this.byAddress.set(address, keys);
@@ -147,6 +160,7 @@ export class DosGuard {
     const entry = this.halfOpen.get(key);
     if (!entry) return;
     this.halfOpen.delete(key);
+    this.shared?.add(-1);
     const keys = this.byAddress.get(entry.address);
     if (!keys) return;
     keys.delete(key);

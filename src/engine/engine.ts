@@ -17,6 +17,8 @@ import type { DropReason } from './drops.js';
 import { ChildRegistry } from './child-registry.js';
 import { Restarts, mayRestart } from './restart.js';
 import { REQID_FIRST, REQID_LAST } from './dataplane.js';
+import { checkShard, tagOctet } from './shard.js';
+import type { Shard } from './shard.js';
 import type { DataPlaneCommand, ExpireKind, PolicySpec } from './dataplane.js';
 import type { ChildSa } from './child-sa.js';
 import { moveChildren, policySpec } from './child-install.js';
@@ -72,6 +74,8 @@ export class IkeEngine implements SaHost {
   private readonly traps = new Map<string, number>();
   private readonly trapReqids = new Set<number>();
   private lastReqid = REQID_LAST;
+  /** This engine as one of several (shard.ts); undefined: the only one. */
+  readonly shard?: Shard;
   readonly random: (n: number, purpose: RandomPurpose) => Uint8Array;
   readonly keMethod: (id: number) => KeMethod;
   readonly retransmitTimeoutMs: number;
@@ -100,7 +104,6 @@ export class IkeEngine implements SaHost {
   constructor(opts: EngineOptions = {}) {
     this.random = opts.random ?? ((n) => randomBytes(n));
     this.keMethod = opts.keMethod ?? keMethod;
-    this.guard = new DosGuard(dosLimits(opts), (n) => this.random(n, 'cookie-secret'), 0);
     if (opts.admissionQueue) this.admission = new AdmissionQueue(opts.admissionQueue);
     this.retransmitTimeoutMs = opts.retransmitTimeoutMs ?? 1000;
     this.retransmitTries = opts.retransmitTries ?? 5;
@@ -112,6 +115,23 @@ export class IkeEngine implements SaHost {
     this.maxChildSas = opts.maxChildSas ?? 64;
     this.localPort = opts.localPort ?? 500;
     if (opts.allocateSpi) this.allocateSpi = opts.allocateSpi;
+    if (opts.shard) {
+      checkShard(opts.shard);
+      const shard = opts.shard;
+      this.shard = shard;
+      this.lastSaId = shard.index + 1 - shard.count;
+      this.lastReqid = REQID_FIRST + shard.index - shard.count;
+      // Our inbound ESP SPIs carry the shard in their top octet (shard.ts); the plane's own
+      // allocator, where there is one, is the main thread's and not reachable from here.
+      this.allocateSpi ??= () => {
+        for (;;) {
+          const b = this.random(4, 'esp-spi');
+          const v = ((tagOctet(b[0] ?? 0, shard) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0;
+          if (v >= 256 && !this.spis.inboundInUse(v)) return v;
+        }
+      };
+    }
+    this.guard = new DosGuard(dosLimits(opts), (n) => this.random(n, 'cookie-secret'), 0, opts.shard?.halfOpen);
     this.restarts = new Restarts(() => (this.random(1, 'jitter')[0] ?? 0) / 255);
   }
 
@@ -164,10 +184,11 @@ export class IkeEngine implements SaHost {
     return this.trapReqids.has(reqid);
   }
 
-  /** The next request ID of our range (REQID_FIRST..REQID_LAST), skipping any still in use. */
+  /** The next request ID of our range (REQID_FIRST..REQID_LAST, this shard's of it), skipping any still in use. */
   private freshReqid(): number {
-    for (let k = 0; k <= REQID_LAST - REQID_FIRST; k++) {
-      this.lastReqid = this.lastReqid >= REQID_LAST ? REQID_FIRST : this.lastReqid + 1;
+    const step = this.shard?.count ?? 1;
+    for (let k = 0; k <= (REQID_LAST - REQID_FIRST) / step; k++) {
+      this.lastReqid = this.lastReqid + step > REQID_LAST ? REQID_FIRST + (this.shard?.index ?? 0) : this.lastReqid + step;
       if (!this.trapReqids.has(this.lastReqid) && !this.spis.reqidInUse(this.lastReqid)) return this.lastReqid;
     }
     throw new Error('no request ID left');
@@ -176,7 +197,8 @@ export class IkeEngine implements SaHost {
   private lastSaId = 0;
 
   nextSaId(): number {
-    return ++this.lastSaId;
+    this.lastSaId += this.shard?.count ?? 1;
+    return this.lastSaId;
   }
 
   forget(sa: IkeSa): void {
@@ -197,6 +219,7 @@ export class IkeEngine implements SaHost {
   freshIkeSpi(): Uint8Array {
     for (;;) {
       const spi = this.random(8, 'ike-spi');
+      if (this.shard) spi[0] = tagOctet(spi[0] ?? 0, this.shard);
       if (!spi.every((b) => b === 0) && !this.sas.has(hex(spi))) return spi;
     }
   }
@@ -333,6 +356,12 @@ export class IkeEngine implements SaHost {
 
   private byId(id: number): IkeSa | undefined {
     return this.ids.get(id);
+  }
+
+  /** The connection of an IKE SA ('' before the responder chose one), without building its listing. */
+  connectionOf(id: number): string | undefined {
+    const sa = this.ids.get(id);
+    return sa === undefined ? undefined : (sa.connection?.name ?? '');
   }
 
   /** One IKE SA's information, by its local number (O(1), for per-event lookups). */

@@ -9,6 +9,7 @@ import type { RestartPlan } from './restart.js';
 import type { TrafficSelector } from '../wire/types.js';
 import type { Identity } from './identity.js';
 import type { ProposalSpec } from './proposal-string.js';
+import type { Shard } from './shard.js';
 
 export interface Endpoint {
   readonly address: string;
@@ -157,6 +158,8 @@ export interface EngineOptions {
    * without it, the engine draws one at random. A synchronous call, like `random`.
    */
   readonly allocateSpi?: (sa: { readonly src: string; readonly dst: string }) => number | undefined;
+  /** This engine as one of several of a daemon (shard.ts): what it hands out is marked as its own. */
+  readonly shard?: Shard;
 }
 
 /** IKE SAs by state and Child SAs in all, counted without building listings (metrics). */
