@@ -202,6 +202,7 @@ export const CONFIG_FILE: SectionSpec = {
     },
     { key: 'export_keys', kind: { type: 'string' }, example: '/var/lib/pqike/keys', description: 'Write the IKE and ESP keys here for Wireshark/tshark (a debugging aid: whoever reads them decrypts the traffic).' },
     { key: 'port', kind: { type: 'integer', min: 1, max: 65535 }, default: 500, example: 500, description: 'The local UDP port for IKE (NAT-T on 4500).' },
+    { key: 'workers', kind: { type: 'string', pattern: '^(auto|[0-9]+)$' }, default: '0', example: 'auto', description: "Engine worker threads (strongSwan's charon.threads): auto, one per core; 0, the engine on the main thread. Each IKE SA stays on one worker, through rekeys and NAT-T moves. Changes need a restart." },
     {
       key: 'limits',
       kind: { type: 'section', section: { description: "What peers can make the daemon hold (strongSwan's names); left out: the default shown. Changes need a restart.", keys: [

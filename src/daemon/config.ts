@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Node as YamlNode, YAMLMap } from 'yaml';
 import { IdentityError, parseIdentity } from '../engine/identity.js';
@@ -49,10 +50,24 @@ export interface DaemonConfig {
   readonly exportKeys?: string;
   /** Local UDP port for IKE (default 500; NAT-T on 4500). */
   readonly port: number;
+  /** Engine worker threads; 0: the engine runs on the main thread (src/daemon/worker-pool.ts). */
+  readonly workers: number;
   readonly limits: DaemonLimits;
   readonly dataPlane: DataPlaneChoice;
   /** The userspace plane's TUN device (the `userspace:` section). */
   readonly userspace: { readonly tun: string; readonly mtu: number };
+}
+
+/** At most this many engine workers (shard.ts marks SPIs with the worker in one octet). */
+export const MAX_WORKERS = 64;
+
+/** `workers:` — auto (one per core, availableParallelism()) or a count 0..MAX_WORKERS. */
+function workersFrom(text: string, node: YamlNode | undefined, p: Problems): number {
+  if (text === 'auto') return Math.min(MAX_WORKERS, availableParallelism());
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (Number.isInteger(n) && n <= MAX_WORKERS) return n;
+  p.at(node, `workers: write auto (one per core) or a number of worker threads 0..${MAX_WORKERS}, e.g. workers: 2`);
+  return 0;
 }
 
 export class ConfigError extends Error {
@@ -809,6 +824,8 @@ export function loadConfig(path: string): DaemonConfig {
   const exportKeys = top.string('export_keys');
   const port = top.integer('port', 'write the local UDP port for IKE, e.g. 500', 'port') ?? defaultOf<number>(CONFIG_FILE, 'port');
   const dataPlane = top.choice<DataPlaneChoice>('data_plane');
+  // PQIKE_WORKERS: the default for files that do not say (a test run of every suite with workers).
+  const workers = workersFrom(top.string('workers') ?? process.env['PQIKE_WORKERS'] ?? defaultOf<string>(CONFIG_FILE, 'workers'), top.node_('workers'), p);
   const us = top.section('userspace');
   const tun = us?.string('tun') ?? defaultOf<string>(CONFIG_FILE, 'userspace', 'tun');
   // IFNAMSIZ is 16 with the terminating NUL (linux/if.h).
@@ -826,6 +843,7 @@ export function loadConfig(path: string): DaemonConfig {
     ...(metrics ? { metrics } : {}),
     ...(exportKeys ? { exportKeys: resolve(dirname(file), exportKeys) } : {}),
     port,
+    workers,
     limits,
     dataPlane,
     userspace: { tun, mtu },

@@ -369,17 +369,17 @@ export function streamLog(path: string, o: LogStreamOptions, onRecord: (r: LogRe
 export async function rekeyCommand(
   target: string | undefined,
   child: string | undefined,
-  list: () => SaView[],
+  list: () => Promise<SaView[]>,
   rekey: (target: string, spi: string | undefined) => Promise<ControlResponse>,
 ): Promise<ControlResponse> {
-  const sas = list();
+  const sas = await list();
   const sa = sas.find((s) => String(s.id) === target || `#${s.id}` === target) ?? sas.find((s) => s.connection === target);
   if (!sa) return rekey(target ?? '', child);
   if (child === undefined) {
     const r = await rekey(String(sa.id), undefined);
     if (!r.ok) return r;
     const moved = new Set(sa.children.map((c) => c.spiIn));
-    const after = list().filter((s) => s.connection === sa.connection && s.id > sa.id);
+    const after = (await list()).filter((s) => s.connection === sa.connection && s.id > sa.id);
     const next = after.find((s) => s.children.some((c) => moved.has(c.spiIn))) ?? after[after.length - 1];
     return { ok: true, data: { old: sa.id, ...(next ? { sa: next.id } : {}) } };
   }
@@ -395,7 +395,7 @@ export async function rekeyCommand(
   const r = await rekey(String(sa.id), spi);
   if (!r.ok) return r;
   const replaced = sa.children.find((c) => c.spiIn === spi);
-  for (const s of list()) {
+  for (const s of await list()) {
     const c = s.children.find((x) => x.rekeyOf === spi);
     if (c) return { ok: true, data: { sa: s.id, child: c.name, spiIn: c.spiIn, old: spi } };
   }

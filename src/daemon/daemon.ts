@@ -9,12 +9,14 @@ import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
 import type { Writable } from 'node:stream';
 import { unlinkSync } from 'node:fs';
-import { IkeEngine } from '../engine/engine.js';
+import type { IkeEngine } from '../engine/engine.js';
 import { formatIdentity } from '../engine/identity.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import type { EngineEvent } from '../engine/types.js';
 import type { DataPlaneCommand } from '../engine/dataplane.js';
-import { UdpDriver } from '../io/udp-driver.js';
+import { LocalEngine } from './engine-host.js';
+import type { EngineHost } from './engine-host.js';
+import { WorkerPool } from './worker-pool.js';
 import { KeyExporter } from './key-export.js';
 import { eventToJson, formatEvent } from './event-format.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -68,13 +70,10 @@ function localAddresses(conns: readonly DaemonConnection[]): string[] {
   return [...set];
 }
 
-/** IKE_SA_INIT requests waiting for their key exchange (limits.init_limit_job_load). */
-const DEFAULT_ADMISSION_QUEUE = 256;
-
 export class Daemon {
   private config: DaemonConfig;
-  readonly engine: IkeEngine;
-  private driver?: UdpDriver;
+  /** The engine on the main thread, or the engine workers (`workers:`), once started. */
+  private host?: EngineHost;
   readonly logger: Logger;
   /** The log records `pqike log` streams (control socket `log` requests). */
   readonly logHub = new LogHub();
@@ -100,16 +99,18 @@ export class Daemon {
     const tty = opts.isTty ?? false;
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
     this.logger = new HubLogger(this.logHub, opts.logOut ?? process.stderr, this.config.log.level, format);
-    this.engine = new IkeEngine({
-      // New IKE SAs wait for their key exchange in a queue the driver serves between socket
-      // reads (udp-driver.ts), so that a flood cannot crowd out the messages of existing SAs.
-      admissionQueue: DEFAULT_ADMISSION_QUEUE,
-      ...this.config.limits,
-      exportKeys: this.exportKeysPath !== undefined,
-      localPort: this.config.port,
-      // The kernel's ALLOCSPI where the plane has it (two daemons never pick one SPI).
-      allocateSpi: (sa) => this.plane?.allocateSpi?.(sa.src, sa.dst),
-    });
+  }
+
+  /** The engine, when it runs on the main thread (`workers: 0`) and the daemon has started; for tests. */
+  get engine(): IkeEngine {
+    if (this.host instanceof LocalEngine) return this.host.engine;
+    throw new Error(this.host ? 'the engines run on worker threads' : 'the daemon has not started');
+  }
+
+  /** The engine(s); only called once start() made them. */
+  private get engines(): EngineHost {
+    if (!this.host) throw new Error('the daemon has not started');
+    return this.host;
   }
 
   /** The data plane, once start() chose it (data_plane in the config). */
@@ -141,7 +142,6 @@ export class Daemon {
         },
       });
     }
-    for (const c of this.config.connections) this.engine.addConnection(c.config);
     const addresses = localAddresses(this.config.connections);
     if (addresses.length === 0) throw new Error('no local address to listen on');
     const chosen = await choosePlane({
@@ -152,20 +152,32 @@ export class Daemon {
     });
     this.plane = chosen.plane;
     this.logger.info(chosen.why);
-    this.driver = new UdpDriver(this.engine, {
+    const hostOpts = {
       addresses,
       port: this.config.port,
-      onEvent: (e) => this.onEvent(e),
-      onDataPlane: (cmd) => this.applyDataPlane(cmd),
+      onEvent: (e: EngineEvent, conn?: string) => this.onEvent(e, conn),
+      onDataPlane: (cmd: DataPlaneCommand) => (this.plane ? this.plane.apply(cmd) : 'no data plane'),
       ...(chosen.plane.sockets ? { sockets: chosen.plane.sockets } : {}),
-    });
+    };
+    const exportKeysOn = exportKeys !== undefined;
+    const host: EngineHost =
+      this.config.workers > 0
+        ? new WorkerPool({ ...hostOpts, configPath: this.opts.configPath, workers: this.config.workers, exportKeys: exportKeysOn })
+        : new LocalEngine(this.config, {
+            exportKeys: exportKeysOn,
+            // The kernel's ALLOCSPI where the plane has it (two daemons never pick one SPI).
+            allocateSpi: (sa) => this.plane?.allocateSpi?.(sa.src, sa.dst),
+          }, hostOpts);
+    this.host = host;
+    host.addConnections(this.config.connections);
     // The sockets first: the userspace plane's worker sends ESP in UDP from the NAT-T socket.
-    await this.driver.start();
+    await host.start();
+    if (this.config.workers > 0) this.logger.info(`${this.config.workers} engine worker threads`);
     try {
       await chosen.plane.start(this.planeHost());
     } catch (e) {
-      await this.driver.close();
-      this.driver = undefined;
+      await host.close();
+      this.host = undefined;
       const why = e instanceof Error ? e.message : String(e);
       throw new Error(`the ${chosen.plane.kind} data plane could not start: ${why} (data_plane: fake negotiates without protecting traffic)`);
     }
@@ -173,7 +185,7 @@ export class Daemon {
     this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)), logHub: this.logHub });
     this.logger.info(`control socket ${this.config.control.socket}`);
     if (this.config.metrics) {
-      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engine.census(), throttled((m) => this.logger.error(m)), () => this.planeMetrics(), () => this.engineMetrics());
+      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engines.census(), throttled((m) => this.logger.error(m)), () => this.planeMetrics(), () => this.engineMetrics());
       this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
     }
     if (exportKeys !== undefined) this.logger.warn(`exporting IKE and ESP keys to ${exportKeys} (debugging only)`);
@@ -182,17 +194,11 @@ export class Daemon {
 
   /** Half-open IKE SAs and the datagrams the engine dropped, for the metrics. */
   private engineMetrics(): EngineMetrics {
-    return { halfOpen: this.engine.guard.halfOpenCount, drops: this.engine.drops() };
+    return this.host ? { halfOpen: this.host.halfOpen(), drops: this.host.drops() } : { halfOpen: 0, drops: {} };
   }
 
   private planeMetrics(): { kind: string; drops: Readonly<Record<string, number>> } | undefined {
     return this.plane ? { kind: this.plane.kind, drops: this.plane.drops() } : undefined;
-  }
-
-  /** One command of the engine to the data plane; a failure goes back to the engine. */
-  private applyDataPlane(cmd: DataPlaneCommand): void {
-    const error = this.plane ? this.plane.apply(cmd) : 'no data plane';
-    if (error !== undefined) this.engine.dataPlaneFailed(cmd, error, monotonicMs());
   }
 
   /** What the plane reports goes into the engine, and what that makes is sent at once. */
@@ -200,11 +206,11 @@ export class Daemon {
     return {
       expire: (spi, direction, kind, peer) => {
         if (this.stopping) return;
-        this.driver?.apply((e, now) => e.expire(spi, direction, kind, now, peer));
+        this.host?.expire(spi, direction, kind, peer);
       },
       acquire: (reqid) => {
         if (this.stopping) return;
-        this.driver?.apply((e, now) => e.acquire(reqid, now));
+        this.host?.acquire(reqid);
       },
       log: (level, message) => this.logger[level](message),
     };
@@ -212,27 +218,34 @@ export class Daemon {
 
   private applyStartActions(c: DaemonConnection): void {
     const trapped = [...c.startActions].filter(([, action]) => action === 'trap').map(([child]) => child);
-    if (trapped.length > 0) this.driver?.apply((e) => e.trap(c.config.name, trapped));
+    if (trapped.length > 0) this.host?.trap(c.config.name, trapped);
     if ([...c.startActions.values()].includes('start')) {
       if (c.config.remoteAddress === '%any') this.logger.warn(`start_action start needs remote_addrs`, { conn: c.config.name });
-      else this.initiate(c);
+      else void this.initiate(c);
     }
   }
 
-  private initiate(c: DaemonConnection): number | undefined {
-    if (!this.driver) return undefined;
-    const id = this.driver.initiate(c.config.name, { address: c.config.remoteAddress, port: c.remotePort }, c.config.localAddress === '%any' ? undefined : c.config.localAddress);
-    this.logger.info(`initiating IKE SA to ${c.config.remoteAddress}`, { conn: c.config.name, sa: id });
-    return id;
+  private async initiate(c: DaemonConnection): Promise<number | undefined> {
+    if (!this.host) return undefined;
+    try {
+      const id = await this.host.initiate(c.config.name, { address: c.config.remoteAddress, port: c.remotePort }, c.config.localAddress === '%any' ? undefined : c.config.localAddress);
+      this.logger.info(`initiating IKE SA to ${c.config.remoteAddress}`, { conn: c.config.name, sa: id });
+      return id;
+    } catch (e) {
+      this.logger.error(`could not initiate: ${e instanceof Error ? e.message : String(e)}`, { conn: c.config.name });
+      return undefined;
+    }
   }
 
   private connOf(sa: number): string | undefined {
-    const conn = this.saConn.get(sa) ?? this.engine.info(sa)?.connection;
+    const conn = this.saConn.get(sa) ?? this.host?.connectionOf(sa);
     if (conn !== undefined) this.saConn.set(sa, conn);
     return conn;
   }
 
-  private onEvent(e: EngineEvent): void {
+  /** An engine event; `known`: its IKE SA's connection, where a worker thread sent it along. */
+  private onEvent(e: EngineEvent, known?: string): void {
+    if (known && 'sa' in e && typeof e.sa === 'number') this.saConn.set(e.sa, known);
     this.metrics.onEvent(e);
     if (e.type === 'child-up' || e.type === 'ike-keys') {
       this.keys?.onEvent(e, e.local.address, e.remote.address);
@@ -296,13 +309,14 @@ export class Daemon {
       case 'rekey':
         return rekeyCommand(req.args[0], typeof req.opts['child'] === 'string' ? req.opts['child'] : undefined, () => this.listSas(), (t, c) => this.rekey(t, c));
       case 'list-sas':
-        return { ok: true, data: this.listSas().filter((s) => req.args[0] === undefined || s.connection === req.args[0]) };
+        return { ok: true, data: (await this.listSas()).filter((s) => req.args[0] === undefined || s.connection === req.args[0]) };
       case 'list-conns':
         return { ok: true, data: this.listConns() };
       case 'reload':
         return this.reload();
       case 'stats':
-        return { ok: true, data: this.metrics.snapshot(this.engine.census(), this.planeMetrics(), this.engineMetrics()) };
+        await this.host?.refresh();
+        return { ok: true, data: this.metrics.snapshot(this.host?.census() ?? { states: {}, childSas: 0 }, this.planeMetrics(), this.engineMetrics()) };
       default:
         return { ok: false, error: `unknown command '${req.cmd}'` };
     }
@@ -312,7 +326,8 @@ export class Daemon {
     const c = this.config.connections.find((x) => x.config.name === name);
     if (!c) return { ok: false, error: `no connection '${name ?? ''}' (see pqike list-conns)` };
     if (c.config.remoteAddress === '%any') return { ok: false, error: `connection '${c.config.name}' has remote_addrs %any: it only responds` };
-    if (!this.driver) return { ok: false, error: 'daemon not started' };
+    if (!this.host) return { ok: false, error: 'daemon not started' };
+    const host = this.host;
     const wantChild = c.config.children.length > 0 && c.config.childless !== 'pq';
     const name_ = c.config.name;
     let ikeUp = false;
@@ -320,7 +335,7 @@ export class Daemon {
      * The attempt being followed: the first new IKE SA of this connection (SA numbers only
      * grow), then each later one that keyingtries starts after a failed attempt.
      */
-    const all = this.engine.list();
+    const all = await host.list();
     // An attempt of this connection already under way (a start action, keyingtries): follow it
     // rather than start a second IKE SA (as strongSwan reuses a connecting IKE SA).
     const inFlight = all.find((s) => s.connection === name_ && s.role === 'initiator' && (s.state === 'connecting' || s.state === 'intermediate' || s.state === 'authenticating'));
@@ -352,21 +367,23 @@ export class Daemon {
       'timed out after 30 s',
     );
     // The waiter is in place before the first datagram goes out: nothing it says is missed.
-    if (!inFlight) this.initiate(c);
+    if (!inFlight) void this.initiate(c);
     const r = await res;
-    const goingOn = this.engine.restarts.pendingFor(name_) !== undefined || this.engine.list().some((s) => s.id === id && s.state !== 'established');
+    const goingOn = (await host.restartPending(name_)) || (await host.list()).some((s) => s.id === id && s.state !== 'established');
     if (!r.ok) return ikeUp ? { ok: false, error: `IKE SA #${id} established, but ${r.error}` } : { ok: false, error: goingOn ? `${r.error}; attempts go on (pqike down ${name_} stops them)` : r.error };
-    return { ok: true, data: { sa: id, listing: this.listSas().filter((l) => l.id === id) } };
+    return { ok: true, data: { sa: id, listing: (await this.listSas()).filter((l) => l.id === id) } };
   }
 
   /** `down <conn>` deletes every IKE SA of the connection; `down <id>` one IKE SA. */
   private async down(target: string | undefined): Promise<ControlResponse> {
     if (target === undefined) return { ok: false, error: 'down needs a connection name or an IKE SA number' };
-    const sas = this.engine.list().filter((s) => s.connection === target || String(s.id) === target || `#${s.id}` === target);
+    if (!this.host) return { ok: false, error: 'daemon not started' };
+    const host = this.host;
+    const sas = (await host.list()).filter((s) => s.connection === target || String(s.id) === target || `#${s.id}` === target);
     const isConn = this.config.connections.some((c) => c.config.name === target);
     // Down on a connection also stops its keyingtries and restarts, SAs or not.
-    const pending = isConn && this.engine.restarts.pendingFor(target) !== undefined;
-    if (isConn) this.engine.restarts.cancel(target);
+    const pending = isConn && (await host.restartPending(target));
+    if (isConn) host.cancelRestarts(target);
     if (sas.length === 0) return pending ? { ok: true, data: { deleted: [], cancelledAttempt: true } } : { ok: false, error: `no IKE SA for '${target}' (see pqike list-sas)` };
     const ids = new Set(sas.map((s) => s.id));
     const gone = this.wait(
@@ -378,17 +395,18 @@ export class Daemon {
       15_000,
       'timed out waiting for the peer to confirm the delete',
     );
-    for (const s of sas) this.driver?.terminate(s.id);
+    for (const s of sas) host.terminate(s.id);
     const r = await gone;
     return r.ok ? { ok: true, data: { deleted: sas.map((s) => s.id) } } : r;
   }
 
   private async rekey(target: string | undefined, childSpi: string | undefined): Promise<ControlResponse> {
-    const sa = this.engine.list().find((s) => String(s.id) === target || `#${s.id}` === target || s.connection === target);
-    if (!sa || !this.driver) return { ok: false, error: `no IKE SA '${target ?? ''}' (see pqike list-sas)` };
+    const host = this.host;
+    const sa = host && (await host.list()).find((s) => String(s.id) === target || `#${s.id}` === target || s.connection === target);
+    if (!sa || !host) return { ok: false, error: `no IKE SA '${target ?? ''}' (see pqike list-sas)` };
     if (childSpi !== undefined) {
       const spi = parseInt(childSpi.replace(/_i$/, ''), 16);
-      const ok = this.driver.apply((e, now) => e.rekeyChild(sa.id, spi, now));
+      const ok = await host.rekeyChild(sa.id, spi);
       if (!ok) return { ok: false, error: `IKE SA #${sa.id} has no Child SA with inbound SPI ${childSpi}` };
       // The Child SA moves along if its IKE SA is rekeyed meanwhile (RFC 7296 §2.18).
       let on = sa.id;
@@ -403,7 +421,7 @@ export class Daemon {
         'Child SA rekey timed out',
       );
     }
-    const ok = this.driver.apply((e, now) => e.rekeyIke(sa.id, now));
+    const ok = await host.rekeyIke(sa.id);
     if (!ok) return { ok: false, error: `IKE SA #${sa.id} cannot be rekeyed now (state ${sa.state})` };
     return this.wait(
       (e) => {
@@ -416,8 +434,9 @@ export class Daemon {
     );
   }
 
-  listSas(): SaView[] {
-    return this.engine.describe(monotonicMs()).map((l) => toView(l, (spiIn, spiOut, peer) => this.childUsage(spiIn, spiOut, peer)));
+  async listSas(): Promise<SaView[]> {
+    if (!this.host) return [];
+    return (await this.host.describe()).map((l) => toView(l, (spiIn, spiOut, peer) => this.childUsage(spiIn, spiOut, peer)));
   }
 
   /** Both directions of a Child SA as the plane counts them (undefined: the plane does not count). */
@@ -480,19 +499,18 @@ export class Daemon {
     }
     for (const name of old.keys()) if (!next.connections.some((c) => c.config.name === name)) removed.push(name);
     for (const name of [...removed, ...changed]) {
-      for (const s of this.engine.list().filter((x) => x.connection === name)) this.driver?.terminate(s.id);
-      this.engine.removeConnection(name);
+      for (const s of (await this.engines.list()).filter((x) => x.connection === name)) this.engines.terminate(s.id);
+      this.engines.removeConnection(name);
     }
     this.config = { ...next, connections: next.connections.map((c) => (unchanged.includes(c.config.name) ? (old.get(c.config.name) ?? c) : c)) };
-    for (const addr of localAddresses(next.connections)) await this.driver?.addAddress(addr);
-    for (const c of this.config.connections) {
-      if (!added.includes(c.config.name) && !changed.includes(c.config.name)) continue;
-      this.engine.addConnection(c.config);
-      this.applyStartActions(c);
-    }
+    for (const addr of localAddresses(next.connections)) await this.host?.addAddress(addr);
+    const fresh = this.config.connections.filter((c) => added.includes(c.config.name) || changed.includes(c.config.name));
+    this.host?.addConnections(fresh);
+    for (const c of fresh) this.applyStartActions(c);
     // Only connections are applied live; say so for the settings that need a restart.
     const restart: string[] = [];
     if (next.port !== old_.port) restart.push('port');
+    if (next.workers !== old_.workers) restart.push('workers');
     if (next.control.socket !== old_.control.socket) restart.push('control.socket');
     if (JSON.stringify(next.log) !== JSON.stringify(old_.log)) restart.push('log');
     if (JSON.stringify(next.metrics) !== JSON.stringify(old_.metrics)) restart.push('metrics');
@@ -507,8 +525,9 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    const sas = this.engine.list();
-    if (sas.length > 0 && this.driver) {
+    const host = this.host;
+    const sas = host ? await host.list() : [];
+    if (sas.length > 0 && host) {
       this.logger.info(`shutting down: deleting ${sas.length} IKE SA(s)`);
       const ids = new Set(sas.map((s) => s.id));
       const gone = this.wait(
@@ -519,12 +538,12 @@ export class Daemon {
         3000,
         'peers did not confirm',
       );
-      for (const s of sas) this.driver.terminate(s.id);
+      for (const s of sas) host.terminate(s.id);
       await gone;
     }
     await this.plane?.close();
     this.keys?.close();
-    await this.driver?.close();
+    await this.host?.close();
     await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
     try {
       unlinkSync(this.config.control.socket);

@@ -149,6 +149,16 @@ function endOf(env: Env, sa: number, since = 0): LogEvent | undefined {
   return daemonLog(env, since).find((e) => (e.line['event'] === 'ike-down' || e.line['event'] === 'ike-failed') && e.line['sa'] === sa);
 }
 
+/** endOf, once the daemon has written the line (it handles charon's Delete while charon exits). */
+async function awaitEnd(env: Env, sa: number, since: number, withinMs = 3000): Promise<LogEvent | undefined> {
+  const until = Date.now() + withinMs;
+  for (;;) {
+    const e = endOf(env, sa, since);
+    if (e || Date.now() > until) return e;
+    await sleep(50);
+  }
+}
+
 function restartOf(e: LogEvent): { attempt: number; inMs: number } | undefined {
   return e.line['restart'] as { attempt: number; inMs: number } | undefined;
 }
@@ -357,7 +367,7 @@ test('c. charon deletes the IKE SA (swanctl --terminate, then a graceful stop an
 
     // 2: charon shuts down gracefully (its IKE SA deleted with an INFORMATIONAL Delete) and comes back.
     const stopped = await killCharon(env, 'SIGTERM');
-    const down2 = endOf(env, second.mine.id, stopped - 1000);
+    const down2 = await awaitEnd(env, second.mine.id, stopped - 1000);
     assert.ok(down2, `the daemon ended IKE SA #${second.mine.id} when charon stopped (it sent a Delete): ${charon.logTail(20)}`);
     const plan2 = restartOf(down2);
     say(t, `charon stopped: '${String(down2.line['reason'])}' ${s(down2.at - stopped)} after SIGTERM, restart ${JSON.stringify(plan2)}`);
