@@ -4,6 +4,7 @@ import { formatSelector } from '../engine/traffic-selectors.js';
 import { describeTransform, keMethodName } from '../engine/describe.js';
 import type { ChildSaInfo, EngineEvent, KeyStage } from '../engine/types.js';
 import { hex32 } from '../engine/util.js';
+import type { TrafficSelector } from '../wire/types.js';
 
 export function exchangeName(t: number): string {
   return nameOf(ExchangeType, t);
@@ -17,10 +18,50 @@ export function formatMessage(e: Extract<EngineEvent, { type: 'message' }>): str
   return `${arrow} ${exchangeName(e.exchange).padEnd(16)} ${kind} #${e.messageId}  ${String(total).padStart(5)} B${frag}  [ ${e.payloads.join(' ')} ]`;
 }
 
+/**
+ * formatSelector (engine/traffic-selectors.ts), the same text, without its generic byte loops
+ * for an IPv4 selector: the daemon formats every Child SA's selectors twice per log line (text
+ * and JSON), and the generic path was a sixth of the daemon's own work per SA.
+ */
+export function selectorText(ts: TrafficSelector): string {
+  const s = ts.startAddr;
+  const e = ts.endAddr;
+  if (s.length !== 4 || e.length !== 4) return formatSelector(ts);
+  const s0 = s[0] ?? 0;
+  const s1 = s[1] ?? 0;
+  const s2 = s[2] ?? 0;
+  const s3 = s[3] ?? 0;
+  const a = ((s0 << 24) | (s1 << 16) | (s2 << 8) | s3) >>> 0;
+  const b = (((e[0] ?? 0) << 24) | ((e[1] ?? 0) << 16) | ((e[2] ?? 0) << 8) | (e[3] ?? 0)) >>> 0;
+  const start = `${s0}.${s1}.${s2}.${s3}`;
+  let net: string | undefined;
+  // The shortest prefix that covers exactly start..end, as formatSelector looks for it.
+  for (let prefix = 0; prefix <= 32; prefix++) {
+    const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+    if ((a & mask) >>> 0 === a && (a | ~mask) >>> 0 === b) {
+      net = `${start}/${prefix}`;
+      break;
+    }
+  }
+  net ??= `${start}-${e[0] ?? 0}.${e[1] ?? 0}.${e[2] ?? 0}.${e[3] ?? 0}`;
+  if (ts.ipProtocol === 0 && ts.startPort === 0 && ts.endPort === 65535) return net;
+  const ports = ts.startPort === 0 && ts.endPort === 65535 ? '' : ts.startPort === ts.endPort ? `/${ts.startPort}` : `/${ts.startPort}-${ts.endPort}`;
+  return `${net}[${ts.ipProtocol}${ports}]`;
+}
+
+function selectorsText(list: readonly TrafficSelector[]): string[] {
+  const out = new Array<string>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const ts = list[i];
+    out[i] = ts === undefined ? '' : selectorText(ts);
+  }
+  return out;
+}
+
 export function formatChild(c: ChildSaInfo): string {
   const encr = describeTransform(TransformType.ENCR, c.encr.id, c.encr.keyBits);
   const integ = c.integ === undefined ? '' : `/${describeTransform(TransformType.INTEG, c.integ)}`;
-  const ts = `${c.localTs.map(formatSelector).join(',')} === ${c.remoteTs.map(formatSelector).join(',')}`;
+  const ts = `${selectorsText(c.localTs).join(',')} === ${selectorsText(c.remoteTs).join(',')}`;
   return `Child SA '${c.name}' ${c.mode}: SPIs ${hex32(c.spiIn)}_i ${hex32(c.spiOut)}_o, ${encr}${integ}, ${ts}`;
 }
 
@@ -95,8 +136,8 @@ function childJson(c: ChildSaInfo): Record<string, unknown> {
     spiIn: hex32(rest.spiIn),
     spiOut: hex32(rest.spiOut),
     ...(rest.rekeyOf === undefined ? {} : { rekeyOf: hex32(rest.rekeyOf) }),
-    localTs: rest.localTs.map(formatSelector),
-    remoteTs: rest.remoteTs.map(formatSelector),
+    localTs: selectorsText(rest.localTs),
+    remoteTs: selectorsText(rest.remoteTs),
     encr: describeTransform(TransformType.ENCR, rest.encr.id, rest.encr.keyBits),
     ...(rest.integ === undefined ? {} : { integ: describeTransform(TransformType.INTEG, rest.integ) }),
     keMethods: rest.keMethods.map(keMethodName),

@@ -48,6 +48,8 @@ export function boundedName(table: Registry, value: number | undefined): string 
 
 export class Metrics {
   private readonly exchanges = new Map<string, number>();
+  /** The key in `exchanges` of each exchange type, direction and kind seen (at most 1024). */
+  private readonly exchangeKeys = new Map<number, string>();
   private readonly failures = new Map<string, number>();
   /** Refusals we sent, by exchange and notify (COOKIE challenges included). */
   private readonly refusals = new Map<string, number>();
@@ -80,7 +82,13 @@ export class Metrics {
       case 'message': {
         if (e.direction === 'out' && !e.response && e.exchange === ExchangeType.IKE_SA_INIT && e.messageId === 0 && !this.started.has(e.sa)) this.started.set(e.sa, this.now());
         if (e.direction === 'in' && !e.response && e.exchange === ExchangeType.IKE_SA_INIT && !this.started.has(e.sa)) this.started.set(e.sa, this.now());
-        const key = `${boundedName(ExchangeType, e.exchange)}|${e.direction}|${e.response ? 'response' : 'request'}`;
+        // The series' key, made once per exchange, direction and kind (an exchange type is one octet).
+        const slot = ((e.exchange & 0xff) << 2) | (e.direction === 'out' ? 2 : 0) | (e.response ? 1 : 0);
+        let key = this.exchangeKeys.get(slot);
+        if (key === undefined || e.exchange !== (e.exchange & 0xff)) {
+          key = `${boundedName(ExchangeType, e.exchange)}|${e.direction}|${e.response ? 'response' : 'request'}`;
+          if (e.exchange === (e.exchange & 0xff)) this.exchangeKeys.set(slot, key);
+        }
         this.exchanges.set(key, (this.exchanges.get(key) ?? 0) + 1);
         break;
       }
