@@ -2,38 +2,56 @@
  * The pqike daemon and Debian's strongSwan charon as responders, side by side, with the same
  * client: `node dist/bench/responder-compare.js [options]` (root: network namespaces; needs the
  * strongswan-charon, strongswan-swanctl, libcharon-extra-plugins and
- * libstrongswan-standard-plugins packages, as the interop tests do).
+ * libstrongswan-standard-plugins packages, as the interop tests do; --client load-tester also
+ * needs the load-tester charon built by scripts/build-load-tester.sh).
  *
- * Each responder runs alone in namespace B of its own pair, as a gateway runs it: the daemon
- * with its configuration file (data_plane: fake, so nothing is installed anywhere), charon with
- * swanctl and kernel-libipsec (userspace ESP: this kernel has no ESP; it installs each Child SA
- * in charon's own memory, the closest charon has to installing nothing). The client is pqike's
- * bench initiator (bench/udp-initiator.ts) in namespace A, keeping --concurrency IKE SAs (PSK,
- * first Child SA in IKE_AUTH) in flight. A round measures both responders one after the other
- * for --seconds each, both started afresh for each round (the order alternates between rounds,
- * so a drifting machine favours neither); the responder's CPU time (utime + stime from
- * /proc/PID/stat) over the measured window is divided by the IKE SAs established in it. Printed: per round the two figures and
- * their ratio, then the medians. Classic proposals only against charon: Debian's 5.9.8 has no
- * ML-KEM. Both responders get their DoS thresholds raised (one client address holds every
- * half-open SA); both log at their default levels.
+ * Each responder runs alone in namespace B of its own pair, as a gateway runs it (see
+ * bench/responders.ts): the daemon with its configuration file (data_plane: fake, so nothing is
+ * installed anywhere), charon with swanctl and kernel-libipsec (userspace ESP: this kernel has
+ * no ESP; it installs each Child SA in charon's own memory, the closest charon has to
+ * installing nothing). The client runs in namespace A, PSK, first Child SA in IKE_AUTH:
+ *
+ * - `--client udp-initiator` (default): pqike's bench initiator (bench/udp-initiator.ts),
+ *   keeping --concurrency IKE SAs in flight; the IKE SAs are counted by the client (completed
+ *   in its measured window; the responder's own count is in the JSON as responderSas).
+ * - `--client load-tester`: strongSwan's load-tester (bench/load-tester.ts), a charon of
+ *   Debian's 5.9.8 source with the load-tester plugin, started afresh for each measurement,
+ *   keeping about --concurrency IKE SAs in flight (init_limit; --lt-initiators threads, default
+ *   4, polling every --lt-delay ms, default 1), or with --lt-rate R initiating R IKE SAs per
+ *   second whatever the responder does; 1 s of warm-up, then the IKE SAs the responder
+ *   established in the window are counted by the responder itself (the daemon's stats,
+ *   charon's swanctl --stats).
+ *
+ * A round measures both responders one after the other for --seconds each, both started afresh
+ * for each round (the order alternates between rounds, so a drifting machine favours neither);
+ * the responder's CPU time (utime + stime of all its threads from /proc/PID/stat) over the
+ * measured window is divided by the IKE SAs established in it. Printed: per round the two
+ * figures and their ratio, then the medians. Classic proposals only against charon: Debian's
+ * 5.9.8 has no ML-KEM. Both responders get their DoS thresholds raised (one client address
+ * holds every half-open SA); both log at their default levels here (charon: the interop tests'
+ * filelog, ike and cfg at level 2; --charon-loglevel N sets every subsystem to N).
  *
  * Options: --proposal P (default aes256gcm16-prfsha384-x25519), --rounds N (default 5),
- *   --seconds S (default 3), --concurrency N (default 8), --json, --cpu-prof DIR (profile the
- *   daemon: one .cpuprofile per round in DIR; see bench/cpuprofile-top.ts), --baseline DIR (another
- *   pqike tree, built: its daemon is measured too in every round, for a before/after in one run).
+ *   --seconds S (default 3), --concurrency N (default 8), --client udp-initiator|load-tester,
+ *   --lt-initiators N, --lt-delay MS, --lt-rate R (load-tester client only), --charon-loglevel N,
+ *   --charon-table N (charon.ikesa_table_size of the responder charon; charon's default is 1
+ *   bucket), --json, --cpu-prof DIR (profile the daemon: one .cpuprofile per round in DIR; see
+ *   bench/cpuprofile-top.ts), --baseline DIR (another pqike tree, built: its daemon is measured
+ *   too in every round, for a before/after in one run).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Charon, charonSkipReason } from '../test/interop/strongswan.js';
-import { startInNs, withNetnsPair } from '../test/interop/netns.js';
-import type { NetnsPair, NsProcess } from '../test/interop/netns.js';
+import { charonSkipReason } from '../test/interop/strongswan.js';
+import { sleep } from '../test/interop/netns.js';
 import { median } from './common.js';
 import type { FromWorker, InitiatorConfig, InitiatorResult } from './common.js';
+import { LoadTester, loadTesterCharon, loadTesterSkipReason } from './load-tester.js';
+import { BENCH_PSK, cpuOf, INITIATOR_ID, RESPONDER_ID, TS_I, TS_R, withCharon, withDaemon } from './responders.js';
+import type { Responder, ResponderKind } from './responders.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -41,6 +59,12 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string' },
     seconds: { type: 'string' },
     concurrency: { type: 'string' },
+    client: { type: 'string' },
+    'lt-initiators': { type: 'string' },
+    'lt-delay': { type: 'string' },
+    'lt-rate': { type: 'string' },
+    'charon-loglevel': { type: 'string' },
+    'charon-table': { type: 'string' },
     json: { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     baseline: { type: 'string' },
@@ -50,74 +74,60 @@ const { values: opt } = parseArgs({
 });
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const CLI = join(HERE, '..', 'src', 'cli', 'main.js');
 const WORKER = join(HERE, 'udp-initiator.js');
 const PROPOSAL = opt.proposal ?? 'aes256gcm16-prfsha384-x25519';
 const ROUNDS = Number(opt.rounds ?? 5);
 const SECONDS = Number(opt.seconds ?? 3);
 const CONCURRENCY = Number(opt.concurrency ?? 8);
-const PSK = 'pqike-bench-psk-not-secret-0123456789';
-const TICK_US = 1_000_000 / 100; // USER_HZ: /proc/PID/stat counts in 1/100 s on Linux
+const CLIENT = opt.client ?? 'udp-initiator';
+const WARMUP_MS = 1000;
+/** Fixed-rate mode of the load-tester: threads of at least 5 ms between initiations each. */
+const LT_RATE = opt['lt-rate'] !== undefined ? Number(opt['lt-rate']) : undefined;
+const LT_INITIATORS = LT_RATE !== undefined ? Math.max(1, Math.ceil(LT_RATE / 200)) : Number(opt['lt-initiators'] ?? 4);
+const LT_DELAY = LT_RATE !== undefined ? Math.max(1, Math.round((1000 * LT_INITIATORS) / LT_RATE)) : Number(opt['lt-delay'] ?? 1);
+const CHARON_LOGLEVEL = opt['charon-loglevel'] !== undefined ? Number(opt['charon-loglevel']) : undefined;
+const CHARON_TABLE = opt['charon-table'] !== undefined ? Number(opt['charon-table']) : undefined;
 
-type Who = 'pqike' | 'charon' | 'baseline';
+type Who = ResponderKind;
 
-/** Addresses inside the traffic selectors of bench/common.ts, so that charon's libipsec finds a source for its routes. */
-const INNER = { innerA: '10.1.0.1', innerB: '10.2.0.1' } as const;
-
-/** utime + stime of a process, µs. */
-function cpuOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may contain spaces) in parentheses.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
+interface Measured {
+  /** IKE SAs per second (the client's median per-second rate, or the responder's count over the window). */
+  rate: number;
+  /** Responder CPU time per established IKE SA, µs. */
+  cpuPerSaUs: number;
+  /** IKE SAs counted in the window (by the client with udp-initiator, by the responder with load-tester). */
+  sas: number;
+  /** IKE SAs the responder says it established in the window. */
+  responderSas: number;
+  /** Failed IKE SAs, as the client counts them (udp-initiator only). */
+  failed?: number;
 }
 
-function daemonYaml(pair: NetnsPair, socket: string): string {
-  return `secrets: secrets.yaml
-log:
-  level: info
-control:
-  socket: ${socket}
-data_plane: fake
-limits:
-  cookie_threshold: 100000
-  cookie_threshold_ip: 100000
-  block_threshold: 100000
-connections:
-  bench:
-    local_addrs: ${pair.b.addr}
-    remote_addrs: '%any'
-    local_id: responder.bench.pqike
-    remote_id: initiator.bench.pqike
-    psk: bench
-    proposals: [${PROPOSAL}]
-    children:
-      net:
-        local_ts: [10.2.0.0/16]
-        remote_ts: [10.1.0.0/16]
-        esp_proposals: [aes256gcm16]
-`;
-}
-
-interface Responder {
-  readonly who: Who;
-  readonly pair: NetnsPair;
-  readonly pid: number;
-}
-
-/** One measured run of the client against `r`: IKE SAs per second and the responder's µs of CPU per SA. */
-function measure(r: Responder): Promise<{ rate: number; cpuPerSaUs: number; sas: number; failed: number }> {
+/** One measured run of pqike's bench initiator against `r`: IKE SAs per second and the responder's µs of CPU per SA. */
+function measureUdp(r: Responder): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn('ip', ['netns', 'exec', r.pair.a.ns, process.execPath, WORKER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let cpu0 = 0;
     let cpu1 = 0;
+    // The responder's own count, for the record only (NaN where a daemon's stats lack it, e.g. an older --baseline).
+    const count = (): Promise<number> => r.established().catch(() => Number.NaN);
+    let n0: Promise<number> = Promise.resolve(Number.NaN);
+    let n1: Promise<number> = Promise.resolve(Number.NaN);
     child.on('message', (m: FromWorker) => {
-      if (m.type === 'mark' && m.phase === 'start') cpu0 = cpuOf(r.pid);
-      else if (m.type === 'mark' && m.phase === 'end') cpu1 = cpuOf(r.pid);
-      else if (m.type === 'result') {
+      if (m.type === 'mark' && m.phase === 'start') {
+        cpu0 = cpuOf(r.pid);
+        n0 = count();
+      } else if (m.type === 'mark' && m.phase === 'end') {
+        cpu1 = cpuOf(r.pid);
+        n1 = count();
+      } else if (m.type === 'result') {
         const res: InitiatorResult = m;
         if (res.completedMeasured === 0) reject(new Error(`${r.who}: no IKE SA established (${res.failed} failed${res.firstError ? `: ${res.firstError}` : ''})`));
-        else resolve({ rate: median(res.rates), cpuPerSaUs: (cpu1 - cpu0) / res.completedMeasured, sas: res.completedMeasured, failed: res.failed });
+        else
+          Promise.all([n0, n1]).then(
+            ([a, b]) => resolve({ rate: median(res.rates), cpuPerSaUs: (cpu1 - cpu0) / res.completedMeasured, sas: res.completedMeasured, responderSas: b - a, failed: res.failed }),
+            reject,
+          );
         child.kill();
       } else if (m.type === 'error') reject(new Error(`${r.who} client: ${m.message}`));
     });
@@ -127,10 +137,10 @@ function measure(r: Responder): Promise<{ rate: number; cpuPerSaUs: number; sas:
     const cfg: InitiatorConfig = {
       type: 'config',
       proposal: PROPOSAL,
-      psk: Buffer.from(PSK).toString('base64'),
+      psk: Buffer.from(BENCH_PSK).toString('base64'),
       port: 500,
       concurrency: CONCURRENCY,
-      warmupMs: 1000,
+      warmupMs: WARMUP_MS,
       runMs: SECONDS * 1000,
       runs: 1,
       local: r.pair.a.addr,
@@ -140,57 +150,46 @@ function measure(r: Responder): Promise<{ rate: number; cpuPerSaUs: number; sas:
   });
 }
 
-async function withDaemon<T>(fn: (r: Responder) => Promise<T>, cli = CLI, who: Who = 'pqike'): Promise<T> {
-  return withNetnsPair(async (pair) => {
-    const dir = mkdtempSync(join(tmpdir(), 'pqike-bench-daemon-'));
-    writeFileSync(join(dir, 'secrets.yaml'), `psk:\n  bench: "${PSK}"\n`, { mode: 0o600 });
-    writeFileSync(join(dir, 'pqike.yaml'), daemonYaml(pair, join(dir, 'run', 'pqike.sock')));
-    let proc: NsProcess | undefined;
-    try {
-      proc = await startInNs(pair.b.ns, process.execPath, [...(opt['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${opt['cpu-prof']}`] : []), cli, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: join(dir, 'daemon.log') });
-      return await fn({ who, pair, pid: proc.pid });
-    } finally {
-      await proc?.stop('SIGTERM', 5000);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, INNER);
+/**
+ * One measured run of strongSwan's load-tester against `r`: started afresh, 1 s to warm up, then
+ * the responder's established IKE SAs and CPU time over --seconds.
+ */
+async function measureLoadTester(r: Responder): Promise<Measured> {
+  const lt = await LoadTester.start({
+    ns: r.pair.a.ns,
+    local: r.pair.a.addr,
+    remote: r.pair.b.addr,
+    proposal: PROPOSAL,
+    esp: 'aes256gcm16',
+    psk: BENCH_PSK,
+    initiatorId: INITIATOR_ID,
+    responderId: RESPONDER_ID,
+    tsi: TS_I,
+    tsr: TS_R,
+    initiators: LT_INITIATORS,
+    delayMs: LT_DELAY,
+    initLimit: LT_RATE !== undefined ? 0 : CONCURRENCY,
+  });
+  try {
+    await sleep(WARMUP_MS);
+    const n0 = await r.established();
+    const cpu0 = cpuOf(r.pid);
+    const t0 = performance.now();
+    await sleep(SECONDS * 1000);
+    const n1 = await r.established();
+    const cpu1 = cpuOf(r.pid);
+    const t1 = performance.now();
+    if (!lt.running) throw new Error(`${r.who}: the load-tester exited early:\n${lt.log().split('\n').slice(-20).join('\n')}`);
+    const sas = n1 - n0;
+    if (sas <= 0) throw new Error(`${r.who}: no IKE SA established with the load-tester client; its log ends:\n${lt.log().split('\n').slice(-20).join('\n')}`);
+    return { rate: sas / ((t1 - t0) / 1000), cpuPerSaUs: (cpu1 - cpu0) / sas, sas, responderSas: sas };
+  } finally {
+    await lt.stop();
+  }
 }
 
-async function withCharon<T>(fn: (r: Responder) => Promise<T>): Promise<T> {
-  return withNetnsPair(async (pair) => {
-    const charon = await Charon.start({
-      ns: pair.b.ns,
-      name: 'bench',
-      removeDirOnStop: true,
-      // charon's own DoS thresholds, raised as the daemon's are.
-      extraCharonConf: '  dos_protection = no\n  cookie_threshold = 100000\n  block_threshold = 100000\n',
-    });
-    try {
-      await charon.loadConfig([
-        {
-          name: 'bench',
-          localAddrs: pair.b.addr,
-          remoteAddrs: '%any',
-          localId: 'responder.bench.pqike',
-          remoteId: 'initiator.bench.pqike',
-          psk: PSK,
-          ikeProposals: [PROPOSAL],
-          espProposals: ['aes256gcm16'],
-          childName: 'net',
-          localTs: '10.2.0.0/16',
-          remoteTs: '10.1.0.0/16',
-          rekeyTime: '0',
-          childRekeyTime: '0',
-        },
-      ]);
-      return await fn({ who: 'charon', pair, pid: charon.proc.pid });
-    } catch (e) {
-      throw new Error(`${e instanceof Error ? e.message : String(e)}\ncharon's log ends:\n${charon.log().split('\n').slice(-20).join('\n')}`);
-    } finally {
-      await charon.stop();
-    }
-  }, INNER);
-}
+const measure = CLIENT === 'load-tester' ? measureLoadTester : measureUdp;
+
 
 async function main(): Promise<number> {
   if (opt.help) {
@@ -201,19 +200,28 @@ async function main(): Promise<number> {
     process.stderr.write('responder-compare: needs root (network namespaces)\n');
     return 2;
   }
-  const skip = charonSkipReason();
+  if (CLIENT !== 'udp-initiator' && CLIENT !== 'load-tester') {
+    process.stderr.write(`responder-compare: --client is udp-initiator or load-tester, not ${CLIENT}\n`);
+    return 2;
+  }
+  const skip = charonSkipReason() ?? (CLIENT === 'load-tester' ? loadTesterSkipReason() : null);
   if (skip) {
     process.stderr.write(`responder-compare: ${skip}\n`);
     return 2;
   }
-  type Measured = Awaited<ReturnType<typeof measure>>;
   const rows: { round: number; pqike: Measured; charon: Measured; baseline?: Measured }[] = [];
   const baselineCli = opt.baseline ? join(opt.baseline, 'dist', 'src', 'cli', 'main.js') : undefined;
   const log = (l: string): void => {
     if (!opt.json) process.stdout.write(`${l}\n`);
   };
   log(`responders side by side: pqike daemon (Node ${process.version}) vs strongSwan charon, proposal ${PROPOSAL}`);
-  log(`client: pqike's bench initiator, ${CONCURRENCY} IKE SAs in flight; ${ROUNDS} rounds of ${SECONDS} s per responder`);
+  const clientLine =
+    CLIENT === 'load-tester'
+      ? `strongSwan's load-tester (${loadTesterCharon()}), ${LT_RATE !== undefined ? `${LT_INITIATORS} threads initiating every ${LT_DELAY} ms (${((LT_INITIATORS * 1000) / LT_DELAY).toFixed(0)} IKE SAs/s)` : `about ${CONCURRENCY} IKE SAs in flight (init_limit, ${LT_INITIATORS} threads, ${LT_DELAY} ms delay)`}; SAs counted by the responder`
+      : `pqike's bench initiator, ${CONCURRENCY} IKE SAs in flight`;
+  log(`client: ${clientLine}; ${ROUNDS} rounds of ${SECONDS} s per responder${CHARON_LOGLEVEL !== undefined ? `; charon log level ${CHARON_LOGLEVEL}` : ''}${CHARON_TABLE !== undefined ? `; charon ikesa_table_size ${CHARON_TABLE}` : ''}`);
+  const charonOpts = { proposal: PROPOSAL, ...(CHARON_LOGLEVEL !== undefined ? { logLevel: CHARON_LOGLEVEL } : {}), ...(CHARON_TABLE !== undefined ? { ikesaTableSize: CHARON_TABLE } : {}) };
+  const daemonOpts = { proposal: PROPOSAL, ...(opt['cpu-prof'] ? { cpuProfDir: opt['cpu-prof'] } : {}) };
   for (let round = 1; round <= ROUNDS; round++) {
     // Each responder fresh for each round (charon slows down as identical Child SAs pile up in
     // libipsec; a round should not measure the previous one's state), the order alternating, so
@@ -221,7 +229,12 @@ async function main(): Promise<number> {
     const all: Who[] = baselineCli ? ['pqike', 'baseline', 'charon'] : ['pqike', 'charon'];
     const order = round % 2 === 1 ? all : [...all].reverse();
     const got: Partial<Record<Who, Measured>> = {};
-    for (const who of order) got[who] = await (who === 'charon' ? withCharon(measure) : who === 'baseline' && baselineCli ? withDaemon(measure, baselineCli, 'baseline') : withDaemon(measure));
+    for (const who of order)
+      got[who] = await (who === 'charon'
+        ? withCharon(charonOpts, measure)
+        : who === 'baseline' && baselineCli
+          ? withDaemon({ ...daemonOpts, cli: baselineCli, who: 'baseline' }, measure)
+          : withDaemon(daemonOpts, measure));
     const p = got.pqike;
     const c = got.charon;
     const b = got.baseline;
@@ -233,6 +246,10 @@ async function main(): Promise<number> {
   const summary = {
     proposal: PROPOSAL,
     node: process.version,
+    client: CLIENT,
+    ...(CLIENT === 'load-tester' ? { loadTester: { initiators: LT_INITIATORS, delayMs: LT_DELAY, initLimit: LT_RATE !== undefined ? 0 : CONCURRENCY } } : {}),
+    ...(CHARON_LOGLEVEL !== undefined ? { charonLogLevel: CHARON_LOGLEVEL } : {}),
+    ...(CHARON_TABLE !== undefined ? { charonIkesaTableSize: CHARON_TABLE } : {}),
     concurrency: CONCURRENCY,
     rounds: ROUNDS,
     seconds: SECONDS,
