@@ -22,13 +22,14 @@
  */
 import { fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from '../src/daemon/control.js';
 import { median } from './common.js';
+import { cpuOf } from './responders.js';
 import type { FromWorker, InitiatorConfig, InitiatorResult } from './common.js';
 
 const { values: opt } = parseArgs({
@@ -58,13 +59,6 @@ const PSK = 'pqike-bench-psk-not-secret-0123456789';
 const GW = '127.0.0.2';
 /** Datagrams between the main thread and a worker per SA: IKE_SA_INIT and IKE_AUTH, each way. */
 const DATAGRAMS_PER_SA = 4;
-const TICK_US = 1_000_000 / 100;
-
-function cpuOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_US;
-}
 
 function config(dir: string, workers: number): string {
   return `secrets: secrets.yaml
