@@ -93,10 +93,12 @@ type CoreCommand =
 
 /**
  * The request IDs the engine hands out: a range of our own, so that a plane can find (and
- * after a crash, remove) exactly what is ours and leave everything else alone.
+ * after a crash, remove) exactly what is ours and leave everything else alone. 2^20 − 1 of
+ * them: one per Child SA, so a daemon can hold a million tunnels (the 16-bit range before ran
+ * out at 65,535 Child SAs).
  */
-export const REQID_FIRST = 0x50710001;
-export const REQID_LAST = 0x5071ffff;
+export const REQID_FIRST = 0x50700001;
+export const REQID_LAST = 0x507fffff;
 
 /** Default anti-replay window, in packets (RFC 4303 §3.4.3: at least 32, 64 recommended). */
 export const DEFAULT_REPLAY_WINDOW = 128;

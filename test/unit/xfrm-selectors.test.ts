@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { EspSaSpec, PolicySpec } from '../../src/engine/dataplane.js';
+import { REQID_FIRST, REQID_LAST, type EspSaSpec, type PolicySpec } from '../../src/engine/dataplane.js';
 import { parseTrafficSelector } from '../../src/engine/traffic-selectors.js';
 import { addressToBytes } from '../../src/engine/address.js';
 import { EncrId, IntegId } from '../../src/wire/constants.js';
@@ -217,8 +217,9 @@ test('saParams: replay window per direction, ESN outbound, encapsulation ports, 
   assert.throws(() => XfrmClient.saParams(spec({ dst: { address: '2001:db8::1', port: 500 } })), XfrmError);
 });
 
-test('our reqids: 0x50710000..0x5071ffff, which contains the engine’s range', () => {
-  assert.ok(isOurReqid(0x50710000) && isOurReqid(0x5071ffff) && isOurReqid(0x50710001));
-  assert.ok(!isOurReqid(1) && !isOurReqid(0x5070ffff) && !isOurReqid(0x50720000) && !isOurReqid(16384));
-  assert.deepEqual(OUR_REQIDS, { min: 0x50710000, max: 0x5071ffff });
+test('our reqids: 0x50700000..0x507fffff, which contains the engine’s range', () => {
+  assert.ok(isOurReqid(0x50700000) && isOurReqid(0x507fffff) && isOurReqid(0x50700001) && isOurReqid(0x5071ffff));
+  assert.ok(!isOurReqid(1) && !isOurReqid(0x506fffff) && !isOurReqid(0x50800000) && !isOurReqid(16384));
+  assert.deepEqual(OUR_REQIDS, { min: 0x50700000, max: 0x507fffff });
+  assert.deepEqual([REQID_FIRST, REQID_LAST], [0x50700001, 0x507fffff]);
 });

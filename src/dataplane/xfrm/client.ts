@@ -4,9 +4,9 @@
  * the kernel's ACQUIRE/EXPIRE notifications. No `ip` commands: keys never reach an argv, and a
  * request costs tens of microseconds instead of milliseconds.
  *
- * Ownership: what we install carries a request ID of OUR_REQIDS, 0x50710000..0x5071ffff ("Pq"
- * in the high 16 bits): the engine's REQID_FIRST..REQID_LAST = 0x50710001..0x5071ffff
- * (src/engine/dataplane.ts, the one definition) and LARVAL_REQID 0x50710000 below them.
+ * Ownership: what we install carries a request ID of OUR_REQIDS, 0x50700000..0x507fffff ("Pq"
+ * in the high 12 bits): the engine's REQID_FIRST..REQID_LAST = 0x50700001..0x507fffff
+ * (src/engine/dataplane.ts, the one definition) and LARVAL_REQID 0x50700000 below them.
  * strongSwan numbers its reqids from 1 (charon.reqid_base, default 1) and libreswan from 16384
  * upwards in steps of 4 — far below. flushOurs() removes every SA whose reqid is in the range and
  * every policy with a template whose reqid is, and nothing else; addSa/addPolicies refuse
