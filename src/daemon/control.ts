@@ -19,6 +19,7 @@ import type { LogLevel } from './logger.js';
 import { LogHub, isLogLevel, LOG_LEVELS } from './log-stream.js';
 import type { LogRecord } from './log-stream.js';
 import type { SaView } from './listing.js';
+import type { SaFilter } from '../engine/types.js';
 
 /** The version of the control protocol this code speaks (docs/control-protocol.md). */
 export const CONTROL_PROTOCOL_VERSION = 1;
@@ -366,20 +367,27 @@ export function streamLog(path: string, o: LogStreamOptions, onRecord: (r: LogRe
  * and the old IKE SA numbers), `{ sa, child, spiIn, old }` for a Child SA (its IKE SA, its name,
  * the new and the old inbound SPI). `rekey(saNumber, spi)` runs the rekey and waits for it.
  */
+/** The IKE SA number a control target names ("7" or "#7"), if it is one. */
+export function saNumber(target: string | undefined): number | undefined {
+  const m = target === undefined ? null : /^#?(\d{1,15})$/.exec(target);
+  return m ? Number(m[1]) : undefined;
+}
+
 export async function rekeyCommand(
   target: string | undefined,
   child: string | undefined,
-  list: () => Promise<SaView[]>,
+  list: (filter: SaFilter) => Promise<SaView[]>,
   rekey: (target: string, spi: string | undefined) => Promise<ControlResponse>,
 ): Promise<ControlResponse> {
-  const sas = await list();
-  const sa = sas.find((s) => String(s.id) === target || `#${s.id}` === target) ?? sas.find((s) => s.connection === target);
+  // Looked up by number or by connection, never by listing every SA (100k of them take seconds).
+  const n = saNumber(target);
+  const sa = (n === undefined ? undefined : (await list({ sa: n }))[0]) ?? (target === undefined ? undefined : (await list({ connection: target }))[0]);
   if (!sa) return rekey(target ?? '', child);
   if (child === undefined) {
     const r = await rekey(String(sa.id), undefined);
     if (!r.ok) return r;
     const moved = new Set(sa.children.map((c) => c.spiIn));
-    const after = (await list()).filter((s) => s.connection === sa.connection && s.id > sa.id);
+    const after = (await list({ connection: sa.connection })).filter((s) => s.id > sa.id);
     const next = after.find((s) => s.children.some((c) => moved.has(c.spiIn))) ?? after[after.length - 1];
     return { ok: true, data: { old: sa.id, ...(next ? { sa: next.id } : {}) } };
   }
@@ -395,7 +403,8 @@ export async function rekeyCommand(
   const r = await rekey(String(sa.id), spi);
   if (!r.ok) return r;
   const replaced = sa.children.find((c) => c.spiIn === spi);
-  for (const s of await list()) {
+  // The Child SA stays in its connection, also when its IKE SA was rekeyed meanwhile.
+  for (const s of await list({ connection: sa.connection })) {
     const c = s.children.find((x) => x.rekeyOf === spi);
     if (c) return { ok: true, data: { sa: s.id, child: c.name, spiIn: c.spiIn, old: spi } };
   }

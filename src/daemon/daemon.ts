@@ -12,7 +12,7 @@ import { unlinkSync } from 'node:fs';
 import type { IkeEngine } from '../engine/engine.js';
 import { formatIdentity } from '../engine/identity.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
-import type { EngineEvent } from '../engine/types.js';
+import type { EngineEvent, SaFilter } from '../engine/types.js';
 import type { DataPlaneCommand } from '../engine/dataplane.js';
 import { LocalEngine } from './engine-host.js';
 import type { EngineHost } from './engine-host.js';
@@ -21,7 +21,7 @@ import { KeyExporter } from './key-export.js';
 import { eventToJson, formatEvent } from './event-format.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { DaemonConfig, DaemonConnection } from './config.js';
-import { rekeyCommand, serveControl } from './control.js';
+import { rekeyCommand, saNumber, serveControl } from './control.js';
 import { HubLogger, LogHub } from './log-stream.js';
 import type { ControlRequest, ControlResponse } from './control.js';
 import type { DataPlane, PlaneHost } from '../dataplane/plane-api.js';
@@ -185,7 +185,7 @@ export class Daemon {
     this.control = await serveControl(this.config.control.socket, (req) => this.handle(req), { onError: throttled((m) => this.logger.error(m)), logHub: this.logHub });
     this.logger.info(`control socket ${this.config.control.socket}`);
     if (this.config.metrics) {
-      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engines.census(), throttled((m) => this.logger.error(m)), () => this.planeMetrics(), () => this.engineMetrics());
+      this.http = await this.metrics.serve(this.config.metrics.host, this.config.metrics.port, () => this.engines.census(), throttled((m) => this.logger.error(m)), () => this.planeMetrics(), () => this.engineMetrics(), () => this.engines.refresh());
       this.logger.info(`metrics on http://${this.config.metrics.host}:${this.config.metrics.port}/metrics`);
     }
     if (exportKeys !== undefined) this.logger.warn(`exporting IKE and ESP keys to ${exportKeys} (debugging only)`);
@@ -307,9 +307,9 @@ export class Daemon {
       case 'down':
         return this.down(req.args[0]);
       case 'rekey':
-        return rekeyCommand(req.args[0], typeof req.opts['child'] === 'string' ? req.opts['child'] : undefined, () => this.listSas(), (t, c) => this.rekey(t, c));
+        return rekeyCommand(req.args[0], typeof req.opts['child'] === 'string' ? req.opts['child'] : undefined, (f) => this.listSas(f), (t, c) => this.rekey(t, c));
       case 'list-sas':
-        return { ok: true, data: (await this.listSas()).filter((s) => req.args[0] === undefined || s.connection === req.args[0]) };
+        return { ok: true, data: await this.listSas(req.args[0] === undefined ? undefined : { connection: req.args[0] }) };
       case 'list-conns':
         return { ok: true, data: this.listConns() };
       case 'reload':
@@ -369,9 +369,9 @@ export class Daemon {
     // The waiter is in place before the first datagram goes out: nothing it says is missed.
     if (!inFlight) void this.initiate(c);
     const r = await res;
-    const goingOn = (await host.restartPending(name_)) || (await host.list()).some((s) => s.id === id && s.state !== 'established');
+    const goingOn = (await host.restartPending(name_)) || (await host.list({ sa: id })).some((s) => s.state !== 'established');
     if (!r.ok) return ikeUp ? { ok: false, error: `IKE SA #${id} established, but ${r.error}` } : { ok: false, error: goingOn ? `${r.error}; attempts go on (pqike down ${name_} stops them)` : r.error };
-    return { ok: true, data: { sa: id, listing: (await this.listSas()).filter((l) => l.id === id) } };
+    return { ok: true, data: { sa: id, listing: await this.listSas({ sa: id }) } };
   }
 
   /** `down <conn>` deletes every IKE SA of the connection; `down <id>` one IKE SA. */
@@ -379,7 +379,8 @@ export class Daemon {
     if (target === undefined) return { ok: false, error: 'down needs a connection name or an IKE SA number' };
     if (!this.host) return { ok: false, error: 'daemon not started' };
     const host = this.host;
-    const sas = (await host.list()).filter((s) => s.connection === target || String(s.id) === target || `#${s.id}` === target);
+    const n = saNumber(target);
+    const sas = [...(n === undefined ? [] : await host.list({ sa: n })), ...(await host.list({ connection: target })).filter((s) => s.id !== n)];
     const isConn = this.config.connections.some((c) => c.config.name === target);
     // Down on a connection also stops its keyingtries and restarts, SAs or not.
     const pending = isConn && (await host.restartPending(target));
@@ -402,7 +403,8 @@ export class Daemon {
 
   private async rekey(target: string | undefined, childSpi: string | undefined): Promise<ControlResponse> {
     const host = this.host;
-    const sa = host && (await host.list()).find((s) => String(s.id) === target || `#${s.id}` === target || s.connection === target);
+    const n = saNumber(target);
+    const sa = host && ((n === undefined ? undefined : (await host.list({ sa: n }))[0]) ?? (target === undefined ? undefined : (await host.list({ connection: target }))[0]));
     if (!sa || !host) return { ok: false, error: `no IKE SA '${target ?? ''}' (see pqike list-sas)` };
     if (childSpi !== undefined) {
       const spi = parseInt(childSpi.replace(/_i$/, ''), 16);
@@ -434,9 +436,10 @@ export class Daemon {
     );
   }
 
-  async listSas(): Promise<SaView[]> {
+  /** The IKE SAs as the control socket lists them: all, or those the filter names. */
+  async listSas(filter?: SaFilter): Promise<SaView[]> {
     if (!this.host) return [];
-    return (await this.host.describe()).map((l) => toView(l, (spiIn, spiOut, peer) => this.childUsage(spiIn, spiOut, peer)));
+    return (await this.host.describe(filter)).map((l) => toView(l, (spiIn, spiOut, peer) => this.childUsage(spiIn, spiOut, peer)));
   }
 
   /** Both directions of a Child SA as the plane counts them (undefined: the plane does not count). */

@@ -4,7 +4,7 @@
  * asynchronous, because a worker answers them; the counters a metrics scrape reads are not.
  */
 import { IkeEngine } from '../engine/engine.js';
-import type { Endpoint, EngineEvent, EngineOptions, IkeSaInfo, SaCensus, SaListing } from '../engine/types.js';
+import type { Endpoint, EngineEvent, EngineOptions, IkeSaInfo, SaCensus, SaFilter, SaListing } from '../engine/types.js';
 import type { DataPlaneCommand, ExpireKind } from '../engine/dataplane.js';
 import type { PlaneSockets } from '../dataplane/plane-api.js';
 import type { DropReason } from '../engine/drops.js';
@@ -46,8 +46,9 @@ export interface EngineHost {
   rekeyIke(id: number): Promise<boolean>;
   rekeyChild(id: number, spiIn: number): Promise<boolean>;
   trap(connection: string, children: readonly string[]): void;
-  list(): Promise<IkeSaInfo[]>;
-  describe(): Promise<SaListing[]>;
+  /** The IKE SAs (all, or those the filter names: one by number is asked of its owner only). */
+  list(filter?: SaFilter): Promise<IkeSaInfo[]>;
+  describe(filter?: SaFilter): Promise<SaListing[]>;
   /** A keyingtries / dpd_action restart of the connection waits (RestartPlan). */
   restartPending(connection: string): Promise<boolean>;
   cancelRestarts(connection: string): void;
@@ -115,12 +116,12 @@ export class LocalEngine implements EngineHost {
     this.driver.apply((e) => e.trap(connection, children));
   }
 
-  list(): Promise<IkeSaInfo[]> {
-    return Promise.resolve(this.engine.list());
+  list(filter?: SaFilter): Promise<IkeSaInfo[]> {
+    return Promise.resolve(this.engine.list(filter));
   }
 
-  describe(): Promise<SaListing[]> {
-    return Promise.resolve(this.engine.describe(monotonicMs()));
+  describe(filter?: SaFilter): Promise<SaListing[]> {
+    return Promise.resolve(this.engine.describe(monotonicMs(), filter));
   }
 
   restartPending(connection: string): Promise<boolean> {

@@ -90,9 +90,9 @@ function answer(call: Call): Answers[Call['op']] {
       loop.apply((e) => e.trap(call.connection, call.children));
       return null;
     case 'list':
-      return engine.list();
+      return engine.list(call.filter);
     case 'describe':
-      return engine.describe(monotonicMs());
+      return engine.describe(monotonicMs(), call.filter);
     case 'restartPending':
       return engine.restarts.pendingFor(call.connection) !== undefined;
     case 'cancelRestarts':

@@ -23,6 +23,9 @@ const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
  * daemon's file descriptors: connections at once (more are closed on accept), time to send
  * the request headers / the whole request, idle time of a kept-alive or silent connection.
  */
+/** How long a metrics page waits for the worker threads' figures before it shows the last ones. */
+const REFRESH_WAIT_MS = 1000;
+
 export const METRICS_LIMITS = { maxConnections: 16, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 5000, socketTimeoutMs: 10_000 } as const;
 
 /** What the metrics show of the data plane. */
@@ -245,9 +248,11 @@ export class Metrics {
 
   /**
    * Serve /metrics on host:port (keep it on a local address); server errors go to onError.
-   * The event-loop and GC measurements run from here until the server closes.
+   * The event-loop and GC measurements run from here until the server closes. `refresh`, if
+   * given, brings the census up to date before each page (engines on worker threads report on
+   * their own only once a second); a page waits for it at most REFRESH_WAIT_MS.
    */
-  serve(host: string, port: number, census: () => SaCensus, onError?: (message: string) => void, plane?: () => PlaneMetrics | undefined, engine?: () => EngineMetrics): Promise<Server> {
+  serve(host: string, port: number, census: () => SaCensus, onError?: (message: string) => void, plane?: () => PlaneMetrics | undefined, engine?: () => EngineMetrics, refresh?: () => Promise<void>): Promise<Server> {
     const L = METRICS_LIMITS;
     const server = createServer(
       // The header and request timeouts are checked this often (Node's default is 30 s).
@@ -257,7 +262,17 @@ export class Metrics {
           res.writeHead(404).end('see /metrics\n');
           return;
         }
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(census(), plane?.(), engine?.()));
+        const answer = (): void => {
+          if (res.headersSent) return;
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render(census(), plane?.(), engine?.()));
+        };
+        if (!refresh) return answer();
+        const timer = setTimeout(answer, REFRESH_WAIT_MS);
+        const done = (): void => {
+          clearTimeout(timer);
+          answer();
+        };
+        refresh().then(done, done);
       },
     );
     server.maxConnections = L.maxConnections;

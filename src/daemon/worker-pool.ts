@@ -21,7 +21,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
-import type { Endpoint, IkeSaInfo, SaCensus, SaListing } from '../engine/types.js';
+import type { Endpoint, IkeSaInfo, SaCensus, SaFilter, SaListing } from '../engine/types.js';
 import type { ExpireKind } from '../engine/dataplane.js';
 import { REQID_FIRST } from '../engine/dataplane.js';
 import { DROP_REASONS } from '../engine/drops.js';
@@ -272,12 +272,14 @@ export class WorkerPool implements EngineHost {
     this.tell(this.ownerOfConnection(connection), { op: 'trap', connection, children });
   }
 
-  async list(): Promise<IkeSaInfo[]> {
-    return (await this.all({ op: 'list' })).flat().sort((a, b) => a.id - b.id);
+  async list(filter?: SaFilter): Promise<IkeSaInfo[]> {
+    if (filter?.sa !== undefined) return this.ask(this.ownerOfSa(filter.sa), { op: 'list', filter });
+    return (await this.all({ op: 'list', ...(filter ? { filter } : {}) })).flat().sort((a, b) => a.id - b.id);
   }
 
-  async describe(): Promise<SaListing[]> {
-    return (await this.all({ op: 'describe' })).flat().sort((a, b) => a.ike.id - b.ike.id);
+  async describe(filter?: SaFilter): Promise<SaListing[]> {
+    if (filter?.sa !== undefined) return this.ask(this.ownerOfSa(filter.sa), { op: 'describe', filter });
+    return (await this.all({ op: 'describe', ...(filter ? { filter } : {}) })).flat().sort((a, b) => a.ike.id - b.ike.id);
   }
 
   async restartPending(connection: string): Promise<boolean> {

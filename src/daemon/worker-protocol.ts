@@ -3,7 +3,7 @@
  * (engine-worker.ts). Everything here survives the structured clone of postMessage: plain
  * objects, strings, numbers, Uint8Arrays.
  */
-import type { Endpoint, EngineEvent, EngineOutput, IkeSaInfo, SaCensus, SaListing } from '../engine/types.js';
+import type { Endpoint, EngineEvent, EngineOutput, IkeSaInfo, SaCensus, SaFilter, SaListing } from '../engine/types.js';
 import type { DataPlaneCommand, ExpireKind } from '../engine/dataplane.js';
 import type { DropReason } from '../engine/drops.js';
 
@@ -30,8 +30,8 @@ export type Call =
   | { readonly op: 'rekeyIke'; readonly id: number }
   | { readonly op: 'rekeyChild'; readonly id: number; readonly spiIn: number }
   | { readonly op: 'trap'; readonly connection: string; readonly children: readonly string[] }
-  | { readonly op: 'list' }
-  | { readonly op: 'describe' }
+  | { readonly op: 'list'; readonly filter?: SaFilter }
+  | { readonly op: 'describe'; readonly filter?: SaFilter }
   | { readonly op: 'restartPending'; readonly connection: string }
   | { readonly op: 'cancelRestarts'; readonly connection: string }
   /** Read the file again and add these connections if their fingerprints match the main thread's. */

@@ -36,7 +36,7 @@ import { IkeSa, isSettingUp, newIkeSa } from './ike-sa.js';
 import type { SaHost } from './ike-sa.js';
 import { FragmentCollector, MAX_REASSEMBLED, decodeInner, openMessage } from './protection.js';
 import type { SkKeys } from '../crypto/sk-cipher.js';
-import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, EngineResources, IkeSaInfo, RandomPurpose } from './types.js';
+import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, EngineResources, IkeSaInfo, RandomPurpose, SaFilter } from './types.js';
 import { keMethod } from '../crypto/ke.js';
 import type { KeMethod } from '../crypto/ke.js';
 import { hex, hex32 } from './util.js';
@@ -281,15 +281,26 @@ export class IkeEngine implements SaHost {
     this.settle(sa, sa.createdAt);
   }
 
-  list(): IkeSaInfo[] {
-    return [...this.sas.values()].map((s) => s.info());
+  list(filter?: SaFilter): IkeSaInfo[] {
+    return [...this.selected(filter)].map((s) => s.info());
   }
 
-  /** Every IKE SA with its Child SAs and the times left to rekey and expiry; no keys. */
-  describe(now: number): import('./types.js').SaListing[] {
+  /** The IKE SAs a filter names: one by its number without a walk over all of them. */
+  private selected(filter: SaFilter | undefined): Iterable<IkeSa> {
+    if (filter?.sa !== undefined) {
+      const sa = this.ids.get(filter.sa);
+      return sa && this.sas.get(hex(sa.localSpi)) === sa && (filter.connection === undefined || sa.connection?.name === filter.connection) ? [sa] : [];
+    }
+    if (filter?.connection === undefined) return this.sas.values();
+    const name = filter.connection;
+    return [...this.sas.values()].filter((s) => s.connection?.name === name);
+  }
+
+  /** The IKE SAs (all, or those a filter names) with their Child SAs and the times left to rekey and expiry; no keys. */
+  describe(now: number, filter?: SaFilter): import('./types.js').SaListing[] {
     const left = (t: number | undefined): number | undefined => (t === undefined ? undefined : Math.max(0, t - now));
     const out: import('./types.js').SaListing[] = [];
-    for (const sa of this.sas.values()) {
+    for (const sa of this.selected(filter)) {
       const rekeyInMs = left(sa.ikeRekeyAt);
       const expireInMs = left(sa.ikeExpireAt);
       out.push({

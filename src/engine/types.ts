@@ -248,6 +248,12 @@ export interface IkeSaInfo {
  */
 export type KeyStage = 'ike-sa-init' | 'ike-intermediate' | 'ppk' | 'rekey';
 
+/** Which IKE SAs a listing holds: one by its number, those of a connection, or (empty) all. */
+export interface SaFilter {
+  readonly sa?: number;
+  readonly connection?: string;
+}
+
 /** An IKE SA with its Child SAs and timers, for listings (no key material). */
 export interface SaListing {
   readonly ike: IkeSaInfo;
