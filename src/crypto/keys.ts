@@ -36,6 +36,8 @@ export function ppkKeys(prfId: number, ppk: Uint8Array, k: IkeSaKeys): IkeSaKeys
  * SKEYSEED' = prf+(PPK, SK_d), as long as the PRF's key, and the IKE SA's keys are derived from
  * it as from any SKEYSEED (deriveIkeSaKeys). Unlike RFC 8784, SK_ei/SK_er/SK_ai/SK_ar change
  * too: IKE_AUTH and the identities are already protected by the PPK.
+ * The same prf+ makes RFC 9867 §3.2.1's SK_d' = prf+(PPK, SK_d), which stands for SK_d in the
+ * keys of the SA a CREATE_CHILD_SA with a fresh PPK creates.
  */
 export function skeyseedPpk(prfId: number, ppk: Uint8Array, skD: Uint8Array): Uint8Array {
   return prfPlus(prfId, ppk, skD, prfKeyLength(prfId));
@@ -45,6 +47,15 @@ export function skeyseedPpk(prfId: number, ppk: Uint8Array, skD: Uint8Array): Ui
 export const PPK_CONFIRMATION_LENGTH = 8;
 export function ppkConfirmation(prfId: number, ppk: Uint8Array, ni: Uint8Array, nr: Uint8Array, spiI: Uint8Array, spiR: Uint8Array): Uint8Array {
   return prf(prfId, ppk, [ni, nr, spiI, spiR]).subarray(0, PPK_CONFIRMATION_LENGTH);
+}
+
+/**
+ * RFC 9867 §3.2: the PPK Confirmation in CREATE_CHILD_SA, the first 8 octets of
+ * prf(PPK, Ni | SPIi | SPIr) with the request's nonce and the SPIs of the IKE SA the exchange
+ * runs on (no Nr: the initiator does not know it yet).
+ */
+export function ppkConfirmationCcs(prfId: number, ppk: Uint8Array, ni: Uint8Array, spiI: Uint8Array, spiR: Uint8Array): Uint8Array {
+  return prf(prfId, ppk, [ni, spiI, spiR]).subarray(0, PPK_CONFIRMATION_LENGTH);
 }
 
 /** RFC 7296 §2.14: SKEYSEED = prf(Ni | Nr, g^ir). */

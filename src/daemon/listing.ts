@@ -2,7 +2,7 @@
 import { hex32 } from '../engine/util.js';
 import { describeTransform, keMethodName } from '../engine/describe.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
-import type { SaListing } from '../engine/types.js';
+import type { PpkExchange, SaListing } from '../engine/types.js';
 import type { SaUsage } from '../dataplane/plane-api.js';
 
 export interface ChildView {
@@ -16,6 +16,8 @@ export interface ChildView {
   readonly integrity?: string;
   readonly keyExchanges: readonly string[];
   readonly rekeyOf?: string;
+  /** The PPK_ID of a fresh PPK its CREATE_CHILD_SA mixed in (RFC 9867 §3.2), never the key. */
+  readonly ppk?: string;
   readonly localTs: readonly string[];
   readonly remoteTs: readonly string[];
   readonly ageMs: number;
@@ -54,7 +56,7 @@ export interface SaView {
   readonly keyExchanges: readonly string[];
   /** The PPK_ID of the post-quantum preshared key in the keys (RFC 8784, RFC 9867), never the key, and the exchange that mixed it in. */
   readonly ppk?: string;
-  readonly ppkExchange?: 'IKE_AUTH' | 'IKE_INTERMEDIATE';
+  readonly ppkExchange?: PpkExchange;
   readonly establishedForMs?: number;
   readonly rekeyInMs?: number;
   readonly expireInMs?: number;
@@ -99,6 +101,7 @@ export function toView(l: SaListing, usage: (spiIn: number, spiOut: number, peer
         ...(ch.integ === undefined ? {} : { integrity: describeTransform(3, ch.integ) }),
         keyExchanges: ch.keMethods.map(keMethodName),
         ...(ch.rekeyOf === undefined ? {} : { rekeyOf: hex32(ch.rekeyOf) }),
+        ...(ch.ppk === undefined ? {} : { ppk: ch.ppk }),
         localTs: ch.localTs.map(formatSelector),
         remoteTs: ch.remoteTs.map(formatSelector),
         ageMs: c.ageMs,

@@ -3,12 +3,13 @@
  * and answered (RFC 7296 §1.2, §1.3.1, §2.9), and the KEYMAT split (RFC 7296 §2.17, with the
  * additional key exchanges of RFC 9370 §2.2.4).
  */
-import { childKeymat } from '../crypto/keys.js';
+import { childKeymat, skeyseedPpk } from '../crypto/keys.js';
 import { espKeyLengths } from '../crypto/esp-algs.js';
 import { EsnId, NotifyType, PayloadType, ProtocolId, TransformType } from '../wire/constants.js';
 import type { Payload, Proposal, TrafficSelector } from '../wire/types.js';
 import type { IkeSa, SharedSecret } from './ike-sa.js';
 import type { PendingChild } from './tasks/child-in-auth.js';
+import type { CcsPpk } from './ppk-ccs.js';
 import { find, findNotify, notify } from './payloads.js';
 import { acceptSelection, buildProposals, proposalForSelection, selectProposal, sharedSuite } from './proposal-select.js';
 import type { SelectedSuite } from './proposal-select.js';
@@ -101,9 +102,11 @@ export interface ChildKeying {
   readonly rekeyOf?: number;
   /** The request ID to keep (a rekey keeps the replaced SA's); a new one otherwise. */
   readonly reqid?: number;
+  /** A fresh PPK of the CREATE_CHILD_SA (RFC 9867 §3.2): SK_d' = prf+(PPK, SK_d) keys the SA. */
+  readonly ppk?: CcsPpk;
 }
 
-/** Build a Child SA: KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) .. SK(n)]). */
+/** Build a Child SA: KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) .. SK(n)]), SK_d' for SK_d with a fresh PPK (RFC 9867 §3.2.1). */
 export function makeChild(sa: IkeSa, config: ChildConfig, negotiated: SelectedSuite, k: ChildKeying, now: number): ChildSa {
   // Kept for the SA's lifetime: one object for all Child SAs with this choice.
   const suite = sharedSuite(negotiated);
@@ -111,7 +114,8 @@ export function makeChild(sa: IkeSa, config: ChildConfig, negotiated: SelectedSu
   if (!encr) throw new Error('ESP suite without ENCR');
   const integ = suite.chosen.get(TransformType.INTEG)?.id;
   const lengths = espKeyLengths(encr.id, encr.keyBits, integ ?? 0);
-  const keymat = childKeymat(sa.prfId, sa.requireKeys().skD, k.secrets.map((s) => s.secret), k.ni, k.nr, 2 * (lengths.encr + lengths.integ));
+  const skD = k.ppk ? skeyseedPpk(sa.prfId, k.ppk.key, sa.requireKeys().skD) : sa.requireKeys().skD;
+  const keymat = childKeymat(sa.prfId, skD, k.secrets.map((s) => s.secret), k.ni, k.nr, 2 * (lengths.encr + lengths.integ));
   // RFC 7296 §2.17: the keys of the exchange initiator's outbound direction come first,
   // encryption before integrity. Copied into one buffer of their own: the KEYMAT is a Buffer
   // from Node's pool, whose 8 KiB slab each Child SA would otherwise keep alive for its lifetime.
@@ -135,6 +139,7 @@ export function makeChild(sa: IkeSa, config: ChildConfig, negotiated: SelectedSu
     encap: sa.behindNat,
     keMethods,
     ...(k.rekeyOf === undefined ? {} : { rekeyOf: k.rekeyOf }),
+    ...(k.ppk === undefined ? {} : { ppk: k.ppk.id }),
   };
   const info: ChildSaInfo = integ === undefined ? base : { ...base, integ };
   const reqid = k.reqid ?? sa.host.reqidFor(sa.connection?.name ?? '', config.name);

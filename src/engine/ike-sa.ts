@@ -16,7 +16,7 @@ import { sealMessage, intAuthOctets } from './protection.js';
 import type { MessageFrame } from './protection.js';
 import type { SelectedSuite } from './proposal-select.js';
 import { additionalMethods, sharedSuite } from './proposal-select.js';
-import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, FailureCause, IkeSaInfo, IkeSaStateName, KeyStage, RandomPurpose } from './types.js';
+import type { ConnectionConfig, Endpoint, EngineEvent, EngineOutput, FailureCause, IkeSaInfo, IkeSaStateName, KeyStage, PpkExchange, RandomPurpose } from './types.js';
 import type { ChildSa } from './child-sa.js';
 import type { ChildRegistry } from './child-registry.js';
 import type { DataPlaneCommand } from './dataplane.js';
@@ -140,7 +140,7 @@ export class IkeSa {
   keys?: IkeSaKeys;
   /** The PPK_ID (text) of the PPK mixed into this SA's keys, or of its ancestor before a rekey (RFC 8784, RFC 9867), and in which exchange. */
   ppkId?: string;
-  ppkExchange?: 'IKE_AUTH' | 'IKE_INTERMEDIATE';
+  ppkExchange?: PpkExchange;
   /**
    * Key exchange methods whose shared secrets went into the current keys, in order: recorded
    * where each secret is mixed in (keyFromInit, completeIntermediate, the rekey), never
@@ -497,10 +497,12 @@ export class IkeSa {
 
   /**
    * A new IKE SA's keys from the one it rekeys: SKEYSEED = prf(SK_d (old), SK(0) | Ni | Nr |
-   * SK(1) | ... | SK(n)) with the old SA's PRF (RFC 7296 §2.18, RFC 9370 §2.2.4).
+   * SK(1) | ... | SK(n)) with the old SA's PRF (RFC 7296 §2.18, RFC 9370 §2.2.4); with a fresh
+   * PPK, SK_d' = prf+(PPK, SK_d (old)) for SK_d (RFC 9867 §3.2.1).
    */
-  keyFromRekey(old: IkeSa, secrets: readonly SharedSecret[]): void {
-    this.deriveKeys(skeyseedRekey(old.prfId, old.requireKeys().skD, secrets.map((s) => s.secret), this.ni, this.nr), 'rekey');
+  keyFromRekey(old: IkeSa, secrets: readonly SharedSecret[], ppk?: Uint8Array): void {
+    const skD = ppk ? skeyseedPpk(old.prfId, ppk, old.requireKeys().skD) : old.requireKeys().skD;
+    this.deriveKeys(skeyseedRekey(old.prfId, skD, secrets.map((s) => s.secret), this.ni, this.nr), 'rekey');
     this.keMethodsDone = secrets.map((s) => s.method);
   }
 

@@ -8,6 +8,7 @@ import { IkeSa, isSettingUp } from './ike-sa.js';
 import { keepaliveDue, runKeepalive } from './nat-keepalive.js';
 import type { SharedSecret } from './ike-sa.js';
 import type { SelectedSuite } from './proposal-select.js';
+import type { CcsPpk } from './ppk-ccs.js';
 import { enqueue } from './tasks.js';
 import { hex32 } from './util.js';
 import { trustExpired } from './trust-wait.js';
@@ -63,6 +64,8 @@ export interface IkeRekeyKeys {
   readonly secrets: readonly SharedSecret[];
   /** We lost a rekey collision: the new SA is created only to be deleted by us. */
   readonly redundant: boolean;
+  /** A fresh PPK of the CREATE_CHILD_SA (RFC 9867 §3.2): SKEYSEED from SK_d' = prf+(PPK, SK_d(old)). */
+  readonly ppk?: CcsPpk;
 }
 
 /** The Child SAs, and what the tasks negotiated for the IKE SA (a virtual IP), go to its replacement. */
@@ -88,14 +91,20 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   sa.nr = r.nr;
   sa.connection = old.connection;
   if (old.remoteIdentity) sa.remoteIdentity = old.remoteIdentity;
-  // RFC 8784 §3: no PPK in a rekey's keys, but SKEYSEED comes from the old SK_d, which had it.
-  if (old.ppkId !== undefined) sa.ppkId = old.ppkId;
-  if (old.ppkExchange !== undefined) sa.ppkExchange = old.ppkExchange;
+  // RFC 8784 §3: no PPK in a rekey's keys, but SKEYSEED comes from the old SK_d, which had it;
+  // RFC 9867 §3.2: unless the rekey brought a fresh one.
+  if (r.ppk) {
+    sa.ppkId = r.ppk.id;
+    sa.ppkExchange = 'CREATE_CHILD_SA';
+  } else {
+    if (old.ppkId !== undefined) sa.ppkId = old.ppkId;
+    if (old.ppkExchange !== undefined) sa.ppkExchange = old.ppkExchange;
+  }
   sa.peerFragmentation = old.peerFragmentation;
   sa.natLocal = old.natLocal;
   sa.natRemote = old.natRemote;
   sa.setSuite(r.suite);
-  sa.keyFromRekey(old, r.secrets);
+  sa.keyFromRekey(old, r.secrets, r.ppk?.key);
   sa.transition('established');
   sa.establishedAt = now;
   armIke(sa, now);

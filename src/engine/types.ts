@@ -84,8 +84,13 @@ export interface ConnectionConfig {
    * `intermediate`: as initiator, propose RFC 9867 too (USE_PPK_INT: the PPK mixed in
    * IKE_INTERMEDIATE, so that IKE_AUTH is protected by it), with RFC 8784 as the fallback; a
    * responder with PPKs accepts either without it.
+   * `rekey` (RFC 9867 §3.2, ppk-ccs.ts): 'yes' offers, in every CREATE_CHILD_SA we start (new
+   * Child SA, Child or IKE SA rekey), the PPKs other than the one already in the IKE SA's keys
+   * (a fresh PPK, e.g. after a reload of the secrets); 'require' also refuses (NO_PROPOSAL_CHOSEN)
+   * a peer's CREATE_CHILD_SA without a fresh PPK of ours and gives up an SA the peer made
+   * without one. Unset, a responder with PPKs still takes one that is offered.
    */
-  readonly ppk?: { readonly id?: Uint8Array; readonly required: boolean; readonly keys: ReadonlyMap<string, Uint8Array>; readonly intermediate?: boolean };
+  readonly ppk?: { readonly id?: Uint8Array; readonly required: boolean; readonly keys: ReadonlyMap<string, Uint8Array>; readonly intermediate?: boolean; readonly rekey?: 'yes' | 'require' };
   /** Attempts to establish the IKE SA before giving up (strongSwan's keyingtries); 0: for ever. Default 1. */
   readonly keyingTries?: number;
   /** Delay before the second attempt, doubling with each further one. Default 2000. */
@@ -218,6 +223,8 @@ export interface ChildSaInfo {
   readonly keMethods: readonly number[];
   /** The inbound SPI of the SA this one replaced by a rekey. */
   readonly rekeyOf?: number;
+  /** The PPK_ID (text) of a fresh PPK mixed into this SA's keys by its CREATE_CHILD_SA (RFC 9867 §3.2). */
+  readonly ppk?: string;
 }
 
 export interface IkeSaInfo {
@@ -237,9 +244,14 @@ export interface IkeSaInfo {
   readonly keMethods: readonly number[];
   /** The PPK_ID (text, without its type octet) of the PPK mixed into the keys (RFC 8784, RFC 9867), if one was. */
   readonly ppk?: string;
-  /** Where that PPK was mixed in: 'IKE_AUTH' (RFC 8784) or 'IKE_INTERMEDIATE' (RFC 9867); an IKE SA rekey keeps it. */
-  readonly ppkExchange?: 'IKE_AUTH' | 'IKE_INTERMEDIATE';
+  /**
+   * Where that PPK was mixed in: 'IKE_AUTH' (RFC 8784), 'IKE_INTERMEDIATE' (RFC 9867 §3.1) or
+   * 'CREATE_CHILD_SA' (a rekey with a fresh PPK, RFC 9867 §3.2); a rekey without one keeps it.
+   */
+  readonly ppkExchange?: PpkExchange;
 }
+
+export type PpkExchange = 'IKE_AUTH' | 'IKE_INTERMEDIATE' | 'CREATE_CHILD_SA';
 
 /**
  * Which derivation made an IKE SA's keys: IKE_SA_INIT (RFC 7296 §2.14), an additional key

@@ -15,9 +15,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createHmac, randomBytes } from 'node:crypto';
-import { keMethod } from '../../src/crypto/ke.js';
-import type { KeMethod } from '../../src/crypto/ke.js';
+import { randomBytes } from 'node:crypto';
 import { fixedPpkId } from '../../src/engine/ppk.js';
 import { parsePpkIdentityKey } from '../../src/engine/ppk-intermediate.js';
 import { decodeInner, openMessage, sealMessage } from '../../src/engine/protection.js';
@@ -26,56 +24,7 @@ import { ExchangeType, HeaderFlags, NotifyType, PayloadType } from '../../src/wi
 import type { Payload } from '../../src/wire/types.js';
 import { EnginePair } from '../helpers/engine-pair.js';
 import { decode, isMessage, notifies, sasOf, sealAs } from '../helpers/engine-wire.js';
-
-const PPK = Buffer.from('5e'.repeat(32), 'hex');
-const OTHER = Buffer.from('a7'.repeat(32), 'hex');
-const ID = 'pqike-ppk-int';
-
-function ppk(o: { id?: string; required: boolean; intermediate?: boolean; keys?: [string, Uint8Array][] }): NonNullable<ConnectionConfig['ppk']> {
-  const keys = new Map((o.keys ?? [[ID, PPK]]).map(([id, k]) => [Buffer.from(fixedPpkId(id)).toString('hex'), k]));
-  return { ...(o.id !== undefined ? { id: fixedPpkId(o.id) } : {}), required: o.required, keys, ...(o.intermediate ? { intermediate: true } : {}) };
-}
-
-const hmac = (key: Uint8Array, ...data: Uint8Array[]): Buffer => {
-  const h = createHmac('sha384', key);
-  for (const d of data) h.update(d);
-  return h.digest();
-};
-
-/** prf+ (RFC 7296 §2.13) with HMAC-SHA-384, written out here. */
-function prfPlus(key: Uint8Array, seed: Uint8Array, length: number): Buffer {
-  const out: Buffer[] = [];
-  let prev: Buffer = Buffer.alloc(0);
-  for (let i = 1; Buffer.concat(out).length < length; i++) {
-    prev = hmac(key, prev, seed, Uint8Array.of(i));
-    out.push(prev);
-  }
-  return Buffer.from(Buffer.concat(out).subarray(0, length));
-}
-
-/** AES-GCM-256 and HMAC-SHA-384: SK_d/SK_pi/SK_pr 48 octets, SK_e 36 (key and salt), no SK_a. */
-function keysOf(skeyseed: Uint8Array, ni: Uint8Array, nr: Uint8Array, spiI: Uint8Array, spiR: Uint8Array): { skD: Buffer; skEi: Buffer; skEr: Buffer; skPi: Buffer; skPr: Buffer } {
-  const km = prfPlus(skeyseed, Buffer.concat([ni, nr, spiI, spiR]), 48 * 3 + 36 * 2);
-  return { skD: km.subarray(0, 48), skEi: km.subarray(48, 84), skEr: km.subarray(84, 120), skPi: km.subarray(120, 168), skPr: km.subarray(168, 216) };
-}
-
-/** The initiator's key exchange methods, recording each shared secret in the order they complete. */
-function recordingKe(secrets: Uint8Array[]): (id: number) => KeMethod {
-  return (id) => {
-    const m = keMethod(id);
-    return {
-      ...m,
-      initiate: () => {
-        const s = m.initiate();
-        return { publicValue: s.publicValue, finish: (peer: Uint8Array) => {
-          const secret = s.finish(peer);
-          secrets.push(secret);
-          return secret;
-        } };
-      },
-    };
-  };
-}
+import { ID, OTHER, PPK, hmac, keysOf, ppk, prfPlus, recordingKe } from '../helpers/ppk-formulas.js';
 
 function pairWith(ike: string, connI: Partial<ConnectionConfig>, connR: Partial<ConnectionConfig>, secrets: Uint8Array[] = []): EnginePair {
   return new EnginePair({

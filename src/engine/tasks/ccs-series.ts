@@ -21,6 +21,9 @@ import { enqueue } from '../tasks.js';
 import type { QueuedTask } from '../tasks.js';
 import { hex, readU16, u16 } from '../util.js';
 import { answerKe, completeKe, offerKe } from './ke-round.js';
+import { ccsAcceptedPpk, ccsChoosePpk, ccsPpkOffers } from '../ppk-ccs.js';
+import type { CcsPpk } from '../ppk-ccs.js';
+import type { PpkChoice } from '../ppk-intermediate.js';
 
 export const NONCE_LENGTH = 32;
 const MAX_INVALID_KE_RETRIES = 2;
@@ -76,6 +79,12 @@ export interface CcsInitiator {
   invalidKeRetries: number;
   /** The peer rekeyed the same SA and our exchange holds the lowest nonce (RFC 7296 §2.8.1). */
   lostCollision?: boolean;
+  /** RFC 9867 §3.2: the PPKs offered (their notifies sent with every try of the request) and the one the responder took. */
+  readonly ppkOffers: readonly PpkChoice[];
+  readonly ppkPayloads: readonly Payload[];
+  ppk?: CcsPpk;
+  /** The responder made the SA without the fresh PPK this connection requires: we delete it (§3.2). */
+  ppkUnwanted?: boolean;
 }
 
 /** What the peer's series is for, as we answer it. */
@@ -106,6 +115,8 @@ export interface ResponderSeries {
   readonly secrets: SharedSecret[];
   pending: { type: number; method: number }[];
   expiresAt: number;
+  /** The fresh PPK taken for the new SA (RFC 9867 §3.2). */
+  readonly ppk?: CcsPpk;
 }
 
 /** A refusal of the peer's request: the notify and why (a 'refused' event). */
@@ -157,7 +168,8 @@ export function isCcs(a: unknown): a is CcsInitiator {
 
 /** Start a series for `purpose` (its proposals, our new SPI, the Transform Type 4 method). */
 export function startSeries(sa: IkeSa, ni: Uint8Array, p: { purpose: InitiatorPurpose; offered: Proposal[]; newSpi: Uint8Array; keMethodId: number }, now: number): void {
-  const st: CcsInitiator = { kind: p.purpose.kind, purpose: p.purpose, offered: p.offered, newSpi: p.newSpi, ni, keMethodId: p.keMethodId, phase: 'ccs', secrets: [], pending: [], invalidKeRetries: 0 };
+  const ppk = ccsPpkOffers(sa, ni);
+  const st: CcsInitiator = { kind: p.purpose.kind, purpose: p.purpose, offered: p.offered, newSpi: p.newSpi, ni, keMethodId: p.keMethodId, phase: 'ccs', secrets: [], pending: [], invalidKeRetries: 0, ppkOffers: ppk.offers, ppkPayloads: ppk.payloads };
   sa.active = st;
   sendCcsRequest(sa, st, now);
 }
@@ -169,9 +181,10 @@ function sendCcsRequest(sa: IkeSa, st: CcsInitiator, now: number): void {
     st.keState = offer.state;
     ke.push(offer.payload);
   }
-  // Order as strongSwan: N(REKEY_SA) [N(USE_TRANSPORT_MODE)] SA Ni [KE] [TSi TSr].
+  // Order as strongSwan: N(REKEY_SA) [N(USE_TRANSPORT_MODE)] SA Ni [KE] [TSi TSr], then the
+  // PPK_IDENTITY_KEYs as RFC 9867 §3.2's figures show them.
   const { before, after } = st.purpose.request();
-  sa.sendRequest(ExchangeType.CREATE_CHILD_SA, [...before, { type: PayloadType.SA, critical: false, proposals: st.offered }, { type: PayloadType.NONCE, critical: false, data: st.ni }, ...ke, ...after], now);
+  sa.sendRequest(ExchangeType.CREATE_CHILD_SA, [...before, { type: PayloadType.SA, critical: false, proposals: st.offered }, { type: PayloadType.NONCE, critical: false, data: st.ni }, ...ke, ...after, ...st.ppkPayloads], now);
 }
 
 /** Our series ends; with a reason it failed (a Child SA's failure is a 'child-failed' event too). */
@@ -234,6 +247,10 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
   }
   const bad = st.purpose.accept(inner);
   if (bad) return endTask(sa, st, bad);
+  const ppk = ccsAcceptedPpk(sa, st.ppkOffers, inner);
+  if (typeof ppk === 'string') return endTask(sa, st, ppk, NotifyType.INVALID_SYNTAX);
+  if (ppk.ppk) st.ppk = ppk.ppk;
+  if (ppk.unwanted) st.ppkUnwanted = true;
   st.pending = additionalMethods(suite);
   // Collision with a rekey of the same SA that the peer started (RFC 7296 §2.8, RFC 9370 §2.2.4).
   const peer = st.purpose.peerRekey(sa);
@@ -337,6 +354,8 @@ export function handleCcsRequest(
   const purpose = choose(isIke);
   if ('notify' in purpose) return refuse(purpose);
   const { suite, kind } = purpose;
+  const ppk = ccsChoosePpk(sa, nonce.data, inner);
+  if (ppk.refuse) return refuse(ppk.refuse);
   if (additionalMethods(suite).length > 0 && sa.followups.size >= MAX_PENDING_SERIES) {
     return refuse({ notify: NotifyType.TEMPORARY_FAILURE, reason: `${sa.followups.size} series already wait for IKE_FOLLOWUP_KE` });
   }
@@ -361,10 +380,10 @@ export function handleCcsRequest(
   }
   const nr = sa.host.random(NONCE_LENGTH, 'nonce');
   const spiIn = purpose.newSpi(sa);
-  const series: ResponderSeries = { kind, purpose, ni: nonce.data, nr, spiIn, spiPeer: suite.spi, secrets, pending: additionalMethods(suite), expiresAt: now + sa.host.followupTimeoutMs };
+  const series: ResponderSeries = { kind, purpose, ni: nonce.data, nr, spiIn, spiPeer: suite.spi, secrets, pending: additionalMethods(suite), expiresAt: now + sa.host.followupTimeoutMs, ...(ppk.chosen ? { ppk: ppk.chosen } : {}) };
   purpose.noteRekey(sa, [nonce.data, nr]);
   const { before, after } = purpose.response(spiIn);
-  const out: Payload[] = [...before, { type: PayloadType.NONCE, critical: false, data: nr }, ...kePayload, ...after];
+  const out: Payload[] = [...before, { type: PayloadType.NONCE, critical: false, data: nr }, ...kePayload, ...after, ...(ppk.chosen ? [ppk.payload] : [])];
   if (series.pending.length > 0) {
     const link = newLink(sa);
     sa.followupsForWrite().set(hex(link), series);

@@ -102,10 +102,19 @@ function finishInitiator(
     remoteTs: ts.tsr,
     mode: ts.mode,
     ...(old ? { rekeyOf: old.info.spiIn, reqid: old.reqid } : {}),
+    ...(s.ppk ? { ppk: s.ppk } : {}),
   }, now);
   // A redundant SA of a lost collision is deleted at once: it never carries our traffic.
-  sa.addChild(child, s.lostCollision !== true);
+  sa.addChild(child, s.lostCollision !== true && s.ppkUnwanted !== true);
   armChild(sa, child, now);
+  if (s.ppkUnwanted) {
+    // RFC 9867 §3.2: made without the fresh PPK this connection requires: deleted at once; a
+    // rekeyed SA stays until it expires.
+    sa.event({ type: 'child-failed', sa: sa.id, child: config.name, rekey: old !== undefined, reason: `the responder made Child SA ${hex32(child.info.spiIn)} without our fresh PPK, and this connection requires one (RFC 9867 §3.2): deleting it` });
+    enqueue(sa, { kind: 'delete-child', child });
+    if (old && old.state === 'rekeying') old.state = 'installed';
+    return;
+  }
   if (s.lostCollision) {
     // Our SA is the redundant one: we created it, we delete it (RFC 7296 §2.8.1).
     sa.log('info', `Child SA rekey collision lost: deleting our redundant SA ${hex32(child.info.spiIn)}`);
@@ -183,6 +192,7 @@ export function childResponder(sa: IkeSa, inner: readonly Payload[]): ResponderP
         remoteTs: choice.tsi,
         mode: choice.mode,
         ...(old ? { rekeyOf: old.info.spiIn, reqid: old.reqid } : {}),
+        ...(series.ppk ? { ppk: series.ppk } : {}),
       }, now);
       // RFC 7296 §2.8: the responder of a rekey sends on the old SA until the peer deletes it.
       s.addChild(child, old === undefined);

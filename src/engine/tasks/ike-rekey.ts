@@ -39,7 +39,10 @@ export function startIkeRekey(sa: IkeSa, task: IkeRekeyTask, now: number): boole
     accept: () => undefined,
     peerRekey: (s) => s.peerIkeRekey,
     finish(s, series, suite, nr, t) {
-      finishIkeRekey(s, { weInitiated: true, suite, ni: series.ni, nr, spiI: series.newSpi, spiR: suite.spi, secrets: series.secrets, redundant: series.lostCollision === true }, t);
+      // RFC 9867 §3.2: an IKE SA made without the fresh PPK we require is given up like the
+      // loser of a collision (deleted at once); the old one goes on until it expires.
+      if (series.ppkUnwanted) s.log('warn', 'IKE SA rekey: the responder made the new IKE SA without our fresh PPK, and this connection requires one (RFC 9867 §3.2): deleting it');
+      finishIkeRekey(s, { weInitiated: true, suite, ni: series.ni, nr, spiI: series.newSpi, spiR: suite.spi, secrets: series.secrets, redundant: series.lostCollision === true || series.ppkUnwanted === true, ...(series.ppk ? { ppk: series.ppk } : {}) }, t);
     },
     abandon: () => undefined,
     retryAt(s, at) {
@@ -67,7 +70,7 @@ export function ikeRekeyResponder(sa: IkeSa, inner: readonly Payload[]): Respond
       s.peerIkeRekey = { nonces };
     },
     finish(s, series, now) {
-      const created = finishIkeRekey(s, { weInitiated: false, suite, ni: series.ni, nr: series.nr, spiI: series.spiPeer, spiR: series.spiIn, secrets: series.secrets, redundant: false }, now);
+      const created = finishIkeRekey(s, { weInitiated: false, suite, ni: series.ni, nr: series.nr, spiI: series.spiPeer, spiR: series.spiIn, secrets: series.secrets, redundant: false, ...(series.ppk ? { ppk: series.ppk } : {}) }, now);
       if (s.peerIkeRekey) s.peerIkeRekey.replacement = created;
     },
     expired(s) {
