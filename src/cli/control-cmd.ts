@@ -218,7 +218,7 @@ function text(command: string, target: string | undefined, data: unknown): strin
     case 'reload': {
       const d = data as Record<string, string[]>;
       const list = (k: string): string => (d[k] ?? []).join(', ');
-      return `reloaded: added [${list('added')}], changed [${list('changed')}], removed [${list('removed')}], unchanged [${list('unchanged')}]\n${(d['needRestart'] ?? []).length > 0 ? `not applied until a restart: ${list('needRestart')}\n` : ''}`;
+      return `reloaded: added [${list('added')}], changed [${list('changed')}], removed [${list('removed')}], unchanged [${list('unchanged')}]${(d['ppkRefreshed'] ?? []).length > 0 ? `, new PPKs for running SAs [${list('ppkRefreshed')}]` : ''}\n${(d['needRestart'] ?? []).length > 0 ? `not applied until a restart: ${list('needRestart')}\n` : ''}`;
     }
     case 'rekey': {
       const d = (data ?? {}) as { sa?: number; old?: number | string; child?: string; spiIn?: string };

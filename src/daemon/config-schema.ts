@@ -130,6 +130,20 @@ export const CONNECTION: SectionSpec = {
     { key: 'ppk_id', kind: { type: 'string' }, example: 'site-b-ppk', description: 'A post-quantum preshared key (RFC 8784): its PPK_ID, a name under ppk: in the secrets file.' },
     { key: 'ppk_required', kind: { type: 'bool' }, default: false, example: true, description: 'No tunnel without a PPK (strongSwan ppk_required); otherwise a peer without one falls back to NO_PPK_AUTH.' },
     { key: 'ppk_intermediate', kind: { type: 'bool' }, default: false, example: true, description: 'RFC 9867: mix the PPK into the keys in IKE_INTERMEDIATE already, so that IKE_AUTH is protected by it too (needs ppk_id or ppk_required; RFC 8784 stays the fallback).' },
+    {
+      key: 'ppk_rekey',
+      kind: {
+        type: 'enum',
+        choices: [
+          { value: 'no', description: 'no PPK offered in CREATE_CHILD_SA (one the peer offers is still taken)' },
+          { value: 'yes', description: 'offer the PPKs of the secrets file not yet in the IKE SA’s keys in every CREATE_CHILD_SA we start' },
+          { value: 'require', description: 'as yes, and refuse (NO_PROPOSAL_CHOSEN) a CREATE_CHILD_SA of the peer without a fresh PPK; delete an SA the peer made without ours' },
+        ],
+      },
+      default: 'no',
+      example: 'yes',
+      description: 'RFC 9867 §3.2: a fresh PPK in new Child SAs and in rekeys, without a new IKE SA. Add the PPK to the secrets file on both sides and reload: running tunnels keep going and take it at their next rekey.',
+    },
     { key: 'certs', kind: { type: 'strings' }, example: ['moonCert.pem'], pubkey: true, description: 'With auth: pubkey, our certificate, then any intermediates (PEM or DER files, relative to this file).' },
     { key: 'private_keys', kind: { type: 'strings' }, example: ['moonKey.pem'], pubkey: true, description: 'With auth: pubkey, the private key of our certificate (PEM, mode 0600).' },
     { key: 'cacerts', kind: { type: 'strings' }, example: ['caCert.pem'], pubkey: true, description: "With auth: pubkey, the CA certificates the peer's certificate must chain to." },

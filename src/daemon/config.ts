@@ -34,6 +34,11 @@ export interface DaemonConnection {
   readonly startActions: ReadonlyMap<string, StartAction>;
   /** Canonical text of the connection's settings, to tell changed connections on reload. */
   readonly fingerprint: string;
+  /**
+   * The same without the PPK values: equal shapes with different fingerprints are fresh PPKs
+   * (RFC 9867 §3.2), which a reload hands to the running SAs instead of replacing them.
+   */
+  readonly shape: string;
   /** auth: pubkey: our certificate chain and the CAs we trust (for `daemon --check`). */
   readonly pubkey?: PubkeyAuth;
 }
@@ -665,16 +670,18 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
   const ppkId = s.string('ppk_id');
   const ppkRequired = s.bool('ppk_required') ?? defaultOf<boolean>(CONNECTION, 'ppk_required');
   const ppkIntermediate = s.bool('ppk_intermediate') ?? defaultOf<boolean>(CONNECTION, 'ppk_intermediate');
+  const ppkRekey = s.choice<'no' | 'yes' | 'require'>('ppk_rekey') ?? 'no';
   let ppk: ConnectionConfig['ppk'];
   if (ppkIntermediate && ppkId === undefined && !ppkRequired) p.at(s.node_('ppk_intermediate'), `${s.path}.ppk_intermediate: set ppk_id (or ppk_required) as well; it says which PPK to mix in IKE_INTERMEDIATE (RFC 9867)`);
-  if (ppkId !== undefined || ppkRequired) {
+  if (ppkId !== undefined || ppkRequired || ppkRekey !== 'no') {
     const all = secrets?.ppk ?? new Map<string, Uint8Array>();
     if (ppkId !== undefined && secrets && !all.has(ppkId)) p.at(s.node_('ppk_id'), `${s.path}.ppk_id: no '${ppkId}' under ppk: in the secrets file; add ${ppkId}: 0x<64 hex digits>`);
-    if (ppkId === undefined && all.size === 0 && secrets) p.at(s.node_('ppk_required'), `${s.path}.ppk_required: the secrets file has no ppk: section, so no PPK can be used`);
+    if (ppkId === undefined && all.size === 0 && secrets) p.at(s.node_(ppkRequired ? 'ppk_required' : 'ppk_rekey'), `${s.path}.${ppkRequired ? 'ppk_required' : 'ppk_rekey'}: the secrets file has no ppk: section, so no PPK can be used`);
     ppk = {
       ...(ppkId !== undefined ? { id: fixedPpkId(ppkId) } : {}),
       required: ppkRequired,
       ...(ppkIntermediate ? { intermediate: true } : {}),
+      ...(ppkRekey !== 'no' ? { rekey: ppkRekey } : {}),
       keys: new Map([...all].map(([id, key]) => [Buffer.from(fixedPpkId(id)).toString('hex'), key])),
     };
   }
@@ -742,11 +749,12 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     ...(vip.vips.length > 0 ? { vips: vip.vips } : {}),
     ...(vip.pools.length > 0 ? { pools: vip.pools } : {}),
   };
-  const fingerprint = JSON.stringify({
+  const ppkSettings = ppk ? { id: ppkId, required: ppkRequired, intermediate: ppkIntermediate, rekey: ppkRekey } : undefined;
+  const described = {
     ...config,
     pools: vip.pools.map((x) => [x.name, x.addrs, x.dns]),
     auth: pubkey ? undefined : 'psk',
-    ppk: ppk ? { id: ppkId, required: ppkRequired, intermediate: ppkIntermediate, keys: [...ppk.keys].map(([id, k]) => `${id}:${Buffer.from(k).toString('base64')}`) } : undefined,
+    ppk: ppk ? { ...ppkSettings, keys: [...ppk.keys].map(([id, k]) => `${id}:${Buffer.from(k).toString('base64')}`) } : undefined,
     psk: psk ? Buffer.from(psk).toString('base64') : undefined,
     pubkey: pubkey ? pubkey.chain.map((c) => Buffer.from(c).toString('base64')).join(':') + '/' + Buffer.from(pubkey.auth.remote.certRequest ?? new Uint8Array(0)).toString('hex') : undefined,
     ikeProposals: ike.map((x) => x.text),
@@ -754,8 +762,10 @@ function connectionFrom(name: string, s: Section, base: string, secrets: Secrets
     children: children.map((c) => ({ ...c, espProposals: c.espProposals.map((x) => x.text), localTs: c.localTs.map((t) => Buffer.from(t.startAddr).toString('hex') + Buffer.from(t.endAddr).toString('hex') + `${t.ipProtocol}/${t.startPort}-${t.endPort}`), remoteTs: c.remoteTs.map((t) => Buffer.from(t.startAddr).toString('hex') + Buffer.from(t.endAddr).toString('hex') + `${t.ipProtocol}/${t.startPort}-${t.endPort}`) })),
     remotePort,
     starts: [...starts],
-  });
-  return { config, remotePort, startActions: starts, fingerprint, ...(pubkey ? { pubkey } : {}) };
+  };
+  const fingerprint = JSON.stringify(described);
+  const shape = JSON.stringify({ ...described, ppk: ppkSettings });
+  return { config, remotePort, startActions: starts, fingerprint, shape, ...(pubkey ? { pubkey } : {}) };
 }
 
 /** Problems sorted by line within each file (files in the order they were read). */

@@ -494,11 +494,14 @@ export class Daemon {
     const changed: string[] = [];
     const unchanged: string[] = [];
     const removed: string[] = [];
+    // Only the PPKs differ: the running SAs keep going and take them (RFC 9867 §3.2, ppk_rekey).
+    const ppkRefreshed: string[] = [];
     for (const c of next.connections) {
       const before = old.get(c.config.name);
       if (!before) added.push(c.config.name);
-      else if (before.fingerprint !== c.fingerprint) changed.push(c.config.name);
-      else unchanged.push(c.config.name);
+      else if (before.fingerprint === c.fingerprint) unchanged.push(c.config.name);
+      else if (before.shape === c.shape) ppkRefreshed.push(c.config.name);
+      else changed.push(c.config.name);
     }
     for (const name of old.keys()) if (!next.connections.some((c) => c.config.name === name)) removed.push(name);
     for (const name of [...removed, ...changed]) {
@@ -509,6 +512,7 @@ export class Daemon {
     for (const addr of localAddresses(next.connections)) await this.host?.addAddress(addr);
     const fresh = this.config.connections.filter((c) => added.includes(c.config.name) || changed.includes(c.config.name));
     this.host?.addConnections(fresh);
+    this.host?.replaceConnections(this.config.connections.filter((c) => ppkRefreshed.includes(c.config.name)));
     for (const c of fresh) this.applyStartActions(c);
     // Only connections are applied live; say so for the settings that need a restart.
     const restart: string[] = [];
@@ -520,8 +524,9 @@ export class Daemon {
     if (next.exportKeys !== old_.exportKeys) restart.push('export_keys');
     if (JSON.stringify(next.limits) !== JSON.stringify(old_.limits)) restart.push('limits');
     if (restart.length > 0) this.logger.warn(`reload: changes to ${restart.join(', ')} take effect after a restart`);
-    this.logger.info(`reloaded: ${added.length} added, ${changed.length} changed, ${removed.length} removed, ${unchanged.length} unchanged`);
-    return { ok: true, data: { added, changed, removed, unchanged, needRestart: restart } };
+    const refreshed = ppkRefreshed.length > 0 ? `, ${ppkRefreshed.length} with new PPKs for their running SAs` : '';
+    this.logger.info(`reloaded: ${added.length} added, ${changed.length} changed, ${removed.length} removed, ${unchanged.length} unchanged${refreshed}`);
+    return { ok: true, data: { added, changed, removed, unchanged, ...(ppkRefreshed.length > 0 ? { ppkRefreshed } : {}), needRestart: restart } };
   }
 
   /** Delete every SA (waiting briefly for the peers), clean the data plane, close everything. */

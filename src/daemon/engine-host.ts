@@ -53,6 +53,8 @@ export interface EngineHost {
   restartPending(connection: string): Promise<boolean>;
   cancelRestarts(connection: string): void;
   addConnections(conns: readonly DaemonConnection[]): void;
+  /** Connections whose running IKE SAs take the new settings over (fresh PPKs: IkeEngine.replaceConnection). */
+  replaceConnections(conns: readonly DaemonConnection[]): void;
   removeConnection(name: string): void;
   expire(spi: number, direction: 'in' | 'out', kind: ExpireKind, peer?: string): void;
   acquire(reqid: number): void;
@@ -134,6 +136,10 @@ export class LocalEngine implements EngineHost {
 
   addConnections(conns: readonly DaemonConnection[]): void {
     for (const c of conns) this.engine.addConnection(c.config);
+  }
+
+  replaceConnections(conns: readonly DaemonConnection[]): void {
+    for (const c of conns) this.engine.replaceConnection(c.config);
   }
 
   removeConnection(name: string): void {

@@ -55,8 +55,8 @@ function log(level: 'error' | 'warn', message: string): void {
   loop.flush();
 }
 
-/** Add the named connections from this worker's own reading of the file; a file that changed meanwhile is refused. */
-function addConnections(conns: Extract<Call, { op: 'addConnections' }>['conns']): void {
+/** Add (or, `replace`, hand to their running SAs) the named connections from this worker's own reading of the file; a file that changed meanwhile is refused. */
+function addConnections(conns: Extract<Call, { op: 'addConnections' }>['conns'], replace: boolean): void {
   let config;
   try {
     config = loadConfig(init.configPath);
@@ -66,7 +66,10 @@ function addConnections(conns: Extract<Call, { op: 'addConnections' }>['conns'])
   }
   for (const want of conns) {
     const c = config.connections.find((x) => x.config.name === want.name);
-    if (c && c.fingerprint === want.fingerprint) engine.addConnection(c.config);
+    if (c && c.fingerprint === want.fingerprint) {
+      if (replace) engine.replaceConnection(c.config);
+      else engine.addConnection(c.config);
+    }
     else log('error', `engine worker ${init.index}: connection '${want.name}' changed in the file while it was read; reload again`);
   }
 }
@@ -99,7 +102,7 @@ function answer(call: Call): Answers[Call['op']] {
       engine.restarts.cancel(call.connection);
       return null;
     case 'addConnections':
-      addConnections(call.conns);
+      addConnections(call.conns, call.replace === true);
       return null;
     case 'removeConnection':
       loop.apply((e) => e.removeConnection(call.name));

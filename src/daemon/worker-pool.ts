@@ -290,9 +290,13 @@ export class WorkerPool implements EngineHost {
     this.tellAll({ op: 'cancelRestarts', connection });
   }
 
-  addConnections(conns: readonly DaemonConnection[]): void {
+  addConnections(conns: readonly DaemonConnection[], replace = false): void {
     for (const c of conns) this.conns.set(c.config.name, c.fingerprint);
-    this.tellAll({ op: 'addConnections', conns: conns.map((c) => ({ name: c.config.name, fingerprint: c.fingerprint })) });
+    this.tellAll({ op: 'addConnections', conns: conns.map((c) => ({ name: c.config.name, fingerprint: c.fingerprint })), ...(replace ? { replace } : {}) });
+  }
+
+  replaceConnections(conns: readonly DaemonConnection[]): void {
+    this.addConnections(conns, true);
   }
 
   removeConnection(name: string): void {

@@ -34,8 +34,8 @@ export type Call =
   | { readonly op: 'describe'; readonly filter?: SaFilter }
   | { readonly op: 'restartPending'; readonly connection: string }
   | { readonly op: 'cancelRestarts'; readonly connection: string }
-  /** Read the file again and add these connections if their fingerprints match the main thread's. */
-  | { readonly op: 'addConnections'; readonly conns: readonly { readonly name: string; readonly fingerprint: string }[] }
+  /** Read the file again and add these connections if their fingerprints match the main thread's (`replace`: their running SAs take them over). */
+  | { readonly op: 'addConnections'; readonly conns: readonly { readonly name: string; readonly fingerprint: string }[]; readonly replace?: boolean }
   | { readonly op: 'removeConnection'; readonly name: string }
   | { readonly op: 'expire'; readonly spi: number; readonly direction: 'in' | 'out'; readonly kind: ExpireKind; readonly peer?: string }
   | { readonly op: 'acquire'; readonly reqid: number }

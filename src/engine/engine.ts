@@ -145,6 +145,17 @@ export class IkeEngine implements SaHost {
     return this.conns;
   }
 
+  /**
+   * New settings of a connection that its running IKE SAs take over as they are (the caller
+   * checks that nothing else changed): fresh PPKs from a reload, which the next CREATE_CHILD_SA
+   * mixes in (RFC 9867 §3.2).
+   */
+  replaceConnection(conn: ConnectionConfig): void {
+    const old = this.conns.find((c) => c.name === conn.name);
+    this.addConnection(conn);
+    if (old) for (const sa of this.sas.values()) if (sa.connection === old) sa.connection = conn;
+  }
+
   /** Forget a connection; its SAs are not touched (the caller deletes them first). */
   removeConnection(name: string): void {
     this.untrap(name);
