@@ -482,4 +482,22 @@ test('PPKs (RFC 8784): ppk: in the secrets file, ppk_id and ppk_required per con
   // Without ppk_id or ppk_required the connection uses no PPK.
   writeFileSync(file, GOOD);
   assert.equal(loadConfig(file).connections[0]?.config.ppk, undefined);
+  // ppk_rekey (RFC 9867 §3.2): every PPK of the secrets file for CREATE_CHILD_SA, also without a ppk_id.
+  writeFileSync(file, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_rekey: require\n'));
+  const rekey = loadConfig(file).connections[0];
+  assert.equal(rekey?.config.ppk?.rekey, 'require');
+  assert.equal(rekey?.config.ppk?.required, false);
+  assert.equal(rekey?.config.ppk?.keys.size, 1);
+  const wrong = problems(dir, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_rekey: always\n')).list;
+  assert.equal(wrong.length, 1, wrong.join('\n'));
+  assert.match(wrong[0] ?? '', /ppk_rekey/);
+  // A new PPK in the secrets file: a new fingerprint, the same shape (reload hands it to the running SAs).
+  writeFileSync(secrets, `psk:\n  k: "a-long-random-test-key-0123456789"\nppk:\n  site-ppk: "${good}"\n  fresh: "0x${'ef'.repeat(32)}"\n`, { mode: 0o600 });
+  writeFileSync(file, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_rekey: require\n'));
+  const fresh = loadConfig(file).connections[0];
+  assert.ok(rekey && fresh);
+  assert.notEqual(fresh.fingerprint, rekey.fingerprint);
+  assert.equal(fresh.shape, rekey.shape);
+  writeFileSync(file, GOOD.replace('    psk: k\n', '    psk: k\n    ppk_rekey: yes\n'));
+  assert.notEqual(loadConfig(file).connections[0]?.shape, fresh.shape, 'another ppk_rekey is another shape');
 });
