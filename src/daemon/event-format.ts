@@ -76,6 +76,7 @@ const KEY_STAGE_TEXT: Record<KeyStage, string> = {
   'ike-intermediate': 'after an additional key exchange',
   ppk: 'with the post-quantum preshared key (RFC 9867)',
   rekey: 'by a rekey',
+  'ppk-rekey': 'by a rekey with a fresh post-quantum preshared key (RFC 9867 §3.2)',
 };
 
 function restartNote(r: { readonly attempt: number; readonly inMs: number } | undefined): string {

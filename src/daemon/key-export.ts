@@ -172,11 +172,15 @@ export class KeyExporter {
     if (e.type === 'ike-keys') {
       const line = ikeDecryptionLine(e);
       // A UAT comment marks the key stage that has the PPK in it (RFC 9867); Wireshark skips it.
-      const mark = e.stage === 'ppk' ? `# IKE SA #${e.sa}: keys with the post-quantum preshared key mixed in (RFC 9867)\n` : '';
+      const mark =
+        e.stage === 'ppk' ? `# IKE SA #${e.sa}: keys with the post-quantum preshared key mixed in (RFC 9867)\n`
+        : e.stage === 'ppk-rekey' ? `# IKE SA #${e.sa}: keys of a rekey with a fresh post-quantum preshared key (RFC 9867 §3.2)\n`
+        : '';
       if (line) this.ike.append(`${mark}${line}\n`);
     } else if (e.type === 'child-up') {
       const lines = espSaLines(e.child, local, remote);
-      if (lines.length > 0) this.esp.append(`${lines.join('\n')}\n`);
+      const mark = e.child.ppk === undefined ? '' : `# Child SA ${e.child.name}: keys with the fresh post-quantum preshared key ${e.child.ppk} (RFC 9867 §3.2)\n`;
+      if (lines.length > 0) this.esp.append(`${mark}${lines.join('\n')}\n`);
     }
   }
 

@@ -502,7 +502,7 @@ export class IkeSa {
    */
   keyFromRekey(old: IkeSa, secrets: readonly SharedSecret[], ppk?: Uint8Array): void {
     const skD = ppk ? skeyseedPpk(old.prfId, ppk, old.requireKeys().skD) : old.requireKeys().skD;
-    this.deriveKeys(skeyseedRekey(old.prfId, skD, secrets.map((s) => s.secret), this.ni, this.nr), 'rekey');
+    this.deriveKeys(skeyseedRekey(old.prfId, skD, secrets.map((s) => s.secret), this.ni, this.nr), ppk ? 'ppk-rekey' : 'rekey');
     this.keMethodsDone = secrets.map((s) => s.method);
   }
 

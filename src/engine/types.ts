@@ -256,9 +256,9 @@ export type PpkExchange = 'IKE_AUTH' | 'IKE_INTERMEDIATE' | 'CREATE_CHILD_SA';
 /**
  * Which derivation made an IKE SA's keys: IKE_SA_INIT (RFC 7296 §2.14), an additional key
  * exchange in IKE_INTERMEDIATE (RFC 9370 §2.2.2), the PPK in IKE_INTERMEDIATE (RFC 9867), or
- * the rekey that created the SA (RFC 7296 §2.18).
+ * the rekey that created the SA (RFC 7296 §2.18), that rekey with a fresh PPK (RFC 9867 §3.2).
  */
-export type KeyStage = 'ike-sa-init' | 'ike-intermediate' | 'ppk' | 'rekey';
+export type KeyStage = 'ike-sa-init' | 'ike-intermediate' | 'ppk' | 'rekey' | 'ppk-rekey';
 
 /** Which IKE SAs a listing holds: one by its number, those of a connection, or (empty) all. */
 export interface SaFilter {

@@ -209,3 +209,25 @@ test('the key stage with the PPK (RFC 9867) gets a comment line before it, which
   assert.equal(lines[1], '# IKE SA #1: keys with the post-quantum preshared key mixed in (RFC 9867)');
   assert.ok(lines[0]?.startsWith('0011223344556677,8899aabbccddeeff,0101') && lines[2]?.startsWith('0011223344556677,8899aabbccddeeff,0303'));
 });
+
+test('a rekey with a fresh PPK (RFC 9867 §3.2) is marked too: the IKE SA stage, and the esp_sa lines of a Child SA with one', (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'keys');
+  const ex = new KeyExporter(path);
+  ex.onEvent({ ...KEYS, stage: 'ppk-rekey' }, '192.0.2.1', '192.0.2.2');
+  const child: ChildSaInfo = {
+    name: 'net', spiOut: 0xc0000001, spiIn: 0xc0000002, encr: { id: EncrId.AES_GCM_16, keyBits: 256 }, esn: false, mode: 'tunnel', localTs: [], remoteTs: [],
+    keys: { encrI: new Uint8Array(36).fill(1), integI: new Uint8Array(0), encrR: new Uint8Array(36).fill(2), integR: new Uint8Array(0) }, initiator: true, encap: false, keMethods: [],
+  };
+  const ends = { local: { address: '192.0.2.1', port: 500 }, remote: { address: '192.0.2.2', port: 500 } };
+  ex.onEvent({ type: 'child-up', sa: 1, child, ...ends }, '192.0.2.1', '192.0.2.2');
+  ex.onEvent({ type: 'child-up', sa: 1, child: { ...child, spiOut: 0xc0000003, spiIn: 0xc0000004, ppk: 'fresh-ppk' }, ...ends }, '192.0.2.1', '192.0.2.2');
+  ex.close();
+  const ike = readFileSync(path, 'utf8').trim().split('\n');
+  assert.equal(ike[0], '# IKE SA #1: keys of a rekey with a fresh post-quantum preshared key (RFC 9867 §3.2)');
+  assert.equal(ike.length, 2);
+  const esp = readFileSync(`${path}.esp_sa`, 'utf8').trim().split('\n');
+  assert.equal(esp.length, 5, esp.join('\n'));
+  assert.ok(!esp.slice(0, 2).some((l) => l.startsWith('#')), 'no mark without a PPK');
+  assert.equal(esp[2], '# Child SA net: keys with the fresh post-quantum preshared key fresh-ppk (RFC 9867 §3.2)');
+});
