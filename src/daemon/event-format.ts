@@ -79,6 +79,11 @@ const KEY_STAGE_TEXT: Record<KeyStage, string> = {
   'ppk-rekey': 'by a rekey with a fresh post-quantum preshared key (RFC 9867 §3.2)',
 };
 
+/** The PPK_ID in an IKE SA's keys and where it was mixed in (never the key). */
+function ppkNote(ike: { readonly ppk?: string; readonly ppkExchange?: string }): string {
+  return ike.ppk === undefined ? '' : ` PPK ${ike.ppk} (${ike.ppkExchange ?? 'IKE_AUTH'})`;
+}
+
 function restartNote(r: { readonly attempt: number; readonly inMs: number } | undefined): string {
   return r === undefined ? '' : `; attempt ${r.attempt} in ${(r.inMs / 1000).toFixed(1)} s`;
 }
@@ -98,15 +103,15 @@ export function formatEvent(e: EngineEvent): string {
     case 'message':
       return formatMessage(e);
     case 'ike-up':
-      return `IKE SA #${e.sa} established (${e.ike.role}) ${e.ike.local.address}[${e.ike.localId}]...${e.ike.remote.address}[${e.ike.remoteId}] ${e.ike.suite ?? ''}`;
+      return `IKE SA #${e.sa} established (${e.ike.role}) ${e.ike.local.address}[${e.ike.localId}]...${e.ike.remote.address}[${e.ike.remoteId}] ${e.ike.suite ?? ''}${ppkNote(e.ike)}`;
     case 'child-up':
-      return `${formatChild(e.child)}${e.child.rekeyOf === undefined ? '' : ` (rekeyed ${hex32(e.child.rekeyOf)}_i)`}${e.child.keMethods.length > 0 ? ` PFS ${e.child.keMethods.map(keMethodName).join('+')}` : ''}`;
+      return `${formatChild(e.child)}${e.child.rekeyOf === undefined ? '' : ` (rekeyed ${hex32(e.child.rekeyOf)}_i)`}${e.child.keMethods.length > 0 ? ` PFS ${e.child.keMethods.map(keMethodName).join('+')}` : ''}${e.child.ppk === undefined ? '' : ` fresh PPK ${e.child.ppk} (RFC 9867)`}`;
     case 'retransmit':
       return `IKE SA #${e.sa}: retransmit ${e.attempt} of ${exchangeName(e.exchange)} request ${e.messageId}`;
     case 'ike-keys':
       return `IKE SA #${e.sa} keys for ${e.spiI}_i ${e.spiR}_r derived ${KEY_STAGE_TEXT[e.stage]} (exported)`;
     case 'ike-rekeyed':
-      return `IKE SA #${e.old} rekeyed into #${e.sa} (${e.ike.spiI}_i ${e.ike.spiR}_r) ${e.ike.suite ?? ''}`;
+      return `IKE SA #${e.old} rekeyed into #${e.sa} (${e.ike.spiI}_i ${e.ike.spiR}_r) ${e.ike.suite ?? ''}${e.ike.ppkExchange === 'CREATE_CHILD_SA' ? ppkNote(e.ike) : ''}`;
     case 'child-down':
       return `Child SA '${e.child.name}' ${hex32(e.child.spiIn)}_i closed: ${e.reason}`;
     case 'ike-failed':

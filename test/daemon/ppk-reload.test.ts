@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SaView } from '../../src/daemon/listing.js';
@@ -107,5 +107,13 @@ describe('a fresh PPK through pqike reload and a rekey (RFC 9867 §3.2)', { time
       return m && s ? [m, s] : undefined;
     });
     for (const s of rekeyed) assert.deepEqual([s.ppk, s.ppkExchange], ['ppk-b', 'CREATE_CHILD_SA']);
+    // The logs name the PPK (never the key) where it was mixed in.
+    for (const me of ['moon', 'sun'] as const) {
+      const log = readFileSync(join(dir, `${me}.log`), 'utf8');
+      assert.match(log, /established \(\w+\) .* PPK ppk-a \(IKE_INTERMEDIATE\)/, me);
+      assert.match(log, /fresh PPK ppk-b \(RFC 9867\)/, me);
+      assert.match(log, /rekeyed into #\d+ .* PPK ppk-b \(CREATE_CHILD_SA\)/, me);
+      assert.ok(!log.includes('3c'.repeat(16)) && !log.includes('5e'.repeat(16)), `${me}: no PPK value in the log`);
+    }
   });
 });
