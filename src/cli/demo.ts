@@ -53,6 +53,7 @@ export interface DemoReport {
 
 export const DEMO_PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const DEMO_PPK_ID = 'pqike-demo-ppk';
+const DEMO_FRESH_PPK_ID = 'pqike-demo-fresh-ppk';
 export const DEMO_ESP = 'aes256gcm16-x25519-ke1_mlkem768';
 
 function conns(o: DemoOptions, psk: Uint8Array): { i: ConnectionConfig; r: ConnectionConfig } {
@@ -146,8 +147,10 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const plain = conns(o, psk);
   const auth = o.certs ? demoCertificates(o.certs) : undefined;
   const withAuth = auth ? { i: { ...plain.i, auth: auth.i }, r: { ...plain.r, auth: auth.r } } : plain;
-  // One random 256-bit PPK, known to both, required by both; mixed in IKE_INTERMEDIATE (RFC 9867).
-  const ppk = o.ppk ? { id: fixedPpkId(DEMO_PPK_ID), required: true, intermediate: true, keys: new Map([[Buffer.from(fixedPpkId(DEMO_PPK_ID)).toString('hex'), Uint8Array.from(randomBytes(32))]]) } : undefined;
+  // Random 256-bit PPKs, known to both: the first required by both and mixed in IKE_INTERMEDIATE
+  // (RFC 9867 §3.1); the second a fresh one, mixed in by the rekeys (RFC 9867 §3.2, ppk_rekey).
+  const ppkKeys = new Map([DEMO_PPK_ID, DEMO_FRESH_PPK_ID].map((id) => [Buffer.from(fixedPpkId(id)).toString('hex'), Uint8Array.from(randomBytes(32))] as const));
+  const ppk = o.ppk ? { id: fixedPpkId(DEMO_PPK_ID), required: true, intermediate: true, rekey: 'yes' as const, keys: ppkKeys } : undefined;
   const c = ppk ? { i: { ...withAuth.i, ppk }, r: { ...withAuth.r, ppk } } : withAuth;
   const watch = new Watch();
   let bytes = 0;
@@ -225,10 +228,10 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const newR = watch.find('r', 'child-up', isNew, mark)?.child;
   if (!rekeyed || !newI) return finish(false);
   p(`  new ${formatChild(newI)}`);
-  p(`  its keys mix ${newI.keMethods.map(keMethodName).join(' + ')}; both sides agree: ${sameKeys(newI, newR) ? 'yes' : 'NO'}; old SA ${childI.spiIn.toString(16).padStart(8, '0')}_i deleted`);
+  p(`  its keys mix ${newI.keMethods.map(keMethodName).join(' + ')}${newI.ppk === undefined ? '' : ` and the fresh PPK '${newI.ppk}' (RFC 9867 §3.2: SK_d' = prf+(PPK, SK_d))`}; both sides agree: ${sameKeys(newI, newR) ? 'yes' : 'NO'}; old SA ${childI.spiIn.toString(16).padStart(8, '0')}_i deleted`);
   p(`  done in ${ms.toFixed(1)} ms`);
   step({ step: 'child-sa-rekey', ms, keyExchanges: newI.keMethods.map(keMethodName), keysAgree: sameKeys(newI, newR) });
-  if (!sameKeys(newI, newR)) return finish(false);
+  if (!sameKeys(newI, newR) || (o.ppk && (newI.ppk !== DEMO_FRESH_PPK_ID || newR?.ppk !== DEMO_FRESH_PPK_ID))) return finish(false);
 
   p('');
   p('3. IKE SA rekey (CREATE_CHILD_SA, then IKE_FOLLOWUP_KE per additional key exchange)');
@@ -244,9 +247,10 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const rr = watch.find('r', 'ike-rekeyed', () => true, mark);
   if (!ikeRekeyed || !ri || !rr) return finish(false);
   p(`  new IKE SA ${ri.ike.spiI}_i ${ri.ike.spiR}_r, ${ri.ike.suite ?? ''}`);
-  p(`  key exchanges of the new IKE SA: ${ri.ike.keMethods.map(keMethodName).join(' + ')}${ri.ike.ppk === undefined ? '' : ` (and through SK_d the PPK '${ri.ike.ppk}')`}; same SPIs on both sides: ${ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR ? 'yes' : 'NO'}`);
+  const ppkText = ri.ike.ppk === undefined ? '' : ri.ike.ppkExchange === 'CREATE_CHILD_SA' ? ` and the fresh PPK '${ri.ike.ppk}' (RFC 9867 §3.2)` : ` (and through SK_d the PPK '${ri.ike.ppk}')`;
+  p(`  key exchanges of the new IKE SA: ${ri.ike.keMethods.map(keMethodName).join(' + ')}${ppkText}; same SPIs on both sides: ${ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR ? 'yes' : 'NO'}`);
   p(`  Child SAs moved to it: ${ei.children(ri.sa).length}; old IKE SA deleted`);
   p(`  done in ${ms.toFixed(1)} ms; in all ${messages} datagrams, ${bytes} bytes`);
   step({ step: 'ike-sa-rekey', ms, keyExchanges: ri.ike.keMethods.map(keMethodName), sameSpis: ri.ike.spiI === rr.ike.spiI && ri.ike.spiR === rr.ike.spiR, datagramsInAll: messages, bytesInAll: bytes });
-  return finish(ri.ike.spiI === rr.ike.spiI);
+  return finish(ri.ike.spiI === rr.ike.spiI && (!o.ppk || (ri.ike.ppk === DEMO_FRESH_PPK_ID && rr.ike.ppk === DEMO_FRESH_PPK_ID)));
 }

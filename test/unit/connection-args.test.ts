@@ -79,7 +79,7 @@ test('pqike demo --certs ml-dsa-65: certificates of a throwaway ML-DSA CA instea
   assert.match(bad.stderr, /--certs: write one of ecdsa-p256/);
 });
 
-test('pqike demo --ppk: a post-quantum preshared key mixed into the keys on both sides in IKE_INTERMEDIATE (RFC 9867), kept through the IKE SA rekey, exit 0', () => {
+test('pqike demo --ppk: a post-quantum preshared key mixed into the keys on both sides in IKE_INTERMEDIATE (RFC 9867), a fresh one in the rekeys, exit 0', () => {
   const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
   const ok = run(['demo', '--ppk']);
   assert.equal(ok.status, 0, ok.stderr + ok.stdout);
@@ -88,7 +88,11 @@ test('pqike demo --ppk: a post-quantum preshared key mixed into the keys on both
   assert.match(ok.stdout, /IKE_INTERMEDIATE response #1 .*KE\(ML_KEM_768\) N\(PPK_IDENTITY\)/);
   assert.doesNotMatch(ok.stdout, /IKE_AUTH .*PPK/);
   assert.match(ok.stdout, /and the post-quantum preshared key 'pqike-demo-ppk' \(RFC 9867, in IKE_INTERMEDIATE: IKE_AUTH was protected by it; responder: the same\)/);
-  assert.match(ok.stdout, /through SK_d the PPK 'pqike-demo-ppk'/);
+  // The rekeys take the second, fresh PPK (RFC 9867 §3.2).
+  assert.match(ok.stdout, /CREATE_CHILD_SA +request +#\d+ .*N\(PPK_IDENTITY_KEY\)/);
+  assert.match(ok.stdout, /CREATE_CHILD_SA +response +#\d+ .*N\(PPK_IDENTITY\)/);
+  assert.match(ok.stdout, /and the fresh PPK 'pqike-demo-fresh-ppk' \(RFC 9867 §3\.2: SK_d' = prf\+\(PPK, SK_d\)\); both sides agree: yes/);
+  assert.match(ok.stdout, /key exchanges of the new IKE SA: .* and the fresh PPK 'pqike-demo-fresh-ppk' \(RFC 9867 §3\.2\); same SPIs on both sides: yes/);
 });
 
 test('pqike demo --json: one JSON object with every message (names, not numbers) and each step, exit 0; --json with --netns is a usage error', () => {
