@@ -136,8 +136,8 @@ export const CONNECTION: SectionSpec = {
         type: 'enum',
         choices: [
           { value: 'no', description: 'no PPK offered in CREATE_CHILD_SA (one the peer offers is still taken)' },
-          { value: 'yes', description: 'offer the PPKs of the secrets file not yet in the IKE SA’s keys in every CREATE_CHILD_SA we start' },
-          { value: 'require', description: 'as yes, and refuse (NO_PROPOSAL_CHOSEN) a CREATE_CHILD_SA of the peer without a fresh PPK; delete an SA the peer made without ours' },
+          { value: 'yes', description: 'offer the fresh PPKs (added to the secrets file since the IKE SA last took one; all if it has none) in every CREATE_CHILD_SA we start' },
+          { value: 'require', description: 'as yes, and refuse (NO_PROPOSAL_CHOSEN) a CREATE_CHILD_SA of the peer without a fresh PPK; delete an SA the peer made without the one we offered' },
         ],
       },
       default: 'no',

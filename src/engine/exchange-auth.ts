@@ -179,6 +179,8 @@ function usePpkKeys(sa: SettingUp, keys: IkeSaKeys, id: string): void {
 function established(sa: IkeSa, now: number): void {
   sa.transition('established');
   sa.establishedAt = now;
+  // With a PPK in the keys, the PPKs known now are not fresh; without one, every PPK is (RFC 9867 §3.2 ¶1).
+  if (sa.connection?.ppk && sa.ppkId !== undefined) sa.ppkSeen = sa.connection.ppk.keys;
   armIke(sa, now);
   sa.event({ type: 'ike-up', sa: sa.id, ike: sa.info() });
   const conn = sa.connection;

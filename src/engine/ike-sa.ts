@@ -142,6 +142,12 @@ export class IkeSa {
   ppkId?: string;
   ppkExchange?: PpkExchange;
   /**
+   * The connection's PPKs as they were when this SA (or the ancestor whose keys it inherits)
+   * last took a PPK, or was set up with one: a PPK not among them, or with another value, is
+   * fresh (RFC 9867 §3.2); unset, every PPK is. A reference to the configuration's map.
+   */
+  ppkSeen?: ReadonlyMap<string, Uint8Array>;
+  /**
    * Key exchange methods whose shared secrets went into the current keys, in order: recorded
    * where each secret is mixed in (keyFromInit, completeIntermediate, the rekey), never
    * taken from the proposal.

@@ -66,6 +66,11 @@ export interface IkeRekeyKeys {
   readonly redundant: boolean;
   /** A fresh PPK of the CREATE_CHILD_SA (RFC 9867 §3.2): SKEYSEED from SK_d' = prf+(PPK, SK_d(old)). */
   readonly ppk?: CcsPpk;
+  /**
+   * Made without the fresh PPK our connection requires (RFC 9867 §3.2 ¶4): taken over as any
+   * rekey (the peer has moved the Child SAs to it) and then deleted, with them, at once.
+   */
+  readonly unwanted?: boolean;
 }
 
 /** The Child SAs, and what the tasks negotiated for the IKE SA (a virtual IP), go to its replacement. */
@@ -96,9 +101,11 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   if (r.ppk) {
     sa.ppkId = r.ppk.id;
     sa.ppkExchange = 'CREATE_CHILD_SA';
+    if (old.connection?.ppk) sa.ppkSeen = old.connection.ppk.keys;
   } else {
     if (old.ppkId !== undefined) sa.ppkId = old.ppkId;
     if (old.ppkExchange !== undefined) sa.ppkExchange = old.ppkExchange;
+    if (old.ppkSeen) sa.ppkSeen = old.ppkSeen;
   }
   sa.peerFragmentation = old.peerFragmentation;
   sa.natLocal = old.natLocal;
@@ -109,6 +116,10 @@ export function finishIkeRekey(old: IkeSa, r: IkeRekeyKeys, now: number): IkeSa 
   sa.establishedAt = now;
   armIke(sa, now);
   handOver(old, sa, r, now);
+  if (r.unwanted) {
+    sa.log('warn', 'IKE SA rekey: the responder made this IKE SA without our fresh PPK, and this connection requires one (RFC 9867 §3.2): deleting it');
+    enqueue(sa, { kind: 'delete-ike' });
+  }
   // Registered last, so that the engine starts whatever was queued on it.
   old.host.adopt(sa);
   return sa;

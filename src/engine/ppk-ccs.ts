@@ -8,8 +8,9 @@
  * PPK is mandatory for it, answers NO_PROPOSAL_CHOSEN. With a PPK, SK_d' = prf+(PPK, SK_d)
  * stands for SK_d in the new SA's keys (§3.2.1): KEYMAT of a Child SA (RFC 7296 §2.17),
  * SKEYSEED of a new IKE SA (§2.18), with IKE_FOLLOWUP_KE as well (RFC 9370 §2.2.4); the key
- * exchanges' secrets stay where they are. Offered are the connection's PPKs other than the one
- * already in the IKE SA's keys (§3.2.1 ¶3: re-using that one adds nothing).
+ * exchanges' secrets stay where they are. Offered are the fresh PPKs only (§3.2.1 ¶3: re-using
+ * the one in the keys adds nothing): those the connection got (a reload of the secrets) since
+ * the IKE SA, or the ancestor whose keys it has, was set up or last took a PPK (IkeSa.ppkSeen).
  * Decisions only: the series is tasks/ccs-series.ts.
  */
 import { ppkConfirmationCcs } from '../crypto/keys.js';
@@ -38,9 +39,11 @@ export function ccsPpkOffers(sa: IkeSa, ni: Uint8Array): { offers: PpkChoice[]; 
   const p = sa.connection?.ppk;
   if (!p?.rekey) return { offers: [], payloads: [] };
   const offers: PpkChoice[] = [];
-  for (const [h, key] of p.keys) {
-    const id = Uint8Array.from(Buffer.from(h, 'hex'));
-    if (ppkIdText(id) !== sa.ppkId && offers.length < MAX_PPK_OFFERS) offers.push({ id, key });
+  // The newest first (the secrets file's last entries): at most MAX_PPK_OFFERS of them.
+  for (const [h, key] of [...p.keys].reverse()) {
+    const seen = sa.ppkSeen?.get(h);
+    if (seen !== undefined && constantTimeEqual(seen, key)) continue;
+    if (offers.length < MAX_PPK_OFFERS) offers.push({ id: Uint8Array.from(Buffer.from(h, 'hex')), key });
   }
   return { offers, payloads: offers.map((o) => notify(NotifyType.PPK_IDENTITY_KEY, Buffer.concat([o.id, confirmation(sa, o.key, ni)]))) };
 }
@@ -56,20 +59,22 @@ export type CcsResponderPpk =
  */
 export function ccsChoosePpk(sa: IkeSa, ni: Uint8Array, request: readonly Payload[]): CcsResponderPpk {
   const p = sa.connection?.ppk;
+  // Without PPKs we do not take part: the offers are ignored like any unknown status notify (§3.2 ¶4).
+  if (!p) return {};
   const offered = request.filter((x) => x.type === PayloadType.NOTIFY && x.notifyType === NotifyType.PPK_IDENTITY_KEY).slice(0, MAX_PPK_OFFERS);
   let unknown = 0;
   for (const n of offered) {
     if (n.type !== PayloadType.NOTIFY) continue;
     const o = parsePpkIdentityKey(n.data);
     if (typeof o === 'string') return { refuse: { notify: NotifyType.INVALID_SYNTAX, reason: `CREATE_CHILD_SA: ${o}` } };
-    const key = p?.keys.get(hex(o.id));
+    const key = p.keys.get(hex(o.id));
     if (!key || !constantTimeEqual(confirmation(sa, key, ni), o.confirmation)) {
       unknown++;
       continue;
     }
     return { chosen: { id: ppkIdText(o.id), key }, payload: notify(NotifyType.PPK_IDENTITY, o.id) };
   }
-  if (p?.rekey !== 'require') return {};
+  if (p.rekey !== 'require') return {};
   const why = offered.length === 0 ? 'no PPK offered (no PPK_IDENTITY_KEY)' : `none of the ${unknown} PPK(s) offered is one of ours (unknown PPK_ID or wrong PPK Confirmation)`;
   return { refuse: { notify: NotifyType.NO_PROPOSAL_CHOSEN, reason: `CREATE_CHILD_SA: ${why}, and this connection requires a fresh PPK (RFC 9867 §3.2)` } };
 }

@@ -85,10 +85,11 @@ export interface ConnectionConfig {
    * IKE_INTERMEDIATE, so that IKE_AUTH is protected by it), with RFC 8784 as the fallback; a
    * responder with PPKs accepts either without it.
    * `rekey` (RFC 9867 §3.2, ppk-ccs.ts): 'yes' offers, in every CREATE_CHILD_SA we start (new
-   * Child SA, Child or IKE SA rekey), the PPKs other than the one already in the IKE SA's keys
-   * (a fresh PPK, e.g. after a reload of the secrets); 'require' also refuses (NO_PROPOSAL_CHOSEN)
-   * a peer's CREATE_CHILD_SA without a fresh PPK of ours and gives up an SA the peer made
-   * without one. Unset, a responder with PPKs still takes one that is offered.
+   * Child SA, Child or IKE SA rekey), the fresh PPKs: those added (or changed) since the IKE SA
+   * last took a PPK, e.g. by a reload of the secrets; all of them if it has none. 'require' also
+   * refuses (NO_PROPOSAL_CHOSEN) a peer's CREATE_CHILD_SA without a fresh PPK of ours, and
+   * deletes an SA the peer made without the one we offered (with the Child SA it replaced, or
+   * the Child SAs of the IKE SA). Unset, a responder with PPKs still takes one that is offered.
    */
   readonly ppk?: { readonly id?: Uint8Array; readonly required: boolean; readonly keys: ReadonlyMap<string, Uint8Array>; readonly intermediate?: boolean; readonly rekey?: 'yes' | 'require' };
   /** Attempts to establish the IKE SA before giving up (strongSwan's keyingtries); 0: for ever. Default 1. */

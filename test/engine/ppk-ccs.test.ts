@@ -74,8 +74,26 @@ const nonceOf = (payloads: readonly Payload[]): Uint8Array => {
 };
 const ppkNotifies = (payloads: readonly Payload[], type: number): NotifyPayload[] => notifies(payloads).filter((n) => n.notifyType === type);
 
+/** The PPKs a connection had when its IKE SA was set up: the one of ppk_id (ID) alone. */
+const atSetup = (c: Partial<ConnectionConfig>): Partial<ConnectionConfig> => (c.ppk ? { ...c, ppk: { ...c.ppk, keys: new Map([...c.ppk.keys].filter(([h]) => h === hexOf(fixedPpkId(ID)))) } } : c);
+const later = new WeakMap<EnginePair, { i: Partial<ConnectionConfig>; r: Partial<ConnectionConfig> }>();
+
+/** Two engines whose connections have only the setup PPK until up() hands them the rest, as a reload of the secrets does. */
 function pairWith(ike: string, esp: string, connI: Partial<ConnectionConfig>, connR: Partial<ConnectionConfig>, secrets: Uint8Array[] = []): EnginePair {
-  return new EnginePair({ ikeI: [ike], espI: [esp], connI, connR, engineOptions: { keMethod: recordingKe(secrets), exportKeys: true }, responderEngineOptions: { exportKeys: true } });
+  const pair = new EnginePair({ ikeI: [ike], espI: [esp], connI: atSetup(connI), connR: atSetup(connR), engineOptions: { keMethod: recordingKe(secrets), exportKeys: true }, responderEngineOptions: { exportKeys: true } });
+  later.set(pair, { i: connI, r: connR });
+  return pair;
+}
+
+/** Establish, then the reload: the connections' full PPK sets go to the running SAs (IkeEngine.replaceConnection). */
+function up(pair: EnginePair): { i: number; r: number } {
+  const ids = pair.establish();
+  const full = later.get(pair);
+  for (const [engine, c] of [[pair.i, full?.i], [pair.r, full?.r]] as const) {
+    const conn = engine.connections()[0];
+    if (conn && c) engine.replaceConnection({ ...conn, ...c });
+  }
+  return ids;
 }
 
 for (const [label, ike, esp, methods] of [
@@ -86,7 +104,7 @@ for (const [label, ike, esp, methods] of [
     const secrets: Uint8Array[] = [];
     const pair = pairWith(ike, esp, { ppk: ppk({ id: ID, required: true, intermediate: true, keys: BOTH, rekey: 'yes' }) }, { ppk: ppk({ required: true, keys: BOTH }) }, secrets);
     const seen = recordCcs(pair);
-    const ids = pair.establish();
+    const ids = up(pair);
     assert.deepEqual(pair.errors(), []);
     assert.equal(pair.i.info(ids.i)?.ppk, ID, 'the IKE SA got its first PPK in IKE_INTERMEDIATE');
     assert.equal(secrets.length, methods);
@@ -157,7 +175,7 @@ const gcm = 'aes256gcm16-x25519';
 function childRekey(connI: Partial<ConnectionConfig>, connR: Partial<ConnectionConfig>, change?: Parameters<typeof recordCcs>[1], secrets: Uint8Array[] = []): { pair: EnginePair; seen: Seen[]; ids: { i: number; r: number }; old: number } {
   const pair = pairWith(x25519, gcm, connI, connR, secrets);
   const seen = recordCcs(pair, change);
-  const ids = pair.establish();
+  const ids = up(pair);
   const old = pair.i.children(ids.i)[0]?.spiIn;
   assert.ok(old !== undefined && pair.i.rekeyChild(ids.i, old, pair.now));
   pair.run();
@@ -208,11 +226,12 @@ test('a responder that requires a fresh PPK answers NO_PROPOSAL_CHOSEN without o
   }
 });
 
-test('an initiator that requires a fresh PPK deletes the Child SA the responder made without it', () => {
+test('an initiator that requires a fresh PPK deletes the Child SA the responder made without it, and the one it replaced, on both sides', () => {
   const r = childRekey({ ppk: ppk({ id: ID, required: true, intermediate: true, keys: BOTH, rekey: 'require' }) }, { ppk: ppk({ required: true }) });
   assert.match(childFailed(r.pair).join('\n'), /made Child SA [0-9a-f]{8} without our fresh PPK, and this connection requires one \(RFC 9867 §3\.2\): deleting it/);
-  assert.deepEqual(r.pair.i.children(r.ids.i).map((c) => c.spiIn), [r.old], 'only the old Child SA is left, on both sides');
-  assert.equal(r.pair.r.children(r.ids.r).length, 1);
+  assert.deepEqual(r.pair.i.children(r.ids.i), [], 'no Child SA without the fresh PPK');
+  assert.deepEqual(r.pair.r.children(r.ids.r), [], 'none left at the peer either');
+  assert.equal(r.pair.i.info(r.ids.i)?.state, 'established', 'the IKE SA stays');
 });
 
 test('malformed PPK_IDENTITY_KEY offers are INVALID_SYNTAX; a PPK_IDENTITY naming a PPK we did not offer fails the exchange', () => {
@@ -231,16 +250,51 @@ test('malformed PPK_IDENTITY_KEY offers are INVALID_SYNTAX; a PPK_IDENTITY namin
   const named = childRekey(connI, connR, (d, inner) =>
     d.from === 'r' ? inner.map((p) => (p.type === PayloadType.NOTIFY && p.notifyType === NotifyType.PPK_IDENTITY ? { ...p, data: fixedPpkId('never-offered') } : p)) : undefined);
   assert.match(childFailed(named.pair).join('\n'), /the responder named a PPK we did not offer \(PPK_IDENTITY never-offered\)/);
-  assert.ok(!named.pair.i.children(named.ids.i).some((c) => c.rekeyOf === named.old), 'no Child SA made from it');
+  // RFC 9867 §3.1 item 1: fatal; the IKE SA goes, on both sides, with its Child SAs.
+  assert.deepEqual(named.pair.i.list(), []);
+  assert.deepEqual(named.pair.r.list(), []);
+  // A responder without any PPK ignores the offers, malformed or not, and makes the SA (§3.2 ¶4).
+  const none = childRekey({ ppk: ppk({ required: false, keys: BOTH, rekey: 'yes' }) }, {}, (d, inner) => (d.from === 'i' && !isResponse(decode(d.data)) ? [...inner, offer(new Uint8Array(3))] : undefined));
+  assert.equal(refusedBy(none.pair), undefined);
+  assert.equal(none.pair.i.children(none.ids.i).find((c) => c.rekeyOf === none.old)?.ppk, undefined);
 });
 
-test('an IKE SA rekey whose responder lacks the fresh PPK the initiator requires: the new IKE SA is deleted, the old one goes on', () => {
+test('an IKE SA rekey whose responder lacks the fresh PPK the initiator requires: the new IKE SA is deleted with its Child SAs, on both sides', () => {
   const pair = pairWith(x25519, gcm, { ppk: ppk({ id: ID, required: true, intermediate: true, keys: BOTH, rekey: 'require' }) }, { ppk: ppk({ required: true }) });
-  const ids = pair.establish();
+  const ids = up(pair);
   assert.ok(pair.i.rekeyIke(ids.i, pair.now));
   pair.run();
-  assert.equal(pair.i.info(ids.i)?.state, 'established', 'the old IKE SA stays');
-  assert.equal(pair.i.children(ids.i).length, 1, 'with its Child SA');
-  assert.deepEqual(pair.i.list().map((s) => s.id), [ids.i]);
-  assert.deepEqual(pair.r.list().map((s) => s.id), [ids.r]);
+  pair.runFor(60_000);
+  assert.deepEqual(pair.i.list(), [], 'no IKE SA without the fresh PPK');
+  assert.deepEqual(pair.r.list(), [], 'at the peer neither: nothing is left half-there');
+  assert.ok(pair.eventsI.some((e) => e.type === 'log' && /made this IKE SA without our fresh PPK/.test(e.message)));
+});
+
+test('fresh means new since the IKE SA last took a PPK: after an IKE SA rekey with PPK B nothing is offered; an SA set up without a PPK offers its PPKs, the newest first, at most 8', () => {
+  const secrets: Uint8Array[] = [];
+  const pair = pairWith(x25519, gcm, { ppk: ppk({ id: ID, required: true, intermediate: true, keys: BOTH, rekey: 'yes' }) }, { ppk: ppk({ required: true, keys: BOTH }) }, secrets);
+  const seen = recordCcs(pair);
+  const ids = up(pair);
+  assert.ok(pair.i.rekeyIke(ids.i, pair.now));
+  pair.run();
+  const next = pair.i.list().find((s) => s.state === 'established');
+  assert.ok(next && next.ppk === FRESH_ID);
+  const child = pair.i.children(next.id)[0];
+  assert.ok(child && pair.i.rekeyChild(next.id, child.spiIn, pair.now));
+  pair.run();
+  assert.deepEqual(seen.map((x) => ppkNotifies(x.request, NotifyType.PPK_IDENTITY_KEY).length), [1, 0], 'PPK A is not fresh again after B');
+
+  const many: [string, Uint8Array][] = Array.from({ length: 10 }, (_, i) => [`ppk-${i}`, Buffer.alloc(32, i + 1)]);
+  // Set up with no PPK at all; the PPKs come later (a reload).
+  const plain = new EnginePair({ ikeI: [x25519], espI: [gcm] });
+  later.set(plain, { i: { ppk: ppk({ required: false, keys: many, rekey: 'yes' }) }, r: { ppk: ppk({ required: false, keys: many }) } });
+  const seenPlain = recordCcs(plain);
+  const p = up(plain);
+  assert.equal(plain.i.info(p.i)?.ppk, undefined, 'set up without a PPK');
+  const c = plain.i.children(p.i)[0];
+  assert.ok(c && plain.i.rekeyChild(p.i, c.spiIn, plain.now));
+  plain.run();
+  const ids8 = ppkNotifies(seenPlain[0]?.request ?? [], NotifyType.PPK_IDENTITY_KEY).map((n) => Buffer.from(n.data.subarray(1, n.data.length - 8)).toString());
+  assert.deepEqual(ids8, ['ppk-9', 'ppk-8', 'ppk-7', 'ppk-6', 'ppk-5', 'ppk-4', 'ppk-3', 'ppk-2']);
+  assert.equal(plain.i.children(p.i).find((x) => x.rekeyOf === c.spiIn)?.ppk, 'ppk-9');
 });

@@ -248,7 +248,13 @@ function onCcsAnswer(sa: IkeSa, st: CcsInitiator, inner: readonly Payload[], now
   const bad = st.purpose.accept(inner);
   if (bad) return endTask(sa, st, bad);
   const ppk = ccsAcceptedPpk(sa, st.ppkOffers, inner);
-  if (typeof ppk === 'string') return endTask(sa, st, ppk, NotifyType.INVALID_SYNTAX);
+  if (typeof ppk === 'string') {
+    // RFC 9867 §3.1 item 1 makes this fatal: the peer keyed an SA with a PPK we cannot know.
+    endTask(sa, st, ppk, NotifyType.INVALID_SYNTAX);
+    sa.log('warn', `${ppk}: deleting the IKE SA (RFC 9867)`);
+    enqueue(sa, { kind: 'delete-ike' });
+    return;
+  }
   if (ppk.ppk) st.ppk = ppk.ppk;
   if (ppk.unwanted) st.ppkUnwanted = true;
   st.pending = additionalMethods(suite);

@@ -108,11 +108,14 @@ function finishInitiator(
   sa.addChild(child, s.lostCollision !== true && s.ppkUnwanted !== true);
   armChild(sa, child, now);
   if (s.ppkUnwanted) {
-    // RFC 9867 §3.2: made without the fresh PPK this connection requires: deleted at once; a
-    // rekeyed SA stays until it expires.
+    // RFC 9867 §3.2 ¶4: made without the fresh PPK this connection requires, so deleted at
+    // once; a rekeyed SA goes too, as after any rekey (the peer has moved on from it).
     sa.event({ type: 'child-failed', sa: sa.id, child: config.name, rekey: old !== undefined, reason: `the responder made Child SA ${hex32(child.info.spiIn)} without our fresh PPK, and this connection requires one (RFC 9867 §3.2): deleting it` });
     enqueue(sa, { kind: 'delete-child', child });
-    if (old && old.state === 'rekeying') old.state = 'installed';
+    if (old) {
+      old.state = 'rekeyed';
+      enqueue(sa, { kind: 'delete-child', child: old });
+    }
     return;
   }
   if (s.lostCollision) {

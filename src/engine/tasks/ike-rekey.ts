@@ -39,10 +39,10 @@ export function startIkeRekey(sa: IkeSa, task: IkeRekeyTask, now: number): boole
     accept: () => undefined,
     peerRekey: (s) => s.peerIkeRekey,
     finish(s, series, suite, nr, t) {
-      // RFC 9867 §3.2: an IKE SA made without the fresh PPK we require is given up like the
-      // loser of a collision (deleted at once); the old one goes on until it expires.
-      if (series.ppkUnwanted) s.log('warn', 'IKE SA rekey: the responder made the new IKE SA without our fresh PPK, and this connection requires one (RFC 9867 §3.2): deleting it');
-      finishIkeRekey(s, { weInitiated: true, suite, ni: series.ni, nr, spiI: series.newSpi, spiR: suite.spi, secrets: series.secrets, redundant: series.lostCollision === true || series.ppkUnwanted === true, ...(series.ppk ? { ppk: series.ppk } : {}) }, t);
+      // RFC 9867 §3.2 ¶4: one made without the fresh PPK this connection requires is deleted at
+      // once, with the Child SAs the rekey moved to it on both sides: no tunnel without it.
+      const unwanted = series.ppkUnwanted === true && series.lostCollision !== true;
+      finishIkeRekey(s, { weInitiated: true, suite, ni: series.ni, nr, spiI: series.newSpi, spiR: suite.spi, secrets: series.secrets, redundant: series.lostCollision === true, ...(series.ppk ? { ppk: series.ppk } : {}), ...(unwanted ? { unwanted } : {}) }, t);
     },
     abandon: () => undefined,
     retryAt(s, at) {
