@@ -298,3 +298,39 @@ test('fresh means new since the IKE SA last took a PPK: after an IKE SA rekey wi
   assert.deepEqual(ids8, ['ppk-9', 'ppk-8', 'ppk-7', 'ppk-6', 'ppk-5', 'ppk-4', 'ppk-3', 'ppk-2']);
   assert.equal(plain.i.children(p.i).find((x) => x.rekeyOf === c.spiIn)?.ppk, 'ppk-9');
 });
+
+test('the original responder starts the CREATE_CHILD_SA: its confirmation too uses the IKE SA\'s SPIs (SPIi of the IKE SA\'s initiator), and its Child SA gets the PPK', () => {
+  const pair = pairWith(x25519, gcm, { ppk: ppk({ id: ID, required: true, intermediate: true, keys: BOTH }) }, { ppk: ppk({ required: true, keys: BOTH, rekey: 'yes' }) });
+  const seen = recordCcs(pair);
+  const ids = up(pair);
+  const child = pair.r.children(ids.r)[0];
+  assert.ok(child && pair.r.rekeyChild(ids.r, child.spiIn, pair.now));
+  pair.run();
+  const sa = sasOf(pair.r)[0];
+  const ccs = seen[0];
+  assert.ok(sa && ccs && !sa.isInitiator);
+  const offer = ppkNotifies(ccs.request, NotifyType.PPK_IDENTITY_KEY)[0];
+  assert.deepEqual(Buffer.from(offer?.data ?? []), Buffer.concat([fixedPpkId(FRESH_ID), hmac(FRESH, nonceOf(ccs.request), sa.spiI, sa.spiR).subarray(0, 8)]));
+  const made = pair.r.children(ids.r).find((c) => c.rekeyOf === child.spiIn);
+  assert.equal(made?.ppk, FRESH_ID);
+  assert.deepEqual(pair.i.children(ids.i).find((c) => c.spiIn === made?.spiOut)?.keys, made?.keys);
+});
+
+test('a Child SA rekey collision with fresh PPKs on both sides (RFC 7296 §2.8.1): one SA survives, with the same keys and the PPK on both sides', () => {
+  const pair = pairWith(x25519, gcm, { ppk: ppk({ id: ID, required: true, intermediate: true, keys: BOTH, rekey: 'yes' }) }, { ppk: ppk({ required: true, keys: BOTH, rekey: 'yes' }) });
+  const ids = up(pair);
+  const ci = pair.i.children(ids.i)[0];
+  const cr = pair.r.children(ids.r)[0];
+  assert.ok(ci && cr);
+  assert.ok(pair.i.rekeyChild(ids.i, ci.spiIn, pair.now));
+  assert.ok(pair.r.rekeyChild(ids.r, cr.spiIn, pair.now));
+  pair.runFor(30_000);
+  assert.deepEqual(pair.errors(), []);
+  const left = pair.i.children(ids.i);
+  const right = pair.r.children(ids.r);
+  assert.equal(left.length, 1, JSON.stringify(left.map((c) => c.spiIn)));
+  assert.equal(right.length, 1);
+  assert.equal(left[0]?.spiIn, right[0]?.spiOut);
+  assert.deepEqual(left[0]?.keys, right[0]?.keys);
+  assert.deepEqual([left[0]?.ppk, right[0]?.ppk], [FRESH_ID, FRESH_ID]);
+});
