@@ -383,14 +383,9 @@ export async function rekeyCommand(
   const n = saNumber(target);
   const sa = (n === undefined ? undefined : (await list({ sa: n }))[0]) ?? (target === undefined ? undefined : (await list({ connection: target }))[0]);
   if (!sa) return rekey(target ?? '', child);
-  if (child === undefined) {
-    const r = await rekey(String(sa.id), undefined);
-    if (!r.ok) return r;
-    const moved = new Set(sa.children.map((c) => c.spiIn));
-    const after = (await list({ connection: sa.connection })).filter((s) => s.id > sa.id);
-    const next = after.find((s) => s.children.some((c) => moved.has(c.spiIn))) ?? after[after.length - 1];
-    return { ok: true, data: { old: sa.id, ...(next ? { sa: next.id } : {}) } };
-  }
+  // `rekey` answers with what the rekey made (the new IKE SA, or the new Child SA and where it
+  // is): nothing is listed afterwards.
+  if (child === undefined) return rekey(String(sa.id), undefined);
   const named = sa.children.filter((c) => c.name === child);
   const pick = named.find((c) => c.state === 'installed') ?? named[named.length - 1];
   let spi: string;
@@ -400,13 +395,5 @@ export async function rekeyCommand(
     const names = [...new Set(sa.children.map((c) => c.name))];
     return { ok: false, error: `IKE SA #${sa.id} has no Child SA '${child}' (${names.length === 0 ? 'it has none' : `its Child SAs: ${names.join(', ')}`}; or give the inbound SPI)`, code: 'failed' };
   }
-  const r = await rekey(String(sa.id), spi);
-  if (!r.ok) return r;
-  const replaced = sa.children.find((c) => c.spiIn === spi);
-  // The Child SA stays in its connection, also when its IKE SA was rekeyed meanwhile.
-  for (const s of await list({ connection: sa.connection })) {
-    const c = s.children.find((x) => x.rekeyOf === spi);
-    if (c) return { ok: true, data: { sa: s.id, child: c.name, spiIn: c.spiIn, old: spi } };
-  }
-  return { ok: true, data: { sa: sa.id, ...(replaced ? { child: replaced.name } : {}), old: spi } };
+  return rekey(String(sa.id), spi);
 }

@@ -12,6 +12,7 @@ import { unlinkSync } from 'node:fs';
 import type { IkeEngine } from '../engine/engine.js';
 import { formatIdentity } from '../engine/identity.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
+import { hex32 } from '../engine/util.js';
 import type { EngineEvent, SaFilter } from '../engine/types.js';
 import type { DataPlaneCommand } from '../engine/dataplane.js';
 import { LocalEngine } from './engine-host.js';
@@ -412,9 +413,13 @@ export class Daemon {
       if (!ok) return { ok: false, error: `IKE SA #${sa.id} has no Child SA with inbound SPI ${childSpi}` };
       // The Child SA moves along if its IKE SA is rekeyed meanwhile (RFC 7296 §2.18).
       let on = sa.id;
-      return this.wait(
+      let made: { sa: number; child: string; spiIn: string; old: string } | undefined;
+      const r = await this.wait(
         (e) => {
-          if (e.type === 'child-up' && e.child.rekeyOf === spi) return 'ok';
+          if (e.type === 'child-up' && e.child.rekeyOf === spi) {
+            made = { sa: e.sa, child: e.child.name, spiIn: hex32(e.child.spiIn), old: hex32(spi) };
+            return 'ok';
+          }
           if (e.type === 'ike-rekeyed' && e.old === on) on = e.sa;
           const end = endedSa(e);
           return end?.sa === on ? `IKE SA #${on} ${end.reason} before the Child SA was rekeyed` : undefined;
@@ -422,18 +427,25 @@ export class Daemon {
         30_000,
         'Child SA rekey timed out',
       );
+      return r.ok && made ? { ok: true, data: made } : r;
     }
     const ok = await host.rekeyIke(sa.id);
     if (!ok) return { ok: false, error: `IKE SA #${sa.id} cannot be rekeyed now (state ${sa.state})` };
-    return this.wait(
+    // The new IKE SA is the one the event names (the survivor of a collision, RFC 7296 §2.8.2).
+    let made: number | undefined;
+    const r = await this.wait(
       (e) => {
-        if (e.type === 'ike-rekeyed' && e.old === sa.id) return 'ok';
+        if (e.type === 'ike-rekeyed' && e.old === sa.id) {
+          made = e.sa;
+          return 'ok';
+        }
         const end = endedSa(e);
         return end?.sa === sa.id ? `IKE SA #${sa.id} ${end.reason} before it was rekeyed` : undefined;
       },
       30_000,
       'IKE SA rekey timed out',
     );
+    return r.ok && made !== undefined ? { ok: true, data: { old: sa.id, sa: made } } : r;
   }
 
   /** The IKE SAs as the control socket lists them: all, or those the filter names. */
