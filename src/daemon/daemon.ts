@@ -161,19 +161,31 @@ export class Daemon {
       ...(chosen.plane.sockets ? { sockets: chosen.plane.sockets } : {}),
     };
     const exportKeysOn = exportKeys !== undefined;
-    const host: EngineHost =
-      this.config.workers > 0
-        ? new WorkerPool({ ...hostOpts, configPath: this.opts.configPath, workers: this.config.workers, exportKeys: exportKeysOn })
-        : new LocalEngine(this.config, {
-            exportKeys: exportKeysOn,
-            // The kernel's ALLOCSPI where the plane has it (two daemons never pick one SPI).
-            allocateSpi: (sa) => this.plane?.allocateSpi?.(sa.src, sa.dst),
-          }, hostOpts);
+    const local = (): EngineHost =>
+      new LocalEngine(this.config, {
+        exportKeys: exportKeysOn,
+        // The kernel's ALLOCSPI where the plane has it (two daemons never pick one SPI).
+        allocateSpi: (sa) => this.plane?.allocateSpi?.(sa.src, sa.dst),
+      }, hostOpts);
+    let host: EngineHost = this.config.workers > 0 ? new WorkerPool({ ...hostOpts, configPath: this.opts.configPath, workers: this.config.workers, exportKeys: exportKeysOn }) : local();
     this.host = host;
     host.addConnections(this.config.connections);
     // The sockets first: the userspace plane's worker sends ESP in UDP from the NAT-T socket.
-    await host.start();
-    if (this.config.workers > 0) this.logger.info(`${this.config.workers} engine worker threads`);
+    try {
+      await host.start();
+      if (this.config.workers > 0) this.logger.info(`${this.config.workers} engine worker threads`);
+    } catch (e) {
+      if (!(host instanceof WorkerPool)) throw e;
+      // Worker threads that cannot start (each needs descriptors of its own to load): the
+      // engine runs on the main thread rather than no daemon at all.
+      const why = e instanceof Error ? e.message : String(e);
+      await host.close().catch(() => undefined);
+      this.logger.error(`the engine worker threads could not start (${why}); the engine runs on the main thread (a worker opens files of its own as it starts: check the open-file limit, LimitNOFILE, or set workers: 0)`);
+      host = local();
+      this.host = host;
+      host.addConnections(this.config.connections);
+      await host.start();
+    }
     try {
       await chosen.plane.start(this.planeHost());
     } catch (e) {
