@@ -148,9 +148,12 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const auth = o.certs ? demoCertificates(o.certs) : undefined;
   const withAuth = auth ? { i: { ...plain.i, auth: auth.i }, r: { ...plain.r, auth: auth.r } } : plain;
   // Random 256-bit PPKs, known to both: the first required by both and mixed in IKE_INTERMEDIATE
-  // (RFC 9867 §3.1); the second a fresh one, mixed in by the rekeys (RFC 9867 §3.2, ppk_rekey).
-  const ppkKeys = new Map([DEMO_PPK_ID, DEMO_FRESH_PPK_ID].map((id) => [Buffer.from(fixedPpkId(id)).toString('hex'), Uint8Array.from(randomBytes(32))] as const));
-  const ppk = o.ppk ? { id: fixedPpkId(DEMO_PPK_ID), required: true, intermediate: true, rekey: 'yes' as const, keys: ppkKeys } : undefined;
+  // (RFC 9867 §3.1); the second a fresh one, given to both after the IKE SA is up (as a reload
+  // of the secrets does) and mixed in by the rekeys (RFC 9867 §3.2, ppk_rekey).
+  const ppkEntry = (id: string): [string, Uint8Array] => [Buffer.from(fixedPpkId(id)).toString('hex'), Uint8Array.from(randomBytes(32))];
+  const first = ppkEntry(DEMO_PPK_ID);
+  const ppk = o.ppk ? { id: fixedPpkId(DEMO_PPK_ID), required: true, intermediate: true, rekey: 'yes' as const, keys: new Map([first]) } : undefined;
+  const freshPpk = ppk ? { ...ppk, keys: new Map([first, ppkEntry(DEMO_FRESH_PPK_ID)]) } : undefined;
   const c = ppk ? { i: { ...withAuth.i, ppk }, r: { ...withAuth.r, ppk } } : withAuth;
   const watch = new Watch();
   let bytes = 0;
@@ -214,6 +217,11 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   if (o.rekey === false) return finish(true);
 
   p('');
+  if (freshPpk) {
+    // What `pqike reload` does with a secrets file that only gained a PPK: the running SAs take it.
+    for (const [e, side] of [[ei, c.i], [er, c.r]] as const) e.replaceConnection({ ...side, ppk: freshPpk });
+    p(`a fresh PPK '${DEMO_FRESH_PPK_ID}' given to both sides (as pqike reload of the secrets does; the IKE SA stays)`);
+  }
   p('2. Child SA rekey (CREATE_CHILD_SA, then IKE_FOLLOWUP_KE per additional key exchange)');
   let mark = watch.events.length;
   t0 = performance.now();
