@@ -15,7 +15,8 @@
  * AEAD IVs are drawn at random here (8 octets); RFC 5282 §3.1 only requires that an IV never
  * repeats for a key, which random 64-bit IVs satisfy for any realistic IKE SA message count.
  */
-import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type CipherGCMTypes } from 'node:crypto';
+import { randomBytesPooled } from './random-pool.js';
 import { CryptoError } from './errors.js';
 import { integIcvLength, integKeyLength, integMac } from './integ.js';
 import { constantTimeEqual, symKey, symKeyPrefix } from './util.js';
@@ -100,7 +101,7 @@ function cbcCipher(keyBits: number, integId: number): SkCipher {
     sealedLength: (n) => AES_BLOCK + (Math.floor((n + 1 + AES_BLOCK - 1) / AES_BLOCK) * AES_BLOCK) + icvLength,
     seal(keys, aad, plain, opts) {
       checkKeys(c, keys);
-      const iv = opts?.iv ?? randomBytes(AES_BLOCK);
+      const iv = opts?.iv ?? randomBytesPooled(AES_BLOCK);
       if (iv.length !== AES_BLOCK) throw new RangeError('AES-CBC IV must be 16 octets');
       const padded = padPlain(plain, AES_BLOCK, opts?.padding);
       const enc = createCipheriv(alg, symKey(keys.encr), iv).setAutoPadding(false);
@@ -149,7 +150,7 @@ function aeadCipher(
     sealedLength: (n) => IV + n + 1 + icvLength,
     seal(keys, aad, plain, opts) {
       checkKeys(c, keys);
-      const iv = opts?.iv ?? randomBytes(IV);
+      const iv = opts?.iv ?? randomBytesPooled(IV);
       if (iv.length !== IV) throw new RangeError('AEAD IV must be 8 octets');
       const padded = padPlain(plain, 1, opts?.padding);
       const key = symKeyPrefix(keys.encr, keyLen);

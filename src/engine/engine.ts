@@ -3,7 +3,7 @@
  * datagrams to send and events. It owns the table of IKE SAs and routes each message to its
  * SA and exchange (RFC 7296 §2.2 Message IDs, §2.1 retransmission, RFC 7383 reassembly).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled } from '../crypto/random-pool.js';
 import { CryptoError } from '../crypto/errors.js';
 import { ExchangeType, HeaderFlags, NotifyType, nameOf } from '../wire/constants.js';
 import type { TrustQuery } from '../auth/trust-store.js';
@@ -102,7 +102,7 @@ export class IkeEngine implements SaHost {
   }
 
   constructor(opts: EngineOptions = {}) {
-    this.random = opts.random ?? ((n) => randomBytes(n));
+    this.random = opts.random ?? randomBytesPooled;
     this.keMethod = opts.keMethod ?? keMethod;
     if (opts.admissionQueue) this.admission = new AdmissionQueue(opts.admissionQueue);
     this.retransmitTimeoutMs = opts.retransmitTimeoutMs ?? 1000;
