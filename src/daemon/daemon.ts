@@ -13,6 +13,7 @@ import type { IkeEngine } from '../engine/engine.js';
 import { formatIdentity } from '../engine/identity.js';
 import { formatSelector } from '../engine/traffic-selectors.js';
 import { hex32 } from '../engine/util.js';
+import { ExchangeType } from '../wire/constants.js';
 import type { EngineEvent, SaFilter } from '../engine/types.js';
 import type { DataPlaneCommand } from '../engine/dataplane.js';
 import { LocalEngine } from './engine-host.js';
@@ -345,10 +346,12 @@ export class Daemon {
     const name_ = c.config.name;
     let ikeUp = false;
     /**
-     * The attempt being followed: the first new IKE SA of this connection (SA numbers only
-     * grow), then each later one that keyingtries starts after a failed attempt.
+     * The attempt being followed: the first new IKE SA this connection initiates, then each
+     * later one that keyingtries starts after a failed attempt. A connection initiates from one
+     * engine (worker-pool.ts ownerOfConnection), whose SA numbers only grow; another worker's
+     * numbers interleave with them, so only this connection's SAs set the mark.
      */
-    const all = await host.list();
+    const all = await host.list({ connection: name_ });
     // An attempt of this connection already under way (a start action, keyingtries): follow it
     // rather than start a second IKE SA (as strongSwan reuses a connecting IKE SA).
     const inFlight = all.find((s) => s.connection === name_ && s.role === 'initiator' && (s.state === 'connecting' || s.state === 'intermediate' || s.state === 'authenticating'));
@@ -356,7 +359,8 @@ export class Daemon {
     let retrying = inFlight === undefined;
     const res = this.wait(
       (e) => {
-        if (retrying && e.type === 'message' && e.sa > id && this.connOf(e.sa) === name_) {
+        // An IKE SA of ours starts with its IKE_SA_INIT request; a peer's never sends one.
+        if (retrying && e.type === 'message' && e.direction === 'out' && !e.response && e.exchange === ExchangeType.IKE_SA_INIT && e.sa > id && this.connOf(e.sa) === name_) {
           id = e.sa;
           retrying = false;
         }
