@@ -96,9 +96,9 @@ describe('the daemon forgets every SA it no longer has', { timeout: 120_000 }, (
         probe.initiate('probe', Date.now(), { local, remote: { address: '127.0.0.1', port: ports.b } });
         for (const o of probe.drain()) if (o.kind === 'send') sock.send(o.data, o.to.port, o.to.address);
       }
-      await waitFor('B to hold the half-open SAs', () => (b.engine.list().length === N ? true : undefined));
+      await waitFor('B to hold the half-open SAs', async () => ((await b.listSas()).length === N ? true : undefined));
       assert.ok(b.tables().handshakesTimed >= N, JSON.stringify(b.tables()));
-      await waitFor('the half-open SAs to time out', () => (b.engine.list().length === 0 ? true : undefined), 10_000);
+      await waitFor('the half-open SAs to time out', async () => ((await b.listSas()).length === 0 ? true : undefined), 10_000);
       assert.deepEqual(b.tables(), empty);
     } finally {
       sock.close();
@@ -108,7 +108,7 @@ describe('the daemon forgets every SA it no longer has', { timeout: 120_000 }, (
   it(`${N} SAs to a peer that never answers, deleted with pqike down while connecting: the pending up returns at once`, async () => {
     for (let i = 0; i < N; i++) {
       const up = ctl('moon', 'up', 'silent');
-      await waitFor('the SA to be connecting', () => (a.engine.list().some((s) => s.connection === 'silent') ? true : undefined));
+      await waitFor('the SA to be connecting', async () => ((await a.listSas()).some((s) => s.connection === 'silent') ? true : undefined));
       assert.equal(a.tables().waiters, 1);
       const t0 = Date.now();
       const down = await ctl('moon', 'down', 'silent');
@@ -125,7 +125,7 @@ describe('the daemon forgets every SA it no longer has', { timeout: 120_000 }, (
       const r = await ctl('moon', 'up', 'bad');
       assert.equal(r.ok, false);
     }
-    await waitFor('B to drop the failed SAs', () => (b.engine.list().length === 0 ? true : undefined));
+    await waitFor('B to drop the failed SAs', async () => ((await b.listSas()).length === 0 ? true : undefined));
     assert.deepEqual(a.tables(), empty);
     assert.deepEqual(b.tables(), empty);
   });
@@ -138,13 +138,13 @@ describe('the daemon forgets every SA it no longer has', { timeout: 120_000 }, (
         const r = await ctl('moon', 'rekey', 'good');
         assert.ok(r.ok, JSON.stringify(r));
         // The replaced SA goes once its delete is answered.
-        await waitFor('the rekeyed SA deleted', () => (a.engine.list().filter((s) => s.connection === 'good').length === 1 ? true : undefined));
+        await waitFor('the rekeyed SA deleted', async () => ((await a.listSas()).filter((s) => s.connection === 'good').length === 1 ? true : undefined));
       }
       const down = await ctl('moon', 'down', 'good');
       assert.ok(down.ok, JSON.stringify(down));
     }
-    await waitFor('B to drop its SAs', () => (b.engine.list().length === 0 ? true : undefined));
-    assert.equal(a.engine.list().length, 0);
+    await waitFor('B to drop its SAs', async () => ((await b.listSas()).length === 0 ? true : undefined));
+    assert.equal((await a.listSas()).length, 0);
     assert.deepEqual(a.tables(), empty);
     assert.deepEqual(b.tables(), empty);
   });

@@ -71,7 +71,7 @@ describe('failures once, retransmissions from the second, IKE SA rekeys counted'
     const fromB = logB.lines.length;
     const r = await ctl('moon', 'up', 'bad');
     assert.equal(r.ok, false);
-    await waitFor('B to drop the SA', () => (b.engine.list().length === 0 ? true : undefined));
+    await waitFor('B to drop the SA', async () => ((await b.listSas()).length === 0 ? true : undefined));
     const linesA = logA.lines.slice(fromA);
     const problemsA = linesA.filter((l) => l['level'] === 'warn' || l['level'] === 'error' || /fail/i.test(String(l['msg'])));
     assert.equal(problemsA.length, 1, JSON.stringify(linesA, null, 1));

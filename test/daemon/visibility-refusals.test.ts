@@ -151,7 +151,11 @@ describe('a responder daemon logs and counts every refusal once', { timeout: 60_
     // The first request makes a half-open SA, which reaches cookie_threshold 1.
     const first = await askOnce(sock, ports.loaded, 'aes256gcm16-prfsha384-x25519');
     assert.notEqual(answerNotify(first), NotifyType.COOKIE);
-    await waitFor('the half-open SA', () => (loaded.engine.guard.halfOpenCount === 1 ? true : undefined));
+    // Through the control verb, as with engine workers (where the daemon has no engine of its own).
+    await waitFor('the half-open SA', async () => {
+      const r = await loaded.handle({ cmd: 'stats', args: [], opts: {} });
+      return r.ok && (r.data as { halfOpenIkeSas?: number }).halfOpenIkeSas === 1 ? true : undefined;
+    });
     const before = logLoaded.lines.length;
     const answer = await askOnce(sock, ports.loaded, 'aes256gcm16-prfsha384-x25519');
     assert.equal(answerNotify(answer), NotifyType.COOKIE);
