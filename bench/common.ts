@@ -143,3 +143,14 @@ export function send(msg: FromWorker): Promise<void> {
     process.send(msg, undefined, {}, () => resolve());
   });
 }
+
+/**
+ * The `limits:` of a benchmark daemon: one client address holds every half-open SA, so the
+ * cookie and block thresholds (and the half-open cap) are raised out of the way.
+ */
+export const BENCH_LIMITS_YAML = `limits:
+  cookie_threshold: 100000
+  cookie_threshold_ip: 100000
+  block_threshold: 100000
+  init_limit_half_open: 100000
+`;

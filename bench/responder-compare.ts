@@ -48,9 +48,9 @@ import { parseArgs } from 'node:util';
 import { charonSkipReason } from '../test/interop/strongswan.js';
 import { sleep } from '../test/interop/netns.js';
 import { median } from './common.js';
-import type { FromWorker, InitiatorConfig, InitiatorResult } from './common.js';
-import { LoadTester, loadTesterCharon, loadTesterSkipReason } from './load-tester.js';
-import { BENCH_PSK, cpuOf, INITIATOR_ID, RESPONDER_ID, TS_I, TS_R, withCharon, withDaemon } from './responders.js';
+import type { FromWorker, InitiatorResult } from './common.js';
+import { loadTesterCharon, loadTesterSkipReason } from './load-tester.js';
+import { benchInitiatorConfig, cpuOf, startLoadTester, withCharon, withDaemon } from './responders.js';
 import type { Responder, ResponderKind } from './responders.js';
 
 const { values: opt } = parseArgs({
@@ -134,18 +134,7 @@ function measureUdp(r: Responder): Promise<Measured> {
     child.on('exit', (code) => {
       if (code !== 0 && code !== null) reject(new Error(`${r.who} client exited with ${code}`));
     });
-    const cfg: InitiatorConfig = {
-      type: 'config',
-      proposal: PROPOSAL,
-      psk: Buffer.from(BENCH_PSK).toString('base64'),
-      port: 500,
-      concurrency: CONCURRENCY,
-      warmupMs: WARMUP_MS,
-      runMs: SECONDS * 1000,
-      runs: 1,
-      local: r.pair.a.addr,
-      remote: r.pair.b.addr,
-    };
+    const cfg = benchInitiatorConfig(r.pair, { proposal: PROPOSAL, concurrency: CONCURRENCY, warmupMs: WARMUP_MS, runMs: SECONDS * 1000 });
     child.send(cfg);
   });
 }
@@ -155,17 +144,8 @@ function measureUdp(r: Responder): Promise<Measured> {
  * the responder's established IKE SAs and CPU time over --seconds.
  */
 async function measureLoadTester(r: Responder): Promise<Measured> {
-  const lt = await LoadTester.start({
-    ns: r.pair.a.ns,
-    local: r.pair.a.addr,
-    remote: r.pair.b.addr,
+  const lt = await startLoadTester(r.pair, {
     proposal: PROPOSAL,
-    esp: 'aes256gcm16',
-    psk: BENCH_PSK,
-    initiatorId: INITIATOR_ID,
-    responderId: RESPONDER_ID,
-    tsi: TS_I,
-    tsr: TS_R,
     initiators: LT_INITIATORS,
     delayMs: LT_DELAY,
     initLimit: LT_RATE !== undefined ? 0 : CONCURRENCY,

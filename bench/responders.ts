@@ -19,6 +19,10 @@ import { request } from '../src/daemon/control.js';
 import { Charon } from '../test/interop/strongswan.js';
 import { startInNs, withNetnsPair } from '../test/interop/netns.js';
 import type { NetnsPair, NsProcess } from '../test/interop/netns.js';
+import { BENCH_LIMITS_YAML } from './common.js';
+import type { InitiatorConfig } from './common.js';
+import { LoadTester } from './load-tester.js';
+import type { LoadTesterOptions } from './load-tester.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** This tree's CLI: src/cli/main.js of the same outDir as this bench/ directory. */
@@ -62,11 +66,7 @@ log:
 control:
   socket: ${socket}
 data_plane: fake
-limits:
-  cookie_threshold: 100000
-  cookie_threshold_ip: 100000
-  block_threshold: 100000
-connections:
+${BENCH_LIMITS_YAML}connections:
   bench:
     local_addrs: ${pair.b.addr}
     remote_addrs: '%any'
@@ -165,4 +165,14 @@ export async function withCharon<T>(o: CharonResponderOptions, fn: (r: Responder
       await charon.stop();
     }
   }, INNER);
+}
+
+/** What every benchmark client of a responder pair shares: the pair's addresses, the PSK, the identities and selectors above. */
+export function benchInitiatorConfig(pair: NetnsPair, o: { proposal: string; concurrency: number; warmupMs: number; runMs: number }): InitiatorConfig {
+  return { type: 'config', proposal: o.proposal, psk: Buffer.from(BENCH_PSK).toString('base64'), port: 500, concurrency: o.concurrency, warmupMs: o.warmupMs, runMs: o.runMs, runs: 1, local: pair.a.addr, remote: pair.b.addr };
+}
+
+/** strongSwan's load-tester in namespace A of `pair`, with this file's PSK, identities and selectors. */
+export function startLoadTester(pair: NetnsPair, o: Pick<LoadTesterOptions, 'proposal' | 'initiators' | 'delayMs' | 'initLimit'> & Partial<LoadTesterOptions>): Promise<LoadTester> {
+  return LoadTester.start({ ns: pair.a.ns, local: pair.a.addr, remote: pair.b.addr, esp: 'aes256gcm16', psk: BENCH_PSK, initiatorId: INITIATOR_ID, responderId: RESPONDER_ID, tsi: TS_I, tsr: TS_R, ...o });
 }

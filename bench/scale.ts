@@ -42,6 +42,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { BENCH_LIMITS_YAML } from './common.js';
 import type { FromScaleInitiator, ScaleInitiatorConfig, ScaleProgress } from './scale-initiator.js';
 
 const { values: opt } = parseArgs({
@@ -119,12 +120,7 @@ control:
 metrics:
   listen: ${DAEMON_ADDRESS}:${metricsPort}
 data_plane: fake
-limits:
-  cookie_threshold: 100000
-  cookie_threshold_ip: 100000
-  block_threshold: 100000
-  init_limit_half_open: 100000
-connections:
+${BENCH_LIMITS_YAML}connections:
   bench:
     local_addrs: ${DAEMON_ADDRESS}
     remote_addrs: '%any'

@@ -28,7 +28,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from '../src/daemon/control.js';
-import { median } from './common.js';
+import { BENCH_LIMITS_YAML, median } from './common.js';
 import { cpuOf } from './responders.js';
 import type { FromWorker, InitiatorConfig, InitiatorResult } from './common.js';
 
@@ -69,12 +69,7 @@ log:
 control:
   socket: ${join(dir, 'pqike.sock')}
 data_plane: fake
-limits:
-  cookie_threshold: 100000
-  cookie_threshold_ip: 100000
-  block_threshold: 100000
-  init_limit_half_open: 100000
-connections:
+${BENCH_LIMITS_YAML}connections:
   bench:
     local_addrs: ${GW}
     remote_addrs: '%any'
