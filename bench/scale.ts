@@ -32,6 +32,7 @@
  *   --timeout S        give up when the SAs are not up after S seconds [1800]
  *   --json             one JSON object at the end instead of the text
  *   --keep             keep the temporary directory (configuration, daemon log)
+ *   --node-flag F      a V8/Node flag for the daemon's node (repeatable), e.g. --max-semi-space-size=4
  */
 import { fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -59,6 +60,7 @@ const { values: opt } = parseArgs({
     timeout: { type: 'string' },
     json: { type: 'boolean' },
     keep: { type: 'boolean' },
+    'node-flag': { type: 'string', multiple: true },
     help: { type: 'boolean' },
   },
   strict: true,
@@ -139,7 +141,7 @@ ${BENCH_LIMITS_YAML}connections:
 
 function startDaemon(): ChildProcess {
   const fd = openSync(join(dir, 'daemon.log'), 'a');
-  const child = spawn(process.execPath, ['--expose-gc', '--import', pathToFileURL(PROBE).href, CLI, 'daemon', '-c', configFile], {
+  const child = spawn(process.execPath, [...(opt['node-flag'] ?? []), '--expose-gc', '--import', pathToFileURL(PROBE).href, CLI, 'daemon', '-c', configFile], {
     stdio: ['ignore', fd, fd],
     env: { ...process.env, PQIKE_FLOOD_MEMPROBE: join(dir, 'mem.json'), ...(opt.snapshot ? { PQIKE_SCALE_SNAPSHOT: resolve(opt.snapshot) } : {}) },
   });

@@ -5,6 +5,8 @@
 import { prf, prfKeyLength, prfPlus } from './prf.js';
 import { u32be } from './util.js';
 
+const NO_OCTETS = new Uint8Array(0);
+
 export interface IkeSaKeys {
   skD: Uint8Array;
   skAi: Uint8Array;
@@ -100,6 +102,8 @@ export function deriveIkeSaKeys(
   const km = prfPlus(prfId, skeyseed, [ni, nr, spiI, spiR], total);
   let off = 0;
   const take = (n: number): Uint8Array => {
+    // SK_ai/SK_ar of an AEAD are empty: one shared empty view instead of a 96-octet object each.
+    if (n === 0) return NO_OCTETS;
     const v = km.subarray(off, off + n);
     off += n;
     return v;

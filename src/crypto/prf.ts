@@ -60,7 +60,9 @@ export function prfPlus(prfId: number, key: Uint8Array, seed: Uint8Array | reado
     throw new CryptoError('UNSUPPORTED', `prf+: cannot produce ${length} octets (RFC 7296 §2.13 limit)`);
   }
   const seeds: readonly Uint8Array[] = seed instanceof Uint8Array ? [seed] : seed;
-  const out = Buffer.allocUnsafe(blocks * p.out);
+  // Not from Node's shared 8 KiB pool: prf+ output is mostly key material an SA keeps for its
+  // lifetime, and a pooled slice would keep the whole pool slab alive with it (1.3 KB per SA).
+  const out = Buffer.allocUnsafeSlow(blocks * p.out);
   const counter = Buffer.allocUnsafe(1);
   const k = symKey(key);
   let prev: Buffer | undefined;

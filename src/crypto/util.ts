@@ -32,10 +32,11 @@ export function symKey(key: Uint8Array): Uint8Array | KeyObject {
 const prefixKeys = new WeakMap<Uint8Array, { readonly length: number; readonly key: Uint8Array | KeyObject }>();
 
 export function symKeyPrefix(material: Uint8Array, length: number): Uint8Array | KeyObject {
+  // A raw key is a view made per call (cheaper than a cache entry kept per SA, 136 octets each).
+  if (!SYM_VIA_KEYOBJECT) return material.subarray(0, length);
   const c = prefixKeys.get(material);
   if (c !== undefined && c.length === length) return c.key;
-  const raw = material.subarray(0, length);
-  const key = SYM_VIA_KEYOBJECT ? createSecretKey(raw) : raw;
+  const key = createSecretKey(material.subarray(0, length));
   prefixKeys.set(material, { length, key });
   return key;
 }

@@ -37,6 +37,8 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * larger one would keep the whole pool slab or message alive with it, and one ArrayBuffer per
  * part costs an ArrayBuffer object each.
  */
+const NO_OCTETS = new Uint8Array(0);
+
 export function packed(parts: readonly Uint8Array[]): Uint8Array[] {
   let total = 0;
   for (const p of parts) total += p.length;
@@ -45,7 +47,8 @@ export function packed(parts: readonly Uint8Array[]): Uint8Array[] {
   let o = 0;
   for (const p of parts) {
     all.set(p, o);
-    out.push(all.subarray(o, o + p.length));
+    // An empty part (SK_a of an AEAD) is one shared view: a view object costs 96 octets.
+    out.push(p.length === 0 ? NO_OCTETS : all.subarray(o, o + p.length));
     o += p.length;
   }
   return out;
