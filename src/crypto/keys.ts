@@ -3,9 +3,7 @@
  * §2.15 (AUTH), RFC 9370 §2.2.2 / §2.2.4 (multiple key exchanges), RFC 9242 §3.3.2 (IntAuth).
  */
 import { prf, prfKeyLength, prfPlus } from './prf.js';
-import { u32be } from './util.js';
-
-const NO_OCTETS = new Uint8Array(0);
+import { NO_OCTETS, u32be } from './util.js';
 
 export interface IkeSaKeys {
   skD: Uint8Array;
@@ -102,7 +100,7 @@ export function deriveIkeSaKeys(
   const km = prfPlus(prfId, skeyseed, [ni, nr, spiI, spiR], total);
   let off = 0;
   const take = (n: number): Uint8Array => {
-    // SK_ai/SK_ar of an AEAD are empty: one shared empty view instead of a 96-octet object each.
+    // SK_ai/SK_ar of an AEAD are empty.
     if (n === 0) return NO_OCTETS;
     const v = km.subarray(off, off + n);
     off += n;

@@ -26,13 +26,13 @@ export function symKey(key: Uint8Array): Uint8Array | KeyObject {
 }
 
 /**
- * symKey() of the first `length` octets of `material` (an AEAD key without its salt), cached
- * per material buffer: a fresh subarray per call would miss the cache above every time.
+ * symKey() of the first `length` octets of `material` (an AEAD key without its salt). A KeyObject
+ * is cached per material buffer (a fresh subarray per call would miss the cache above every
+ * time); a raw key is a view made per call, cheaper than a cache entry kept per SA (136 octets).
  */
 const prefixKeys = new WeakMap<Uint8Array, { readonly length: number; readonly key: Uint8Array | KeyObject }>();
 
 export function symKeyPrefix(material: Uint8Array, length: number): Uint8Array | KeyObject {
-  // A raw key is a view made per call (cheaper than a cache entry kept per SA, 136 octets each).
   if (!SYM_VIA_KEYOBJECT) return material.subarray(0, length);
   const c = prefixKeys.get(material);
   if (c !== undefined && c.length === length) return c.key;
@@ -40,6 +40,12 @@ export function symKeyPrefix(material: Uint8Array, length: number): Uint8Array |
   prefixKeys.set(material, { length, key });
   return key;
 }
+
+/**
+ * The one empty octet string for a key or field that is empty (SK_a of an AEAD): every view
+ * object costs 96 octets, and an SA keeps its keys for its lifetime. Never written to.
+ */
+export const NO_OCTETS: Uint8Array = new Uint8Array(0);
 
 /** Constant-time comparison; different lengths compare unequal (length is not secret). */
 export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {

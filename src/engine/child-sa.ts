@@ -117,8 +117,8 @@ export function makeChild(sa: IkeSa, config: ChildConfig, negotiated: SelectedSu
   const skD = k.ppk ? skeyseedPpk(sa.prfId, k.ppk.key, sa.requireKeys().skD) : sa.requireKeys().skD;
   const keymat = childKeymat(sa.prfId, skD, k.secrets.map((s) => s.secret), k.ni, k.nr, 2 * (lengths.encr + lengths.integ));
   // RFC 7296 §2.17: the keys of the exchange initiator's outbound direction come first,
-  // encryption before integrity. Copied into one buffer of their own: the KEYMAT is a Buffer
-  // from Node's pool, whose 8 KiB slab each Child SA would otherwise keep alive for its lifetime.
+  // encryption before integrity. Copied into one buffer of exactly their size (packed), which
+  // the Child SA keeps for its lifetime instead of the whole prf+ output.
   const e = lengths.encr;
   const a = lengths.integ;
   const [encrI, integI, encrR, integR] = packed([keymat.subarray(0, e), keymat.subarray(e, e + a), keymat.subarray(e + a, 2 * e + a), keymat.subarray(2 * e + a, 2 * (e + a))]) as [Uint8Array, Uint8Array, Uint8Array, Uint8Array];

@@ -1,4 +1,5 @@
 /** Small helpers shared by the engine. */
+import { NO_OCTETS } from '../crypto/util.js';
 
 export function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -35,10 +36,8 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
  * Copies of `parts` in one ArrayBuffer of exactly their total size, as views of it, in order.
  * For what an SA keeps for its lifetime (keys): a Buffer from Node's pool or a subarray of a
  * larger one would keep the whole pool slab or message alive with it, and one ArrayBuffer per
- * part costs an ArrayBuffer object each.
+ * part costs an ArrayBuffer object each. An empty part (an AEAD's integrity key) is NO_OCTETS.
  */
-const NO_OCTETS = new Uint8Array(0);
-
 export function packed(parts: readonly Uint8Array[]): Uint8Array[] {
   let total = 0;
   for (const p of parts) total += p.length;
@@ -47,7 +46,6 @@ export function packed(parts: readonly Uint8Array[]): Uint8Array[] {
   let o = 0;
   for (const p of parts) {
     all.set(p, o);
-    // An empty part (SK_a of an AEAD) is one shared view: a view object costs 96 octets.
     out.push(p.length === 0 ? NO_OCTETS : all.subarray(o, o + p.length));
     o += p.length;
   }

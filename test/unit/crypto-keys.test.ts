@@ -77,6 +77,17 @@ test('RFC 7296 §2.14: SKEYSEED and SK_* after IKE_SA_INIT (X25519)', () => {
   checkStage(stage0(), STAGE0, 'stage 0');
 });
 
+test('IKE SA keys hold only their own octets: not a slice of a shared pool slab, and AEAD empty SK_a shared', () => {
+  // An SA keeps its keys for its lifetime: a slice of Node's 8 KiB Buffer pool would keep the
+  // whole slab alive with it (bench/scale.ts measured 1.3 KB per SA).
+  const k = stage0();
+  const total = 3 * 48 + 2 * SIZES.encr;
+  assert.ok(k.skD.buffer.byteLength < total + 48, `SK_d's buffer is ${k.skD.buffer.byteLength} octets for ${total} octets of keys`);
+  assert.equal(k.skPr.buffer, k.skD.buffer, 'all keys are views of one buffer');
+  assert.equal(k.skAi, k.skAr, 'empty SK_ai and SK_ar are one shared view');
+  assert.equal(k.skAi, stage1().skAi, 'and the same for every SA');
+});
+
 test('RFC 9370 §2.2.2: SKEYSEED(1) = prf(SK_d(0), SK(1) | Ni | Nr) after IKE_INTERMEDIATE (ML-KEM-768)', () => {
   const seed = skeyseedIntermediate(PRF_SHA384, fromHex(STAGE0.skD), fromHex(STAGE1.ke), NI, NR);
   assert.equal(toHex(seed), STAGE1.skeyseed);
