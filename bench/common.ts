@@ -96,6 +96,13 @@ export interface InitiatorConfig {
   readonly warmupMs: number;
   readonly runMs: number;
   readonly runs: number;
+  /**
+   * Open loop: start this many IKE SAs per second (in ticks of 10 ms) whatever the responder
+   * does, with at most `concurrency` in flight (a tick that finds them all in flight starts
+   * none; the result counts those as `skipped`). Without it, closed loop: each completed or
+   * failed SA is replaced at once, keeping `concurrency` in flight.
+   */
+  readonly rate?: number;
   /** Our address and the responder's; default 127.0.0.1 both (bench/responder-compare.ts runs the worker in a namespace). */
   readonly local?: string;
   readonly remote?: string;
@@ -118,6 +125,8 @@ export interface InitiatorResult {
   readonly completedMeasured: number;
   readonly failed: number;
   readonly retransmits: number;
+  /** Open loop (`rate`): SAs not started because `concurrency` were in flight. */
+  readonly skipped?: number;
   /** CPU time of the initiator process during the measured runs, µs, and the wall time, ms. */
   readonly cpuUs: number;
   readonly wallMs: number;

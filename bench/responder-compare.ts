@@ -37,7 +37,9 @@
  *   --charon-table N (charon.ikesa_table_size of the responder charon; charon's default is 1
  *   bucket), --json, --cpu-prof DIR (profile the daemon: one .cpuprofile per round in DIR; see
  *   bench/cpuprofile-top.ts), --baseline DIR (another pqike tree, built: its daemon is measured
- *   too in every round, for a before/after in one run).
+ *   too in every round, for a before/after in one run), --bare (the bare engine is measured too
+ *   in every round: bench/bare-responder.ts, one IkeEngine on the daemon's UDP driver with the
+ *   daemon's configuration file and nothing else, so that pqike/bare is what the daemon adds).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -68,6 +70,7 @@ const { values: opt } = parseArgs({
     json: { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     baseline: { type: 'string' },
+    bare: { type: 'boolean' },
     help: { type: 'boolean' },
   },
   strict: true,
@@ -189,7 +192,7 @@ async function main(): Promise<number> {
     process.stderr.write(`responder-compare: ${skip}\n`);
     return 2;
   }
-  const rows: { round: number; pqike: Measured; charon: Measured; baseline?: Measured }[] = [];
+  const rows: { round: number; pqike: Measured; charon: Measured; baseline?: Measured; bare?: Measured }[] = [];
   const baselineCli = opt.baseline ? join(opt.baseline, 'dist', 'src', 'cli', 'main.js') : undefined;
   const log = (l: string): void => {
     if (!opt.json) process.stdout.write(`${l}\n`);
@@ -206,7 +209,7 @@ async function main(): Promise<number> {
     // Each responder fresh for each round (charon slows down as identical Child SAs pile up in
     // libipsec; a round should not measure the previous one's state), the order alternating, so
     // that a machine drifting within a round favours neither.
-    const all: Who[] = baselineCli ? ['pqike', 'baseline', 'charon'] : ['pqike', 'charon'];
+    const all: Who[] = ['pqike', ...(baselineCli ? (['baseline'] as const) : []), ...(opt.bare ? (['bare'] as const) : []), 'charon'];
     const order = round % 2 === 1 ? all : [...all].reverse();
     const got: Partial<Record<Who, Measured>> = {};
     for (const who of order)
@@ -214,13 +217,16 @@ async function main(): Promise<number> {
         ? withCharon(charonOpts, measure)
         : who === 'baseline' && baselineCli
           ? withDaemon({ ...daemonOpts, cli: baselineCli, who: 'baseline' }, measure)
-          : withDaemon(daemonOpts, measure));
+          : who === 'bare'
+            ? withDaemon({ proposal: PROPOSAL, bare: true, who: 'bare' }, measure)
+            : withDaemon(daemonOpts, measure));
     const p = got.pqike;
     const c = got.charon;
     const b = got.baseline;
+    const e = got.bare;
     if (!p || !c) throw new Error('a responder was not measured');
-    rows.push({ round, pqike: p, charon: c, ...(b ? { baseline: b } : {}) });
-    log(`  round ${round}: pqike ${p.cpuPerSaUs.toFixed(0)} µs/SA (${p.rate.toFixed(0)} SAs/s), charon ${c.cpuPerSaUs.toFixed(0)} µs/SA (${c.rate.toFixed(0)} SAs/s); pqike/charon CPU per SA ${(p.cpuPerSaUs / c.cpuPerSaUs).toFixed(2)}${b ? `; baseline ${b.cpuPerSaUs.toFixed(0)} µs/SA, pqike/baseline ${(p.cpuPerSaUs / b.cpuPerSaUs).toFixed(2)}` : ''}`);
+    rows.push({ round, pqike: p, charon: c, ...(b ? { baseline: b } : {}), ...(e ? { bare: e } : {}) });
+    log(`  round ${round}: pqike ${p.cpuPerSaUs.toFixed(0)} µs/SA (${p.rate.toFixed(0)} SAs/s), charon ${c.cpuPerSaUs.toFixed(0)} µs/SA (${c.rate.toFixed(0)} SAs/s); pqike/charon CPU per SA ${(p.cpuPerSaUs / c.cpuPerSaUs).toFixed(2)}${b ? `; baseline ${b.cpuPerSaUs.toFixed(0)} µs/SA, pqike/baseline ${(p.cpuPerSaUs / b.cpuPerSaUs).toFixed(2)}` : ''}${e ? `; bare engine ${e.cpuPerSaUs.toFixed(0)} µs/SA, pqike/bare ${(p.cpuPerSaUs / e.cpuPerSaUs).toFixed(2)}` : ''}`);
   }
   const med = (f: (r: (typeof rows)[number]) => number): number => median(rows.map(f));
   const summary = {
@@ -237,6 +243,7 @@ async function main(): Promise<number> {
     charonCpuPerSaUs: med((r) => r.charon.cpuPerSaUs),
     ratioMedian: med((r) => r.pqike.cpuPerSaUs / r.charon.cpuPerSaUs),
     ...(baselineCli ? { baselineRatioMedian: med((r) => r.pqike.cpuPerSaUs / (r.baseline?.cpuPerSaUs ?? Number.NaN)) } : {}),
+    ...(opt.bare ? { bareCpuPerSaUs: med((r) => r.bare?.cpuPerSaUs ?? Number.NaN), bareRatioMedian: med((r) => r.pqike.cpuPerSaUs / (r.bare?.cpuPerSaUs ?? Number.NaN)) } : {}),
     pqikeRate: med((r) => r.pqike.rate),
     charonRate: med((r) => r.charon.rate),
     rows,
@@ -245,6 +252,7 @@ async function main(): Promise<number> {
   else {
     log(`median responder CPU per SA: pqike ${summary.pqikeCpuPerSaUs.toFixed(0)} µs, charon ${summary.charonCpuPerSaUs.toFixed(0)} µs; median of the per-round ratios pqike/charon ${summary.ratioMedian.toFixed(2)}`);
     log(`median rate with this client: pqike ${summary.pqikeRate.toFixed(0)} SAs/s, charon ${summary.charonRate.toFixed(0)} SAs/s`);
+    if (summary.bareRatioMedian !== undefined) log(`median bare engine CPU per SA ${(summary.bareCpuPerSaUs ?? Number.NaN).toFixed(0)} µs; median of the per-round ratios daemon/bare engine: ${summary.bareRatioMedian.toFixed(2)}`);
     if (summary.baselineRatioMedian !== undefined) log(`median of the per-round ratios pqike/baseline (${opt.baseline ?? ''}): ${summary.baselineRatioMedian.toFixed(2)}`);
   }
   return 0;

@@ -49,7 +49,7 @@ export function cpuOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_US;
 }
 
-export type ResponderKind = 'pqike' | 'charon' | 'baseline';
+export type ResponderKind = 'pqike' | 'charon' | 'baseline' | 'bare';
 
 export interface Responder {
   readonly who: ResponderKind;
@@ -89,9 +89,14 @@ export interface DaemonOptions {
   readonly who?: ResponderKind;
   /** Write a .cpuprofile of the daemon into this directory. */
   readonly cpuProfDir?: string;
+  /** Run bench/bare-responder.js (the bare engine on the daemon's UDP driver) on the same configuration file instead of the daemon. */
+  readonly bare?: boolean;
 }
 
-/** The pqike daemon as responder in namespace B of a fresh pair, for the length of `fn`. */
+/** The bare engine's responder script, beside this file. */
+const BARE = join(HERE, 'bare-responder.js');
+
+/** The pqike daemon (or with `bare`, the bare engine) as responder in namespace B of a fresh pair, for the length of `fn`. */
 export async function withDaemon<T>(o: DaemonOptions, fn: (r: Responder) => Promise<T>): Promise<T> {
   return withNetnsPair(async (pair) => {
     const dir = mkdtempSync(join(tmpdir(), 'pqike-bench-daemon-'));
@@ -100,7 +105,7 @@ export async function withDaemon<T>(o: DaemonOptions, fn: (r: Responder) => Prom
     writeFileSync(join(dir, 'pqike.yaml'), daemonYaml(pair, socket, o.proposal));
     let proc: NsProcess | undefined;
     try {
-      proc = await startInNs(pair.b.ns, process.execPath, [...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []), o.cli ?? CLI, 'daemon', '-c', join(dir, 'pqike.yaml')], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: join(dir, 'daemon.log') });
+      proc = await startInNs(pair.b.ns, process.execPath, [...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []), ...(o.bare ? [BARE, join(dir, 'pqike.yaml')] : [o.cli ?? CLI, 'daemon', '-c', join(dir, 'pqike.yaml')])], { readyPattern: /control socket/, readyTimeoutMs: 20_000, logPath: join(dir, 'daemon.log') });
       const established = async (): Promise<number> => {
         const r = await request(socket, { cmd: 'stats', args: [], opts: {} }, 10_000);
         const n = r.ok ? (r.data as { ikeSasEstablishedTotal?: unknown }).ikeSasEstablishedTotal : undefined;

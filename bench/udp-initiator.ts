@@ -1,7 +1,8 @@
 /**
  * Benchmark worker: one IkeEngine on one UDP socket (127.0.0.1 unless told otherwise) keeping
- * `concurrency` IKE SAs in flight towards the responder, counting completed ones (IKE SA + first
- * Child SA) per second. Forked by bench/handshake.ts; configuration arrives over IPC.
+ * `concurrency` IKE SAs in flight towards the responder (or, with `rate`, starting that many per
+ * second with at most `concurrency` in flight), counting completed ones (IKE SA + first Child
+ * SA) per second. Forked by bench/handshake.ts; configuration arrives over IPC.
  */
 import { IkeEngine } from '../src/engine/engine.js';
 import { UdpDriver } from '../src/io/udp-driver.js';
@@ -26,6 +27,12 @@ async function run(cfg: InitiatorConfig): Promise<void> {
   let running = true;
   let toStart = 0;
   let scheduled = false;
+  let inFlight = 0;
+  let skipped = 0;
+  const start = (): void => {
+    inFlight++;
+    driver.initiate('bench', remote);
+  };
 
   // New SAs are started after the current flush, not from inside the driver's event loop.
   const startPending = (): void => {
@@ -33,9 +40,11 @@ async function run(cfg: InitiatorConfig): Promise<void> {
     const n = toStart;
     toStart = 0;
     if (!running) return;
-    for (let k = 0; k < n; k++) driver.initiate('bench', remote);
+    for (let k = 0; k < n; k++) start();
   };
   const replace = (): void => {
+    inFlight--;
+    if (cfg.rate !== undefined) return; // open loop: the ticks start SAs
     toStart++;
     if (!scheduled) {
       scheduled = true;
@@ -67,8 +76,24 @@ async function run(cfg: InitiatorConfig): Promise<void> {
   await driver.start();
 
   const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-  for (let k = 0; k < cfg.concurrency; k++) driver.initiate('bench', remote);
+  let ticker: NodeJS.Timeout | undefined;
+  if (cfg.rate === undefined) for (let k = 0; k < cfg.concurrency; k++) start();
+  else {
+    // Open loop: rate/100 SAs every 10 ms, the fraction carried over; the clock, not the
+    // responder, sets the pace (up to `concurrency` in flight).
+    const perTick = cfg.rate / 100;
+    let owed = 0;
+    ticker = setInterval(() => {
+      if (!running) return;
+      owed += perTick;
+      for (; owed >= 1; owed--) {
+        if (inFlight < cfg.concurrency) start();
+        else skipped++;
+      }
+    }, 10);
+  }
   await sleep(cfg.warmupMs);
+  const skipped0 = skipped;
 
   await send({ type: 'mark', phase: 'start' });
   const cpu0 = process.cpuUsage();
@@ -88,6 +113,7 @@ async function run(cfg: InitiatorConfig): Promise<void> {
   const wallMs = performance.now() - wall0;
   await send({ type: 'mark', phase: 'end' });
   running = false;
+  if (ticker) clearInterval(ticker);
   await send({
     type: 'result',
     rates,
@@ -95,6 +121,7 @@ async function run(cfg: InitiatorConfig): Promise<void> {
     completedMeasured: completed - completed0,
     failed,
     retransmits,
+    ...(cfg.rate === undefined ? {} : { skipped: skipped - skipped0 }),
     cpuUs: cpu.user + cpu.system,
     wallMs,
     ...(firstError === undefined ? {} : { firstError }),

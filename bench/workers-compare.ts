@@ -16,7 +16,14 @@
  * worker adds per SA over the main-thread engine (workers: 1 − workers: 0), per datagram that
  * crosses between the threads (4 per SA: IKE_SA_INIT and IKE_AUTH, request and response).
  *
- * Options: --workers 0,1,2 --rounds 3 --seconds 3 --clients 4 --concurrency 8
+ * With --rate R the clients run open loop instead: R IKE SAs per second between them, whatever
+ * the daemon does (bench/udp-initiator.ts `rate`, --concurrency still the cap in flight per
+ * client). Below the rate the machine can carry, the daemon's threads do not compete with the
+ * clients and with each other for the cores, so the CPU per SA is what the workers themselves
+ * cost; at saturation (closed loop, the default) it also holds what that contention costs on a
+ * machine with fewer cores than threads.
+ *
+ * Options: --workers 0,1,2 --rounds 3 --seconds 3 --clients 4 --concurrency 8 --rate R
  *   --proposal aes256gcm16-prfsha384-x25519 --json --cpu-prof DIR (a .cpuprofile per daemon
  *   thread and run in DIR; bench/cpuprofile-top.ts summarizes one)
  */
@@ -39,6 +46,7 @@ const { values: opt } = parseArgs({
     seconds: { type: 'string' },
     clients: { type: 'string' },
     concurrency: { type: 'string' },
+    rate: { type: 'string' },
     proposal: { type: 'string' },
     json: { type: 'boolean' },
     'cpu-prof': { type: 'string' },
@@ -54,6 +62,7 @@ const ROUNDS = Number(opt.rounds ?? 3);
 const SECONDS = Number(opt.seconds ?? 3);
 const CLIENTS = Number(opt.clients ?? 4);
 const CONCURRENCY = Number(opt.concurrency ?? 8);
+const RATE = opt.rate === undefined ? undefined : Number(opt.rate);
 const PROPOSAL = opt.proposal ?? 'aes256gcm16-prfsha384-x25519';
 const PSK = 'pqike-bench-psk-not-secret-0123456789';
 const GW = '127.0.0.2';
@@ -89,6 +98,8 @@ interface Row {
   readonly cpuPerSaUs: number;
   readonly rate: number;
   readonly sas: number;
+  /** Open loop: SAs the clients did not start because --concurrency were in flight. */
+  readonly skipped: number;
 }
 
 async function measure(workers: number): Promise<Row> {
@@ -137,6 +148,7 @@ async function measure(workers: number): Promise<Row> {
         runs: 1,
         local: `127.0.1.${k + 1}`,
         remote: GW,
+        ...(RATE === undefined ? {} : { rate: RATE / CLIENTS }),
       };
       c.send(cfg);
     }
@@ -144,7 +156,7 @@ async function measure(workers: number): Promise<Row> {
     const sas = done.reduce((n, r) => n + r.completedMeasured, 0);
     if (sas === 0) throw new Error(`workers ${workers}: no IKE SA established (${done.map((r) => r.firstError ?? '').join('; ')})`);
     const rate = done.reduce((n, r) => n + (r.rates[0] ?? 0), 0);
-    return { workers, cpuPerSaUs: (cpu1 - cpu0) / sas, rate, sas };
+    return { workers, cpuPerSaUs: (cpu1 - cpu0) / sas, rate, sas, skipped: done.reduce((n, r) => n + (r.skipped ?? 0), 0) };
   } finally {
     for (const c of clients) c.kill('SIGKILL');
     // SIGTERM: a profiled daemon writes its profiles as it exits.
@@ -165,7 +177,7 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const w of order) got.push(await measure(w));
   got.sort((a, b) => a.workers - b.workers);
   rows.push(got);
-  if (!opt.json) console.log(`round ${round + 1}: ${got.map((r) => `workers ${r.workers}: ${r.cpuPerSaUs.toFixed(0)} µs/SA, ${r.rate.toFixed(0)} SAs/s`).join(' | ')}`);
+  if (!opt.json) console.log(`round ${round + 1}: ${got.map((r) => `workers ${r.workers}: ${r.cpuPerSaUs.toFixed(0)} µs/SA, ${r.rate.toFixed(0)} SAs/s${r.skipped > 0 ? ` (${r.skipped} not started: all in flight)` : ''}`).join(' | ')}`);
 }
 const med = COUNTS.map((w) => ({
   workers: w,
@@ -175,9 +187,9 @@ const med = COUNTS.map((w) => ({
 const ratioTo = (w: number, base: number): number => median(rows.map((r) => (r.find((x) => x.workers === w)?.cpuPerSaUs ?? NaN) / (r.find((x) => x.workers === base)?.cpuPerSaUs ?? NaN)));
 const dispatch = COUNTS.includes(0) && COUNTS.includes(1) ? median(rows.map((r) => ((r.find((x) => x.workers === 1)?.cpuPerSaUs ?? NaN) - (r.find((x) => x.workers === 0)?.cpuPerSaUs ?? NaN)) / DATAGRAMS_PER_SA)) : undefined;
 if (opt.json) {
-  console.log(JSON.stringify({ proposal: PROPOSAL, clients: CLIENTS, concurrency: CONCURRENCY, rounds: rows, medians: med, ratiosToWorkers0: COUNTS.map((w) => ({ workers: w, ratio: ratioTo(w, COUNTS[0] ?? 0) })), dispatchUsPerDatagram: dispatch }));
+  console.log(JSON.stringify({ proposal: PROPOSAL, clients: CLIENTS, concurrency: CONCURRENCY, ...(RATE === undefined ? {} : { openLoopRate: RATE }), rounds: rows, medians: med, ratiosToWorkers0: COUNTS.map((w) => ({ workers: w, ratio: ratioTo(w, COUNTS[0] ?? 0) })), dispatchUsPerDatagram: dispatch }));
 } else {
-  console.log(`medians of ${ROUNDS} rounds (${PROPOSAL}, ${CLIENTS} clients x ${CONCURRENCY} in flight):`);
+  console.log(`medians of ${ROUNDS} rounds (${PROPOSAL}, ${CLIENTS} clients x ${CONCURRENCY} in flight${RATE === undefined ? '' : `, open loop at ${RATE} SAs/s in all`}):`);
   for (const m of med) console.log(`  workers ${m.workers}: ${m.cpuPerSaUs.toFixed(0)} µs of daemon CPU per SA, ${m.rate.toFixed(0)} SAs/s; ratio to workers ${COUNTS[0]}: ${ratioTo(m.workers, COUNTS[0] ?? 0).toFixed(2)} (median of per-round ratios)`);
   if (dispatch !== undefined) console.log(`  a worker's cost over the main-thread engine: ${dispatch.toFixed(1)} µs per datagram crossing threads (${DATAGRAMS_PER_SA} per SA)`);
 }
