@@ -8,7 +8,32 @@ export class AddressError extends Error {
   }
 }
 
+/** A dotted quad as its four octets, or undefined if `addr` is not one (no leading zeros, each ≤ 255). */
+function ipv4Octets(addr: string): Uint8Array | undefined {
+  const out = new Uint8Array(4);
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i <= addr.length; i++) {
+    const c = i < addr.length ? addr.charCodeAt(i) : 46; // '.' after the last octet
+    if (c === 46) {
+      if (digits === 0 || part > 3) return undefined;
+      out[part++] = n;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && n === 0) return undefined; // a leading zero: isIP refuses it too
+      n = n * 10 + c - 48;
+      if (++digits > 3 || n > 255) return undefined;
+    } else return undefined;
+  }
+  return part === 4 ? out : undefined;
+}
+
 export function addressToBytes(addr: string): Uint8Array {
+  // The common case without isIP's regular expression; anything else takes the full path.
+  const quad = ipv4Octets(addr);
+  if (quad) return quad;
   const v = isIP(addr);
   if (v === 4) return Uint8Array.from(addr.split('.').map(Number));
   if (v !== 6) throw new AddressError(`'${addr}' is not an IP address`);

@@ -22,9 +22,20 @@ const KE_NAMES: Readonly<Record<number, string>> = {
 };
 
 /** A key exchange method as strongSwan names it: MODP_2048, ECP_256, CURVE_25519, ML_KEM_768. */
+const keNameCache = new Map<number, string>();
+
 export function keMethodName(id: number): string {
   const special = KE_NAMES[id];
   if (special !== undefined) return special;
+  const cached = keNameCache.get(id);
+  if (cached !== undefined) return cached;
+  const name = keMethodNameOf(id);
+  // Bounded: one entry per 16-bit method ID at most.
+  keNameCache.set(id, name);
+  return name;
+}
+
+function keMethodNameOf(id: number): string {
   const n = nameOf(KeMethodId, id);
   const m = /^(MODP|ECP|CURVE)(\d+)$/.exec(n);
   if (m) return `${m[1]}_${m[2]}`;
@@ -57,8 +68,20 @@ function rank(type: number): number {
   return type; // KE (4), then ADDKE1..7 (6..12)
 }
 
+/** Suites are immutable and shared between SAs where they equal the configured ones: each described once. */
+const suiteNames = new WeakMap<SelectedSuite, string>();
+
 /** e.g. "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768"; ESN only when used. */
 export function describeSuite(s: SelectedSuite): string {
+  let name = suiteNames.get(s);
+  if (name === undefined) {
+    name = describeSuiteOf(s);
+    suiteNames.set(s, name);
+  }
+  return name;
+}
+
+function describeSuiteOf(s: SelectedSuite): string {
   const parts: string[] = [];
   const types = [...s.chosen.keys()].sort((a, b) => rank(a) - rank(b));
   for (const t of types) {
