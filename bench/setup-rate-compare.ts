@@ -33,6 +33,11 @@
  * as medians of several rounds, with the ratios pqike/charon (setup rate) and charon/pqike (CPU
  * per SA, so that > 1 favours pqike in both).
  *
+ * Then the floor: the crypto primitives of one handshake, both sides (bench/primitives.ts), measured
+ * in the same run, and what they bound: the setup rate pqike ↔ pqike could reach on this
+ * machine's cores doing nothing but that crypto, as a ratio to charon ↔ charon's (x25519
+ * proposals only).
+ *
  * Options: --proposal P, --rounds N (default 5), --seconds S (default 3), --concurrency N
  *   (default 8), --lt-initiators N (default 4), --lt-delay MS (default 1), --charon-loglevel N
  *   (default 1), --charon-table N (default 4096; 0: charon's default), --json.
@@ -40,6 +45,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -48,6 +54,7 @@ import { sleep } from '../test/interop/netns.js';
 import { median } from './common.js';
 import type { FromWorker, InitiatorResult } from './common.js';
 import { loadTesterCharon, loadTesterSkipReason } from './load-tester.js';
+import { handshakeCost, measurePrimitives } from './primitives.js';
 import { benchInitiatorConfig, cpuOf, startLoadTester, withCharon, withDaemon } from './responders.js';
 import type { Responder } from './responders.js';
 
@@ -218,6 +225,15 @@ async function main(): Promise<number> {
     log(`  round ${round}: pqike ↔ pqike ${fmt(p)}; charon ↔ charon ${fmt(c)}; rate pqike/charon ${(p.rate / c.rate).toFixed(2)}, CPU per SA charon/pqike ${(c.cpuPerSa / p.cpuPerSa).toFixed(2)}`);
   }
   const med = (f: (r: (typeof rows)[number]) => number): number => median(rows.map(f));
+  // The floor no pqike pair can go below on this machine: the crypto primitives one handshake
+  // needs on both sides (bench/primitives.ts, node:crypto as the engine calls it), measured
+  // now, in the same run. With every core busy on nothing else, that gives the highest setup
+  // rate pqike ↔ pqike could reach here, and its ratio to charon ↔ charon's measured rate.
+  // (handshakeCost knows x25519 [+ ML-KEM] handshakes only.)
+  const cost = /-x25519(-|$)/.test(PROPOSAL) ? handshakeCost(PROPOSAL, measurePrimitives(100, 5)) : undefined;
+  const cores = availableParallelism();
+  const charonRate = med((r) => r.charon.rate);
+  const floor = cost && { cryptoUsPerSa: cost.us, parts: cost.parts, cores, maxRate: (cores * 1e6) / cost.us, maxRateRatio: (cores * 1e6) / cost.us / charonRate, maxCpuRatio: med((r) => r.charon.cpuPerSa) / cost.us };
   const summary = {
     proposal: PROPOSAL,
     node: process.version,
@@ -232,6 +248,7 @@ async function main(): Promise<number> {
     /** Medians of the per-round ratios. */
     rateRatioMedian: med((r) => r.pqike.rate / r.charon.rate),
     cpuPerSaRatioMedian: med((r) => r.charon.cpuPerSa / r.pqike.cpuPerSa),
+    ...(floor ? { floor } : {}),
     rows,
   };
   if (opt.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -239,6 +256,8 @@ async function main(): Promise<number> {
     log(`median pqike ↔ pqike: ${summary.pqike.rate.toFixed(0)} SAs/s, ${summary.pqike.cpuPerSa.toFixed(0)} µs CPU/SA (initiator ${summary.pqike.cpuPerSaI.toFixed(0)} + responder ${summary.pqike.cpuPerSaR.toFixed(0)})`);
     log(`median charon ↔ charon: ${summary.charon.rate.toFixed(0)} SAs/s, ${summary.charon.cpuPerSa.toFixed(0)} µs CPU/SA (initiator ${summary.charon.cpuPerSaI.toFixed(0)} + responder ${summary.charon.cpuPerSaR.toFixed(0)})`);
     log(`median of the per-round ratios: setup rate pqike/charon ${summary.rateRatioMedian.toFixed(2)}, CPU per SA charon/pqike ${summary.cpuPerSaRatioMedian.toFixed(2)}`);
+    if (floor) log(`crypto floor (primitives of one handshake, both sides, measured now): ${floor.cryptoUsPerSa.toFixed(0)} µs per SA (${Object.entries(floor.parts).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})`);
+    if (floor) log(`  so pqike ↔ pqike cannot pass ${floor.maxRate.toFixed(0)} SAs/s on ${cores} cores here: at most ${floor.maxRateRatio.toFixed(2)}× charon ↔ charon's rate, and CPU per SA at most ${floor.maxCpuRatio.toFixed(2)}× below charon's, with nothing but crypto`);
   }
   return 0;
 }

@@ -39,7 +39,7 @@ import type { SkKeys } from '../crypto/sk-cipher.js';
 import type { ConnectionConfig, Endpoint, EngineOptions, EngineOutput, EngineResources, IkeSaInfo, RandomPurpose, SaFilter } from './types.js';
 import { keMethod } from '../crypto/ke.js';
 import type { KeMethod } from '../crypto/ke.js';
-import { hex, hex32 } from './util.js';
+import { bytesEqual, hex, hex32 } from './util.js';
 import { runTimers, saDeadline } from './lifecycle.js';
 import { kick } from './task-runner.js';
 import { enqueue } from './tasks.js';
@@ -733,7 +733,7 @@ export class IkeEngine implements SaHost {
       return;
     }
     const sa = this.sas.get(hex(fromInitiator ? h.spiR : h.spiI));
-    if (!sa || hex(sa.spiI) !== hex(h.spiI)) return this.dropped.note('unknown-sa');
+    if (!sa || !bytesEqual(sa.spiI, h.spiI)) return this.dropped.note('unknown-sa');
     if (sa.isInitiator === fromInitiator) return this.dropped.note('unexpected'); // our own role's flag from the peer: bogus
     if (h.exchangeType === ExchangeType.IKE_SA_INIT) {
       if (sa.state === 'connecting' && sa.outstanding?.messageId === 0 && !sa.keys && isSettingUp(sa)) {
@@ -743,7 +743,7 @@ export class IkeEngine implements SaHost {
       } else this.dropped.note('unexpected');
       return;
     }
-    if (hex(sa.spiR) !== hex(h.spiR)) return this.dropped.note('unknown-sa');
+    if (!bytesEqual(sa.spiR, h.spiR)) return this.dropped.note('unknown-sa');
     if (!sa.keys) return this.dropped.note('unexpected');
     if (response) this.onResponse(sa, msg, data, now);
     else this.onRequest(sa, msg, data, remote, local, now);
