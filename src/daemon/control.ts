@@ -381,7 +381,7 @@ export async function rekeyCommand(
 ): Promise<ControlResponse> {
   // Looked up by number or by connection, never by listing every SA (100k of them take seconds).
   const n = saNumber(target);
-  const sa = (n === undefined ? undefined : (await list({ sa: n }))[0]) ?? (target === undefined ? undefined : (await list({ connection: target }))[0]);
+  const sa = (n === undefined ? undefined : (await list({ sa: n }))[0]) ?? (target === undefined ? undefined : (await list({ connection: target, limit: 1 }))[0]);
   if (!sa) return rekey(target ?? '', child);
   // `rekey` answers with what the rekey made (the new IKE SA, or the new Child SA and where it
   // is): nothing is listed afterwards.

@@ -421,7 +421,7 @@ export class Daemon {
   private async rekey(target: string | undefined, childSpi: string | undefined): Promise<ControlResponse> {
     const host = this.host;
     const n = saNumber(target);
-    const sa = host && ((n === undefined ? undefined : (await host.list({ sa: n }))[0]) ?? (target === undefined ? undefined : (await host.list({ connection: target }))[0]));
+    const sa = host && ((n === undefined ? undefined : (await host.list({ sa: n }))[0]) ?? (target === undefined ? undefined : (await host.list({ connection: target, limit: 1 }))[0]));
     if (!sa || !host) return { ok: false, error: `no IKE SA '${target ?? ''}' (see pqike list-sas)` };
     if (childSpi !== undefined) {
       const spi = parseInt(childSpi.replace(/_i$/, ''), 16);

@@ -302,9 +302,15 @@ export class IkeEngine implements SaHost {
       const sa = this.ids.get(filter.sa);
       return sa && this.sas.get(hex(sa.localSpi)) === sa && (filter.connection === undefined || sa.connection?.name === filter.connection) ? [sa] : [];
     }
-    if (filter?.connection === undefined) return this.sas.values();
-    const name = filter.connection;
-    return [...this.sas.values()].filter((s) => s.connection?.name === name);
+    const name = filter?.connection;
+    const limit = filter?.limit;
+    if (name === undefined && limit === undefined) return this.sas.values();
+    const out: IkeSa[] = [];
+    for (const s of this.sas.values()) {
+      if (limit !== undefined && out.length >= limit) break;
+      if (name === undefined || s.connection?.name === name) out.push(s);
+    }
+    return out;
   }
 
   /** The IKE SAs (all, or those a filter names) with their Child SAs and the times left to rekey and expiry; no keys. */

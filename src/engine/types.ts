@@ -265,6 +265,8 @@ export type KeyStage = 'ike-sa-init' | 'ike-intermediate' | 'ppk' | 'rekey' | 'p
 export interface SaFilter {
   readonly sa?: number;
   readonly connection?: string;
+  /** At most this many (the oldest first), without looking at the rest: a rekey by connection name needs one, not 100k (with workers: per worker). */
+  readonly limit?: number;
 }
 
 /** An IKE SA with its Child SAs and timers, for listings (no key material). */

@@ -39,3 +39,18 @@ test('describe/list by SA number and by connection: the same entries as the full
   assert.deepEqual(moved.children.map((c) => c.child.spiIn), spis);
   assert.deepEqual(pair.i.describe(pair.now, { sa: moved.ike.id }), [moved]);
 });
+
+test('a limit stops the walk: the oldest first, of the connection asked for', () => {
+  const pair = new EnginePair();
+  const first = pair.establish();
+  for (let k = 0; k < 3; k++) pair.initiate();
+  pair.run();
+  const all = pair.i.list();
+  assert.equal(all.length, 4);
+  assert.deepEqual(pair.i.list({ connection: 'moon', limit: 1 }), [all[0]]);
+  assert.equal(all[0]?.id, first.i);
+  assert.deepEqual(pair.i.list({ limit: 2 }), all.slice(0, 2));
+  assert.deepEqual(pair.i.list({ connection: 'moon', limit: 10 }), all);
+  assert.deepEqual(pair.i.list({ connection: 'sun', limit: 1 }), []);
+  assert.deepEqual(pair.i.describe(pair.now, { connection: 'moon', limit: 1 }).map((l) => l.ike.id), [first.i]);
+});
