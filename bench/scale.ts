@@ -14,7 +14,7 @@
  *    array buffers), each less the same figures before the first SA, per SA. Then, timed, one
  *    after the other: `pqike list-sas --json` (wall time, output size, SAs in it), a metrics
  *    scrape, `pqike rekey <id>` (an IKE SA: rekeyed and answered), `pqike rekey <id> --child
- *    net`, `pqike reload` (the file unchanged), and an INFORMATIONAL liveness round trip from one
+ *    net`, `pqike rekey bench` (by connection name: the connection's oldest IKE SA), `pqike reload` (the file unchanged), and an INFORMATIONAL liveness round trip from one
  *    initiator (RFC 7296 §2.4); the same verbs once before the first SA for the CLI's own cost.
  *    A second GC at the end: what the verbs left behind.
  * 4. Kills everything (no deletes: the point is the state, not the teardown).
@@ -312,6 +312,8 @@ interface Verbs {
   readonly metrics: { ms: number; bytes: number; heapUsed?: number; rss?: number };
   readonly rekeyIke?: { ms: number; code: number | null; sa: number; out: string };
   readonly rekeyChild?: { ms: number; code: number | null; sa: number; out: string };
+  /** `pqike rekey bench`: by connection name (the connection's oldest IKE SA). */
+  readonly rekeyByName?: { ms: number; code: number | null; out: string };
   readonly reload: { ms: number; code: number | null; out: string };
 }
 
@@ -330,6 +332,7 @@ async function verbs(sas: boolean): Promise<Verbs> {
   const metrics = { ms: m.ms, bytes: m.body.length, ...(heapUsed === undefined ? {} : { heapUsed }), ...(rss === undefined ? {} : { rss }) };
   let rekeyIke: Verbs['rekeyIke'];
   let rekeyChild: Verbs['rekeyChild'];
+  let rekeyByName: Verbs['rekeyByName'];
   if (sas) {
     const est = list.filter((s) => s.state === 'established' && s.children.length > 0);
     const a = est[Math.floor(est.length / 2)];
@@ -342,10 +345,12 @@ async function verbs(sas: boolean): Promise<Verbs> {
       const r = await pqike(['rekey', String(b.id), '--child', 'net', '--json']);
       rekeyChild = { ms: r.ms, code: r.code, sa: b.id, out: (r.out || r.err).trim() };
     }
+    const r = await pqike(['rekey', 'bench', '--json']);
+    rekeyByName = { ms: r.ms, code: r.code, out: (r.out || r.err).trim() };
   }
   const rl = await pqike(['reload', '--json']);
   const reload = { ms: rl.ms, code: rl.code, out: (rl.out || rl.err).trim() };
-  return { listSas, metrics, ...(rekeyIke ? { rekeyIke } : {}), ...(rekeyChild ? { rekeyChild } : {}), reload };
+  return { listSas, metrics, ...(rekeyIke ? { rekeyIke } : {}), ...(rekeyChild ? { rekeyChild } : {}), ...(rekeyByName ? { rekeyByName } : {}), reload };
 }
 
 async function main(): Promise<number> {
@@ -417,6 +422,7 @@ async function main(): Promise<number> {
     log(`metrics scrape: ${v.metrics.ms.toFixed(0)} ms, ${v.metrics.bytes} B`);
     if (v.rekeyIke) log(`pqike rekey ${v.rekeyIke.sa}: ${v.rekeyIke.ms.toFixed(0)} ms (exit ${String(v.rekeyIke.code)}: ${v.rekeyIke.out})`);
     if (v.rekeyChild) log(`pqike rekey ${v.rekeyChild.sa} --child net: ${v.rekeyChild.ms.toFixed(0)} ms (exit ${String(v.rekeyChild.code)}: ${v.rekeyChild.out})`);
+    if (v.rekeyByName) log(`pqike rekey bench (by connection name): ${v.rekeyByName.ms.toFixed(0)} ms (exit ${String(v.rekeyByName.code)}: ${v.rekeyByName.out})`);
     log(`pqike reload: ${v.reload.ms.toFixed(0)} ms (exit ${String(v.reload.code)})`);
     if (dpd) log(`liveness check (INFORMATIONAL round trip from an initiator, IKE SA #${dpd.sa} there): ${dpd.ok ? `${dpd.ms.toFixed(1)} ms` : `FAILED: ${dpd.error ?? ''}`}`);
     log(`after the verbs: daemon heap used ${(mem2.heapUsed / MIB).toFixed(1)} MiB after GC, RSS ${(mem2.rss / MIB).toFixed(1)} MiB; SAs lost by the initiators ${after.lost}`);
@@ -441,7 +447,7 @@ async function main(): Promise<number> {
         })}\n`,
       );
     }
-    const ok = v.listSas.sas >= SAS && v.listSas.code === 0 && (v.rekeyIke?.code ?? 0) === 0 && (v.rekeyChild?.code ?? 0) === 0 && v.reload.code === 0 && dpd?.ok === true;
+    const ok = v.listSas.sas >= SAS && v.listSas.code === 0 && (v.rekeyIke?.code ?? 0) === 0 && (v.rekeyChild?.code ?? 0) === 0 && (v.rekeyByName?.code ?? 0) === 0 && v.reload.code === 0 && dpd?.ok === true;
     return ok ? 0 : 1;
   } finally {
     for (const i of initiators) i.child.kill('SIGKILL');
