@@ -68,6 +68,8 @@ export interface LoadTesterOptions {
   readonly initLimit: number;
   /** IKE SAs per thread; 0: until stopped. */
   readonly iterations?: number;
+  /** Delete each IKE SA as soon as it is established (the plugin's delete_after_established), so that the responder holds few SAs however long the run. */
+  readonly deleteAfterEstablished?: boolean;
   /** charon.ikesa_table_size (default 4096). */
   readonly ikesaTableSize?: number;
   /** Log level of every subsystem in DIR/charon.log (default -1: nothing but the daemon's start). */
@@ -128,6 +130,7 @@ charon {
             child_rekey = 0
             dpd_delay = 0
             shutdown_when_complete = no
+            delete_after_established = ${o.deleteAfterEstablished === true ? 'yes' : 'no'}
         }
     }
 }

@@ -18,9 +18,20 @@
  *   Debian's 5.9.8 source with the load-tester plugin, started afresh for each measurement,
  *   keeping about --concurrency IKE SAs in flight (init_limit; --lt-initiators threads, default
  *   4, polling every --lt-delay ms, default 1), or with --lt-rate R initiating R IKE SAs per
- *   second whatever the responder does; 1 s of warm-up, then the IKE SAs the responder
- *   established in the window are counted by the responder itself (the daemon's stats,
- *   charon's swanctl --stats).
+ *   second whatever the responder does; --warmup seconds of load, then the IKE SAs the
+ *   responder established in the window are counted by the responder itself (the daemon's
+ *   stats, charon's swanctl --stats). With --lt-delete the load-tester deletes each IKE SA
+ *   once it is up (delete_after_established), so both responders hold a few SAs however long
+ *   the run, and the INFORMATIONAL exchange is in both figures; charon's count then comes from
+ *   its log (swanctl --stats counts the SAs it holds now).
+ *
+ * Warm-up (--warmup S, default 1, both clients, both responders alike): a freshly started
+ * daemon spends its first few thousand SAs with V8 still compiling the engine's hot paths on
+ * background threads (a third of its CPU in the first seconds, measured with per-thread
+ * /proc times), charon has nothing to warm up. A gateway runs for days: give 10 or more for
+ * its steady state. Without --lt-delete, SAs accumulate for the whole warm-up too, and charon
+ * (with kernel-libipsec holding every Child SA) gets slower per SA as they do, which is not
+ * what a comparison of setup cost should measure.
  *
  * A round measures both responders one after the other for --seconds each, both started afresh
  * for each round (the order alternates between rounds, so a drifting machine favours neither);
@@ -33,7 +44,8 @@
  *
  * Options: --proposal P (default aes256gcm16-prfsha384-x25519), --rounds N (default 5),
  *   --seconds S (default 3), --concurrency N (default 8), --client udp-initiator|load-tester,
- *   --lt-initiators N, --lt-delay MS, --lt-rate R (load-tester client only), --charon-loglevel N,
+ *   --warmup S, --lt-initiators N, --lt-delay MS, --lt-rate R, --lt-delete (load-tester client
+ *   only), --charon-loglevel N,
  *   --charon-table N (charon.ikesa_table_size of the responder charon; charon's default is 1
  *   bucket), --json, --cpu-prof DIR (profile the daemon: one .cpuprofile per round in DIR; see
  *   bench/cpuprofile-top.ts), --baseline DIR (another pqike tree, built: its daemon is measured
@@ -60,6 +72,8 @@ const { values: opt } = parseArgs({
     proposal: { type: 'string' },
     rounds: { type: 'string' },
     seconds: { type: 'string' },
+    warmup: { type: 'string' },
+    'lt-delete': { type: 'boolean' },
     concurrency: { type: 'string' },
     client: { type: 'string' },
     'lt-initiators': { type: 'string' },
@@ -83,7 +97,8 @@ const ROUNDS = Number(opt.rounds ?? 5);
 const SECONDS = Number(opt.seconds ?? 3);
 const CONCURRENCY = Number(opt.concurrency ?? 8);
 const CLIENT = opt.client ?? 'udp-initiator';
-const WARMUP_MS = 1000;
+/** Load before the measured window (both responders alike): a daemon's JIT is still compiling its hot paths for its first few thousand SAs. */
+const WARMUP_MS = Number(opt.warmup ?? 1) * 1000;
 /** Fixed-rate mode of the load-tester: threads of at least 5 ms between initiations each. */
 const LT_RATE = opt['lt-rate'] !== undefined ? Number(opt['lt-rate']) : undefined;
 const LT_INITIATORS = LT_RATE !== undefined ? Math.max(1, Math.ceil(LT_RATE / 200)) : Number(opt['lt-initiators'] ?? 4);
@@ -143,7 +158,7 @@ function measureUdp(r: Responder): Promise<Measured> {
 }
 
 /**
- * One measured run of strongSwan's load-tester against `r`: started afresh, 1 s to warm up, then
+ * One measured run of strongSwan's load-tester against `r`: started afresh, --warmup s of load, then
  * the responder's established IKE SAs and CPU time over --seconds.
  */
 async function measureLoadTester(r: Responder): Promise<Measured> {
@@ -152,6 +167,7 @@ async function measureLoadTester(r: Responder): Promise<Measured> {
     initiators: LT_INITIATORS,
     delayMs: LT_DELAY,
     initLimit: LT_RATE !== undefined ? 0 : CONCURRENCY,
+    deleteAfterEstablished: opt['lt-delete'] === true,
   });
   try {
     await sleep(WARMUP_MS);
@@ -183,6 +199,14 @@ async function main(): Promise<number> {
     process.stderr.write('responder-compare: needs root (network namespaces)\n');
     return 2;
   }
+  if (!(WARMUP_MS >= 0)) {
+    process.stderr.write(`responder-compare: --warmup is a number of seconds, not ${opt.warmup}\n`);
+    return 2;
+  }
+  if (opt['lt-delete'] === true && CLIENT !== 'load-tester') {
+    process.stderr.write('responder-compare: --lt-delete is for --client load-tester\n');
+    return 2;
+  }
   if (CLIENT !== 'udp-initiator' && CLIENT !== 'load-tester') {
     process.stderr.write(`responder-compare: --client is udp-initiator or load-tester, not ${CLIENT}\n`);
     return 2;
@@ -202,8 +226,8 @@ async function main(): Promise<number> {
     CLIENT === 'load-tester'
       ? `strongSwan's load-tester (${loadTesterCharon()}), ${LT_RATE !== undefined ? `${LT_INITIATORS} threads initiating every ${LT_DELAY} ms (${((LT_INITIATORS * 1000) / LT_DELAY).toFixed(0)} IKE SAs/s)` : `about ${CONCURRENCY} IKE SAs in flight (init_limit, ${LT_INITIATORS} threads, ${LT_DELAY} ms delay)`}; SAs counted by the responder`
       : `pqike's bench initiator, ${CONCURRENCY} IKE SAs in flight`;
-  log(`client: ${clientLine}; ${ROUNDS} rounds of ${SECONDS} s per responder${CHARON_LOGLEVEL !== undefined ? `; charon log level ${CHARON_LOGLEVEL}` : ''}${CHARON_TABLE !== undefined ? `; charon ikesa_table_size ${CHARON_TABLE}` : ''}`);
-  const charonOpts = { proposal: PROPOSAL, ...(CHARON_LOGLEVEL !== undefined ? { logLevel: CHARON_LOGLEVEL } : {}), ...(CHARON_TABLE !== undefined ? { ikesaTableSize: CHARON_TABLE } : {}) };
+  log(`client: ${clientLine}${opt['lt-delete'] === true ? ', each IKE SA deleted once up' : ''}; ${ROUNDS} rounds of ${WARMUP_MS / 1000} s warm-up + ${SECONDS} s measured per responder${CHARON_LOGLEVEL !== undefined ? `; charon log level ${CHARON_LOGLEVEL}` : ''}${CHARON_TABLE !== undefined ? `; charon ikesa_table_size ${CHARON_TABLE}` : ''}`);
+  const charonOpts = { proposal: PROPOSAL, ...(CHARON_LOGLEVEL !== undefined ? { logLevel: CHARON_LOGLEVEL } : {}), ...(CHARON_TABLE !== undefined ? { ikesaTableSize: CHARON_TABLE } : {}), countFromLog: opt['lt-delete'] === true };
   const daemonOpts = { proposal: PROPOSAL, ...(opt['cpu-prof'] ? { cpuProfDir: opt['cpu-prof'] } : {}) };
   for (let round = 1; round <= ROUNDS; round++) {
     // Each responder fresh for each round (charon slows down as identical Child SAs pile up in
@@ -239,6 +263,8 @@ async function main(): Promise<number> {
     concurrency: CONCURRENCY,
     rounds: ROUNDS,
     seconds: SECONDS,
+    warmupSeconds: WARMUP_MS / 1000,
+    ltDelete: opt['lt-delete'] === true,
     pqikeCpuPerSaUs: med((r) => r.pqike.cpuPerSaUs),
     charonCpuPerSaUs: med((r) => r.charon.cpuPerSaUs),
     ratioMedian: med((r) => r.pqike.cpuPerSaUs / r.charon.cpuPerSaUs),

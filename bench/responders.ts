@@ -8,7 +8,8 @@
  *
  * Each responder tells how many IKE SAs it has established so far (`established()`), from its
  * own control interface: the daemon's `stats` (ikeSasEstablishedTotal), charon's
- * `swanctl --stats` (IKE_SAs total less half-open; the benchmark clients never delete an SA).
+ * `swanctl --stats` (IKE_SAs total less half-open; the benchmark clients never delete an SA, but
+ * the load-tester with --lt-delete does: then the IKE_SA established lines of charon's log).
  * One request costs either responder a fraction of a millisecond, twice per measured window.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -126,7 +127,15 @@ export interface CharonResponderOptions {
   readonly logLevel?: number;
   /** charon.ikesa_table_size (default: charon's own, 1 bucket). */
   readonly ikesaTableSize?: number;
+  /**
+   * Count established IKE SAs from charon's log ("IKE_SA …[N] established between", logged at
+   * ike level 0) instead of swanctl --stats, whose count is of the SAs charon holds now: for a
+   * client that deletes its SAs.
+   */
+  readonly countFromLog?: boolean;
 }
+
+const IKE_SA_ESTABLISHED = /IKE_SA \S+\[\d+\] established between/g;
 
 /** Debian's charon as responder in namespace B of a fresh pair, for the length of `fn`. */
 export async function withCharon<T>(o: CharonResponderOptions, fn: (r: Responder) => Promise<T>): Promise<T> {
@@ -158,6 +167,10 @@ export async function withCharon<T>(o: CharonResponderOptions, fn: (r: Responder
         },
       ]);
       const established = async (): Promise<number> => {
+        if (o.countFromLog) {
+          if ((o.logLevel ?? 0) < 0) throw new Error('counting established IKE SAs from charon\'s log needs a log level of at least 0');
+          return charon.log().match(IKE_SA_ESTABLISHED)?.length ?? 0;
+        }
         const r = await charon.swanctl(['--stats']);
         const m = /IKE_SAs: (\d+) total, (\d+) half-open/.exec(r.stdout);
         if (!m) throw new Error(`swanctl --stats: no IKE_SAs line in ${r.stdout}`);
