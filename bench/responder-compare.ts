@@ -207,6 +207,10 @@ async function main(): Promise<number> {
     process.stderr.write('responder-compare: --lt-delete is for --client load-tester\n');
     return 2;
   }
+  if (opt['lt-delete'] === true && CHARON_LOGLEVEL !== undefined && CHARON_LOGLEVEL < 0) {
+    process.stderr.write('responder-compare: --lt-delete counts charon\'s IKE SAs from its log, which --charon-loglevel below 0 turns off\n');
+    return 2;
+  }
   if (CLIENT !== 'udp-initiator' && CLIENT !== 'load-tester') {
     process.stderr.write(`responder-compare: --client is udp-initiator or load-tester, not ${CLIENT}\n`);
     return 2;
