@@ -14,8 +14,10 @@
 // run's closing summary block, which is held back; at the end the runner
 // prints which Node versions ran what, then one summary block in node's own
 // format (`# tests`, `# pass`, `# fail`, ...) with the counts of all runs
-// added up, so those are the last lines. Exit status is non-zero if any run
-// failed.
+// added up, so those are the last lines. Just before it, every failed test
+// is listed again (its path of subtest names, location, failure type and the
+// first lines of its error), because a CI log is often read from its tail.
+// Exit status is non-zero if any run failed.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
@@ -55,9 +57,13 @@ function runNodeTest(bin, files, label) {
     console.log(`[run-tests] ${label}: ${bin} ${args.slice(0, 3).join(' ')} <${files.length} files>`);
     const child = spawn(bin, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     const summary = {};
+    const failures = [];
+    const names = []; // the `# Subtest:` names open at each nesting level (4 spaces per level)
+    let failing = null; // the failure whose YAML block is being read
     let held = [];
     let buf = '';
     const onLine = (line) => {
+      collectFailure(line);
       const m = SUMMARY_RE.exec(line);
       if (m) {
         summary[m[1]] = Number(m[2]);
@@ -71,6 +77,35 @@ function runNodeTest(bin, files, label) {
       }
       process.stdout.write(line + '\n');
     };
+    function collectFailure(line) {
+      const indent = line.length - line.trimStart().length;
+      const level = Math.floor(indent / 4);
+      const body = line.trimStart();
+      if (failing) {
+        if (body === '...' && indent === failing.indent + 2) {
+          if (failing.type !== 'subtestsFailed') failures.push(failing);
+          failing = null;
+        } else {
+          const y = line.slice(failing.indent + 2);
+          const type = /^failureType: '?([^']*)'?$/.exec(y);
+          if (type) failing.type = type[1];
+          failing.yaml.push(y);
+        }
+        return;
+      }
+      const sub = /^# Subtest: (.*)$/.exec(body);
+      if (sub) {
+        names.length = level;
+        names[level] = sub[1];
+        return;
+      }
+      const bad = /^not ok \d+ - (.*?)(?: # .*)?$/.exec(body);
+      if (bad) {
+        const path = [...names.slice(0, level), bad[1]];
+        failing = { indent, path, yaml: [], type: '' };
+        return;
+      }
+    }
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => {
       buf += d;
@@ -82,14 +117,35 @@ function runNodeTest(bin, files, label) {
     });
     child.on('error', (err) => {
       console.log(`[run-tests] ${label}: cannot start ${bin}: ${err.message}`);
-      resolvePromise({ label, code: 1, summary: {} });
+      resolvePromise({ label, code: 1, summary: {}, failures: [] });
     });
     child.on('close', (code, signal) => {
       if (buf) onLine(buf);
       if (signal) console.log(`[run-tests] ${label}: killed by ${signal}`);
-      resolvePromise({ label, code: code ?? 1, summary });
+      resolvePromise({ label, code: code ?? 1, summary, failures: failures.map(describeFailure) });
     });
   });
+}
+
+/** A failed test in a few lines: its path of names, then location, failure type and error from its YAML block. */
+function describeFailure(f) {
+  const out = [`not ok: ${f.path.join(' > ')}`];
+  let inError = false;
+  let errorLines = 0;
+  for (const y of f.yaml) {
+    const key = /^(\w+): ?(.*)$/.exec(y);
+    if (key) {
+      inError = key[1] === 'error';
+      if (key[1] === 'location' || key[1] === 'failureType' || key[1] === 'code') out.push(`  ${key[1]}: ${key[2]}`);
+      else if (inError && key[2] && !/^[|>]-?$/.test(key[2])) out.push(`  error: ${key[2]}`);
+      continue;
+    }
+    if (inError && errorLines < 6 && y.trim() !== '') {
+      out.push(`  ${y.trim()}`.slice(0, 300));
+      errorLines++;
+    }
+  }
+  return out;
 }
 
 const allFiles = findTests(distTest);
@@ -140,6 +196,15 @@ for (const r of results) {
   console.log(`[run-tests]   ${r.label}: exit ${r.code}, pass ${s.pass ?? '?'}, fail ${s.fail ?? '?'}, skipped ${s.skipped ?? '?'}`);
 }
 const failed = results.filter((r) => r.code !== 0);
+const failedTests = results.flatMap((r) => (r.failures ?? []).map((lines) => ({ label: r.label, lines })));
+if (failedTests.length > 0) {
+  console.log(`[run-tests] failed tests (${failedTests.length}):`);
+  for (const f of failedTests.slice(0, 12)) {
+    console.log(`[run-tests] ${f.label}:`);
+    for (const l of f.lines) console.log(`[run-tests]   ${l}`);
+  }
+  if (failedTests.length > 12) console.log(`[run-tests] … and ${failedTests.length - 12} more (listed above as not ok)`);
+}
 const total = Object.fromEntries(SUMMARY_KEYS.map((k) => [k, 0]));
 for (const r of results) for (const k of SUMMARY_KEYS) total[k] += r.summary[k] ?? 0;
 // A run that died without a summary still has to show up as a failure.
