@@ -103,6 +103,12 @@ export interface InitiatorConfig {
    * failed SA is replaced at once, keeping `concurrency` in flight.
    */
   readonly rate?: number;
+  /**
+   * Delete each IKE SA (an INFORMATIONAL with a Delete, RFC 7296 §1.4.1) once its first Child SA
+   * is up, as strongSwan's load-tester does with delete_after_established: both ends then hold
+   * a few SAs, not every SA of the run. The deletes run outside the `concurrency` in flight.
+   */
+  readonly deleteAfterEstablished?: boolean;
   /** Our address and the responder's; default 127.0.0.1 both (bench/responder-compare.ts runs the worker in a namespace). */
   readonly local?: string;
   readonly remote?: string;
@@ -124,6 +130,8 @@ export interface InitiatorResult {
   /** Completed during the measured runs (after the warm-up). */
   readonly completedMeasured: number;
   readonly failed: number;
+  /** With deleteAfterEstablished: IKE SAs whose delete failed (unanswered, RFC 7296 §2.4). */
+  readonly deleteFailed?: number;
   readonly retransmits: number;
   /** Open loop (`rate`): SAs not started because `concurrency` were in flight. */
   readonly skipped?: number;

@@ -8,8 +8,8 @@
  *
  * Each responder tells how many IKE SAs it has established so far (`established()`), from its
  * own control interface: the daemon's `stats` (ikeSasEstablishedTotal), charon's
- * `swanctl --stats` (IKE_SAs total less half-open; the benchmark clients never delete an SA, but
- * the load-tester with --lt-delete does: then the IKE_SA established lines of charon's log).
+ * `swanctl --stats` (IKE_SAs total less half-open; for a client that deletes its SAs, the
+ * load-tester with delete_after_established, the IKE_SA established lines of charon's log).
  * One request costs either responder a fraction of a millisecond, twice per measured window.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -185,8 +185,8 @@ export async function withCharon<T>(o: CharonResponderOptions, fn: (r: Responder
 }
 
 /** What every benchmark client of a responder pair shares: the pair's addresses, the PSK, the identities and selectors above. */
-export function benchInitiatorConfig(pair: NetnsPair, o: { proposal: string; concurrency: number; warmupMs: number; runMs: number }): InitiatorConfig {
-  return { type: 'config', proposal: o.proposal, psk: Buffer.from(BENCH_PSK).toString('base64'), port: 500, concurrency: o.concurrency, warmupMs: o.warmupMs, runMs: o.runMs, runs: 1, local: pair.a.addr, remote: pair.b.addr };
+export function benchInitiatorConfig(pair: NetnsPair, o: { proposal: string; concurrency: number; warmupMs: number; runMs: number; deleteAfterEstablished?: boolean }): InitiatorConfig {
+  return { type: 'config', proposal: o.proposal, psk: Buffer.from(BENCH_PSK).toString('base64'), port: 500, concurrency: o.concurrency, warmupMs: o.warmupMs, runMs: o.runMs, runs: 1, local: pair.a.addr, remote: pair.b.addr, ...(o.deleteAfterEstablished === true ? { deleteAfterEstablished: true } : {}) };
 }
 
 /** strongSwan's load-tester in namespace A of `pair`, with this file's PSK, identities and selectors. */

@@ -16,7 +16,9 @@
  *   kernel-libipsec: each Child SA installed in charon's memory; bench/responders.ts).
  *
  * Both pairs: PSK, the proposal --proposal (default aes256gcm16-prfsha384-x25519: Debian's 5.9.8
- * has no ML-KEM), ESP aes256gcm16, first Child SA in IKE_AUTH, SAs kept up (never deleted), DoS
+ * has no ML-KEM), ESP aes256gcm16, first Child SA in IKE_AUTH, SAs kept up (never deleted) or,
+ * with --delete, each IKE SA deleted by its initiator once up (both clients alike: the bench
+ * initiator's deleteAfterEstablished, the load-tester's delete_after_established), DoS
  * thresholds raised on both responders. Both charons get charon.ikesa_table_size = 4096
  * (--charon-table; charon's default is a single bucket, a list every lookup walks, which a
  * gateway would not keep) and log every subsystem at level 1 (--charon-loglevel; charon's own
@@ -24,9 +26,15 @@
  * nothing).
  *
  * A round measures both pairs one after the other, each in a fresh namespace pair with fresh
- * processes, the order alternating between rounds: 1 s of warm-up, then --seconds measured.
- * Setup rate: the IKE SAs the responder says it established in the window (the daemon's stats,
- * charon's swanctl --stats), per second. CPU per SA: utime + stime (all threads, from
+ * processes, the order alternating between rounds: --warmup s of warm-up (default 1), then
+ * --seconds measured. Setup rate: the IKE SAs the responder says it established in the window
+ * (the daemon's stats; charon's swanctl --stats, or with --delete the IKE_SA established lines
+ * of its log), per second.
+ *
+ * Steady state (--warmup 10 --delete): a freshly started daemon spends its first few thousand
+ * SAs with V8 still compiling its hot paths on background threads (a third of its CPU), and
+ * charon with kernel-libipsec gets slower per SA as SAs pile up; a gateway runs with neither.
+ * With --delete, CPU per SA includes the INFORMATIONAL exchange of the delete on both sides. CPU per SA: utime + stime (all threads, from
  * /proc/PID/stat) of the initiator process and of the responder process over the window,
  * divided by the same count. Both sides share the machine's cores, so the rate is what the
  * pair reaches on this machine, bounded by the CPU both sides need per SA. Printed per round and
@@ -38,7 +46,8 @@
  * machine's cores doing nothing but that crypto, as a ratio to charon ↔ charon's (x25519
  * proposals only).
  *
- * Options: --proposal P, --rounds N (default 5), --seconds S (default 3), --concurrency N
+ * Options: --proposal P, --rounds N (default 5), --seconds S (default 3), --warmup S (default 1),
+ *   --delete, --concurrency N
  *   (default 32: with 8 in flight the pqike pair waited on round trips, 0.88× charon's rate
  *   against 1.40× with 32 in the same hour, while charon ↔ charon, bound by its CPU, set up
  *   770 and 772 SAs/s), --lt-initiators N (default 4), --lt-delay MS (default 1), --charon-loglevel N
@@ -65,6 +74,8 @@ const { values: opt } = parseArgs({
     proposal: { type: 'string' },
     rounds: { type: 'string' },
     seconds: { type: 'string' },
+    warmup: { type: 'string' },
+    delete: { type: 'boolean' },
     concurrency: { type: 'string' },
     'lt-initiators': { type: 'string' },
     'lt-delay': { type: 'string' },
@@ -86,7 +97,8 @@ const LT_INITIATORS = Number(opt['lt-initiators'] ?? 4);
 const LT_DELAY = Number(opt['lt-delay'] ?? 1);
 const CHARON_LOGLEVEL = Number(opt['charon-loglevel'] ?? 1);
 const CHARON_TABLE = Number(opt['charon-table'] ?? 4096);
-const WARMUP_MS = 1000;
+const WARMUP_MS = Number(opt.warmup ?? 1) * 1000;
+const DELETE = opt.delete === true;
 
 interface Sample {
   readonly t: number;
@@ -107,6 +119,8 @@ interface PairResult {
   /** The initiator's own count, where it has one (pqike's bench initiator). */
   initiatorSas?: number;
   failed?: number;
+  /** With --delete, the bench initiator's deletes that failed. */
+  deleteFailed?: number;
 }
 
 /** Both processes' CPU time now, then the responder's count (the same order at both ends of the window). */
@@ -150,7 +164,7 @@ function pqikePair(r: Responder): Promise<PairResult> {
             ([a, b]) => {
               child.kill();
               try {
-                resolve(result(a, b, { initiatorSas: res.completedMeasured, failed: res.failed }));
+                resolve(result(a, b, { initiatorSas: res.completedMeasured, failed: res.failed, ...(res.deleteFailed === undefined ? {} : { deleteFailed: res.deleteFailed }) }));
               } catch (e) {
                 reject(new Error(`pqike ↔ pqike: ${e instanceof Error ? e.message : String(e)} (${res.failed} failed${res.firstError ? `: ${res.firstError}` : ''})`));
               }
@@ -165,7 +179,7 @@ function pqikePair(r: Responder): Promise<PairResult> {
     child.on('exit', (code) => {
       if (code !== 0 && code !== null) reject(new Error(`the bench initiator exited with ${code}`));
     });
-    const cfg = benchInitiatorConfig(r.pair, { proposal: PROPOSAL, concurrency: CONCURRENCY, warmupMs: WARMUP_MS, runMs: SECONDS * 1000 });
+    const cfg = benchInitiatorConfig(r.pair, { proposal: PROPOSAL, concurrency: CONCURRENCY, warmupMs: WARMUP_MS, runMs: SECONDS * 1000, deleteAfterEstablished: DELETE });
     child.send(cfg);
   });
 }
@@ -177,6 +191,7 @@ async function charonPair(r: Responder): Promise<PairResult> {
     initiators: LT_INITIATORS,
     delayMs: LT_DELAY,
     initLimit: CONCURRENCY,
+    deleteAfterEstablished: DELETE,
     ...(CHARON_TABLE > 0 ? { ikesaTableSize: CHARON_TABLE } : { ikesaTableSize: 1 }),
   });
   try {
@@ -209,14 +224,22 @@ async function main(): Promise<number> {
     process.stderr.write(`setup-rate-compare: ${skip}\n`);
     return 2;
   }
+  if (!(WARMUP_MS >= 0)) {
+    process.stderr.write(`setup-rate-compare: --warmup is a number of seconds, not ${opt.warmup}\n`);
+    return 2;
+  }
+  if (DELETE && CHARON_LOGLEVEL < 0) {
+    process.stderr.write("setup-rate-compare: --delete counts charon's IKE SAs from its log, which --charon-loglevel below 0 turns off\n");
+    return 2;
+  }
   const log = (l: string): void => {
     if (!opt.json) process.stdout.write(`${l}\n`);
   };
   const fmt = (p: PairResult): string => `${p.rate.toFixed(0)} SAs/s, ${p.cpuPerSa.toFixed(0)} µs CPU/SA (initiator ${p.cpuPerSaI.toFixed(0)} + responder ${p.cpuPerSaR.toFixed(0)})`;
   log(`setup rate, pqike ↔ pqike (bench initiator, daemon on Node ${process.version}) vs charon ↔ charon (load-tester ${loadTesterCharon()} → Debian charon), proposal ${PROPOSAL}`);
-  log(`${CONCURRENCY} IKE SAs in flight (load-tester: init_limit, ${LT_INITIATORS} threads, ${LT_DELAY} ms); charon log level ${CHARON_LOGLEVEL}, ikesa_table_size ${CHARON_TABLE || 'default'}; ${ROUNDS} rounds of ${SECONDS} s per pair`);
+  log(`${CONCURRENCY} IKE SAs in flight (load-tester: init_limit, ${LT_INITIATORS} threads, ${LT_DELAY} ms); charon log level ${CHARON_LOGLEVEL}, ikesa_table_size ${CHARON_TABLE || 'default'}; ${DELETE ? 'each IKE SA deleted by its initiator once up; ' : ''}${ROUNDS} rounds of ${WARMUP_MS / 1000} s warm-up + ${SECONDS} s measured per pair`);
   const rows: { round: number; pqike: PairResult; charon: PairResult }[] = [];
-  const charonOpts = { proposal: PROPOSAL, logLevel: CHARON_LOGLEVEL, ...(CHARON_TABLE > 0 ? { ikesaTableSize: CHARON_TABLE } : {}) };
+  const charonOpts = { proposal: PROPOSAL, logLevel: CHARON_LOGLEVEL, ...(CHARON_TABLE > 0 ? { ikesaTableSize: CHARON_TABLE } : {}), countFromLog: DELETE };
   for (let round = 1; round <= ROUNDS; round++) {
     const order: ('pqike' | 'charon')[] = round % 2 === 1 ? ['pqike', 'charon'] : ['charon', 'pqike'];
     const got: { pqike?: PairResult; charon?: PairResult } = {};
@@ -245,6 +268,8 @@ async function main(): Promise<number> {
     charonIkesaTableSize: CHARON_TABLE,
     rounds: ROUNDS,
     seconds: SECONDS,
+    warmupSeconds: WARMUP_MS / 1000,
+    delete: DELETE,
     pqike: { rate: med((r) => r.pqike.rate), cpuPerSa: med((r) => r.pqike.cpuPerSa), cpuPerSaI: med((r) => r.pqike.cpuPerSaI), cpuPerSaR: med((r) => r.pqike.cpuPerSaR) },
     charon: { rate: med((r) => r.charon.rate), cpuPerSa: med((r) => r.charon.cpuPerSa), cpuPerSaI: med((r) => r.charon.cpuPerSaI), cpuPerSaR: med((r) => r.charon.cpuPerSaR) },
     /** Medians of the per-round ratios. */

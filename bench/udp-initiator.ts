@@ -2,7 +2,8 @@
  * Benchmark worker: one IkeEngine on one UDP socket (127.0.0.1 unless told otherwise) keeping
  * `concurrency` IKE SAs in flight towards the responder (or, with `rate`, starting that many per
  * second with at most `concurrency` in flight), counting completed ones (IKE SA + first Child
- * SA) per second. Forked by bench/handshake.ts; configuration arrives over IPC.
+ * SA) per second; with `deleteAfterEstablished`, each IKE SA is deleted once up. Forked by
+ * bench/handshake.ts; configuration arrives over IPC.
  */
 import { IkeEngine } from '../src/engine/engine.js';
 import { UdpDriver } from '../src/io/udp-driver.js';
@@ -33,31 +34,53 @@ async function run(cfg: InitiatorConfig): Promise<void> {
     inFlight++;
     driver.initiate('bench', remote);
   };
+  // With deleteAfterEstablished: the IKE SAs that are up, deleted after the current flush, and
+  // those being deleted (no longer in flight: one that fails now is not replaced again).
+  const toDelete: number[] = [];
+  const deleting = new Set<number>();
+  let deleteFailed = 0;
 
   // New SAs are started after the current flush, not from inside the driver's event loop.
   const startPending = (): void => {
     scheduled = false;
     const n = toStart;
     toStart = 0;
+    for (const id of toDelete.splice(0)) driver.terminate(id);
     if (!running) return;
     for (let k = 0; k < n; k++) start();
   };
-  const replace = (): void => {
-    inFlight--;
-    if (cfg.rate !== undefined) return; // open loop: the ticks start SAs
-    toStart++;
+  const schedule = (): void => {
     if (!scheduled) {
       scheduled = true;
       queueMicrotask(startPending);
     }
   };
+  const replace = (): void => {
+    inFlight--;
+    if (cfg.rate !== undefined) return; // open loop: the ticks start SAs
+    toStart++;
+    schedule();
+  };
   const onEvent = (e: EngineEvent): void => {
     switch (e.type) {
       case 'child-up':
         completed++;
+        if (cfg.deleteAfterEstablished === true) {
+          toDelete.push(e.sa);
+          deleting.add(e.sa);
+          schedule();
+        }
         replace();
         break;
+      case 'ike-down':
+        deleting.delete(e.sa);
+        break;
       case 'ike-failed':
+        if (deleting.delete(e.sa)) {
+          deleteFailed++;
+          firstError ??= `delete: ${e.reason}`;
+          break;
+        }
         failed++;
         firstError ??= e.reason;
         replace();
@@ -120,6 +143,7 @@ async function run(cfg: InitiatorConfig): Promise<void> {
     completed,
     completedMeasured: completed - completed0,
     failed,
+    ...(cfg.deleteAfterEstablished === true ? { deleteFailed } : {}),
     retransmits,
     ...(cfg.rate === undefined ? {} : { skipped: skipped - skipped0 }),
     cpuUs: cpu.user + cpu.system,
