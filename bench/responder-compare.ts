@@ -64,7 +64,7 @@ import { sleep } from '../test/interop/netns.js';
 import { median } from './common.js';
 import type { FromWorker, InitiatorResult } from './common.js';
 import { loadTesterCharon, loadTesterSkipReason } from './load-tester.js';
-import { benchInitiatorConfig, cpuOf, startLoadTester, withCharon, withDaemon } from './responders.js';
+import { benchInitiatorConfig, cpuOf, startLoadTester, steadyStateOptionError, withCharon, withDaemon } from './responders.js';
 import type { Responder, ResponderKind } from './responders.js';
 
 const { values: opt } = parseArgs({
@@ -199,16 +199,13 @@ async function main(): Promise<number> {
     process.stderr.write('responder-compare: needs root (network namespaces)\n');
     return 2;
   }
-  if (!(WARMUP_MS >= 0)) {
-    process.stderr.write(`responder-compare: --warmup is a number of seconds, not ${opt.warmup}\n`);
+  const optionError = steadyStateOptionError({ warmup: opt.warmup, deleting: opt['lt-delete'] === true, deleteFlag: '--lt-delete', charonLogLevel: CHARON_LOGLEVEL });
+  if (optionError) {
+    process.stderr.write(`responder-compare: ${optionError}\n`);
     return 2;
   }
   if (opt['lt-delete'] === true && CLIENT !== 'load-tester') {
     process.stderr.write('responder-compare: --lt-delete is for --client load-tester\n');
-    return 2;
-  }
-  if (opt['lt-delete'] === true && CHARON_LOGLEVEL !== undefined && CHARON_LOGLEVEL < 0) {
-    process.stderr.write('responder-compare: --lt-delete counts charon\'s IKE SAs from its log, which --charon-loglevel below 0 turns off\n');
     return 2;
   }
   if (CLIENT !== 'udp-initiator' && CLIENT !== 'load-tester') {

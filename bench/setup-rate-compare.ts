@@ -34,9 +34,10 @@
  * Steady state (--warmup 10 --delete): a freshly started daemon spends its first few thousand
  * SAs with V8 still compiling its hot paths on background threads (a third of its CPU), and
  * charon with kernel-libipsec gets slower per SA as SAs pile up; a gateway runs with neither.
- * With --delete, CPU per SA includes the INFORMATIONAL exchange of the delete on both sides. CPU per SA: utime + stime (all threads, from
- * /proc/PID/stat) of the initiator process and of the responder process over the window,
- * divided by the same count. Both sides share the machine's cores, so the rate is what the
+ * With --delete, CPU per SA includes the INFORMATIONAL exchange of the delete on both sides.
+ *
+ * CPU per SA: utime + stime (all threads, from /proc/PID/stat) of the initiator process and of
+ * the responder process over the window, divided by the same count. Both sides share the machine's cores, so the rate is what the
  * pair reaches on this machine, bounded by the CPU both sides need per SA. Printed per round and
  * as medians of several rounds, with the ratios pqike/charon (setup rate) and charon/pqike (CPU
  * per SA, so that > 1 favours pqike in both).
@@ -66,7 +67,7 @@ import { median } from './common.js';
 import type { FromWorker, InitiatorResult } from './common.js';
 import { loadTesterCharon, loadTesterSkipReason } from './load-tester.js';
 import { handshakeCost, measurePrimitives } from './primitives.js';
-import { benchInitiatorConfig, cpuOf, startLoadTester, withCharon, withDaemon } from './responders.js';
+import { benchInitiatorConfig, cpuOf, startLoadTester, steadyStateOptionError, withCharon, withDaemon } from './responders.js';
 import type { Responder } from './responders.js';
 
 const { values: opt } = parseArgs({
@@ -224,12 +225,9 @@ async function main(): Promise<number> {
     process.stderr.write(`setup-rate-compare: ${skip}\n`);
     return 2;
   }
-  if (!(WARMUP_MS >= 0)) {
-    process.stderr.write(`setup-rate-compare: --warmup is a number of seconds, not ${opt.warmup}\n`);
-    return 2;
-  }
-  if (DELETE && CHARON_LOGLEVEL < 0) {
-    process.stderr.write("setup-rate-compare: --delete counts charon's IKE SAs from its log, which --charon-loglevel below 0 turns off\n");
+  const optionError = steadyStateOptionError({ warmup: opt.warmup, deleting: DELETE, deleteFlag: '--delete', charonLogLevel: CHARON_LOGLEVEL });
+  if (optionError) {
+    process.stderr.write(`setup-rate-compare: ${optionError}\n`);
     return 2;
   }
   const log = (l: string): void => {

@@ -40,8 +40,9 @@ async function run(cfg: InitiatorConfig): Promise<void> {
   const deleting = new Set<number>();
   let deleteFailed = 0;
 
-  // New SAs are started after the current flush, not from inside the driver's event loop.
-  const startPending = (): void => {
+  // New SAs are started (and finished ones deleted) after the current flush, not from inside
+  // the driver's event loop.
+  const runPending = (): void => {
     scheduled = false;
     const n = toStart;
     toStart = 0;
@@ -52,7 +53,7 @@ async function run(cfg: InitiatorConfig): Promise<void> {
   const schedule = (): void => {
     if (!scheduled) {
       scheduled = true;
-      queueMicrotask(startPending);
+      queueMicrotask(runPending);
     }
   };
   const replace = (): void => {
