@@ -25,6 +25,7 @@ import { ConfigError, loadConfig } from './config.js';
 import type { DaemonConfig, DaemonConnection } from './config.js';
 import { rekeyCommand, saNumber, serveControl } from './control.js';
 import { HubLogger, LogHub } from './log-stream.js';
+import { TurnBatchedOutput } from './log-output.js';
 import type { ControlRequest, ControlResponse } from './control.js';
 import type { DataPlane, PlaneHost } from '../dataplane/plane-api.js';
 import { choosePlane } from './plane-choice.js';
@@ -95,12 +96,17 @@ export class Daemon {
    * delete, whose events still need their connection.
    */
   private readonly saConn = new Map<number, string>();
+  private readonly stderrLog: TurnBatchedOutput | undefined;
+  /** Undoes the log's flush at process exit (set while the daemon runs). */
+  private unhookLogFlush: (() => void) | undefined;
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = loadConfig(opts.configPath);
     const tty = opts.isTty ?? false;
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
-    this.logger = new HubLogger(this.logHub, opts.logOut ?? process.stderr, this.config.log.level, format);
+    // stderr's lines go out once per turn of the loop (log-output.ts); a test's sink gets each as it is made.
+    this.stderrLog = opts.logOut ? undefined : new TurnBatchedOutput(process.stderr);
+    this.logger = new HubLogger(this.logHub, opts.logOut ?? this.stderrLog ?? process.stderr, this.config.log.level, format);
   }
 
   /** The engine, when it runs on the main thread (`workers: 0`) and the daemon has started; for tests. */
@@ -135,6 +141,7 @@ export class Daemon {
 
   /** Throws KeyExportError (before anything is bound) if the key files are not safe to use. */
   async start(): Promise<void> {
+    this.unhookLogFlush ??= this.stderrLog?.flushAtExit();
     const exportKeys = this.exportKeysPath;
     if (exportKeys !== undefined) {
       this.keys = new KeyExporter(exportKeys, {
@@ -588,6 +595,9 @@ export class Daemon {
     }
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.logger.info('stopped');
+    this.stderrLog?.flush();
+    this.unhookLogFlush?.();
+    this.unhookLogFlush = undefined;
   }
 }
 

@@ -3,7 +3,7 @@
  * one readable line each on a terminal. Messages never carry key material (engine events with
  * keys are formatted without them).
  */
-import type { Writable } from 'node:stream';
+import type { LineSink } from './log-output.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
@@ -15,7 +15,7 @@ export interface LogContext {
 
 export class Logger {
   constructor(
-    private readonly out: Writable,
+    private readonly out: LineSink,
     private readonly level: LogLevel,
     private readonly format: 'json' | 'text',
     private readonly clock: () => Date = () => new Date(),
