@@ -19,6 +19,7 @@ import type { KeyObject } from 'node:crypto';
 import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { CryptoError } from './errors.js';
 import type { KeInitiatorState, KeMethod } from './ke.js';
+import { rawPublicKey, withoutStackTraces } from './util.js';
 
 export type MlKemBackend = 'node' | 'noble';
 export type MlKemLevel = 512 | 768 | 1024;
@@ -144,6 +145,25 @@ function nodeImpl(level: MlKemLevel, fns: NodeKemFns): KemImpl {
     }
     return prefix;
   };
+  let rawImport: boolean | undefined;
+  /** The peer's encapsulation key as a KeyObject: raw where this Node can (24.21: 25 vs 28 µs for SPKI, both without stack traces). */
+  const importEk = (ek: Uint8Array): KeyObject => {
+    if (rawImport !== false) {
+      try {
+        const key = rawPublicKey(ek, p.nodeType);
+        rawImport = true;
+        return key;
+      } catch (e) {
+        if (rawImport === true) throw e;
+        rawImport = false; // older Node 24: no raw import, use SPKI below
+      }
+    }
+    const prefix = spkiPrefix();
+    const der = Buffer.allocUnsafe(prefix.length + ek.length);
+    prefix.copy(der, 0);
+    der.set(ek, prefix.length);
+    return withoutStackTraces(() => nodeCrypto.createPublicKey({ key: der, format: 'der', type: 'spki' }));
+  };
   return {
     keygen() {
       const { publicKey, privateKey } = nodeCrypto.generateKeyPairSync(p.nodeType);
@@ -157,12 +177,7 @@ function nodeImpl(level: MlKemLevel, fns: NodeKemFns): KemImpl {
       return fromPrivate(privateKey, nodeCrypto.createPublicKey(privateKey));
     },
     encapsulate(ek) {
-      const prefix = spkiPrefix();
-      const der = Buffer.allocUnsafe(prefix.length + ek.length);
-      prefix.copy(der, 0);
-      der.set(ek, prefix.length);
-      const key = nodeCrypto.createPublicKey({ key: der, format: 'der', type: 'spki' });
-      const r = fns.encapsulate(key);
+      const r = fns.encapsulate(importEk(ek));
       return { ciphertext: r.ciphertext, sharedSecret: r.sharedKey };
     },
   };

@@ -1,0 +1,41 @@
+// src/crypto/util.ts withoutStackTraces / rawPublicKey: node:crypto key imports run with V8's
+// stack traces off (Node 24 type-checks key inputs by catching exceptions); the process's own
+// limit must come back whatever the import does, and the imported key must be the peer's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { diffieHellman, generateKeyPairSync } from 'node:crypto';
+import { rawPublicKey, withoutStackTraces } from '../../src/crypto/util.js';
+import { keMethod } from '../../src/crypto/index.js';
+
+test('withoutStackTraces: stack traces are off inside, and the limit comes back after a return and after a throw', () => {
+  const before = Error.stackTraceLimit;
+  assert.equal(withoutStackTraces(() => Error.stackTraceLimit), 0);
+  assert.equal(Error.stackTraceLimit, before);
+  assert.throws(() => withoutStackTraces(() => {
+    throw new RangeError('inside');
+  }), (e: unknown) => e instanceof RangeError && e.message === 'inside');
+  assert.equal(Error.stackTraceLimit, before);
+});
+
+test('rawPublicKey: the KeyObject of a raw X25519 value agrees with the key it came from (where this Node has raw keys)', (t) => {
+  const a = generateKeyPairSync('x25519');
+  const b = generateKeyPairSync('x25519');
+  const spki = b.publicKey.export({ format: 'der', type: 'spki' });
+  let imported;
+  try {
+    imported = rawPublicKey(spki.subarray(spki.length - 32), 'x25519');
+  } catch {
+    t.skip(`Node ${process.versions.node} has no 'raw-public' key format`);
+    return;
+  }
+  assert.deepEqual(diffieHellman({ privateKey: a.privateKey, publicKey: imported }), diffieHellman({ privateKey: a.privateKey, publicKey: b.publicKey }));
+});
+
+test('X25519 and ML-KEM-768 through keMethod: both sides agree (the imports of peer values)', () => {
+  for (const id of [31, 36]) {
+    const m = keMethod(id);
+    const i = m.initiate();
+    const r = m.respond(i.publicValue);
+    assert.deepEqual(Buffer.from(i.finish(r.publicValue)), Buffer.from(r.sharedSecret), `method ${id}`);
+  }
+});
