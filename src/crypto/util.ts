@@ -52,7 +52,11 @@ export function symKeyPrefix(material: Uint8Array, length: number): Uint8Array |
  */
 export function withoutStackTraces<T>(f: () => T): T {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
+  try {
+    Error.stackTraceLimit = 0;
+  } catch {
+    return f(); // an embedder froze Error (hardened JavaScript): the import just costs more
+  }
   try {
     return f();
   } finally {

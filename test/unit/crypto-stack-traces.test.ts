@@ -39,3 +39,15 @@ test('X25519 and ML-KEM-768 through keMethod: both sides agree (the imports of p
     assert.deepEqual(Buffer.from(i.finish(r.publicValue)), Buffer.from(r.sharedSecret), `method ${id}`);
   }
 });
+
+test('withoutStackTraces: where Error.stackTraceLimit cannot be written, f still runs and its result comes back', () => {
+  const own = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
+  assert.ok(own);
+  Object.defineProperty(Error, 'stackTraceLimit', { ...own, writable: false });
+  try {
+    assert.equal(withoutStackTraces(() => 42), 42);
+    assert.equal(Error.stackTraceLimit, own.value);
+  } finally {
+    Object.defineProperty(Error, 'stackTraceLimit', own);
+  }
+});
