@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // Test runner for pqike (plain JS, no dependencies). Run after `tsc -p .`.
 //
-// 1. All compiled tests (dist/test/**/*.test.js) with the current node,
-//    serially (--test-concurrency=1: interop tests share machine resources).
+// 1. All compiled tests (dist/test/**/*.test.js) with the current node: the in-process ones
+//    (dist/test/{unit,vectors,engine,fuzz}: no sockets, namespaces or fixed ports, a virtual
+//    clock) as many files at a time as the machine has processors, then the others serially
+//    (--test-concurrency=1: interop tests share machine resources).
 // 2. If PQIKE_NODE22 is set, or .node22/node_modules/node/bin/node exists, the in-process
 //    tests (dist/test/{unit,vectors,engine}/**) again with that node (Node 22, the LTS most
-//    installations run).
+//    installations run), also as many at a time as there are processors.
 // 3. If PQIKE_NODE24 is set, or .node24/node_modules/node/bin/node exists, the
-//    non-interop tests (dist/test/{unit,vectors,engine}/**) and the userspace data plane's
-//    daemon tests again with that node.
+//    non-interop tests (dist/test/{unit,vectors,engine}/**, as in 2) and then, serially, the
+//    userspace data plane's daemon tests again with that node.
 //
 // Every run uses the TAP reporter. Their output is passed through, except each
 // run's closing summary block, which is held back; at the end the runner
@@ -20,12 +22,16 @@
 // Exit status is non-zero if any run failed.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, relative, resolve, dirname } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { join, relative, resolve, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const distTest = join(root, 'dist', 'test');
 const SECOND_PASS_DIRS = ['unit', 'vectors', 'engine'];
+// Test files that run in-process only, so several can run at once (one process per file).
+const IN_PROCESS_DIRS = [...SECOND_PASS_DIRS, 'fuzz'];
+const CONCURRENCY = Math.max(1, availableParallelism());
 // And, of the interop tests, the daemons carrying traffic on the userspace data plane: koffi,
 // worker threads and native ML-KEM behave differently on Node 24 (the daemons run on the node
 // that runs the test).
@@ -51,9 +57,9 @@ function nodeVersion(bin) {
 }
 
 /** Run node --test, streaming output but holding back the top-level summary block. */
-function runNodeTest(bin, files, label) {
+function runNodeTest(bin, files, label, concurrency = 1) {
   return new Promise((resolvePromise) => {
-    const args = ['--test', '--test-concurrency=1', '--test-reporter=tap', ...files];
+    const args = ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=tap', ...files];
     console.log(`[run-tests] ${label}: ${bin} ${args.slice(0, 3).join(' ')} <${files.length} files>`);
     const child = spawn(bin, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     const summary = {};
@@ -153,19 +159,25 @@ if (allFiles.length === 0) {
   console.log(`[run-tests] no test files under ${relative(root, distTest)} (did tsc run?)`);
   process.exit(1);
 }
-const secondFiles = [...SECOND_PASS_DIRS.flatMap((d) => findTests(join(distTest, d))), ...SECOND_PASS_INTEROP.map((f) => join(distTest, f)).filter((f) => existsSync(f))];
+const inProcess = (f) => IN_PROCESS_DIRS.some((d) => f.startsWith(join(distTest, d) + sep));
+const secondFiles = SECOND_PASS_DIRS.flatMap((d) => findTests(join(distTest, d)));
+const secondInterop = SECOND_PASS_INTEROP.map((f) => join(distTest, f)).filter((f) => existsSync(f));
 
 const results = [];
 const ran = [];
 const here = process.execPath;
 const hereVersion = process.version;
-results.push(await runNodeTest(here, allFiles, `node ${hereVersion}, all tests`));
-ran.push(`node ${hereVersion}: all ${allFiles.length} test files`);
+const firstInProcess = allFiles.filter(inProcess);
+const firstSerial = allFiles.filter((f) => !inProcess(f));
+// (node --test without files would look for tests itself: a group that is empty is not run.)
+if (firstInProcess.length > 0) results.push(await runNodeTest(here, firstInProcess, `node ${hereVersion}, in-process tests, ${CONCURRENCY} at a time`, CONCURRENCY));
+if (firstSerial.length > 0) results.push(await runNodeTest(here, firstSerial, `node ${hereVersion}, the other tests, one at a time`));
+ran.push(`node ${hereVersion}: all ${allFiles.length} test files (${firstInProcess.length} in-process, ${CONCURRENCY} at a time)`);
 
 /** The other Node versions: their in-process tests (and, on 24, the userspace data plane) once more. */
 const OTHER_NODES = [
-  { major: 22, env: 'PQIKE_NODE22', files: SECOND_PASS_DIRS.flatMap((d) => findTests(join(distTest, d))), what: SECOND_PASS_DIRS.join(', ') },
-  { major: 24, env: 'PQIKE_NODE24', files: secondFiles, what: [...SECOND_PASS_DIRS, ...SECOND_PASS_INTEROP].join(', ') },
+  { major: 22, env: 'PQIKE_NODE22', files: secondFiles, serial: [], what: SECOND_PASS_DIRS.join(', ') },
+  { major: 24, env: 'PQIKE_NODE24', files: secondFiles, serial: secondInterop, what: [...SECOND_PASS_DIRS, ...SECOND_PASS_INTEROP].join(', ') },
 ];
 for (const other of OTHER_NODES) {
   const defaultBin = join(root, `.node${other.major}`, 'node_modules', 'node', 'bin', 'node');
@@ -179,12 +191,13 @@ for (const other of OTHER_NODES) {
     console.log(`[run-tests] Node ${other.major} (${bin}) does not run`);
     results.push({ label: `node ${other.major} ${bin}`, code: 1, summary: {} });
     ran.push(`${bin}: FAILED TO START`);
-  } else if (other.files.length === 0) {
+  } else if (other.files.length === 0 && other.serial.length === 0) {
     ran.push(`node ${v}: skipped (no tests under dist/test/{${SECOND_PASS_DIRS.join(',')}})`);
   } else {
     if (!v.startsWith(`v${other.major}.`)) console.log(`[run-tests] note: ${other.env} (${bin}) is Node ${v}, not ${other.major}`);
-    results.push(await runNodeTest(bin, other.files, `node ${v}, ${other.what}`));
-    ran.push(`node ${v}: ${other.files.length} test files (${other.what})`);
+    if (other.files.length > 0) results.push(await runNodeTest(bin, other.files, `node ${v}, ${SECOND_PASS_DIRS.join(', ')}, ${CONCURRENCY} at a time`, CONCURRENCY));
+    if (other.serial.length > 0) results.push(await runNodeTest(bin, other.serial, `node ${v}, ${SECOND_PASS_INTEROP.join(', ')}`));
+    ran.push(`node ${v}: ${other.files.length + other.serial.length} test files (${other.what})`);
   }
 }
 
