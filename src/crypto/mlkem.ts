@@ -146,7 +146,10 @@ function nodeImpl(level: MlKemLevel, fns: NodeKemFns): KemImpl {
     return prefix;
   };
   let rawImport: boolean | undefined;
-  /** The peer's encapsulation key as a KeyObject: raw where this Node can (24.21: 25 vs 28 µs for SPKI, both without stack traces). */
+  /**
+   * The peer's encapsulation key as a KeyObject: raw where this Node can (24.21, one run, both
+   * without stack traces: 24.6 µs raw vs 44.6 µs SPKI).
+   */
   const importEk = (ek: Uint8Array): KeyObject => {
     if (rawImport !== false) {
       try {

@@ -47,8 +47,8 @@ export function symKeyPrefix(material: Uint8Array, length: number): Uint8Array |
  * object from a key by catching the exception a native accessor throws, two to four times per
  * createPublicKey() and one per createSecretKey(), and capturing their stack traces is most of
  * what an import costs (Node 24.21, X25519 'raw-public' import 23.5 vs 6.1 µs, ML-KEM-768 SPKI
- * import 49.8 vs 27.6 µs, a secret key 0.85 vs 0.57 µs; Node 20 and 22 are unaffected). Nothing else runs while `f` does. An error `f`
- * throws carries its message and no stack frames.
+ * import 49.8 vs 27.6 µs, a secret key 0.85 vs 0.57 µs; Node 20 and 22 are unaffected).
+ * Nothing else runs while `f` does. An error `f` throws carries its message and no stack frames.
  */
 export function withoutStackTraces<T>(f: () => T): T {
   const limit = Error.stackTraceLimit;
