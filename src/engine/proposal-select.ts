@@ -25,6 +25,13 @@ const KE_TYPES: readonly number[] = [
   TransformType.ADDKE7,
 ];
 
+/**
+ * Every transform type we know, ascending (RFC 7296 §3.3.2 ENCR 1 .. ESN 5, RFC 9370 §3.2
+ * ADDKE1..7 = 6..12): proposals are built and matched in this order, without sorting a type list
+ * per proposal.
+ */
+const TRANSFORM_TYPES: readonly number[] = Array.from({ length: TransformType.ADDKE7 }, (_, i) => i + TransformType.ENCR);
+
 export function isKeType(type: number): boolean {
   return KE_TYPES.includes(type);
 }
@@ -57,8 +64,8 @@ export interface BuildOptions {
 export function buildProposals(specs: readonly ProposalSpec[], opts: BuildOptions): Proposal[] {
   return specs.map((spec, i) => {
     const transforms: Transform[] = [];
-    const types = [...spec.transforms.keys()].sort((a, b) => a - b);
-    for (const type of types) {
+    for (const type of TRANSFORM_TYPES) {
+      if (!spec.transforms.has(type)) continue;
       if (opts.withoutKe === true && isKeType(type)) continue;
       for (const c of spec.transforms.get(type) ?? []) transforms.push(transformOf(type, c));
     }
@@ -93,11 +100,11 @@ function matchOne(local: ProposalSpec, offered: Proposal, ignoreKe: boolean): Ma
   const theirs = offeredByType(offered);
   const chosen = new Map<number, AlgChoice>();
   const usedKe: AlgChoice[] = [];
-  const types = new Set<number>([...local.transforms.keys(), ...theirs.keys()]);
-  const ordered = [...types].sort((a, b) => a - b);
-  for (const type of ordered) {
+  // A transform type we do not know (or the reserved 0): cannot accept.
+  for (const type of theirs.keys()) if (type < TransformType.ENCR || type > TransformType.ADDKE7) return undefined;
+  for (const type of TRANSFORM_TYPES) {
+    if (!local.transforms.has(type) && !theirs.has(type)) continue;
     if (ignoreKe && isKeType(type)) continue;
-    if (type > TransformType.ADDKE7) return undefined; // unknown transform type: cannot accept
     const mine = local.transforms.get(type);
     const other = theirs.get(type);
     if (mine === undefined || other === undefined) {
@@ -145,8 +152,7 @@ export function selectProposal(
 /** The response SA payload's single proposal for a selected suite (RFC 7296 §3.3). */
 export function proposalForSelection(sel: SelectedSuite, protocolId: number, spi: Uint8Array): Proposal {
   const transforms: Transform[] = [];
-  const types = [...sel.chosen.keys()].sort((a, b) => a - b);
-  for (const type of types) {
+  for (const type of TRANSFORM_TYPES) {
     const c = sel.chosen.get(type);
     if (c) transforms.push(transformOf(type, c));
   }

@@ -1,7 +1,7 @@
 /**
  * IKE header (RFC 7296 §3.1) and generic payload header (RFC 7296 §3.2).
  */
-import { HEADER_FLAGS_MASK, IKE_HEADER_LENGTH, IKE_MAJOR_VERSION } from './constants.js';
+import { GENERIC_PAYLOAD_HEADER_LENGTH, HEADER_FLAGS_MASK, IKE_HEADER_LENGTH, IKE_MAJOR_VERSION } from './constants.js';
 import { EncodeError, ParseError } from './errors.js';
 import { Reader, Writer, checkRange } from './bytes.js';
 import type { IkeHeader } from './types.js';
@@ -79,9 +79,18 @@ export function encodeHeader(h: IkeHeader): Uint8Array {
  * Length (which includes these 4 octets). For SK/SKF, `next` is the first inner payload type.
  */
 export function genericPayloadHeader(next: number, critical: boolean, length: number): Uint8Array {
+  return writeGenericPayloadHeader(new Uint8Array(GENERIC_PAYLOAD_HEADER_LENGTH), next, critical, length);
+}
+
+/** The generic payload header written into the first 4 octets of `out` (a payload's own buffer: no array of its own). */
+export function writeGenericPayloadHeader(out: Uint8Array, next: number, critical: boolean, length: number): Uint8Array {
   checkRange(next, 0xff, 'next payload');
   checkRange(length, 0xffff, 'payload length');
-  return Uint8Array.of(next, critical ? 0x80 : 0, length >>> 8, length & 0xff);
+  out[0] = next;
+  out[1] = critical ? 0x80 : 0;
+  out[2] = length >>> 8;
+  out[3] = length & 0xff;
+  return out;
 }
 
 /** The Fragment Number / Total Fragments fields of SKF (RFC 7383 §2.5), 4 octets. */

@@ -5,7 +5,7 @@
 import { GENERIC_PAYLOAD_HEADER_LENGTH, PayloadType } from './constants.js';
 import { EncodeError, ParseError } from './errors.js';
 import { Reader, Writer, checkRange } from './bytes.js';
-import { genericPayloadHeader } from './header.js';
+import { writeGenericPayloadHeader } from './header.js';
 import { decodeSaBody, encodeSaBody } from './sa.js';
 import { decodeTsBody, encodeTsBody } from './ts.js';
 import { decodeDeleteBody, decodeNotifyBody, encodeDeleteBody, encodeNotifyBody } from './notify.js';
@@ -173,8 +173,7 @@ export function encodePayload(p: Payload, next: number): Uint8Array {
   checkRange(length, 0xffff, `payload ${payloadTypeOf(p)} length`);
   const nextField = p.type === PayloadType.SK || p.type === PayloadType.SKF ? p.innerFirst : next;
   if (p.type === 'unknown') checkRange(p.rawType, 0xff, 'rawType');
-  const out = new Uint8Array(length);
-  out.set(genericPayloadHeader(nextField, p.critical, length), 0);
+  const out = writeGenericPayloadHeader(new Uint8Array(length), nextField, p.critical, length);
   out.set(body, GENERIC_PAYLOAD_HEADER_LENGTH);
   return out;
 }

@@ -134,6 +134,21 @@ test('selection: responder picks exactly one transform per type, its own prefere
   assert.ok(typeof back !== 'string', String(back));
 });
 
+test('selection: a proposal with a transform type we do not know (13, 255) or the reserved type 0 is not chosen; the next one is', () => {
+  const local = parseProposals(['aes256gcm16-prfsha384-x25519'], 'ike');
+  const [good] = buildProposals(local, { spi: new Uint8Array(0) });
+  assert.ok(good);
+  for (const type of [0, 13, 255]) {
+    const odd: Proposal = { ...good, num: 1, transforms: [...good.transforms, { type, id: 1, attributes: [] }] };
+    assert.equal(selectProposal(local, [odd]), undefined, `type ${type}`);
+    const sel = selectProposal(local, [odd, { ...good, num: 2 }]);
+    assert.equal(sel?.proposalNum, 2, `type ${type}: the proposal after it`);
+  }
+  // Built proposals list their transforms in type order (RFC 7296 §3.3 does not require it; strongSwan sends them so).
+  const [built] = buildProposals(parseProposals(['x25519-ke1_mlkem768-aes256gcm16-prfsha384'], 'ike'), { spi: new Uint8Array(0) });
+  assert.deepEqual(built?.transforms.map((t) => t.type), [ENCR, PRF, KE, ADDKE1]);
+});
+
 test('selection: NONE preferred by the responder omits the ADDKE type from the answer', () => {
   const local = parseProposals(['aes256gcm16-prfsha384-x25519-ke1_none-ke1_mlkem768'], 'ike');
   const offered = buildProposals(parseProposals(['aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none'], 'ike'), { spi: new Uint8Array(0) });
