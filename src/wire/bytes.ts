@@ -140,8 +140,13 @@ export class Writer {
     return this;
   }
 
+  /** `n` zero octets (RESERVED fields, padding): as numbers when few, without an array of their own. */
   zeros(n: number): this {
-    return this.raw(new Uint8Array(n));
+    checkInt(n, 0xffff, 'zero octets');
+    if (n > COPY_BY_LOOP_MAX) return this.raw(new Uint8Array(n));
+    for (let i = 0; i < n; i++) this.chunks.push(0);
+    this.len += n;
+    return this;
   }
 
   raw(b: Uint8Array): this {
