@@ -2,8 +2,9 @@
 // Test runner for pqike (plain JS, no dependencies). Run after `tsc -p .`.
 //
 // 1. All compiled tests (dist/test/**/*.test.js) with the current node: the in-process ones
-//    (dist/test/{unit,vectors,engine,fuzz}: no sockets, namespaces or fixed ports, a virtual
-//    clock) as many files at a time as the machine has processors, then the others serially
+//    (dist/test/{unit,vectors,engine,fuzz}: a virtual clock, no peers, no fixed ports; the few
+//    that touch the kernel use namespaces named by their pid and sockets on port 0) as many
+//    files at a time as the machine has processors, then the others serially
 //    (--test-concurrency=1: interop tests share machine resources).
 // 2. If PQIKE_NODE22 is set, or .node22/node_modules/node/bin/node exists, the in-process
 //    tests (dist/test/{unit,vectors,engine}/**) again with that node (Node 22, the LTS most
@@ -29,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const distTest = join(root, 'dist', 'test');
 const SECOND_PASS_DIRS = ['unit', 'vectors', 'engine'];
-// Test files that run in-process only, so several can run at once (one process per file).
+// Test files that share nothing with each other (see 1. above), so several can run at once (one process per file).
 const IN_PROCESS_DIRS = [...SECOND_PASS_DIRS, 'fuzz'];
 const CONCURRENCY = Math.max(1, availableParallelism());
 // And, of the interop tests, the daemons carrying traffic on the userspace data plane: koffi,

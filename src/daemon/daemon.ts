@@ -26,6 +26,7 @@ import type { DaemonConfig, DaemonConnection } from './config.js';
 import { rekeyCommand, saNumber, serveControl } from './control.js';
 import { HubLogger, LogHub } from './log-stream.js';
 import { TurnBatchedOutput } from './log-output.js';
+import type { LineSink } from './log-output.js';
 import type { ControlRequest, ControlResponse } from './control.js';
 import type { DataPlane, PlaneHost } from '../dataplane/plane-api.js';
 import { choosePlane } from './plane-choice.js';
@@ -96,6 +97,7 @@ export class Daemon {
    * delete, whose events still need their connection.
    */
   private readonly saConn = new Map<number, string>();
+  /** The daemon's own stderr output (when the options give no sink). */
   private readonly stderrLog: TurnBatchedOutput | undefined;
   /** Undoes the log's flush at process exit (set while the daemon runs). */
   private unhookLogFlush: (() => void) | undefined;
@@ -105,8 +107,9 @@ export class Daemon {
     const tty = opts.isTty ?? false;
     const format = this.config.log.format === 'auto' ? (tty ? 'text' : 'json') : this.config.log.format;
     // stderr's lines go out once per turn of the loop (log-output.ts); a test's sink gets each as it is made.
-    this.stderrLog = opts.logOut ? undefined : new TurnBatchedOutput(process.stderr);
-    this.logger = new HubLogger(this.logHub, opts.logOut ?? this.stderrLog ?? process.stderr, this.config.log.level, format);
+    let out: LineSink | undefined = opts.logOut;
+    if (out === undefined) out = this.stderrLog = new TurnBatchedOutput(process.stderr);
+    this.logger = new HubLogger(this.logHub, out, this.config.log.level, format);
   }
 
   /** The engine, when it runs on the main thread (`workers: 0`) and the daemon has started; for tests. */

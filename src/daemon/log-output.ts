@@ -8,7 +8,7 @@
  * file logger buffers through stdio the same way unless told `flush_line`.
  *
  * Lines are kept in order and go out when the turn's I/O is done (setImmediate), as soon as
- * MAX_PENDING_BYTES are waiting, and on flush(): the daemon flushes when it stops and at
+ * MAX_PENDING_CHARS are waiting, and on flush(): the daemon flushes when it stops and at
  * process exit (also after an uncaught exception), so no line of a crash is lost.
  */
 
@@ -17,8 +17,8 @@ export interface LineSink {
   write(text: string): unknown;
 }
 
-/** Octets (UTF-16 units) of waiting lines that make a write at once, without waiting for the turn's end. */
-export const MAX_PENDING_BYTES = 64 * 1024;
+/** Characters (UTF-16 code units; octets for the ASCII lines the log makes) waiting that make a write at once, before the turn's end. */
+export const MAX_PENDING_CHARS = 64 * 1024;
 
 export class TurnBatchedOutput implements LineSink {
   private pending: string[] = [];
@@ -30,7 +30,7 @@ export class TurnBatchedOutput implements LineSink {
     private readonly out: LineSink,
     /** Runs `f` once this turn's I/O callbacks are done; unref'd, so it never keeps the process up. */
     private readonly schedule: (f: () => void) => void = (f) => setImmediate(f).unref(),
-    private readonly maxPending = MAX_PENDING_BYTES,
+    private readonly maxPending = MAX_PENDING_CHARS,
   ) {}
 
   write(text: string): boolean {
