@@ -3,7 +3,7 @@
  * exactly one transform per type (RFC 7296 §2.7, §3.3.6) including the ADDKE types and NONE
  * (RFC 9370 §2.2.1), and the initiator's check of the responder's choice.
  */
-import { KeMethodId, ProtocolId, TransformType, TransformAttr } from '../wire/constants.js';
+import { KeMethodId, ProtocolId, TransformType, TransformAttr, isKeTransformType } from '../wire/constants.js';
 import type { Proposal, Transform } from '../wire/types.js';
 import type { AlgChoice, ProposalSpec } from './proposal-string.js';
 
@@ -14,17 +14,6 @@ export interface SelectedSuite {
   readonly chosen: ReadonlyMap<number, AlgChoice>;
 }
 
-const KE_TYPES: readonly number[] = [
-  TransformType.KE,
-  TransformType.ADDKE1,
-  TransformType.ADDKE2,
-  TransformType.ADDKE3,
-  TransformType.ADDKE4,
-  TransformType.ADDKE5,
-  TransformType.ADDKE6,
-  TransformType.ADDKE7,
-];
-
 /**
  * Every transform type we know, ascending (RFC 7296 §3.3.2 ENCR 1 .. ESN 5, RFC 9370 §3.2
  * ADDKE1..7 = 6..12): proposals are built and matched in this order, without sorting a type list
@@ -32,9 +21,6 @@ const KE_TYPES: readonly number[] = [
  */
 const TRANSFORM_TYPES: readonly number[] = Array.from({ length: TransformType.ADDKE7 }, (_, i) => i + TransformType.ENCR);
 
-export function isKeType(type: number): boolean {
-  return KE_TYPES.includes(type);
-}
 
 function transformOf(type: number, choice: AlgChoice): Transform {
   return {
@@ -66,7 +52,7 @@ export function buildProposals(specs: readonly ProposalSpec[], opts: BuildOption
     const transforms: Transform[] = [];
     for (const type of TRANSFORM_TYPES) {
       if (!spec.transforms.has(type)) continue;
-      if (opts.withoutKe === true && isKeType(type)) continue;
+      if (opts.withoutKe === true && isKeTransformType(type)) continue;
       for (const c of spec.transforms.get(type) ?? []) transforms.push(transformOf(type, c));
     }
     return {
@@ -91,7 +77,7 @@ function offeredByType(p: Proposal): Map<number, AlgChoice[]> {
 
 /** Types where an absent transform equals the NONE (0) choice. */
 function noneAllowedWhenAbsent(type: number): boolean {
-  return type === TransformType.INTEG || type === TransformType.ESN || (isKeType(type) && type !== TransformType.KE);
+  return type === TransformType.INTEG || type === TransformType.ESN || (isKeTransformType(type) && type !== TransformType.KE);
 }
 
 function matchOne(local: ProposalSpec, offered: Proposal, ignoreKe: boolean): Map<number, AlgChoice> | undefined {
@@ -104,7 +90,7 @@ function matchOne(local: ProposalSpec, offered: Proposal, ignoreKe: boolean): Ma
   for (const type of theirs.keys()) if (type < TransformType.ENCR || type > TransformType.ADDKE7) return undefined;
   for (const type of TRANSFORM_TYPES) {
     if (!local.transforms.has(type) && !theirs.has(type)) continue;
-    if (ignoreKe && isKeType(type)) continue;
+    if (ignoreKe && isKeTransformType(type)) continue;
     const mine = local.transforms.get(type);
     const other = theirs.get(type);
     if (mine === undefined || other === undefined) {
@@ -118,13 +104,13 @@ function matchOne(local: ProposalSpec, offered: Proposal, ignoreKe: boolean): Ma
     for (const c of mine) {
       if (!other.some((o) => sameChoice(o, c))) continue;
       // RFC 9370 §2.2.1: no method twice across the KE and ADDKE types (NONE excepted).
-      if (isKeType(type) && c.id !== KeMethodId.NONE && usedKe.some((u) => sameChoice(u, c))) continue;
+      if (isKeTransformType(type) && c.id !== KeMethodId.NONE && usedKe.some((u) => sameChoice(u, c))) continue;
       pick = c;
       break;
     }
     if (pick === undefined) return undefined;
-    if (isKeType(type) && pick.id !== KeMethodId.NONE) usedKe.push(pick);
-    if (isKeType(type) && type !== TransformType.KE && pick.id === KeMethodId.NONE) continue;
+    if (isKeTransformType(type) && pick.id !== KeMethodId.NONE) usedKe.push(pick);
+    if (isKeTransformType(type) && type !== TransformType.KE && pick.id === KeMethodId.NONE) continue;
     if (type === TransformType.INTEG && pick.id === 0) continue;
     chosen.set(type, pick);
   }
@@ -178,24 +164,24 @@ export function acceptSelection(
   const chosen = new Map<number, AlgChoice>();
   const usedKe: AlgChoice[] = [];
   for (const t of a.transforms) {
-    if (ignoreKe && isKeType(t.type)) continue;
+    if (ignoreKe && isKeTransformType(t.type)) continue;
     if (chosen.has(t.type)) return `responder chose two transforms of type ${t.type}`;
     const c = choiceOf(t);
     if (!mine.transforms.some((m) => m.type === t.type && sameChoice(choiceOf(m), c))) {
       return `responder chose transform ${t.type}/${t.id}, which we did not offer`;
     }
-    if (isKeType(t.type) && c.id !== KeMethodId.NONE) {
+    if (isKeTransformType(t.type) && c.id !== KeMethodId.NONE) {
       if (usedKe.some((u) => sameChoice(u, c))) return `responder chose key exchange method ${c.id} twice`;
       usedKe.push(c);
     }
-    if (isKeType(t.type) && t.type !== TransformType.KE && c.id === KeMethodId.NONE) continue;
+    if (isKeTransformType(t.type) && t.type !== TransformType.KE && c.id === KeMethodId.NONE) continue;
     if (t.type === TransformType.INTEG && c.id === 0) continue;
     chosen.set(t.type, c);
   }
   // Every type we offered must be answered, unless NONE was among our choices for it.
   const ourTypes = new Set(mine.transforms.map((t) => t.type));
   for (const type of ourTypes) {
-    if (ignoreKe && isKeType(type)) continue;
+    if (ignoreKe && isKeTransformType(type)) continue;
     if (chosen.has(type)) continue;
     if (a.transforms.some((t) => t.type === type)) continue;
     const ours = mine.transforms.filter((t) => t.type === type);
