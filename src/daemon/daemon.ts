@@ -20,7 +20,7 @@ import { LocalEngine } from './engine-host.js';
 import type { EngineHost } from './engine-host.js';
 import { WorkerPool } from './worker-pool.js';
 import { KeyExporter } from './key-export.js';
-import { eventToJson, formatEvent } from './event-format.js';
+import { eventLogLine } from './event-format.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { DaemonConfig, DaemonConnection } from './config.js';
 import { rekeyCommand, saNumber, serveControl } from './control.js';
@@ -286,14 +286,11 @@ export class Daemon {
         const saId = 'sa' in e && typeof e.sa === 'number' ? e.sa : undefined;
         const conn = e.type === 'ike-up' || e.type === 'ike-rekeyed' ? e.ike.connection : saId === undefined ? undefined : this.connOf(saId);
         if (conn !== undefined && saId !== undefined) this.saConn.set(saId, conn);
-        const ctx = { ...(conn ? { conn } : {}), ...(saId === undefined ? {} : { sa: saId }) };
-        const json = eventToJson(e);
-        delete json['type'];
-        // `sa` of a log line is the IKE SA number (ctx).
-        delete json['sa'];
+        const line = eventLogLine(e);
         const skipped = gate !== undefined && gate.skipped > 0 ? gate.skipped : undefined;
-        const text = skipped === undefined ? formatEvent(e) : `${formatEvent(e)} (${skipped} more refusals with this notify not logged)`;
-        this.logger.log(level, text, ctx, e.type === 'log' ? {} : { event: e.type, ...json, ...(skipped === undefined ? {} : { notLogged: skipped }) });
+        if (skipped !== undefined) line.fields['notLogged'] = skipped;
+        const text = skipped === undefined ? line.text : `${line.text} (${skipped} more refusals with this notify not logged)`;
+        this.logger.log(level, text, { conn: conn || undefined, sa: saId }, line.fields);
       }
     }
     const end = endedSa(e);

@@ -59,10 +59,14 @@ function selectorsText(list: readonly TrafficSelector[]): string[] {
 }
 
 export function formatChild(c: ChildSaInfo): string {
-  const encr = describeTransform(TransformType.ENCR, c.encr.id, c.encr.keyBits);
-  const integ = c.integ === undefined ? '' : `/${describeTransform(TransformType.INTEG, c.integ)}`;
-  const ts = `${selectorsText(c.localTs).join(',')} === ${selectorsText(c.remoteTs).join(',')}`;
-  return `Child SA '${c.name}' ${c.mode}: SPIs ${hex32(c.spiIn)}_i ${hex32(c.spiOut)}_o, ${encr}${integ}, ${ts}`;
+  return childText(c, childJson(c));
+}
+
+/** formatChild from the names and selector texts childJson already made (the daemon makes both). */
+function childText(c: ChildSaInfo, j: ChildJson): string {
+  const integ = j.integ === undefined ? '' : `/${String(j.integ)}`;
+  const ts = `${j.localTs.join(',')} === ${j.remoteTs.join(',')}`;
+  return `Child SA '${c.name}' ${c.mode}: SPIs ${String(j.spiIn)}_i ${String(j.spiOut)}_o, ${String(j.encr)}${integ}, ${ts}`;
 }
 
 export { hex32 };
@@ -99,13 +103,18 @@ function refusalDetail(e: Extract<EngineEvent, { type: 'refused' }>): string {
 
 /** A generic one-liner for any event. */
 export function formatEvent(e: EngineEvent): string {
+  return eventText(e);
+}
+
+/** formatEvent; `child`: childJson(e.child), where the caller made it already. */
+function eventText(e: EngineEvent, child?: ChildJson): string {
   switch (e.type) {
     case 'message':
       return formatMessage(e);
     case 'ike-up':
       return `IKE SA #${e.sa} established (${e.ike.role}) ${e.ike.local.address}[${e.ike.localId}]...${e.ike.remote.address}[${e.ike.remoteId}] ${e.ike.suite ?? ''}${ppkNote(e.ike)}`;
     case 'child-up':
-      return `${formatChild(e.child)}${e.child.rekeyOf === undefined ? '' : ` (rekeyed ${hex32(e.child.rekeyOf)}_i)`}${e.child.keMethods.length > 0 ? ` PFS ${e.child.keMethods.map(keMethodName).join('+')}` : ''}${e.child.ppk === undefined ? '' : ` fresh PPK ${e.child.ppk} (RFC 9867)`}`;
+      return `${childText(e.child, child ?? childJson(e.child))}${e.child.rekeyOf === undefined ? '' : ` (rekeyed ${hex32(e.child.rekeyOf)}_i)`}${e.child.keMethods.length > 0 ? ` PFS ${e.child.keMethods.map(keMethodName).join('+')}` : ''}${e.child.ppk === undefined ? '' : ` fresh PPK ${e.child.ppk} (RFC 9867)`}`;
     case 'retransmit':
       return `IKE SA #${e.sa}: retransmit ${e.attempt} of ${exchangeName(e.exchange)} request ${e.messageId}`;
     case 'ike-keys':
@@ -134,20 +143,98 @@ export function formatEvent(e: EngineEvent): string {
   }
 }
 
-/** A Child SA for JSON: SPIs in hex, selectors as text, algorithms by name, no keys. */
-function childJson(c: ChildSaInfo): Record<string, unknown> {
-  const { keys: _keys, ...rest } = c;
-  return {
-    ...rest,
-    spiIn: hex32(rest.spiIn),
-    spiOut: hex32(rest.spiOut),
-    ...(rest.rekeyOf === undefined ? {} : { rekeyOf: hex32(rest.rekeyOf) }),
-    localTs: selectorsText(rest.localTs),
-    remoteTs: selectorsText(rest.remoteTs),
-    encr: describeTransform(TransformType.ENCR, rest.encr.id, rest.encr.keyBits),
-    ...(rest.integ === undefined ? {} : { integ: describeTransform(TransformType.INTEG, rest.integ) }),
-    keMethods: rest.keMethods.map(keMethodName),
-  };
+/** A Child SA as childJson gives it: the fields its text line is made of, rendered once. */
+export interface ChildJson {
+  readonly [field: string]: unknown;
+  readonly spiIn: string;
+  readonly spiOut: string;
+  readonly encr: string;
+  readonly integ?: string;
+  readonly localTs: readonly string[];
+  readonly remoteTs: readonly string[];
+}
+
+/**
+ * A Child SA for JSON: SPIs in hex, selectors as text, algorithms by name, no keys. Field by
+ * field rather than by spreads: the daemon makes this for two log lines of every Child SA.
+ */
+export function childJson(c: ChildSaInfo): ChildJson {
+  const out: Record<string, unknown> = {};
+  const src = c as unknown as Record<string, unknown>;
+  for (const k in src) {
+    switch (k) {
+      case 'keys':
+        break;
+      case 'spiIn':
+      case 'spiOut':
+        out[k] = hex32(src[k] as number);
+        break;
+      case 'rekeyOf':
+        if (c.rekeyOf !== undefined) out[k] = hex32(c.rekeyOf);
+        break;
+      case 'localTs':
+      case 'remoteTs':
+        out[k] = selectorsText(src[k] as readonly TrafficSelector[]);
+        break;
+      case 'encr':
+        out[k] = describeTransform(TransformType.ENCR, c.encr.id, c.encr.keyBits);
+        break;
+      case 'integ':
+        if (c.integ !== undefined) out[k] = describeTransform(TransformType.INTEG, c.integ);
+        break;
+      case 'keMethods':
+        out[k] = c.keMethods.map(keMethodName);
+        break;
+      default:
+        out[k] = src[k];
+    }
+  }
+  return out as unknown as ChildJson;
+}
+
+/** Key material, which never goes into the JSON of an event (the key log has it: key-export.ts). */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(['skEi', 'skEr', 'skAi', 'skAr']);
+
+/**
+ * The fields of `e` for JSON into `out`, after what `out` holds: numbers named, a Child SA by
+ * childJson (`child`: made already), key material left out; `type` (and with `withoutSa`, `sa`)
+ * not copied. One loop over the event's own fields, no spreads: this runs for every log line.
+ */
+function fieldsInto(e: EngineEvent, out: Record<string, unknown>, withoutSa: boolean, child?: ChildJson): Record<string, unknown> {
+  const src = e as unknown as Record<string, unknown>;
+  const secrets = e.type === 'ike-keys';
+  for (const k in src) {
+    if (k === 'type' || (withoutSa && k === 'sa') || (secrets && SECRET_FIELDS.has(k))) continue;
+    out[k] = src[k];
+  }
+  switch (e.type) {
+    case 'child-up':
+    case 'child-down':
+      out['child'] = child ?? childJson(e.child);
+      break;
+    case 'ike-keys':
+      out['encr'] = describeTransform(TransformType.ENCR, e.encr.id, e.encr.keyBits);
+      out['integ'] = e.integ === 0 ? 'NONE' : describeTransform(TransformType.INTEG, e.integ);
+      break;
+    case 'ike-up':
+    case 'ike-rekeyed':
+      out['ike'] = { ...e.ike, keMethods: e.ike.keMethods.map(keMethodName) };
+      break;
+    case 'message':
+    case 'retransmit':
+      out['exchange'] = exchangeName(e.exchange);
+      break;
+    case 'ike-failed':
+    case 'child-failed':
+      if (e.notify !== undefined) out['notify'] = notifyName(e.notify);
+      break;
+    case 'refused':
+      out['exchange'] = exchangeName(e.exchange);
+      out['notify'] = notifyName(e.notify);
+      break;
+    default:
+  }
+  return out;
 }
 
 /**
@@ -155,27 +242,16 @@ function childJson(c: ChildSaInfo): Record<string, unknown> {
  * as strongSwan does, describe.ts), SPIs in hex, selectors as text, key material left out.
  */
 export function eventToJson(e: EngineEvent): Record<string, unknown> {
-  switch (e.type) {
-    case 'child-up':
-    case 'child-down':
-      return { ...e, child: childJson(e.child) };
-    case 'ike-keys': {
-      // Key material never goes into the JSON event stream; the key log has it.
-      const { skEi: _ei, skEr: _er, skAi: _ai, skAr: _ar, ...rest } = e;
-      return { ...rest, encr: describeTransform(TransformType.ENCR, e.encr.id, e.encr.keyBits), integ: e.integ === 0 ? 'NONE' : describeTransform(TransformType.INTEG, e.integ) };
-    }
-    case 'ike-up':
-    case 'ike-rekeyed':
-      return { ...e, ike: { ...e.ike, keMethods: e.ike.keMethods.map(keMethodName) } };
-    case 'message':
-    case 'retransmit':
-      return { ...e, exchange: exchangeName(e.exchange) };
-    case 'ike-failed':
-    case 'child-failed':
-      return e.notify === undefined ? { ...e } : { ...e, notify: notifyName(e.notify) };
-    case 'refused':
-      return { ...e, exchange: exchangeName(e.exchange), notify: notifyName(e.notify) };
-    default:
-      return { ...e };
-  }
+  return fieldsInto(e, { type: e.type }, false);
+}
+
+/**
+ * An event's log line, text and fields, as the daemon writes it: the fields of eventToJson
+ * with `event` for `type` and without `sa` (a log line's `sa` is its IKE SA, from its
+ * context); a Child SA's names and selectors rendered once for both.
+ */
+export function eventLogLine(e: EngineEvent): { readonly text: string; readonly fields: Record<string, unknown> } {
+  if (e.type === 'log') return { text: formatEvent(e), fields: {} };
+  const child = e.type === 'child-up' ? childJson(e.child) : undefined;
+  return { text: eventText(e, child), fields: fieldsInto(e, { event: e.type }, true, child) };
 }

@@ -27,13 +27,27 @@ export class Logger {
 
   log(level: LogLevel, message: string, ctx: LogContext = {}, fields: Record<string, unknown> = {}): void {
     if (!this.enabled(level)) return;
-    const ts = this.clock().toISOString();
+    const ts = this.timestamp();
     if (this.format === 'json') {
-      this.out.write(`${JSON.stringify({ ts, level, ...(ctx.conn === undefined ? {} : { conn: ctx.conn }), ...(ctx.sa === undefined ? {} : { sa: ctx.sa }), msg: message, ...fields })}\n`);
+      this.out.write(`${jsonLine(ts, level, ctx, message, fields)}\n`);
       return;
     }
     const where = ctx.conn !== undefined || ctx.sa !== undefined ? ` <${ctx.conn ?? ''}|${ctx.sa ?? ''}>` : '';
     this.out.write(`${ts} ${level.toUpperCase().padEnd(5)}${where} ${message}\n`);
+  }
+
+  private lastMs = Number.NaN;
+  private lastTs = '';
+
+  /** The clock's time as ISO 8601, made once per millisecond: a loaded daemon writes several lines in each. */
+  private timestamp(): string {
+    const now = this.clock();
+    const ms = now.getTime();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastTs = now.toISOString();
+    }
+    return this.lastTs;
   }
 
   debug(m: string, c?: LogContext, f?: Record<string, unknown>): void {
@@ -48,4 +62,21 @@ export class Logger {
   error(m: string, c?: LogContext, f?: Record<string, unknown>): void {
     this.log('error', m, c, f);
   }
+}
+
+/** Keys of a line that its fields must not repeat (a JSON object with a key twice is ambiguous, RFC 8259 §4). */
+const LINE_KEYS = ['ts', 'level', 'conn', 'sa', 'msg'] as const;
+
+/**
+ * One JSON log line: ts, level, the context, msg, then the fields, as one object. Made by
+ * joining JSON texts rather than by copying the fields into a new object; where a field has
+ * one of the line's own keys, the object form gives the field's value, as a spread would.
+ */
+export function jsonLine(ts: string, level: LogLevel, ctx: LogContext, message: string, fields: Record<string, unknown>): string {
+  if (LINE_KEYS.some((k) => Object.hasOwn(fields, k))) {
+    return JSON.stringify({ ts, level, ...(ctx.conn === undefined ? {} : { conn: ctx.conn }), ...(ctx.sa === undefined ? {} : { sa: ctx.sa }), msg: message, ...fields });
+  }
+  const head = `{"ts":"${ts}","level":"${level}"${ctx.conn === undefined ? '' : `,"conn":${JSON.stringify(ctx.conn)}`}${ctx.sa === undefined ? '' : `,"sa":${JSON.stringify(ctx.sa)}`},"msg":${JSON.stringify(message)}`;
+  const rest = JSON.stringify(fields);
+  return rest === '{}' ? `${head}}` : `${head},${rest.slice(1)}`;
 }
