@@ -24,6 +24,9 @@
  * machine with fewer cores than threads.
  *
  * Options: --workers 0,1,2 --rounds 3 --seconds 3 --clients 4 --concurrency 8 --rate R
+ *   --warmup S (default 1: seconds of load before the measured window, for every worker count
+ *   alike; each worker is a V8 isolate of its own that compiles the engine's hot paths afresh, so
+ *   a short warm-up makes more workers look dearer per SA; give 10 or more for the steady state)
  *   --proposal aes256gcm16-prfsha384-x25519 --json --cpu-prof DIR (a .cpuprofile per daemon
  *   thread and run in DIR; bench/cpuprofile-top.ts summarizes one)
  */
@@ -47,6 +50,7 @@ const { values: opt } = parseArgs({
     clients: { type: 'string' },
     concurrency: { type: 'string' },
     rate: { type: 'string' },
+    warmup: { type: 'string' },
     proposal: { type: 'string' },
     json: { type: 'boolean' },
     'cpu-prof': { type: 'string' },
@@ -63,6 +67,8 @@ const SECONDS = Number(opt.seconds ?? 3);
 const CLIENTS = Number(opt.clients ?? 4);
 const CONCURRENCY = Number(opt.concurrency ?? 8);
 const RATE = opt.rate === undefined ? undefined : Number(opt.rate);
+/** Seconds of load before the measured window: each engine thread is its own V8 isolate, which compiles the engine's hot paths afresh. */
+const WARMUP_S = Number(opt.warmup ?? 1);
 const PROPOSAL = opt.proposal ?? 'aes256gcm16-prfsha384-x25519';
 const PSK = 'pqike-bench-psk-not-secret-0123456789';
 const GW = '127.0.0.2';
@@ -143,7 +149,7 @@ async function measure(workers: number): Promise<Row> {
         psk: Buffer.from(PSK).toString('base64'),
         port: 500,
         concurrency: CONCURRENCY,
-        warmupMs: 1000,
+        warmupMs: WARMUP_S * 1000,
         runMs: SECONDS * 1000,
         runs: 1,
         local: `127.0.1.${k + 1}`,
@@ -187,9 +193,9 @@ const med = COUNTS.map((w) => ({
 const ratioTo = (w: number, base: number): number => median(rows.map((r) => (r.find((x) => x.workers === w)?.cpuPerSaUs ?? NaN) / (r.find((x) => x.workers === base)?.cpuPerSaUs ?? NaN)));
 const dispatch = COUNTS.includes(0) && COUNTS.includes(1) ? median(rows.map((r) => ((r.find((x) => x.workers === 1)?.cpuPerSaUs ?? NaN) - (r.find((x) => x.workers === 0)?.cpuPerSaUs ?? NaN)) / DATAGRAMS_PER_SA)) : undefined;
 if (opt.json) {
-  console.log(JSON.stringify({ proposal: PROPOSAL, clients: CLIENTS, concurrency: CONCURRENCY, ...(RATE === undefined ? {} : { openLoopRate: RATE }), rounds: rows, medians: med, ratiosToWorkers0: COUNTS.map((w) => ({ workers: w, ratio: ratioTo(w, COUNTS[0] ?? 0) })), dispatchUsPerDatagram: dispatch }));
+  console.log(JSON.stringify({ proposal: PROPOSAL, warmupSeconds: WARMUP_S, seconds: SECONDS, clients: CLIENTS, concurrency: CONCURRENCY, ...(RATE === undefined ? {} : { openLoopRate: RATE }), rounds: rows, medians: med, ratiosToWorkers0: COUNTS.map((w) => ({ workers: w, ratio: ratioTo(w, COUNTS[0] ?? 0) })), dispatchUsPerDatagram: dispatch }));
 } else {
-  console.log(`medians of ${ROUNDS} rounds (${PROPOSAL}, ${CLIENTS} clients x ${CONCURRENCY} in flight${RATE === undefined ? '' : `, open loop at ${RATE} SAs/s in all`}):`);
+  console.log(`medians of ${ROUNDS} rounds of ${WARMUP_S} s warm-up + ${SECONDS} s measured (${PROPOSAL}, ${CLIENTS} clients x ${CONCURRENCY} in flight${RATE === undefined ? '' : `, open loop at ${RATE} SAs/s in all`}):`);
   for (const m of med) console.log(`  workers ${m.workers}: ${m.cpuPerSaUs.toFixed(0)} µs of daemon CPU per SA, ${m.rate.toFixed(0)} SAs/s; ratio to workers ${COUNTS[0]}: ${ratioTo(m.workers, COUNTS[0] ?? 0).toFixed(2)} (median of per-round ratios)`);
   if (dispatch !== undefined) console.log(`  a worker's cost over the main-thread engine: ${dispatch.toFixed(1)} µs per datagram crossing threads (${DATAGRAMS_PER_SA} per SA)`);
 }
