@@ -137,14 +137,19 @@ export interface CharonResponderOptions {
 
 const IKE_SA_ESTABLISHED = /IKE_SA \S+\[\d+\] established between/g;
 
+/** What is wrong with a --warmup option (seconds, default 1), or undefined. */
+export function warmupOptionError(warmup: string | undefined): string | undefined {
+  return Number(warmup ?? 1) >= 0 ? undefined : `--warmup is a number of seconds, not ${warmup}`;
+}
+
 /**
  * What is wrong with the steady-state options of a compare tool, if anything: the warm-up
  * (`warmup`, seconds as given) must be a number of seconds ≥ 0, and a client that deletes its
  * SAs needs charon's log to count them (countFromLog), which a log level below 0 turns off.
  */
 export function steadyStateOptionError(o: { warmup: string | undefined; deleting: boolean; deleteFlag: string; charonLogLevel: number | undefined }): string | undefined {
-  const seconds = Number(o.warmup ?? 1);
-  if (!(seconds >= 0)) return `--warmup is a number of seconds, not ${o.warmup}`;
+  const warmupError = warmupOptionError(o.warmup);
+  if (warmupError !== undefined) return warmupError;
   if (o.deleting && o.charonLogLevel !== undefined && o.charonLogLevel < 0) return `${o.deleteFlag} counts charon's IKE SAs from its log, which --charon-loglevel below 0 turns off`;
   return undefined;
 }

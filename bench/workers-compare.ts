@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from '../src/daemon/control.js';
 import { BENCH_LIMITS_YAML, median } from './common.js';
-import { cpuOf } from './responders.js';
+import { cpuOf, warmupOptionError } from './responders.js';
 import type { FromWorker, InitiatorConfig, InitiatorResult } from './common.js';
 
 const { values: opt } = parseArgs({
@@ -67,8 +67,7 @@ const SECONDS = Number(opt.seconds ?? 3);
 const CLIENTS = Number(opt.clients ?? 4);
 const CONCURRENCY = Number(opt.concurrency ?? 8);
 const RATE = opt.rate === undefined ? undefined : Number(opt.rate);
-/** Seconds of load before the measured window: each engine thread is its own V8 isolate, which compiles the engine's hot paths afresh. */
-const WARMUP_S = Number(opt.warmup ?? 1);
+const WARMUP_MS = Number(opt.warmup ?? 1) * 1000;
 const PROPOSAL = opt.proposal ?? 'aes256gcm16-prfsha384-x25519';
 const PSK = 'pqike-bench-psk-not-secret-0123456789';
 const GW = '127.0.0.2';
@@ -149,7 +148,7 @@ async function measure(workers: number): Promise<Row> {
         psk: Buffer.from(PSK).toString('base64'),
         port: 500,
         concurrency: CONCURRENCY,
-        warmupMs: WARMUP_S * 1000,
+        warmupMs: WARMUP_MS,
         runMs: SECONDS * 1000,
         runs: 1,
         local: `127.0.1.${k + 1}`,
@@ -176,6 +175,11 @@ async function measure(workers: number): Promise<Row> {
   }
 }
 
+const warmupError = warmupOptionError(opt.warmup);
+if (warmupError !== undefined) {
+  process.stderr.write(`workers-compare: ${warmupError}\n`);
+  process.exit(2);
+}
 const rows: Row[][] = [];
 for (let round = 0; round < ROUNDS; round++) {
   const order = COUNTS.map((_, i) => COUNTS[(i + round) % COUNTS.length] as number);
@@ -193,9 +197,9 @@ const med = COUNTS.map((w) => ({
 const ratioTo = (w: number, base: number): number => median(rows.map((r) => (r.find((x) => x.workers === w)?.cpuPerSaUs ?? NaN) / (r.find((x) => x.workers === base)?.cpuPerSaUs ?? NaN)));
 const dispatch = COUNTS.includes(0) && COUNTS.includes(1) ? median(rows.map((r) => ((r.find((x) => x.workers === 1)?.cpuPerSaUs ?? NaN) - (r.find((x) => x.workers === 0)?.cpuPerSaUs ?? NaN)) / DATAGRAMS_PER_SA)) : undefined;
 if (opt.json) {
-  console.log(JSON.stringify({ proposal: PROPOSAL, warmupSeconds: WARMUP_S, seconds: SECONDS, clients: CLIENTS, concurrency: CONCURRENCY, ...(RATE === undefined ? {} : { openLoopRate: RATE }), rounds: rows, medians: med, ratiosToWorkers0: COUNTS.map((w) => ({ workers: w, ratio: ratioTo(w, COUNTS[0] ?? 0) })), dispatchUsPerDatagram: dispatch }));
+  console.log(JSON.stringify({ proposal: PROPOSAL, warmupSeconds: WARMUP_MS / 1000, seconds: SECONDS, clients: CLIENTS, concurrency: CONCURRENCY, ...(RATE === undefined ? {} : { openLoopRate: RATE }), rounds: rows, medians: med, ratiosToWorkers0: COUNTS.map((w) => ({ workers: w, ratio: ratioTo(w, COUNTS[0] ?? 0) })), dispatchUsPerDatagram: dispatch }));
 } else {
-  console.log(`medians of ${ROUNDS} rounds of ${WARMUP_S} s warm-up + ${SECONDS} s measured (${PROPOSAL}, ${CLIENTS} clients x ${CONCURRENCY} in flight${RATE === undefined ? '' : `, open loop at ${RATE} SAs/s in all`}):`);
+  console.log(`medians of ${ROUNDS} rounds of ${WARMUP_MS / 1000} s warm-up + ${SECONDS} s measured (${PROPOSAL}, ${CLIENTS} clients x ${CONCURRENCY} in flight${RATE === undefined ? '' : `, open loop at ${RATE} SAs/s in all`}):`);
   for (const m of med) console.log(`  workers ${m.workers}: ${m.cpuPerSaUs.toFixed(0)} µs of daemon CPU per SA, ${m.rate.toFixed(0)} SAs/s; ratio to workers ${COUNTS[0]}: ${ratioTo(m.workers, COUNTS[0] ?? 0).toFixed(2)} (median of per-round ratios)`);
   if (dispatch !== undefined) console.log(`  a worker's cost over the main-thread engine: ${dispatch.toFixed(1)} µs per datagram crossing threads (${DATAGRAMS_PER_SA} per SA)`);
 }
